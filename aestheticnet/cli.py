@@ -1,0 +1,95 @@
+"""Command line: a thin click layer over functions that take explicit arguments."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from aestheticnet import __version__
+
+# Errors users cause (bad paths, names, values) are ValueErrors with a message that says what to do; the CLI
+# prints the message instead of a traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+def _fail(exc: BaseException) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            _fail(exc)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="aestheticnet")
+def main() -> None:
+    """aestheticnet: image-aesthetics networks from architecture search to the phone."""
+
+
+def _model_from_arg(model_or_variant: str, overrides: dict):
+    from aestheticnet.models import create_model, list_models, load
+
+    if model_or_variant in list_models():
+        return create_model(model_or_variant, **{k: v for k, v in overrides.items() if v is not None})
+    path = Path(model_or_variant)
+    if path.suffix == ".safetensors" or path.exists():
+        if any(v is not None for v in overrides.values()):
+            raise ValueError("--genotype/--layers/--init-channels apply to a variant name, not to a model file")
+        return load(path)
+    raise ValueError(
+        f"{model_or_variant!r} is neither a registered variant ({', '.join(list_models())}) nor a model file"
+    )
+
+
+@main.command()
+@click.argument("model_or_variant", default="aestheticnet_star")
+@click.option("--size", default="224x224", show_default=True, help="input HxW for MACs and shapes")
+@click.option("--genotype", default=None, help="registered genotype name or genotype.json (variants only)")
+@click.option("--layers", type=int, default=None, help="number of cells (variants only)")
+@click.option("--init-channels", type=int, default=None, help="initial channels C (variants only)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for machines")
+def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_json: bool) -> None:
+    """Parameters, MACs, per-stage output shapes and genotype of a variant or a model file."""
+    from aestheticnet.bench.profile import parse_size, profile_model
+
+    model = _model_from_arg(model_or_variant, {"genotype": genotype, "layers": layers, "init_channels": init_channels})
+    h, w = parse_size(size)
+    report = profile_model(model, (h, w))
+    cfg = model.config
+    report = {
+        "model": model_or_variant,
+        "variant": model.variant,
+        "genotype_name": cfg.genotype_name,
+        "config": {k: v for k, v in cfg.to_dict().items() if k != "genotype"},
+        "genotype": cfg.genotype.to_dict(),
+        **report,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{report['variant']}  genotype={cfg.genotype_name}  C={cfg.init_channels}  cells={cfg.layers}")
+    click.echo(f"parameters: {report['params']:,} ({report['params'] / 1e6:.2f}M, auxiliary head excluded)")
+    click.echo(f"MACs at {h}x{w}: {report['macs']:,} ({report['macs'] / 1e9:.3f} G)")
+    click.echo("output shapes:")
+    for name, shape in report["stem"]["output_shapes"].items():
+        click.echo(f"  {name:<10} {shape}")
+    for cell in report["cells"]:
+        click.echo(f"  cells.{cell['index']:<4} {cell['type']:<7} {cell['output_shape']}  params={cell['params']:,}")
+    click.echo("per stage:")
+    for stage, agg in report["stages"].items():
+        click.echo(f"  {stage:<11} cells={agg['cells']:<3} params={agg['params']:>10,}  MACs={agg['macs']:>13,}")
+    g = cfg.genotype
+    click.echo(f"normal cell: {[list(e) for e in g.normal]} concat {list(g.normal_concat)}")
+    click.echo(f"reduce cell: {[list(e) for e in g.reduce]} concat {list(g.reduce_concat)}")
+
+
+if __name__ == "__main__":
+    main()

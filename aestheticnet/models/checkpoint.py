@@ -1,0 +1,146 @@
+"""Model files: safetensors weights with the JSON metadata needed to rebuild and run the model in its header.
+
+No pickle anywhere: a checkpoint can come from anyone, and loading it must not run code. The header holds one
+key, ``aestheticnet``, whose value is a JSON object:
+
+    format, format_version, variant, config (incl. genotype), genotype, preprocess (policy, size, max_side,
+    multiple, mean, std), num_buckets, score_buckets, package_version, plus any ``extra`` the caller adds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from aestheticnet import __version__
+from aestheticnet.io import atomic_path
+from aestheticnet.models.aestheticnet import AestheticNet
+from aestheticnet.models.registry import build_model, get_entry
+
+__all__ = ["CheckpointError", "save", "load", "read_metadata", "METADATA_KEY"]
+
+METADATA_KEY = "aestheticnet"
+FORMAT = "aestheticnet.model"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A model file cannot be used; the message names the file and the problem."""
+
+
+def build_metadata(model: AestheticNet, preprocess: dict[str, Any] | None = None, extra: dict | None = None) -> dict:
+    variant = getattr(model, "variant", None)
+    if variant is None:
+        raise ValueError("model has no registered variant; build it with aestheticnet.models.create_model")
+    entry = get_entry(variant)
+    pre = dict(entry.preprocess if preprocess is None else preprocess)
+    pre = {k: list(v) if isinstance(v, tuple) else v for k, v in pre.items()}
+    pre.setdefault("multiple", model.input_multiple)
+    n = model.config.num_buckets
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "variant": variant,
+        "config": model.config.to_dict(),
+        "genotype": model.config.genotype.to_dict(),
+        "preprocess": pre,
+        "num_buckets": n,
+        "score_buckets": list(range(1, n + 1)),
+        "package_version": __version__,
+    }
+    if extra:
+        meta["extra"] = extra
+    return meta
+
+
+def save(
+    model: AestheticNet,
+    path: str | Path,
+    preprocess: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write weights and metadata atomically; returns the path."""
+    path = Path(path)
+    meta = build_metadata(model, preprocess, extra)
+    # contiguous CPU copies: safetensors refuses views, and files must not depend on the training device.
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
+    return path
+
+
+def _open(path: Path):
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, expected a .safetensors model file")
+    try:
+        return safe_open(str(path), framework="pt", device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({exc}); the file may be truncated or of another format"
+        ) from None
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    with _open(path) as f:
+        header = f.metadata() or {}
+    raw = header.get(METADATA_KEY)
+    if raw is None:
+        raise CheckpointError(f"{path}: a safetensors file without aestheticnet metadata (no '{METADATA_KEY}' key)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: aestheticnet metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: metadata does not describe an {FORMAT} file")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format version {meta['format_version']} is newer than this package reads ({FORMAT_VERSION}); "
+            "upgrade aestheticnet"
+        )
+    return meta
+
+
+def load(path: str | Path, strict: bool = True) -> AestheticNet:
+    """Rebuild the model from the metadata and load its weights; returned in eval mode on the CPU."""
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        entry = get_entry(meta["variant"])
+        config = entry.config_cls.from_dict(meta["config"], source=f"{path} config")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the model from its metadata: {exc}") from None
+    model = build_model(meta["variant"], config)
+    try:
+        with _open(path) as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: cannot read weights ({exc}); the file may be truncated") from None
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches: torch lists them all
+        first = str(exc).strip().splitlines()[1:4]
+        raise CheckpointError(
+            f"{path}: weights do not match the {meta['variant']} config: {' '.join(s.strip() for s in first)}"
+        ) from None
+    missing = [k for k in result.missing_keys if not k.startswith("auxiliary_head.")]
+    if strict and (missing or result.unexpected_keys):
+        raise CheckpointError(
+            f"{path}: weights do not match the {meta['variant']} config: "
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {result.unexpected_keys[:5]}{'...' if len(result.unexpected_keys) > 5 else ''}"
+        )
+    model.preprocess = dict(meta.get("preprocess", {}))
+    model.metadata = meta
+    return model.eval()
+
+
+def state_dict_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
