@@ -91,5 +91,22 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
     click.echo(f"reduce cell: {[list(e) for e in g.reduce]} concat {list(g.reduce_concat)}")
 
 
+def _register_area_commands() -> None:
+    """Each pipeline area keeps its click commands in ``aestheticnet/<area>/commands.py`` (``COMMANDS`` list)."""
+    import importlib
+
+    for area in ("data", "train", "nas", "export", "runtime", "bench", "pipeline"):
+        try:
+            module = importlib.import_module(f"aestheticnet.{area}.commands")
+        except ModuleNotFoundError as exc:
+            if exc.name not in (f"aestheticnet.{area}", f"aestheticnet.{area}.commands"):
+                raise
+            continue
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register_area_commands()
+
 if __name__ == "__main__":
     main()
