@@ -1,0 +1,94 @@
+"""Training configuration: one dataclass, saved as ``train_config.json`` next to every run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrainConfig", "load_config"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = ""  # dataset folder or annotation file (AVA, TID2013, CSV; see data.detect.open_dataset)
+    data_format: str | None = None  # force a loader ("ava", "tid2013", "csv", "koniq") instead of detecting
+    group_by: str | None = None  # AVA split grouping: "id" (default) or "challenge" (the synthetic default)
+    val_fraction: float = 0.2  # used when the dataset has no official split
+    variant: str = "aestheticnet_star"
+    genotype: str = "PDARTS"  # registered name or path to genotype.json (e.g. from `aestheticnet search`)
+    init_channels: int = 36
+    layers: int = 20
+    # Preprocessing; None = the variant's default (fixed 224 for aestheticnet, aspect 224 for the star).
+    image_size: int | None = None
+    max_side: int | None = None
+    # The paper: SGD, initial lr 0.1, cosine over 200 epochs.
+    epochs: int = 200
+    batch_size: int = 32
+    lr: float = 0.1
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    drop_path: float = 0.0  # ramped linearly from 0 to this value over the epochs (DARTS)
+    auxiliary_weight: float = 0.0  # > 0 adds the auxiliary head and its loss
+    loss: str = "sw_emd"  # "emd" or "sw_emd"
+    loss_r: int = 2
+    loss_lam: float = 0.5
+    seed: int = 0
+    num_workers: int = 2
+    max_train_items: int | None = None  # cap for quick runs (first items of the split, in order)
+    max_val_items: int | None = None
+    threads: int | None = None  # torch intra-op threads; None = torch's default
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "lr_min": 0 <= self.lr_min <= self.lr,
+            "momentum": 0 <= self.momentum < 1,
+            "weight_decay": self.weight_decay >= 0,
+            "grad_clip": self.grad_clip >= 0,
+            "drop_path": 0 <= self.drop_path < 1,
+            "auxiliary_weight": self.auxiliary_weight >= 0,
+            "loss": self.loss in ("emd", "sw_emd"),
+            "loss_r": self.loss_r >= 1,
+            "loss_lam": 0 <= self.loss_lam <= 1,
+            "val_fraction": 0 < self.val_fraction < 1,
+            "num_workers": self.num_workers >= 0,
+            "init_channels": self.init_channels >= 2 and self.init_channels % 2 == 0,
+            "layers": self.layers >= 3,
+        }
+        bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"TrainConfig: bad value(s): {', '.join(bad)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "train config") -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# Fields that may differ between the interrupted run and its resumption without changing the result.
+RESUME_FREE = {"num_workers", "threads", "data"}
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read training config {p}: {exc}") from None
+    return TrainConfig.from_dict(data, source=str(p))

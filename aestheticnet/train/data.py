@@ -1,0 +1,100 @@
+"""Datasets and loaders for training and evaluation, built from a TrainConfig."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from aestheticnet.data.base import AestheticDataset
+from aestheticnet.data.detect import detect_format, open_dataset
+from aestheticnet.data.preprocess import Preprocess
+from aestheticnet.data.sampler import ShapeBucketBatchSampler
+from aestheticnet.models.registry import get_entry
+
+__all__ = ["preprocess_for", "open_split", "make_loader", "predict"]
+
+
+def preprocess_for(variant: str, image_size: int | None = None, max_side: int | None = None) -> Preprocess:
+    """The variant's default policy with optional size overrides."""
+    spec = dict(get_entry(variant).preprocess)
+    if image_size is not None:
+        spec["size"] = image_size
+        if spec["policy"] == "fixed":
+            spec["max_side"] = image_size
+    if max_side is not None:
+        spec["max_side"] = max_side
+    spec = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+    return Preprocess.from_dict(spec)
+
+
+def open_split(
+    data: str,
+    split: str,
+    preprocess: Preprocess,
+    *,
+    train: bool,
+    seed: int,
+    val_fraction: float,
+    data_format: str | None = None,
+    group_by: str | None = None,
+    max_items: int | None = None,
+) -> AestheticDataset:
+    if not data:
+        raise ValueError("no dataset given: pass --data DIR (AVA, TID2013 or CSV; `aestheticnet data synth` makes one)")
+    fmt = data_format or detect_format(data)[0]
+    kwargs: dict[str, Any] = {"split": split, "preprocess": preprocess, "train": train, "seed": seed,
+                              "val_fraction": val_fraction}  # fmt: skip
+    if data_format:
+        kwargs["format"] = data_format
+    if group_by and fmt == "ava":
+        kwargs["group_by"] = group_by
+    ds = open_dataset(data, **kwargs)
+    if max_items is not None and len(ds) > max_items:
+        ds.records = ds.records[:max_items]
+    if len(ds) == 0:
+        raise ValueError(f"{data}: the {split!r} split is empty; check the split lists or val_fraction")
+    return ds
+
+
+def make_loader(
+    ds: AestheticDataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    num_workers: int,
+    num_replicas: int = 1,
+    rank: int = 0,
+) -> tuple[DataLoader, ShapeBucketBatchSampler]:
+    sampler = ShapeBucketBatchSampler(
+        ds.shapes(), batch_size, shuffle=shuffle, seed=seed, drop_last=False, num_replicas=num_replicas, rank=rank
+    )
+    loader = DataLoader(ds, batch_sampler=sampler, num_workers=num_workers, persistent_workers=False)
+    return loader, sampler
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module, ds: AestheticDataset, batch_size: int = 32, num_workers: int = 0
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Predicted and target distributions in dataset order."""
+    device = next(model.parameters()).device
+    loader, _ = make_loader(ds, batch_size, shuffle=False, seed=0, num_workers=num_workers)
+    was_training = model.training
+    model.eval()
+    preds, targets, ids = [], [], []
+    try:
+        for x, y, batch_ids in loader:
+            preds.append(model(x.to(device)).float().cpu().numpy())
+            targets.append(y.numpy())
+            ids.extend(batch_ids)
+    finally:
+        model.train(was_training)
+    # The bucketing sampler groups by shape; put results back in dataset order.
+    order = {i: k for k, i in enumerate(ds.ids)}
+    pred, target = np.concatenate(preds), np.concatenate(targets)
+    perm = np.argsort([order[i] for i in ids], kind="stable")
+    return pred[perm], target[perm], [ids[k] for k in perm]

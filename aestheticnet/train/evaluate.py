@@ -1,0 +1,79 @@
+"""Evaluate a model file on a dataset split: metrics JSON, plots, per-image predictions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+from aestheticnet.data.preprocess import Preprocess
+from aestheticnet.io import atomic_write_json, atomic_write_text
+from aestheticnet.metrics import evaluate_distributions, mean_score
+from aestheticnet.models.checkpoint import load as load_model
+from aestheticnet.train.data import open_split, predict
+from aestheticnet.train.plots import plot_score_distributions, plot_scatter
+
+__all__ = ["evaluate_checkpoint"]
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    data: str,
+    out_dir: str | Path | None = None,
+    *,
+    split: str | None = None,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    threshold: float = 5.0,
+    max_items: int | None = None,
+) -> dict[str, Any]:
+    """Metrics of ``checkpoint`` on ``data``. The split defaults to the validation split the model was trained
+    with (seed, fraction and grouping come from the training config stored in the file), else all items."""
+    model = load_model(checkpoint)
+    meta = model.metadata
+    train_cfg = (meta.get("extra") or {}).get("train_config") or {}
+    if split is None:
+        split = "val" if train_cfg else "all"
+    preprocess = Preprocess.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in meta["preprocess"].items()})
+    ds = open_split(
+        data, split, preprocess, train=False, seed=int(train_cfg.get("seed", 0)),
+        val_fraction=float(train_cfg.get("val_fraction", 0.2)), data_format=train_cfg.get("data_format"),
+        group_by=train_cfg.get("group_by"), max_items=max_items,
+    )  # fmt: skip
+    if ds.num_buckets != model.config.num_buckets:
+        raise ValueError(
+            f"{data}: labels have {ds.num_buckets} buckets but {checkpoint} predicts {model.config.num_buckets}"
+        )
+    t0 = time.perf_counter()
+    pred, target, ids = predict(model, ds, batch_size=batch_size, num_workers=num_workers)
+    seconds = time.perf_counter() - t0
+    metrics = evaluate_distributions(pred, target, threshold=threshold)
+    report = {
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "split": split,
+        "items": len(ds),
+        "threshold": threshold,
+        "metrics": metrics,
+        "images_per_s": len(ds) / seconds if seconds > 0 else None,
+    }
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        pm, tm = mean_score(pred), mean_score(target)
+        report["files"] = {
+            "metrics": str(out / "metrics.json"),
+            "predictions": str(out / "predictions.csv"),
+            "distributions_png": str(plot_score_distributions(pm, tm, out / "score_distributions.png")),
+            "scatter_png": str(plot_scatter(pm, tm, out / "scatter.png")),
+        }
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["id", "pred_mean", "true_mean", *[f"p{k}" for k in range(1, pred.shape[1] + 1)]])
+        for i, image_id in enumerate(ids):
+            w.writerow([image_id, f"{pm[i]:.4f}", f"{tm[i]:.4f}", *[f"{v:.5f}" for v in pred[i]]])
+        atomic_write_text(out / "predictions.csv", buf.getvalue())
+        atomic_write_json(out / "metrics.json", report)
+    return report

@@ -1,0 +1,218 @@
+"""The training loop: SGD with momentum and a cosine schedule, EMD / SW-EMD loss, resumable bit for bit.
+
+Files in the run folder (only rank 0 writes):
+  train_config.json        the TrainConfig
+  train_state.safetensors  model + optimizer + scheduler + RNG + epoch, written atomically every epoch
+  last.safetensors         model file of the last epoch (aestheticnet.models.load reads it)
+  best.safetensors         model file of the best epoch by validation SROCC
+  metrics.jsonl            one JSON line per epoch
+
+Resuming restores everything the next epoch depends on (weights, momentum buffers, schedule, the torch /
+numpy / python RNG streams, epoch, best score); data order and augmentation are functions of (seed, epoch,
+index), so a resumed run ends with the same weights as an uninterrupted one on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from aestheticnet.io import atomic_write_json
+from aestheticnet.losses import make_loss
+from aestheticnet.metrics import evaluate_distributions
+from aestheticnet.models.checkpoint import save as save_model
+from aestheticnet.models.registry import create_model
+from aestheticnet.train.config import RESUME_FREE, TrainConfig
+from aestheticnet.train.data import make_loader, open_split, predict, preprocess_for
+from aestheticnet.train.distributed import DistContext, init_distributed, shutdown_distributed
+from aestheticnet.train.state import TrainStateError, load_state, rng_state, save_state, set_rng_state
+
+__all__ = ["train", "STATE_FILE", "CONFIG_FILE", "METRICS_FILE"]
+
+STATE_FILE = "train_state.safetensors"
+CONFIG_FILE = "train_config.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+class _TrainStep(nn.Module):
+    """DDP wraps ``forward`` only; this forward returns the main and auxiliary distributions."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        return self.model.forward_train(x)
+
+
+def _check_resumable(saved: dict[str, Any], cfg: TrainConfig, out: Path) -> None:
+    current = cfg.to_dict()
+    diff = sorted(k for k in current if k not in RESUME_FREE and saved.get(k) != current[k])
+    if diff:
+        changes = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in diff)
+        raise ValueError(
+            f"{out / CONFIG_FILE}: cannot resume with a different configuration ({changes}); "
+            "use the saved values or a new --out folder"
+        )
+
+
+def _rewrite_metrics(path: Path, keep_before_epoch: int) -> None:
+    """Drop lines of epochs that will be run again (written after the last saved state)."""
+    if not path.exists():
+        return
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    kept = [ln for ln in lines if json.loads(ln).get("epoch", 0) < keep_before_epoch]
+    path.write_text("".join(ln + "\n" for ln in kept))
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    stop_after_epoch: int | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) into ``out_dir``; returns a summary with the last and best validation metrics.
+
+    ``stop_after_epoch`` ends the run after that many epochs in total, as an interruption would (tests,
+    pipelines with a time budget); ``resume`` continues it.
+    """
+    out = Path(out_dir)
+    ctx = init_distributed()
+    try:
+        return _train(cfg, out, ctx, resume, stop_after_epoch, progress, on_epoch_end)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def _train(cfg, out: Path, ctx: DistContext, resume, stop_after_epoch, progress, on_epoch_end) -> dict[str, Any]:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    state_path = out / STATE_FILE
+    if resume and not state_path.exists():
+        raise ValueError(f"--resume: {state_path} does not exist; start without --resume")
+    if not resume and state_path.exists():
+        raise ValueError(f"{out} already holds a run ({STATE_FILE}); pass --resume to continue it or pick a new --out")
+    if resume and (out / CONFIG_FILE).exists():
+        _check_resumable(json.loads((out / CONFIG_FILE).read_text()), cfg, out)
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    preprocess = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side)
+    split_kw = dict(seed=cfg.seed, val_fraction=cfg.val_fraction, data_format=cfg.data_format, group_by=cfg.group_by)
+    train_ds = open_split(cfg.data, "train", preprocess, train=True, max_items=cfg.max_train_items, **split_kw)
+    val_ds = open_split(cfg.data, "val", preprocess, train=False, max_items=cfg.max_val_items, **split_kw)
+
+    model = create_model(
+        cfg.variant,
+        genotype=cfg.genotype,
+        init_channels=cfg.init_channels,
+        layers=cfg.layers,
+        num_buckets=train_ds.num_buckets,
+        drop_path=cfg.drop_path,
+        auxiliary=cfg.auxiliary_weight > 0,
+    ).to(ctx.device)
+    step_module: nn.Module = _TrainStep(model)
+    if ctx.distributed:
+        step_module = nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+        )
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs, eta_min=cfg.lr_min)
+    criterion = make_loss(cfg.loss, r=cfg.loss_r, lam=cfg.loss_lam)
+
+    start_epoch, best = 0, {"srocc": -float("inf"), "epoch": -1}
+    if resume:
+        try:
+            weights, state = load_state(state_path)
+        except TrainStateError:
+            raise
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        start_epoch, best = int(state["epoch"]) + 1, dict(state["best"])
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
+        _rewrite_metrics(out / METRICS_FILE, start_epoch)
+
+    loader, sampler = make_loader(
+        train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers,
+        num_replicas=ctx.world_size, rank=ctx.rank,
+    )  # fmt: skip
+    last_epoch = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
+    record: dict[str, Any] = {}
+    for epoch in range(start_epoch, last_epoch):
+        model.train()
+        model.drop_path_prob = cfg.drop_path * epoch / cfg.epochs
+        sampler.set_epoch(epoch)
+        train_ds.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main),
+                   leave=False, unit="batch")  # fmt: skip
+        for x, y, _ids in bar:
+            x, y = x.to(ctx.device), y.to(ctx.device)
+            dist_pred, aux = step_module(x)
+            loss = criterion(dist_pred, y)
+            if aux is not None:
+                loss = loss + cfg.auxiliary_weight * criterion(aux, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"epoch {epoch + 1}: the loss became {loss.item()}; lower --lr or raise --grad-clip "
+                    f"(the last good state is in {state_path})"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            seen += x.shape[0]
+            loss_sum += loss.item() * x.shape[0]
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{seen / (time.perf_counter() - t0):.1f}")
+        train_seconds = time.perf_counter() - t0
+        scheduler.step()
+
+        record = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / max(seen, 1),
+                  "train_images_per_s": seen * ctx.world_size / train_seconds, "train_seconds": train_seconds}  # fmt: skip
+        if ctx.is_main:
+            t1 = time.perf_counter()
+            pred, target, _ = predict(model, val_ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+            record["val"] = evaluate_distributions(pred, target)
+            record["val_seconds"] = time.perf_counter() - t1
+            improved = record["val"]["srocc"] > best["srocc"]
+            if improved:
+                best = {"srocc": record["val"]["srocc"], "epoch": epoch}
+            extra = {"epoch": epoch, "val": record["val"], "train_config": cfg.to_dict()}
+            with open(out / METRICS_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            save_model(model, out / "last.safetensors", preprocess=preprocess.to_dict(), extra=extra)
+            if improved:
+                save_model(model, out / "best.safetensors", preprocess=preprocess.to_dict(), extra=extra)
+            # Written last: a crash before this line re-runs the epoch on resume, never skips it.
+            save_state(state_path, model.state_dict(), {
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
+                "epoch": epoch, "best": best,
+            })  # fmt: skip
+            if progress:
+                v = record["val"]
+                tqdm.write(
+                    f"epoch {epoch + 1}/{cfg.epochs} loss {record['train_loss']:.4f} "
+                    f"({record['train_images_per_s']:.1f} img/s)  val srocc {v['srocc']:.3f} plcc {v['plcc']:.3f} "
+                    f"acc {v['accuracy']:.3f} emd_r2 {v['emd_r2']:.4f}"
+                )
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+        ctx.barrier()
+    return {"out": str(out), "epochs_done": last_epoch, "last": record, "best": best,
+            "train_items": len(train_ds), "val_items": len(val_ds)}  # fmt: skip
