@@ -1,0 +1,121 @@
+"""The pipeline's report folder: report.md and report.html from the step results, with links to every file."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+from aestheticnet.io import atomic_write_text
+
+__all__ = ["write_report"]
+
+
+def _rel(path: str | Path, base: Path) -> str:
+    return os.path.relpath(Path(path), base)
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if isinstance(v, float):
+        return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+    return "" if v is None else str(v)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[tuple[str, list[str], list[str]]]:
+    """(title, markdown lines, image paths relative to the report folder)."""
+    steps = summary["steps"]
+    sections = []
+    rows = [[name, "skipped (up to date)" if s["skipped"] else "ran", f"{s['seconds']:.1f}"] for name, s in steps.items()]
+    sections.append(("Steps", _table(["step", "status", "seconds"], rows)
+                     + ["", f"Total wall time of this run: {summary['wall_seconds']:.0f} s."], []))  # fmt: skip
+
+    data = steps["data"]["result"]
+    lines = [f"Dataset: `{data['path']}`."]
+    if data.get("synthetic"):
+        lines.append(f"The synthetic default: {data.get('images')} images; **the labels are synthetic** (simulated "
+                     "raters scoring distortions of scikit-image's free photos), not human aesthetics ratings.")  # fmt: skip
+    sections.append(("Data", lines, []))
+
+    search = steps["search"]["result"]
+    lines, images = [], []
+    g = search.get("genotype")
+    if g:
+        lines.append("Searched by P-DARTS." if search.get("searched") else "Search disabled; genotype given.")
+        lines.append(f"- normal cell: `{g['normal']}` concat `{g['normal_concat']}`")
+        lines.append(f"- reduction cell: `{g['reduce']}` concat `{g['reduce_concat']}`")
+    png = Path(summary["out"]) / "search" / "cells.png"
+    if png.exists():
+        images.append(_rel(png, report_dir))
+    sections.append(("Architecture search", lines, images))
+
+    rows, images = [], []
+    for name, s in steps.items():
+        if name.startswith("evaluate_"):
+            m = s["result"]["metrics"]
+            rows.append([name[len("evaluate_"):], s["result"]["items"], m["accuracy"], m["plcc"], m["srocc"],
+                         m["emd_r1"], m["emd_r2"], m["std_plcc"], m["std_srocc"]])  # fmt: skip
+            files = s["result"].get("files", {})
+            images += [_rel(files[k], report_dir) for k in ("distributions_png", "scatter_png") if k in files]
+    sections.append(("Evaluation (validation split, by source photo)",
+                     _table(["model", "images", "accuracy", "PLCC", "SROCC", "EMD r=1", "EMD r=2", "std PLCC",
+                             "std SROCC"], rows), images))  # fmt: skip
+
+    if "export" in steps:
+        arts = steps["export"]["result"].get("artifacts", [])
+        rows = [[a["format"], a["precision"], _rel(a["path"], report_dir), a.get("size_bytes"), a.get("seconds")]
+                for a in arts]  # fmt: skip
+        sections.append(("Exported artifacts", _table(["format", "precision", "file", "bytes", "export s"], rows), []))
+    if "verify" in steps:
+        rows = [[v["artifact"], v["status"], v.get("max_abs"), v.get("mean_score_diff"), v.get("srocc"), v.get("note", "")]
+                for v in steps["verify"]["result"].get("reports", [])]  # fmt: skip
+        sections.append(("Parity with PyTorch", _table(["artifact", "status", "max abs", "mean-score diff",
+                                                        "SROCC vs PyTorch", "note"], rows), []))  # fmt: skip
+    if "bench" in steps:
+        rows = [[b["model"], b["backend"], b["threads"], b["shape"], b.get("p50_ms"), b.get("p90_ms"),
+                 b.get("throughput"), b.get("peak_rss_mb")] for b in steps["bench"]["result"].get("rows", [])]  # fmt: skip
+        images = [_rel(p, report_dir) for p in steps["bench"]["result"].get("plots", [])]
+        sections.append(("Latency on this machine", _table(["model", "backend", "threads", "shape", "p50 ms",
+                                                             "p90 ms", "images/s", "peak RSS MB"], rows), images))  # fmt: skip
+    return sections
+
+
+def write_report(cfg, out_dir: Path, summary: dict[str, Any]) -> dict[str, str]:
+    report_dir = Path(out_dir) / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    sections = _sections(cfg, summary, report_dir)
+    md = ["# aestheticnet pipeline report", ""]
+    body = ["<h1>aestheticnet pipeline report</h1>"]
+    for title, lines, images in sections:
+        md += [f"## {title}", "", *lines, ""]
+        md += [f"![{Path(i).stem}]({i})" for i in images] + ([""] if images else [])
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        body.append(_md_lines_to_html(lines))
+        body += [f'<img src="{html.escape(i)}" alt="{html.escape(Path(i).stem)}" style="max-width:48%">' for i in images]
+    md_path, html_path = report_dir / "report.md", report_dir / "report.html"
+    atomic_write_text(md_path, "\n".join(md) + "\n")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>aestheticnet report</title><style>"
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%}</style></head><body>"
+            + "\n".join(body) + "</body></html>\n")  # fmt: skip
+    atomic_write_text(html_path, page)
+    return {"markdown": str(md_path), "html": str(html_path)}
+
+
+def _md_lines_to_html(lines: list[str]) -> str:
+    """Tables and plain lines only: the report's own markdown, not a general converter."""
+    out, rows = [], [ln for ln in lines if ln.startswith("|")]
+    if rows:
+        header = [c.strip() for c in rows[0].strip("|").split("|")]
+        out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+        for r in rows[2:]:
+            out.append("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r.strip("|").split("|")) + "</tr>")
+        out.append("</table>")
+    out += [f"<p>{html.escape(ln.replace('**', '').replace('`', ''))}</p>" for ln in lines if ln and not ln.startswith("|")]
+    return "\n".join(out)

@@ -1,0 +1,134 @@
+"""`aestheticnet pipeline`: data -> search -> train -> evaluate -> export -> verify -> bench -> report.
+
+Every step is cached (see steps.py); an interrupted pipeline resumes: finished steps are skipped, and the
+search and training steps continue from their own last checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from aestheticnet.io import atomic_write_json
+from aestheticnet.pipeline.config import PipelineConfig
+from aestheticnet.pipeline.steps import StepContext, StepOutcome, run_step
+
+__all__ = ["run_pipeline"]
+
+
+def _data_step(cfg: PipelineConfig, ctx: StepContext) -> tuple[StepOutcome, str]:
+    def work():
+        if cfg.data.path:
+            root = Path(cfg.data.path)
+            marker = next((root / n for n in ("AVA.txt", "mos_with_names.txt") if (root / n).exists()), None)
+            return ([marker] if marker else []), {"path": str(root), "synthetic": False}
+        from aestheticnet.data.synthetic import build_synthetic, default_synthetic_dir
+
+        target = default_synthetic_dir(cfg.data.synthetic_seed)
+        info = build_synthetic(target, seed=cfg.data.synthetic_seed, n_crops_per_photo=cfg.data.synthetic_crops)
+        return [Path(info.path) / "AVA.txt"], {"path": str(info.path), "synthetic": True, "images": info.n_images,
+                                               "mean_vote_std": info.mean_vote_std}  # fmt: skip
+
+    outcome = run_step(ctx, "data", cfg.to_dict()["data"], {}, work)
+    return outcome, outcome.result["path"]
+
+
+def _search_step(cfg: PipelineConfig, ctx: StepContext, data: str, upstream: dict) -> tuple[StepOutcome, str]:
+    out = ctx.out_dir / "search"
+
+    def work():
+        if not cfg.search.enabled:
+            from aestheticnet.nas.genotypes import resolve_genotype
+
+            g = resolve_genotype(cfg.search.genotype or "PDARTS")
+            out.mkdir(parents=True, exist_ok=True)
+            g.save(out / "genotype.json")
+            return [out / "genotype.json"], {"searched": False, "genotype": g.to_dict()}
+        from aestheticnet.nas.search import STATE_FILE, run_search
+
+        search_cfg = cfg.search_config()
+        # The synthetic data's AVA.txt carries the source photo as challenge id: search on a split by photo.
+        group = {"group_by": "challenge"} if not cfg.data.path else {}
+        result = run_search(search_cfg, data, out, resume=(out / STATE_FILE).exists(), progress=True,
+                            dataset_kwargs=group)  # fmt: skip
+        files = [out / "genotype.json"] + [p for p in (out / "cells.png",) if p.exists()]
+        return files, {"searched": True, "genotype": result.genotype.to_dict() if result.genotype else None,
+                       "epochs": search_cfg.total_epochs}  # fmt: skip
+
+    section = {"search": cfg.to_dict()["search"], "config": cfg.search_config().to_dict()}
+    outcome = run_step(ctx, "search", section, upstream, work)
+    return outcome, str(out / "genotype.json")
+
+
+def _train_step(cfg, ctx, variant: str, data: str, genotype: str, upstream: dict) -> StepOutcome:
+    out = ctx.out_dir / "train" / variant
+
+    def work():
+        from aestheticnet.train.trainer import STATE_FILE, train
+
+        train_cfg = cfg.train_config(variant, data, genotype)
+        summary = train(train_cfg, out, resume=(out / STATE_FILE).exists())
+        return [out / "best.safetensors", out / "last.safetensors"], {"best": summary["best"],
+                                                                       "epochs": summary["epochs_done"]}  # fmt: skip
+
+    train_cfg = cfg.train_config(variant, data, genotype).to_dict()
+    return run_step(ctx, f"train_{variant}", train_cfg, upstream, work)
+
+
+def _evaluate_step(cfg, ctx, variant: str, data: str, upstream: dict) -> StepOutcome:
+    out = ctx.out_dir / "evaluate" / variant
+    checkpoint = ctx.out_dir / "train" / variant / "best.safetensors"
+
+    def work():
+        from aestheticnet.train.evaluate import evaluate_checkpoint
+
+        report = evaluate_checkpoint(checkpoint, data, out)
+        files = [Path(report["files"][k]) for k in ("metrics", "distributions_png", "scatter_png")]
+        return files, {"metrics": report["metrics"], "items": report["items"], "split": report["split"],
+                       "files": report["files"]}  # fmt: skip
+
+    return run_step(ctx, f"evaluate_{variant}", {"variant": variant}, upstream, work)
+
+
+def run_pipeline(
+    cfg: PipelineConfig,
+    out_dir: str | Path,
+    log: Callable[[str], None] = print,
+    stop_after: str | None = None,
+) -> dict[str, Any]:
+    """Run every step into ``out_dir``; returns the summary also written to ``pipeline.json``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "pipeline_config.json", cfg.to_dict())
+    ctx = StepContext(out, log)
+    t0 = time.perf_counter()
+    steps: dict[str, StepOutcome] = {}
+
+    steps["data"], data = _data_step(cfg, ctx)
+    steps["search"], genotype = _search_step(cfg, ctx, data, steps["data"].outputs)
+    for variant in cfg.train.variants:
+        steps[f"train_{variant}"] = _train_step(cfg, ctx, variant, data, genotype, steps["search"].outputs)
+        steps[f"evaluate_{variant}"] = _evaluate_step(cfg, ctx, variant, data, steps[f"train_{variant}"].outputs)
+    if stop_after != "evaluate":
+        from aestheticnet.pipeline.deploy import bench_step, export_step, verify_step
+
+        checkpoint = out / "train" / cfg.export.variant / "best.safetensors"
+        upstream = steps[f"train_{cfg.export.variant}"].outputs
+        steps["export"] = export_step(cfg, ctx, checkpoint, data, upstream)
+        steps["verify"] = verify_step(cfg, ctx, checkpoint, data, steps["export"])
+        steps["bench"] = bench_step(cfg, ctx, steps["export"])
+
+    summary = {
+        "out": str(out),
+        "wall_seconds": time.perf_counter() - t0,
+        "steps": {k: {"skipped": s.skipped, "seconds": s.seconds, "result": s.result, "outputs": list(s.outputs)}
+                  for k, s in steps.items()},
+    }  # fmt: skip
+    from aestheticnet.pipeline.report import write_report
+
+    summary["report"] = write_report(cfg, out, summary)
+    atomic_write_json(out / "pipeline.json", summary)
+    log(f"pipeline finished in {summary['wall_seconds']:.0f} s; report: {summary['report']['markdown']}")
+    return json.loads(json.dumps(summary, default=str))
