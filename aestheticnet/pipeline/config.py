@@ -188,7 +188,10 @@ class PipelineConfig:
             values: dict[str, Any] = {}
             overrides: dict[str, Any] = dict(getattr(default, "overrides", {}))
             passthrough = _PASS_THROUGH.get(name)
-            for key, value in raw.items():
+            items = list(raw.items())
+            if isinstance(raw.get("overrides"), dict):  # the to_dict() form: overrides as a nested table
+                items = [(k, v) for k, v in items if k != "overrides"] + list(raw["overrides"].items())
+            for key, value in items:
                 if key in own and key != "overrides":
                     values[key] = _coerce(name, key, value, getattr(default, key))
                 elif passthrough is not None and key in _fields(passthrough):

@@ -1,0 +1,120 @@
+"""Pipeline: config validated before work; killed during training, it resumes and skips finished steps."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from aestheticnet.pipeline.config import PipelineConfig, load_pipeline_config
+
+
+def write(tmp_path, text):
+    p = tmp_path / "pipeline.toml"
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def test_default_config_is_valid_and_round_trips():
+    cfg = PipelineConfig()
+    assert PipelineConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))).to_dict() == cfg.to_dict()
+    assert cfg.search_config().resolution == 32
+
+
+@pytest.mark.parametrize(
+    "toml,message",
+    [
+        ("[search]\nepochs_scal = 0.1\n", "unknown key search.epochs_scal"),
+        ("[train]\nepoch = 3\n", "unknown key train.epoch"),
+        ("[deploy]\nx = 1\n", r"unknown section\(s\) \['deploy'\]"),
+        ("[train]\nlr = -1.0\n", r"\[train\].*lr=-1.0"),
+        ("[search]\nresolution = 30\n", r"\[search\].*resolution"),
+        ("[export]\nformats = ['onnx', 'tflite2']\n", r"export.formats has \['tflite2'\]"),
+        ("[bench]\nshapes = ['224x200']\n", "bench.shapes has '224x200'"),
+        ("[train]\ndata = 'x'\n", "train.data is set by the pipeline"),
+        ("[verify]\nbatch = 'three'\n", "verify.batch must be a number"),
+        ("[data]\npath = '/no/such/folder'\n", "data.path='/no/such/folder' does not exist"),
+        ("[search\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_fails_naming_the_key(tmp_path, toml, message):
+    with pytest.raises(ValueError, match=message):
+        load_pipeline_config(write(tmp_path, toml))
+
+
+def test_cli_rejects_bad_config_before_any_work(tmp_path):
+    from click.testing import CliRunner
+
+    from aestheticnet.cli import main
+
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["pipeline", "--config", str(write(tmp_path, "[train]\nbatchsize = 3\n")),
+                                  "--out", str(out)])  # fmt: skip
+    assert r.exit_code == 2 and "unknown key train.batchsize" in r.output
+    assert not out.exists()
+
+
+RUNNER = """
+import sys
+from aestheticnet.pipeline.config import load_pipeline_config
+from aestheticnet.pipeline.run import run_pipeline
+run_pipeline(load_pipeline_config(sys.argv[1]), sys.argv[2], stop_after="evaluate")
+"""
+
+
+@pytest.mark.slow
+def test_killed_during_training_resumes_and_skips_finished_steps(tiny_synth, tmp_path):
+    cfg = write(tmp_path, f"""
+        [data]
+        path = "{tiny_synth}"
+        [search]
+        enabled = false
+        genotype = "DARTS_V2"
+        [train]
+        variants = ["aestheticnet_star"]
+        layers = 3
+        init_channels = 4
+        image_size = 32
+        max_side = 64
+        epochs = 4
+        batch_size = 8
+        max_train_items = 48
+        max_val_items = 8
+        num_workers = 0
+        threads = 1
+        [export]
+        variant = "aestheticnet_star"
+    """)
+    out = tmp_path / "out"
+    metrics = out / "train" / "aestheticnet_star" / "metrics.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(cfg), str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 1:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "pipeline ended before it could be interrupted: " + proc.stdout.read()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(metrics.read_text().splitlines())
+    assert 1 <= done_before < 4
+    assert not (out / "steps" / "train_aestheticnet_star.json").exists()
+
+    second = subprocess.run([sys.executable, "-c", RUNNER, str(cfg), str(out)], env=env, capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    log = second.stdout
+    assert "[data] up to date, skipped" in log and "[search] up to date, skipped" in log
+    assert "[train_aestheticnet_star] running" in log
+    epochs = [json.loads(ln)["epoch"] for ln in metrics.read_text().splitlines()]
+    assert epochs == [0, 1, 2, 3]  # resumed: the finished epochs were not run again
+    third = subprocess.run([sys.executable, "-c", RUNNER, str(cfg), str(out)], env=env, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert "[train_aestheticnet_star] up to date, skipped" in third.stdout
+    assert (out / "report" / "report.md").exists() and (out / "report" / "report.html").exists()
