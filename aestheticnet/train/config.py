@@ -21,7 +21,11 @@ class TrainConfig:
     genotype: str = "PDARTS"  # registered name or path to genotype.json (e.g. from `aestheticnet search`)
     init_channels: int = 36
     layers: int = 20
+    # Model ablations; None = the variant's default.
+    cbam: bool | None = None
+    dilation: int | None = None
     # Preprocessing; None = the variant's default (fixed 224 for aestheticnet, aspect 224 for the star).
+    policy: str | None = None  # "fixed" (SxS) or "aspect" (shorter side S, multiples of 32)
     image_size: int | None = None
     max_side: int | None = None
     # The paper: SGD, initial lr 0.1, cosine over 200 epochs.
@@ -61,6 +65,8 @@ class TrainConfig:
             "num_workers": self.num_workers >= 0,
             "init_channels": self.init_channels >= 2 and self.init_channels % 2 == 0,
             "layers": self.layers >= 3,
+            "policy": self.policy in (None, "fixed", "aspect"),
+            "dilation": self.dilation is None or self.dilation >= 1,
         }
         bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
         if bad:

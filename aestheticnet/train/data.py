@@ -17,9 +17,13 @@ from aestheticnet.models.registry import get_entry
 __all__ = ["preprocess_for", "open_split", "make_loader", "predict"]
 
 
-def preprocess_for(variant: str, image_size: int | None = None, max_side: int | None = None) -> Preprocess:
-    """The variant's default policy with optional size overrides."""
+def preprocess_for(
+    variant: str, image_size: int | None = None, max_side: int | None = None, policy: str | None = None
+) -> Preprocess:
+    """The variant's default policy with optional policy and size overrides."""
     spec = dict(get_entry(variant).preprocess)
+    if policy is not None:
+        spec["policy"] = policy
     if image_size is not None:
         spec["size"] = image_size
         if spec["policy"] == "fixed":

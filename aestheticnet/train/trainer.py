@@ -107,7 +107,7 @@ def _train(cfg, out: Path, ctx: DistContext, resume, stop_after_epoch, progress,
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    preprocess = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side)
+    preprocess = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy)
     split_kw = dict(seed=cfg.seed, val_fraction=cfg.val_fraction, data_format=cfg.data_format, group_by=cfg.group_by)
     train_ds = open_split(cfg.data, "train", preprocess, train=True, max_items=cfg.max_train_items, **split_kw)
     val_ds = open_split(cfg.data, "val", preprocess, train=False, max_items=cfg.max_val_items, **split_kw)
@@ -120,6 +120,7 @@ def _train(cfg, out: Path, ctx: DistContext, resume, stop_after_epoch, progress,
         num_buckets=train_ds.num_buckets,
         drop_path=cfg.drop_path,
         auxiliary=cfg.auxiliary_weight > 0,
+        **{k: v for k, v in (("cbam", cfg.cbam), ("dilation", cfg.dilation)) if v is not None},
     ).to(ctx.device)
     step_module: nn.Module = _TrainStep(model)
     if ctx.distributed:
