@@ -135,7 +135,8 @@ def _safe_root(x: Tensor, r: float) -> Tensor:
     """
     if r == 1.0:
         return x
-    positive = x > 0
+    # NaN must survive (a broken prediction has to show in the loss), so only exact zeros are special.
+    positive = (x > 0) | x.isnan()
     safe_x = torch.where(positive, x, torch.ones_like(x))
     return torch.where(positive, safe_x.pow(1.0 / r), torch.zeros_like(x))
 

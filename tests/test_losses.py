@@ -293,3 +293,16 @@ def test_make_loss_unknown_name_lists_valid_names():
     assert "cross_entropy" in message
     for name in LOSS_NAMES:
         assert name in message
+
+
+def test_nan_prediction_gives_nan_loss():
+    import torch
+
+    from aestheticnet.losses import emd, sw_emd
+
+    target = torch.full((2, 10), 0.1)
+    pred = target.clone()
+    pred[0, 3] = float("nan")
+    for fn in (emd, sw_emd):
+        per = fn(pred, target, reduction="none")
+        assert per[0].isnan() and per[1] == 0

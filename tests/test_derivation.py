@@ -1,0 +1,169 @@
+"""Derivation on hand-made architecture weights with known answers (P-DARTS' rules, deterministic ties)."""
+
+import logging
+
+import pytest
+import torch
+
+from aestheticnet.models import create_model
+from aestheticnet.nas.derivation import DerivationError, derive_cell, derive_genotype, prune_ops, rank_ops
+from aestheticnet.nas.genotypes import Genotype
+from aestheticnet.nas.operations import PRIMITIVES
+from aestheticnet.nas.search_space import cell_edges, full_space
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions on a shared machine
+    yield
+    torch.set_num_threads(n)
+
+
+# Last-stage ops on every edge: none, skip, sep (weights in this order).
+OPS3 = ("none", "skip_connect", "sep_conv_3x3")
+WEAK = (0.9, 0.04, 0.06)  # an edge nobody wants: none dominates, best real op is sep at 0.06
+
+
+def edge_id(node: int, inp: int) -> int:
+    return cell_edges(4).index((node, inp))
+
+
+def cell(weights: dict[tuple[int, int], tuple[float, float, float]]):
+    """(active, probs) for a 4-step cell: OPS3 on every edge, WEAK unless ``weights[(node, input)]`` says."""
+    active = tuple(OPS3 for _ in cell_edges(4))
+    probs = [list(weights.get(e, WEAK)) for e in cell_edges(4)]
+    return active, probs
+
+
+# ---- dropping ops between stages -------------------------------------------------------------------------------
+def test_prune_keeps_the_strongest_ops_in_primitives_order():
+    active = full_space(4)
+    # Edge weights rising with the PRIMITIVES index except dil_conv_3x3, the weakest.
+    row = [0.10, 0.11, 0.12, 0.13, 0.14, 0.15, 0.01, 0.24]
+    probs = [row for _ in active]
+    out = prune_ops(active, probs, keep=5)
+    assert all(ops == ("avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_5x5") for ops in out)
+    # The next stage (5 -> 2): probabilities now align with the 5 kept ops.
+    out2 = prune_ops(out, [[0.3, 0.1, 0.2, 0.15, 0.25] for _ in out], keep=2)
+    assert all(ops == ("avg_pool_3x3", "dil_conv_5x5") for ops in out2)
+
+
+def test_prune_is_per_edge_and_keeps_none_when_strong():
+    active = full_space(4)
+    probs = [[1 / 8] * 8 for _ in active]
+    probs[3] = [0.5, 0.2, 0.1, 0.05, 0.05, 0.04, 0.03, 0.03]
+    out = prune_ops(active, probs, keep=2)
+    assert out[3] == ("none", "max_pool_3x3")
+    assert all(len(ops) == 2 for ops in out)
+
+
+def test_prune_ties_keep_the_lower_primitive_index():
+    active = full_space(4)
+    out = prune_ops(active, [[1 / 8] * 8 for _ in active], keep=3)
+    assert all(ops == PRIMITIVES[:3] for ops in out)
+    assert rank_ops(("skip_connect", "max_pool_3x3"), (0.5, 0.5)) == ["max_pool_3x3", "skip_connect"]
+
+
+def test_prune_rejects_mismatched_probabilities():
+    with pytest.raises(ValueError, match="do not match"):
+        prune_ops(full_space(4), [[0.5, 0.5]] * 14, keep=2)
+    with pytest.raises(ValueError, match="cannot keep 9"):
+        prune_ops(full_space(4), [[1 / 8] * 8] * 14, keep=9)
+
+
+# ---- the final cell --------------------------------------------------------------------------------------------
+def test_none_is_dropped_and_each_node_keeps_its_two_strongest_inputs():
+    active, probs = cell({
+        (2, 0): (0.8, 0.05, 0.15), (2, 1): (0.1, 0.2, 0.7),  # node 2 has only two inputs: both kept
+        (3, 0): (0.2, 0.3, 0.5), (3, 1): (0.1, 0.1, 0.8), (3, 2): (0.1, 0.6, 0.3),  # 0.8 (in 1) and 0.6 (in 2)
+        (4, 3): (0.2, 0.1, 0.7), (4, 0): (0.3, 0.3, 0.4),  # 0.7 (in 3), 0.4 (in 0)
+        (5, 4): (0.2, 0.2, 0.6), (5, 2): (0.2, 0.5, 0.3),  # 0.6 (in 4), 0.5 (in 2)
+    })  # fmt: skip
+    edges = derive_cell(active, probs, 4, max_skip_connect=None)
+    assert edges == [
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),  # none (0.8) on 0->2 is never chosen
+        ("sep_conv_3x3", 1), ("skip_connect", 2),
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 3),
+        ("skip_connect", 2), ("sep_conv_3x3", 4),
+    ]  # fmt: skip
+
+
+def test_input_ties_keep_the_lower_input_index_and_op_ties_the_lower_primitive():
+    active, probs = cell({(5, i): (0.2, 0.4, 0.4) for i in range(5)})  # five equal edges, skip == sep on each
+    edges = derive_cell(active, probs, 4)
+    assert edges[6:] == [("skip_connect", 0), ("skip_connect", 1)]
+
+
+# Four skips chosen in the normal cell: 0->2 (0.6), 1->2 (0.5), 0->3 (0.7), 0->4 (0.8).
+SKIPPY = {
+    (2, 0): (0.1, 0.6, 0.3), (2, 1): (0.1, 0.5, 0.4),
+    (3, 0): (0.1, 0.7, 0.2), (3, 1): (0.35, 0.1, 0.55), (3, 2): (0.5, 0.1, 0.4),
+    (4, 0): (0.1, 0.8, 0.1), (4, 1): (0.3, 0.1, 0.6),
+    (5, 0): (0.4, 0.1, 0.5), (5, 1): (0.45, 0.1, 0.45),
+}  # fmt: skip
+
+
+def test_without_a_cap_the_skips_stay():
+    active, probs = cell(SKIPPY)
+    edges = derive_cell(active, probs, 4, max_skip_connect=None)
+    assert edges == [("skip_connect", 0), ("skip_connect", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
+                     ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1)]  # fmt: skip
+
+
+def test_skip_cap_replaces_the_weakest_skips_by_their_next_best_op():
+    active, probs = cell(SKIPPY)
+    edges = derive_cell(active, probs, 4, max_skip_connect=2)
+    # 1->2 (0.5) then 0->2 (0.6) lose their skip; node 2 has no other inputs, so they turn into sep convs.
+    assert edges == [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
+                     ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1)]  # fmt: skip
+    assert sum(op == "skip_connect" for op, _ in edges) == 2
+
+
+def test_skip_cap_reranks_the_inputs_of_a_node():
+    active, probs = cell(SKIPPY)
+    edges = derive_cell(active, probs, 4, max_skip_connect=1)
+    # Next, 0->3 (0.7) loses its skip: its sep (0.2) is weaker than 2->3's sep (0.4), so node 3 takes 1 and 2.
+    assert edges[2:4] == [("sep_conv_3x3", 1), ("sep_conv_3x3", 2)]
+    assert edges[4] == ("skip_connect", 0)  # the strongest skip (0.8) stays
+    assert sum(op == "skip_connect" for op, _ in edges) == 1
+    edges0 = derive_cell(active, probs, 4, max_skip_connect=0)
+    # cap 0: 0->4 falls back to its sep (0.1), still above the weak 2->4 and 3->4 (0.06)
+    assert edges0[4:6] == [("sep_conv_3x3", 0), ("sep_conv_3x3", 1)]
+    assert all(op != "skip_connect" for op, _ in edges0)
+
+
+def test_skip_cap_ties_replace_the_later_edge_first():
+    weights = dict(SKIPPY)
+    weights[(2, 0)] = weights[(2, 1)] = (0.1, 0.6, 0.3)
+    weights[(3, 0)] = (0.1, 0.1, 0.8)  # now three skips: 0->2, 1->2 (equal) and 0->4
+    active, probs = cell(weights)
+    edges = derive_cell(active, probs, 4, max_skip_connect=2)
+    assert edges[:2] == [("skip_connect", 0), ("sep_conv_3x3", 1)]
+
+
+def test_skip_cap_that_cannot_be_met_warns_and_keeps_the_cell(caplog):
+    skip_only = ("none", "skip_connect")
+    active = tuple(skip_only for _ in cell_edges(4))
+    probs = [[0.3, 0.7] for _ in active]
+    with caplog.at_level(logging.WARNING, logger="aestheticnet.nas"):
+        edges = derive_cell(active, probs, 4, max_skip_connect=2)
+    assert all(op == "skip_connect" for op, _ in edges)
+    assert "cannot cap skip_connects" in caplog.text
+
+
+def test_a_node_without_two_real_ops_is_an_error():
+    active = tuple(("none",) for _ in cell_edges(4))
+    with pytest.raises(DerivationError, match="fewer than two input edges"):
+        derive_cell(active, [[1.0]] * 14, 4)
+
+
+def test_derive_genotype_caps_only_the_normal_cell_and_builds_a_model(tmp_path):
+    active, probs = cell(SKIPPY)
+    g = derive_genotype(active, probs, active, probs, steps=4, max_skip_connect=2)
+    assert sum(op == "skip_connect" for op, _ in g.normal) == 2
+    assert sum(op == "skip_connect" for op, _ in g.reduce) == 4
+    assert g.normal_concat == g.reduce_concat == (2, 3, 4, 5)
+    g.save(tmp_path / "g.json")
+    assert Genotype.load(tmp_path / "g.json") == g
+    model = create_model("aestheticnet", genotype=str(tmp_path / "g.json"), layers=3, init_channels=4)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
