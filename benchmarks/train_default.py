@@ -38,7 +38,7 @@ DEFAULT = TrainConfig(
     loss="sw_emd",
     group_by="challenge",
     val_fraction=0.2,
-    num_workers=1,
+    num_workers=0,  # decoding 256x192 JPEGs inline is cheap; a worker process would contend for the 2 cores
     seed=0,
 )
 
@@ -66,7 +66,7 @@ def main() -> None:
                           image_size=args.image_size)  # fmt: skip
     out = Path(args.out)
     resume = (out / "train_state.safetensors").exists()
-    summary = train(cfg, out, resume=resume)
+    train(cfg, out, resume=resume)
     wall = time.perf_counter() - t_start
 
     pre = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side)
