@@ -29,8 +29,9 @@ DEFAULT = TrainConfig(
     genotype="PDARTS",
     layers=5,
     init_channels=16,
-    image_size=96,  # shorter side; 256x192 photos become 128x96
-    max_side=160,
+    image_size=192,  # native resolution of the synthetic photos (256x192): distortions stay visible
+    max_side=256,
+    train_crop=96,  # train on 96x96 patches, evaluate on whole images (global pooling takes any size)
     epochs=12,
     batch_size=32,
     lr=0.05,
@@ -58,18 +59,19 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=DEFAULT.layers)
     ap.add_argument("--init-channels", type=int, default=DEFAULT.init_channels)
     ap.add_argument("--image-size", type=int, default=DEFAULT.image_size)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
 
     t_start = time.perf_counter()
     data = args.data or str(ensure_synthetic())
     cfg = DEFAULT.replace(data=data, epochs=args.epochs, layers=args.layers, init_channels=args.init_channels,
-                          image_size=args.image_size)  # fmt: skip
+                          image_size=args.image_size, threads=args.threads)  # fmt: skip
     out = Path(args.out)
     resume = (out / "train_state.safetensors").exists()
     train(cfg, out, resume=resume)
     wall = time.perf_counter() - t_start
 
-    pre = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side)
+    pre = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy, cfg.train_crop)
     kw = dict(seed=cfg.seed, val_fraction=cfg.val_fraction, group_by=cfg.group_by)
     train_ds = open_split(data, "train", pre, train=True, **kw)
     val_ds = open_split(data, "val", pre, train=False, **kw)

@@ -162,3 +162,29 @@ def test_bucket_sampler_rejects_bad_arguments():
         ShapeBucketBatchSampler([(32, 32)], batch_size=0)
     with pytest.raises(ValueError, match="rank"):
         ShapeBucketBatchSampler([(32, 32)], batch_size=1, num_replicas=2, rank=2)
+
+
+def test_train_crop_gives_patches_at_evaluation_scale():
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from aestheticnet.data.preprocess import Preprocess
+
+    pre = Preprocess(policy="aspect", size=192, max_side=256, train_crop=96)
+    img = Image.fromarray((np.random.default_rng(0).random((192, 256, 3)) * 255).astype(np.uint8))
+    assert pre.output_size(256, 192) == (256, 192)
+    assert pre.train_size((256, 192)) == (96, 96) and pre.resize_size((256, 192), train=True) == (256, 192)
+    patch = pre.augment(img, torch.Generator().manual_seed(0))
+    assert patch.shape == (3, 96, 96)
+    full = pre.apply(img)
+    # the patch is a crop of the (unresized) image, possibly flipped: it appears in the full tensor
+    found = any(
+        torch.equal(cand[:, t : t + 96, l : l + 96], patch)
+        for cand in (full, full.flip(-1))
+        for t in range(0, 97)
+        for l in range(0, 161)
+    )
+    assert found
+    with pytest.raises(ValueError, match="train_crop"):
+        Preprocess(train_crop=100)

@@ -190,13 +190,14 @@ class AestheticDataset(Dataset):
 
     def shapes(self) -> list[tuple[int, int]]:
         """Network input ``(H, W)`` per record under this dataset's policy, for ``ShapeBucketBatchSampler``."""
-        if self.preprocess.policy == "fixed":  # no header reads needed
-            return [(self.preprocess.size, self.preprocess.size)] * len(self.records)
-        out = []
-        for w, h in self.image_sizes():
-            out_w, out_h = self.preprocess.output_size(w, h)
-            out.append((out_h, out_w))
-        return out
+        pre = self.preprocess
+        if pre.policy == "fixed":  # no header reads needed
+            sizes = [(pre.size, pre.size)] * len(self.records)
+        else:
+            sizes = [pre.output_size(w, h) for w, h in self.image_sizes()]
+        if self.train:
+            sizes = [pre.train_size(s) for s in sizes]
+        return [(h, w) for w, h in sizes]
 
     # ---- internals ------------------------------------------------------------------------------------------
     def _output_size(self, index: int) -> tuple[int, int]:

@@ -82,6 +82,9 @@ class Preprocess:
     resample: str = "bicubic"
     # Augmentation: resize to train_scale x the target before the random crop (256/224 as in ImageNet practice).
     train_scale: float = 8 / 7
+    # > 0: train on random train_crop x train_crop patches of the image at its evaluation size (patch training,
+    # as in image-quality work): artifacts stay at native scale and each step costs a fraction of a full image.
+    train_crop: int = 0
 
     def __post_init__(self) -> None:
         def fail(field: str, why: str) -> None:
@@ -113,6 +116,8 @@ class Preprocess:
             fail("std", "values must be positive")
         if self.resample not in _RESAMPLE:
             fail("resample", f"must be one of {tuple(_RESAMPLE)}")
+        if self.train_crop < 0 or self.train_crop % self.multiple:
+            fail("train_crop", f"must be 0 (off) or a positive multiple of {self.multiple}")
         if not self.train_scale >= 1.0:
             fail("train_scale", "must be >= 1 (the crop is taken from an image at least as large as the target)")
 
@@ -148,10 +153,16 @@ class Preprocess:
             scale = cap / max(width, height)
         return min(cap, _round_to(width * scale, m)), min(cap, _round_to(height * scale, m))
 
+    def train_size(self, out_size: tuple[int, int]) -> tuple[int, int]:
+        """``(W, H)`` of a training sample: the patch when ``train_crop`` is set, else ``out_size``."""
+        if not self.train_crop:
+            return out_size
+        return min(self.train_crop, out_size[0]), min(self.train_crop, out_size[1])
+
     def resize_size(self, out_size: tuple[int, int], train: bool = False) -> tuple[int, int]:
         """The ``(W, H)`` the image is resized to before cropping (= ``out_size`` unless augmenting)."""
         w, h = out_size
-        if not train:
+        if not train or self.train_crop:  # patches come from the image at its evaluation size
             return w, h
         return max(w, math.ceil(w * self.train_scale)), max(h, math.ceil(h * self.train_scale))
 
@@ -183,10 +194,11 @@ class Preprocess:
     def augment(self, img: Image.Image, rng: RandomSource, size: tuple[int, int] | None = None) -> torch.Tensor:
         """Training transform: resize to ``train_scale`` x target, random crop to the target, random h-flip.
 
-        The output shape equals :meth:`apply`'s, so bucketing and the network see the same sizes.
+        The output shape is :meth:`train_size` of the target (the target itself unless ``train_crop`` is set).
         """
-        out_w, out_h = size or self.output_size(*img.size)
-        big_w, big_h = self.resize_size((out_w, out_h), train=True)
+        full = size or self.output_size(*img.size)
+        big_w, big_h = self.resize_size(full, train=True)
+        out_w, out_h = self.train_size(full)
         if img.size != (big_w, big_h):
             img = img.resize((big_w, big_h), _RESAMPLE[self.resample])
         left, top = _randint(rng, big_w - out_w + 1), _randint(rng, big_h - out_h + 1)

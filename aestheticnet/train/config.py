@@ -28,6 +28,7 @@ class TrainConfig:
     policy: str | None = None  # "fixed" (SxS) or "aspect" (shorter side S, multiples of 32)
     image_size: int | None = None
     max_side: int | None = None
+    train_crop: int = 0  # > 0: train on random square patches of this size (multiple of 32) at evaluation scale
     # The paper: SGD, initial lr 0.1, cosine over 200 epochs.
     epochs: int = 200
     batch_size: int = 32

@@ -18,10 +18,15 @@ __all__ = ["preprocess_for", "open_split", "make_loader", "predict"]
 
 
 def preprocess_for(
-    variant: str, image_size: int | None = None, max_side: int | None = None, policy: str | None = None
+    variant: str,
+    image_size: int | None = None,
+    max_side: int | None = None,
+    policy: str | None = None,
+    train_crop: int = 0,
 ) -> Preprocess:
-    """The variant's default policy with optional policy and size overrides."""
+    """The variant's default policy with optional policy, size and training-patch overrides."""
     spec = dict(get_entry(variant).preprocess)
+    spec["train_crop"] = train_crop
     if policy is not None:
         spec["policy"] = policy
     if image_size is not None:

@@ -107,7 +107,7 @@ def _train(cfg, out: Path, ctx: DistContext, resume, stop_after_epoch, progress,
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    preprocess = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy)
+    preprocess = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy, cfg.train_crop)
     split_kw = dict(seed=cfg.seed, val_fraction=cfg.val_fraction, data_format=cfg.data_format, group_by=cfg.group_by)
     train_ds = open_split(cfg.data, "train", preprocess, train=True, max_items=cfg.max_train_items, **split_kw)
     val_ds = open_split(cfg.data, "val", preprocess, train=False, max_items=cfg.max_val_items, **split_kw)
