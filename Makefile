@@ -1,6 +1,6 @@
 # make setup: .venv with everything (training, export, runtime, tests)
 # make test:  the test suite (sets up first if needed)
-# make demo:  the main job
+# make demo:  the main job: the whole pipeline on the synthetic dataset, report in demo_out/report/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -22,7 +22,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 demo: setup
-	$(BIN)/aestheticnet info aestheticnet_star
+	$(BIN)/aestheticnet pipeline --out demo_out
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

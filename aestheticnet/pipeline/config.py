@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aestheticnet.export.specs import FORMATS, PRECISIONS
 from aestheticnet.nas.strategy import PRESETS, SearchConfig
 from aestheticnet.train.config import TrainConfig
 
 __all__ = ["PipelineConfig", "load_pipeline_config"]
-
-FORMATS = ("onnx", "tflite", "coreml")
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -55,8 +53,8 @@ class TrainSection:
 @dataclass(frozen=True)
 class ExportSection:
     variant: str = "aestheticnet_star"  # the phone model
-    formats: tuple[str, ...] = FORMATS
-    precisions: tuple[str, ...] = PRECISIONS
+    formats: tuple[str, ...] = ("onnx", "tflite", "coreml")
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
     calibration_samples: int = 64
 
 

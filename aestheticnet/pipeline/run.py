@@ -66,9 +66,15 @@ def _train_step(cfg, ctx, variant: str, data: str, genotype: str, upstream: dict
     out = ctx.out_dir / "train" / variant
 
     def work():
-        from aestheticnet.train.trainer import STATE_FILE, train
+        from aestheticnet.train.trainer import CONFIG_FILE, STATE_FILE, train
 
         train_cfg = cfg.train_config(variant, data, genotype)
+        saved = out / CONFIG_FILE
+        if saved.exists() and json.loads(saved.read_text()) != train_cfg.to_dict():
+            # The settings changed: that run cannot be resumed. Keep it aside rather than delete anyone's work.
+            aside = out.with_name(f"{variant}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            out.rename(aside)
+            ctx.log(f"[train_{variant}] settings changed; the previous run was moved to {aside}")
         summary = train(train_cfg, out, resume=(out / STATE_FILE).exists())
         return [out / "best.safetensors", out / "last.safetensors"], {"best": summary["best"],
                                                                        "epochs": summary["epochs_done"]}  # fmt: skip

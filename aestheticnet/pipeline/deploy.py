@@ -1,0 +1,92 @@
+"""Pipeline steps after training: export the phone model, verify every artifact, benchmark on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aestheticnet.io import atomic_write_json
+from aestheticnet.pipeline.config import PipelineConfig
+from aestheticnet.pipeline.steps import StepContext, StepOutcome, run_step
+
+__all__ = ["export_step", "verify_step", "bench_step"]
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
+def export_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: str, upstream: dict) -> StepOutcome:
+    out = ctx.out_dir / "export"
+
+    def work():
+        from aestheticnet.export import export_checkpoint
+
+        report = export_checkpoint(
+            checkpoint, ",".join(cfg.export.formats), ",".join(cfg.export.precisions), out, data=data,
+            calibration_samples=cfg.export.calibration_samples, log=ctx.log,
+        )  # fmt: skip
+        atomic_write_json(out / "export_report.json", report.to_dict())
+        artifacts = [{"format": a.format, "precision": a.precision, "path": a.path, "manifest": a.manifest,
+                      "seconds": a.total, "size_bytes": _size(Path(a.path))} for a in report.artifacts]  # fmt: skip
+        files = [Path(a["path"]) for a in artifacts] + [Path(a["manifest"]) for a in artifacts]
+        return files, {"artifacts": artifacts, "format_seconds": report.format_seconds,
+                       "wall_seconds": report.wall_seconds, "failures": report.failures}  # fmt: skip
+
+    return run_step(ctx, "export", cfg.to_dict()["export"], upstream, work)
+
+
+def verify_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: str, export: StepOutcome) -> StepOutcome:
+    out = ctx.out_dir / "verify"
+
+    def work():
+        from aestheticnet.export.verify import format_table, parse_shapes, verify_artifact
+
+        shapes = parse_shapes(",".join(f"{cfg.verify.batch}x{s}" for s in cfg.verify.shapes))
+        reports, files = [], []
+        for art in export.result["artifacts"]:
+            path = Path(art["path"])
+            report = verify_artifact(path, checkpoint, shapes=shapes, data=data, samples=cfg.verify.samples)
+            ctx.log(format_table(report))
+            target = out / f"{path.name}.verify.json"
+            atomic_write_json(target, report.to_dict())
+            files.append(target)
+            worst = max((s.get("max_abs") or 0.0 for s in report.shapes if isinstance(s.get("max_abs"), float)),
+                        default=None)  # fmt: skip
+            mean_diff = max((s.get("mean_score_diff") or 0.0 for s in report.shapes
+                             if isinstance(s.get("mean_score_diff"), float)), default=None)  # fmt: skip
+            reports.append({
+                "artifact": path.name, "status": "PASS" if report.passed else "FAIL", "max_abs": worst,
+                "mean_score_diff": mean_diff, "srocc": (report.real or {}).get("srocc"),
+                "note": "; ".join(report.notes + [str(m) for m in report.mismatches])[:300],
+            })  # fmt: skip
+        return files, {"reports": reports, "passed": all(r["status"] == "PASS" for r in reports)}
+
+    return run_step(ctx, "verify", cfg.to_dict()["verify"], export.outputs, work)
+
+
+def bench_step(cfg: PipelineConfig, ctx: StepContext, export: StepOutcome) -> StepOutcome:
+    out = ctx.out_dir / "bench"
+
+    def work():
+        from aestheticnet.bench.harness import BenchSettings, parse_shapes, run_benchmark
+        from aestheticnet.bench.report import write_json, write_markdown, write_plots
+
+        models = [Path(a["path"]) for a in export.result["artifacts"]
+                  if a["format"] in cfg.bench.formats and a["precision"] in cfg.bench.precisions
+                  and Path(a["path"]).suffix in (".onnx", ".tflite")]  # fmt: skip
+        settings = BenchSettings(threads=tuple(cfg.bench.threads), shapes=parse_shapes(",".join(cfg.bench.shapes)),
+                                 warmup=cfg.bench.warmup, runs=cfg.bench.runs)  # fmt: skip
+        report = run_benchmark(models, settings, progress=ctx.log)
+        files = [write_json(report, out / "bench.json"), write_markdown(report, out / "bench.md")]
+        plots = write_plots(report, out)
+        rows = [{"model": Path(r["model"]).name, "backend": r["backend"], "threads": r["threads"],
+                 "shape": r["shape"], "p50_ms": r["p50_ms"], "p90_ms": r["p90_ms"],
+                 "throughput": r["throughput_ips"],
+                 "peak_rss_mb": (r["peak_rss_delta_bytes"] or 0) / 2**20 if r["peak_rss_delta_bytes"] else None}
+                for r in report["results"]]  # fmt: skip
+        return files + list(plots), {"rows": rows, "plots": [str(p) for p in plots], "errors": report["errors"],
+                                     "device_info": report.get("device_info")}  # fmt: skip
+
+    return run_step(ctx, "bench", cfg.to_dict()["bench"], export.outputs, work)
