@@ -1,0 +1,217 @@
+"""Profile extension for ``aestheticnet info``: MACs and params per stage, per cell type and per operation, and
+model size per format and precision.
+
+``profile_model`` (profile.py) already gives totals, per-stage sums and per-cell-type sums; this adds
+
+* ``breakdown``: per stage and cell type (``normal``/``reduce``) and per operation of the genotype
+  (``sep_conv_3x3``, ``dil_conv_5x5``, ... and the cells' ``preprocess`` convolutions), overall and per stage. The
+  sep convs that AestheticNet* dilates in the last stage are listed as e.g. ``sep_conv_3x3@d2``.
+* ``sizes``: the model's files per format and precision (a model file and its siblings with the same stem, e.g.
+  ``m.onnx``, ``m_fp16.onnx``, ``m_float16.tflite``, ``m.mlpackage``; precision from their ``.json`` manifest or
+  the name), and the weight size per precision estimated from the parameter count (fp32 4 B, fp16 2 B,
+  int8 1 B per weight: a lower bound on a file, which also holds the graph).
+
+MACs use the same counter as ``profile_model`` (``torch.utils.flop_counter``, 2 FLOPs per multiply-add for
+convolutions and matrix products; element-wise ops are not counted).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from aestheticnet.bench.manifest import FORMATS, find_manifest, guess_precision, read_manifest
+from aestheticnet.models.aestheticnet import AestheticNet
+
+__all__ = ["BYTES_PER_WEIGHT", "format_info_extension", "info_extension", "model_sizes", "profile_breakdown"]
+
+BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "int8": 1}
+
+
+def _stage_name(model: AestheticNet, i: int) -> str:
+    # same grouping as profile_model: normal cells by stage, reduction cells on their own
+    r1, r2 = model.reduction_layers
+    if i == r1:
+        return "reduction1"
+    if i == r2:
+        return "reduction2"
+    return "stage1" if i < r1 else "stage2" if i < r2 else "stage3"
+
+
+def _params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _add(table: dict, key: str, params: int, macs: int) -> None:
+    entry = table.setdefault(key, {"count": 0, "params": 0, "macs": 0})
+    entry["count"] += 1
+    entry["params"] += params
+    entry["macs"] += macs
+
+
+@torch.no_grad()
+def profile_breakdown(model: AestheticNet, size: tuple[int, int] = (224, 224), batch: int = 1) -> dict[str, Any]:
+    """MACs and params per stage x cell type and per operation (overall and per stage), at ``size`` (H, W)."""
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False, depth=None)
+    try:
+        with counter:
+            model(torch.zeros(batch, 3, *size))
+    finally:
+        model.train(was_training)
+    flops = counter.get_flop_counts()
+    root = type(model).__name__
+
+    def macs_of(fqn: str) -> int:
+        return int(sum(flops.get(f"{root}.{fqn}", {}).values())) // 2
+
+    genotype = model.config.genotype
+    dilation = model.config.dilation
+    stage_types: dict[str, dict[str, dict[str, int]]] = {}
+    ops: dict[str, dict[str, int]] = {}
+    ops_by_stage: dict[str, dict[str, dict[str, int]]] = {}
+    for i, cell in enumerate(model.cells):
+        stage = _stage_name(model, i)
+        kind = "reduce" if cell.reduction else "normal"
+        _add(stage_types.setdefault(stage, {}), kind, _params(cell), macs_of(f"cells.{i}"))
+        per_stage = ops_by_stage.setdefault(stage, {})
+        for name in ("preprocess0", "preprocess1"):
+            module = getattr(cell, name)
+            label = f"preprocess ({type(module).__name__})"
+            p, m = _params(module), macs_of(f"cells.{i}.{name}")
+            _add(ops, label, p, m)
+            _add(per_stage, label, p, m)
+        edges = genotype.reduce if cell.reduction else genotype.normal
+        for j, (op_name, _inp) in enumerate(edges):
+            label = op_name
+            if stage == "stage3" and dilation > 1 and op_name.startswith("sep_conv"):
+                label = f"{op_name}@d{dilation}"
+            p, m = _params(cell.ops[j]), macs_of(f"cells.{i}.ops.{j}")
+            _add(ops, label, p, m)
+            _add(per_stage, label, p, m)
+    other = {
+        "stem": {"count": 1, "params": _params(model.stem0) + (_params(model.stem1) if model.stem1 is not None else 0),
+                 "macs": macs_of("stem0") + macs_of("stem1")},
+        "attention (CBAM)": {"count": int(model.config.cbam), "params": _params(model.attention),
+                             "macs": macs_of("attention")},
+        "head (linear)": {"count": 1, "params": _params(model.head), "macs": macs_of("head")},
+    }  # fmt: skip
+    total_macs = int(counter.get_total_flops()) // 2
+    return {
+        "input_size": [size[0], size[1]],
+        "batch": batch,
+        "macs": total_macs,
+        "stage_cell_types": stage_types,
+        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["macs"])),
+        "ops_by_stage": {s: dict(sorted(t.items(), key=lambda kv: -kv[1]["macs"])) for s, t in ops_by_stage.items()},
+        "outside_cells": other,
+    }
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+_PRECISION_TOKENS = ("_fp32", "_fp16", "_float32", "_float16", "_int8", "_uint8", "_dynamic_range_quant",
+                     "_full_integer_quant", "_integer_quant", "_integer_quant_with_int16_act", "_w8", "_w8a8",
+                     "_quant", ".fp32", ".fp16", ".int8", ".int8-dynamic", "-fp16", "-int8")  # fmt: skip
+
+
+def _base_stem(path: Path) -> str:
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    changed = True
+    while changed:
+        changed = False
+        for tok in sorted(_PRECISION_TOKENS, key=len, reverse=True):
+            if stem.lower().endswith(tok):
+                stem, changed = stem[: -len(tok)], True
+    return stem
+
+
+def model_sizes(params: int | None, path: str | Path | None = None) -> dict[str, Any]:
+    """Files per format and precision next to ``path`` (same stem), and weight sizes estimated from ``params``."""
+    files: list[dict[str, Any]] = []
+    if path is not None:
+        path = Path(path)
+        base = _base_stem(path).lower()
+        folder = path.parent if path.parent != Path("") else Path(".")
+        candidates = [path] if path.exists() else []
+        if folder.is_dir():
+            candidates += sorted(p for p in folder.iterdir() if p != path)
+        for p in candidates:
+            fmt = FORMATS.get(p.suffix.lower())
+            if fmt is None or _base_stem(p).lower() != base:
+                continue
+            if p.is_dir() and p.suffix.lower() != ".mlpackage":
+                continue
+            manifest = None
+            mpath = find_manifest(p) if fmt != "safetensors" else None
+            if mpath is not None:
+                manifest, _ = read_manifest(mpath)
+            files.append({"path": str(p), "format": fmt,
+                          "precision": "fp32" if fmt == "safetensors" else guess_precision(p, manifest),
+                          "bytes": _dir_size(p) if p.is_dir() else p.stat().st_size,
+                          "manifest": str(mpath) if mpath else None})  # fmt: skip
+    estimates = {k: params * v for k, v in BYTES_PER_WEIGHT.items()} if params else {}
+    return {
+        "files": files,
+        "weights_estimate_bytes": estimates,
+        "note": "weights_estimate_bytes = params x bytes per weight (fp32 4, fp16 2, int8 1); files also hold the "
+        "graph and, for int8, scales",
+    }
+
+
+def info_extension(model: AestheticNet, size: tuple[int, int], path: str | Path | None = None,
+                   params: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """The keys ``aestheticnet info`` adds to its report: ``breakdown`` and ``sizes``."""
+    from aestheticnet.models.aestheticnet import count_parameters
+
+    params = params if params is not None else count_parameters(model, exclude_auxiliary=True)
+    return {"breakdown": profile_breakdown(model, size), "sizes": model_sizes(params, path)}
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 1024:.1f} KiB"
+
+
+def format_info_extension(report: dict[str, Any]) -> list[str]:
+    """Text lines for ``info``'s human output (``report`` holds the keys of ``info_extension``)."""
+    lines: list[str] = []
+    b = report.get("breakdown")
+    if b:
+        total = b["macs"] or 1
+        lines.append("per stage and cell type:")
+        for stage, kinds in b["stage_cell_types"].items():
+            for kind, agg in kinds.items():
+                lines.append(f"  {stage:<11} {kind:<7} cells={agg['count']:<3} params={agg['params']:>10,}  "
+                             f"MACs={agg['macs']:>13,} ({100 * agg['macs'] / total:5.1f}%)")  # fmt: skip
+        lines.append("per cell type:")
+        kinds_total: dict[str, dict[str, int]] = {}
+        for kinds in b["stage_cell_types"].values():
+            for kind, agg in kinds.items():
+                t = kinds_total.setdefault(kind, {"count": 0, "params": 0, "macs": 0})
+                for k in t:
+                    t[k] += agg[k]
+        for kind, agg in kinds_total.items():
+            lines.append(f"  {kind:<7} cells={agg['count']:<3} params={agg['params']:>10,}  MACs={agg['macs']:>13,} "
+                         f"({100 * agg['macs'] / total:5.1f}%)")  # fmt: skip
+        lines.append("per operation (all cells):")
+        for op, agg in b["ops"].items():
+            lines.append(f"  {op:<32} n={agg['count']:<3} params={agg['params']:>10,}  MACs={agg['macs']:>13,} "
+                         f"({100 * agg['macs'] / total:5.1f}%)")  # fmt: skip
+        for name, agg in b["outside_cells"].items():
+            if agg["count"]:
+                lines.append(f"  {name:<32}       params={agg['params']:>10,}  MACs={agg['macs']:>13,} "
+                             f"({100 * agg['macs'] / total:5.1f}%)")  # fmt: skip
+    s = report.get("sizes")
+    if s:
+        lines.append("model size:")
+        for f in s["files"]:
+            lines.append(f"  {f['format']:<12} {f['precision']:<8} {_fmt_bytes(f['bytes']):>12}  {f['path']}")
+        for prec, n in s["weights_estimate_bytes"].items():
+            lines.append(f"  weights {prec:<12} {_fmt_bytes(n):>12}  (estimate: params x {BYTES_PER_WEIGHT[prec]} B)")
+    return lines

@@ -1,0 +1,55 @@
+"""Tiny stand-in models for checking the benchmark harness itself (tests, smoke runs on a new device).
+
+They are not AestheticNet: one 3x3 convolution, global average pooling and a softmax over 10 buckets, with the
+same input conventions as the exported networks (ONNX: input ``image`` NCHW ``[N, 3, H, W]`` with dynamic N, H,
+W; TFLite: NHWC ``[-1, -1, -1, 3]`` as onnx2tf writes it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["tiny_onnx", "tiny_tflite"]
+
+
+def tiny_onnx(path: str | Path, channels: int = 10) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    path = Path(path)
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "height", "width"])
+    y = helper.make_tensor_value_info("distribution", TensorProto.FLOAT, ["batch", channels])
+    w = np.random.default_rng(0).standard_normal((channels, 3, 3, 3)).astype(np.float32) * 0.1
+    nodes = [
+        helper.make_node("Conv", ["image", "w"], ["c"], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Softmax", ["f"], ["distribution"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "tiny", [x], [y], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # readable by older onnxruntime builds on boards too
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def tiny_tflite(path: str | Path, channels: int = 10) -> Path:
+    """Needs tensorflow (slow to import: about 10 s); NHWC input with dynamic batch, height and width."""
+    import tensorflow as tf
+
+    path = Path(path)
+    w = tf.constant(np.random.default_rng(0).standard_normal((3, 3, 3, channels)).astype(np.float32) * 0.1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def forward(x):
+        y = tf.nn.conv2d(x, w, strides=2, padding="SAME")
+        return tf.nn.softmax(tf.reduce_mean(y, axis=[1, 2]), axis=1)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()], forward)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(converter.convert())
+    return path

@@ -1,0 +1,208 @@
+"""The benchmark matrix: models x threads x shapes, each measured in a fresh process, locally or over SSH.
+
+``run_benchmark`` returns one report (a JSON-ready dict): the settings, the machine that ran the harness, the
+device that ran the measurements (CPU model, cores, OS, Python and library versions), and one row per model x
+backend x threads x shape with load/init time, first inference, warm-up mean, p50/p90/p99/mean/std/min/max
+latency, throughput, peak memory (RSS delta), file size, params and MACs (with where they came from).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from collections.abc import Callable, Sequence
+
+from aestheticnet.bench.devices import BenchError, Job, LocalDevice, SshDevice
+from aestheticnet.bench.manifest import model_facts
+
+__all__ = ["REPORT_SCHEMA", "ROW_FIELDS", "BenchSettings", "parse_shapes", "parse_threads", "run_benchmark"]
+
+REPORT_SCHEMA = "aestheticnet.bench/1"
+DEFAULT_RUNS = 50
+MODEL_SUFFIXES = (".onnx", ".tflite", ".safetensors")
+
+# Every row has these keys (null when not measured or unknown); the tests check them all.
+ROW_FIELDS = (
+    "model", "path", "format", "precision", "backend", "runtime_version", "xnnpack", "threads", "shape", "batch",
+    "layout", "input_dtype", "load_ms", "first_inference_ms", "warmup_runs", "warmup_mean_ms", "mode", "runs",
+    "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips",
+    "peak_rss_delta_bytes", "peak_rss_bytes", "peak_rss_method", "file_size_bytes", "params", "params_source",
+    "macs", "macs_source", "facts_note", "achieved_gmacs_per_s", "load_average", "ok", "error_kind", "error",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    threads: tuple[int, ...] = (1,)
+    shapes: tuple[tuple[int, int], ...] = ((224, 224),)
+    batch: int = 1
+    warmup: int = 5
+    runs: int | None = None  # DEFAULT_RUNS when min_seconds is None too
+    min_seconds: float | None = None
+    timeout_s: float = 600.0  # per measurement
+    multiple: int = 32
+
+    def validate(self) -> None:
+        if not self.threads or any(t < 1 for t in self.threads):
+            raise BenchError(f"threads {list(self.threads)}: need one or more counts >= 1")
+        if not self.shapes:
+            raise BenchError("no input shapes given")
+        for h, w in self.shapes:
+            check_shape(h, w, self.multiple)
+        if self.batch < 1:
+            raise BenchError(f"--batch {self.batch}: need at least 1")
+        if self.warmup < 0:
+            raise BenchError(f"--warmup {self.warmup}: need 0 or more")
+        if self.runs is not None and self.min_seconds is not None:
+            raise BenchError("use --runs or --min-seconds, not both")
+        if self.runs is not None and self.runs < 1:
+            raise BenchError(f"--runs {self.runs}: need at least 1")
+        if self.min_seconds is not None and not self.min_seconds > 0:
+            raise BenchError(f"--min-seconds {self.min_seconds}: need a positive duration")
+        if not self.timeout_s > 0:
+            raise BenchError(f"--timeout {self.timeout_s}: need a positive number of seconds")
+
+    def jobs(self) -> list[Job]:
+        runs = self.runs if (self.runs is not None or self.min_seconds is not None) else DEFAULT_RUNS
+        return [
+            Job(threads=t, shape=tuple(s), batch=self.batch, warmup=self.warmup, runs=runs,
+                min_seconds=self.min_seconds, multiple=self.multiple, timeout_s=self.timeout_s)  # fmt: skip
+            for t in self.threads
+            for s in self.shapes
+        ]
+
+
+def check_shape(h: int, w: int, multiple: int = 32) -> None:
+    if h <= 0 or w <= 0:
+        raise BenchError(f"shape {h}x{w}: height and width must be positive")
+    if multiple > 1 and (h % multiple or w % multiple):
+        raise BenchError(f"shape {h}x{w} (HxW): height and width must be multiples of {multiple} (total stride of "
+                         f"the network), e.g. {max(multiple, round(h / multiple) * multiple)}x"
+                         f"{max(multiple, round(w / multiple) * multiple)}")  # fmt: skip
+
+
+def parse_threads(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in text.replace(" ", "").split(",") if t)
+    except ValueError:
+        raise BenchError(f"threads {text!r}: expected comma-separated integers, e.g. 1,2,4") from None
+    if not values or any(v < 1 for v in values):
+        raise BenchError(f"threads {text!r}: expected counts >= 1, e.g. 1,2,4")
+    return tuple(dict.fromkeys(values))
+
+
+def parse_shapes(text: str, multiple: int = 32) -> tuple[tuple[int, int], ...]:
+    """'224x224,512x384' (HxW, comma-separated) -> ((224, 224), (512, 384)); multiples of ``multiple``."""
+    shapes = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        bits = part.lower().split("x")
+        try:
+            if len(bits) == 1:
+                h = w = int(bits[0])
+            elif len(bits) == 2:
+                h, w = int(bits[0]), int(bits[1])
+            else:
+                raise ValueError
+        except ValueError:
+            raise BenchError(f"shape {part!r}: expected HxW, e.g. 224x224 or 512x384") from None
+        check_shape(h, w, multiple)
+        shapes.append((h, w))
+    if not shapes:
+        raise BenchError(f"shapes {text!r}: expected HxW[,HxW...], e.g. 224x224,512x384")
+    return tuple(dict.fromkeys(shapes))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _check_models(models: Sequence[str | Path], device) -> list[Path]:
+    paths = []
+    for m in models:
+        p = Path(m)
+        if not p.exists():
+            raise BenchError(f"{p}: no such model file")
+        if p.is_dir():
+            raise BenchError(f"{p}: is a folder; give a .onnx, .tflite or .safetensors model file")
+        if p.suffix.lower() not in MODEL_SUFFIXES:
+            raise BenchError(f"{p.name}: unknown model type {p.suffix!r} (expected {', '.join(MODEL_SUFFIXES)})")
+        if getattr(device, "remote", False) and p.suffix.lower() == ".safetensors":
+            raise BenchError(f"{p.name}: .safetensors models run locally with PyTorch; export to ONNX or TFLite for "
+                             f"{device.describe()}")  # fmt: skip
+        paths.append(p)
+    if not paths:
+        raise BenchError("no model given")
+    return paths
+
+
+def run_benchmark(
+    models: Sequence[str | Path],
+    settings: BenchSettings = BenchSettings(),
+    device: LocalDevice | SshDevice | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Measure every model x threads x shape on ``device`` (default: this machine). See the module docstring."""
+    from aestheticnet.bench.runner import machine_info
+
+    device = device or LocalDevice()
+    settings.validate()
+    paths = _check_models(models, device)
+    jobs = settings.jobs()
+    rows: list[dict[str, Any]] = []
+    device_info = None
+    for path in paths:
+        facts = model_facts(path, settings.shapes, settings.batch)
+        results = device.run(path, jobs, progress=progress)
+        for job, result in zip(jobs, results):
+            machine = result.pop("machine", None)
+            if device_info is None and isinstance(machine, dict) and "cpu_model" in machine:
+                device_info = machine
+            rows.append(_row(facts, job, result, machine))
+    report = {
+        "schema": REPORT_SCHEMA,
+        "created": _now(),
+        "device": device.describe(),
+        "settings": {**asdict(settings), "runs_default": DEFAULT_RUNS,
+                     "shapes": [f"{h}x{w}" for h, w in settings.shapes]},  # fmt: skip
+        "host": machine_info(),
+        "device_info": device_info,
+        "remote_dirs": list(getattr(device, "last_remote_dirs", [])) or None,
+        "results": rows,
+        "errors": [f"{r['model']} [{r['backend']}, threads={r['threads']}, {r['shape']}]: {r['error']}"
+                   for r in rows if not r["ok"]],  # fmt: skip
+    }
+    return report
+
+
+def _row(facts: dict, job: Job, result: dict, machine: dict | None) -> dict[str, Any]:
+    shape = f"{job.shape[0]}x{job.shape[1]}"
+    row = {k: None for k in ROW_FIELDS}
+    row.update(
+        model=facts["name"],
+        path=facts["path"],
+        format=facts["format"],
+        precision=facts["precision"],
+        backend=facts["backend"],
+        threads=job.threads,
+        shape=shape,
+        batch=job.batch,
+        file_size_bytes=facts["file_size_bytes"],
+        params=facts["params"],
+        params_source=facts["params_source"],
+        macs=facts["macs"].get(shape),
+        macs_source=facts["macs_source"],
+        facts_note=facts["facts_note"],
+        load_average=(machine or {}).get("load_average"),
+    )
+    skip = {"model", "model_file", "shape", "machine"}
+    for key, value in result.items():
+        if key not in skip:
+            row[key] = value
+    row["ok"] = bool(result.get("ok"))
+    if row["ok"] and row["macs"] and row["p50_ms"]:
+        row["achieved_gmacs_per_s"] = row["macs"] / (row["p50_ms"] / 1000.0) / 1e9
+    return row

@@ -1,0 +1,202 @@
+"""Benchmark reports: JSON, a Markdown table and PNG plots (latency per backend and thread count; size vs latency)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aestheticnet.io import atomic_path, atomic_write_text
+
+__all__ = ["MD_COLUMNS", "markdown_report", "write_json", "write_markdown", "write_plots"]
+
+# (header, row key, format)
+MD_COLUMNS = (
+    ("model", "model", "s"),
+    ("backend", "backend", "s"),
+    ("prec", "precision", "s"),
+    ("thr", "threads", "d"),
+    ("shape", "shape", "s"),
+    ("batch", "batch", "d"),
+    ("load ms", "load_ms", ".1f"),
+    ("first ms", "first_inference_ms", ".2f"),
+    ("warm-up ms", "warmup_mean_ms", ".2f"),
+    ("p50 ms", "p50_ms", ".2f"),
+    ("p90 ms", "p90_ms", ".2f"),
+    ("p99 ms", "p99_ms", ".2f"),
+    ("mean ms", "mean_ms", ".2f"),
+    ("std ms", "std_ms", ".2f"),
+    ("min ms", "min_ms", ".2f"),
+    ("max ms", "max_ms", ".2f"),
+    ("runs", "runs", "d"),
+    ("img/s", "throughput_ips", ".1f"),
+    ("peak RSS Δ MB", "peak_rss_delta_bytes", "MB"),
+    ("file MB", "file_size_bytes", "MB"),
+    ("params M", "params", "M"),
+    ("GMACs", "macs", "G"),
+    ("GMAC/s", "achieved_gmacs_per_s", ".2f"),
+)
+
+
+def write_json(report: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    atomic_write_text(path, json.dumps(report, indent=2, default=str) + "\n")
+    return path
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None:
+        return "–"
+    try:
+        if fmt == "MB":
+            return f"{value / 2**20:.2f}"
+        if fmt == "M":
+            return f"{value / 1e6:.3f}"
+        if fmt == "G":
+            return f"{value / 1e9:.3f}"
+        if fmt == "s":
+            return str(value).replace("|", "\\|")
+        return format(value, fmt)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _machine_line(info: dict | None) -> str:
+    if not info:
+        return "unknown"
+    libs = ", ".join(f"{k} {v}" for k, v in (info.get("libraries") or {}).items())
+    cores = f"{info.get('logical_cores')} logical / {info.get('physical_cores')} physical cores"
+    if info.get("usable_cores") not in (None, info.get("logical_cores")):
+        cores += f", {info['usable_cores']} usable"
+    if info.get("cpu_quota"):
+        cores += f", cgroup quota {info['cpu_quota']} CPUs"
+    return (f"{info.get('cpu_model')} ({info.get('machine')}), {cores}; {info.get('os')}; Python {info.get('python')}"
+            f"; {libs}; load average {info.get('load_average')}")  # fmt: skip
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    s = report.get("settings", {})
+    mode = f"{s.get('min_seconds')} s minimum" if s.get("min_seconds") else f"{s.get('runs') or s.get('runs_default')} runs"
+    lines = [
+        f"# Benchmark ({report.get('created')})",
+        "",
+        f"- device: `{report.get('device')}`: {_machine_line(report.get('device_info'))}",
+        f"- harness host: {_machine_line(report.get('host'))}",
+        f"- settings: threads {s.get('threads')}, shapes {s.get('shapes')}, batch {s.get('batch')}, "
+        f"warm-up {s.get('warmup')}, timed {mode}; each measurement in a fresh process",
+        "",
+        "| " + " | ".join(h for h, _, _ in MD_COLUMNS) + " |",
+        "|" + "|".join("---" if f == "s" else "---:" for _, _, f in MD_COLUMNS) + "|",
+    ]
+    for row in report.get("results", []):
+        if not row.get("ok"):
+            cells = [_cell(row.get(k), f) for _, k, f in MD_COLUMNS[:6]]
+            lines.append("| " + " | ".join(cells) + f" | FAILED: {_cell(row.get('error'), 's')} |"
+                         + " |" * (len(MD_COLUMNS) - 7))  # fmt: skip
+            continue
+        lines.append("| " + " | ".join(_cell(row.get(k), f) for _, k, f in MD_COLUMNS) + " |")
+    notes = sorted({f"{r['model']}: {r['facts_note']}" for r in report.get("results", []) if r.get("facts_note")})
+    sources = sorted({f"{r['model']}: {r['macs_source']}" for r in report.get("results", []) if r.get("macs_source")})
+    if sources or notes:
+        lines += ["", "Params and MACs:"] + [f"- {n}" for n in sources + notes]
+    if report.get("errors"):
+        lines += ["", "Errors:"] + [f"- {e}" for e in report["errors"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(report: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    atomic_write_text(path, markdown_report(report))
+    return path
+
+
+def _label(row: dict) -> str:
+    return f"{Path(row['model']).stem} [{row.get('backend')}, {row.get('precision')}]"
+
+
+def write_plots(report: dict[str, Any], folder: str | Path) -> list[Path]:
+    """``latency_by_backend_threads.png`` and ``size_vs_latency.png`` (one marker per shape) in ``folder``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [r for r in report.get("results", []) if r.get("ok")]
+    written: list[Path] = []
+    if not rows:
+        return written
+    shapes = list(dict.fromkeys(r["shape"] for r in rows))
+    labels = list(dict.fromkeys(_label(r) for r in rows))
+    threads = sorted({r["threads"] for r in rows})
+
+    # 1. p50 latency (horizontal bars, whisker to p90): one group per model/backend, one bar per thread count,
+    #    one panel per shape.
+    height = max(3.0, 0.28 * len(labels) * len(threads) + 1.2)
+    fig, axes = plt.subplots(1, len(shapes), figsize=(5.5 * len(shapes) + 2.5, height), squeeze=False, sharey=True)
+    bar = 0.8 / len(threads)
+    for ax, shape in zip(axes[0], shapes):
+        for j, t in enumerate(threads):
+            ys, p50, err = [], [], []
+            for i, label in enumerate(labels):
+                match = [r for r in rows if r["shape"] == shape and r["threads"] == t and _label(r) == label]
+                if match:
+                    r = match[0]
+                    ys.append(i + (j - (len(threads) - 1) / 2) * bar)
+                    p50.append(r["p50_ms"])
+                    err.append(max(0.0, r["p90_ms"] - r["p50_ms"]))
+            ax.barh(ys, p50, height=bar, xerr=[[0] * len(err), err], capsize=2, label=f"{t} thread{'s' * (t > 1)}")
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("p50 latency, ms (whisker: p90)")
+        ax.set_title(f"{shape}, batch {rows[0]['batch']}, {report.get('device')}", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    written.append(_save(fig, folder / "latency_by_backend_threads.png", plt))
+
+    # 2. file size vs p50 latency: one panel per shape, colour per backend, marker per precision, filled for the
+    #    smallest thread count; names written next to the points when there are few.
+    fig, axes = plt.subplots(1, len(shapes), figsize=(6.0 * len(shapes) + 1.5, 4.8), squeeze=False)
+    backends = list(dict.fromkeys(r.get("backend") for r in rows))
+    precisions = list(dict.fromkeys(r.get("precision") for r in rows))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = "osD^v<>p*h"
+    for ax, shape in zip(axes[0], shapes):
+        pts = [r for r in rows if r["shape"] == shape and r.get("file_size_bytes")]
+        for r in pts:
+            c = colours[backends.index(r.get("backend")) % len(colours)]
+            m = markers[precisions.index(r.get("precision")) % len(markers)]
+            filled = r["threads"] == threads[0]
+            ax.scatter(r["file_size_bytes"] / 2**20, r["p50_ms"], marker=m, s=36, color=c if filled else "none",
+                       edgecolors=c)  # fmt: skip
+            if len(pts) <= 12:
+                ax.annotate(f"{Path(r['model']).stem}, {r['threads']} thr", (r["file_size_bytes"] / 2**20, r["p50_ms"]),
+                            fontsize=6, alpha=0.7, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        ax.set_xlabel("model file size, MiB")
+        ax.set_ylabel("p50 latency, ms")
+        if pts and max(r["p50_ms"] for r in pts) > 20 * min(r["p50_ms"] for r in pts):
+            ax.set_yscale("log")
+        ax.set_title(f"size vs latency, {shape} ({report.get('device')})", fontsize=9)
+        ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=colours[i % len(colours)], marker="o", linestyle="", label=b)
+               for i, b in enumerate(backends)]  # fmt: skip
+    handles += [plt.Line2D([], [], color="grey", marker=markers[i % len(markers)], linestyle="", label=p)
+                for i, p in enumerate(precisions)]  # fmt: skip
+    handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="", label=f"{threads[0]} thread(s): filled")]
+    if len(threads) > 1:
+        handles.append(plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="",
+                                  label=f"{', '.join(map(str, threads[1:]))} threads: hollow"))  # fmt: skip
+    axes[0][-1].legend(handles=handles, fontsize=7, loc="best")
+    fig.tight_layout()
+    written.append(_save(fig, folder / "size_vs_latency.png", plt))
+    return written
+
+
+def _save(fig, path: Path, plt) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path

@@ -1,0 +1,350 @@
+"""``export_checkpoint``: one checkpoint -> ONNX, TFLite and CoreML artifacts with manifests and timings.
+
+Order of work (the default AestheticNet* takes most of its time in ``torch.export`` and converter front-ends):
+
+1. load the checkpoint, prepare an exact export copy (:mod:`~aestheticnet.export.prepare`), and run
+   ``torch.export`` + decomposition once for ONNX and CoreML;
+2. ONNX fp32 (needed by TFLite too: written to a scratch folder when ONNX itself was not asked for);
+3. TFLite starts in a worker process (``jobs >= 2``) while this process converts CoreML and the ONNX fp16/int8
+   variants, so two cores are both busy;
+4. every artifact gets its sidecar manifest; ``export_report.json`` records per-format and per-step seconds,
+   the machine's load average and any failures. A failed format leaves no file behind and does not stop the
+   others; the call raises :class:`ExportFailed` at the end listing what failed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from aestheticnet.export.dynamic import DynamicSpec
+from aestheticnet.export.specs import (
+    ExportError,
+    SPECS,
+    artifact_name,
+    parse_formats,
+    parse_precisions,
+    supports,
+)
+
+__all__ = ["ArtifactResult", "ExportReport", "ExportFailed", "export_checkpoint"]
+
+
+class ExportFailed(ExportError):
+    """Some artifacts could not be produced; ``failures`` maps ``format/precision`` to the reason."""
+
+    def __init__(self, failures: dict[str, str], report: "ExportReport"):
+        self.failures, self.report = failures, report
+        lines = "\n".join(f"  {k}: {v}" for k, v in failures.items())
+        super().__init__(f"{len(failures)} export(s) failed:\n{lines}")
+
+
+@dataclass
+class ArtifactResult:
+    format: str
+    precision: str
+    path: str
+    manifest: str
+    seconds: dict[str, float]
+
+    @property
+    def total(self) -> float:
+        return round(sum(self.seconds.values()), 3)
+
+
+@dataclass
+class ExportReport:
+    checkpoint: str
+    out_dir: str
+    artifacts: list[ArtifactResult] = field(default_factory=list)
+    shared_seconds: dict[str, float] = field(default_factory=dict)
+    format_seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    load_average: list[float] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for a, obj in zip(d["artifacts"], self.artifacts):
+            a["total_seconds"] = obj.total
+        return d
+
+
+def _metadata_entries(manifest: dict) -> dict[str, str]:
+    import json
+
+    from aestheticnet.export.manifest import EMBED_KEY
+
+    return {
+        EMBED_KEY: json.dumps(manifest),
+        "variant": str(manifest["model"]["variant"]),
+        "input_name": "image",
+        "input_layout": manifest["input"]["layout"],
+        "input_multiple": str(manifest["input"]["multiple"]),
+        "mean": json.dumps(manifest["input"]["mean"]),
+        "std": json.dumps(manifest["input"]["std"]),
+        "score_buckets": json.dumps(manifest["model"]["score_buckets"]),
+        "source_sha256": manifest["source"]["sha256"],
+        "precision": manifest["artifact"]["precision"],
+    }
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike,
+    formats="onnx",
+    precisions="fp32",
+    out_dir: str | os.PathLike = ".",
+    *,
+    data: str | os.PathLike | None = None,
+    calibration_samples: int = 100,
+    opset: int = 18,
+    spec: DynamicSpec | None = None,
+    coreml_shapes: str = "range",
+    coreml_input: str = "tensor",
+    exporter: str = "auto",
+    jobs: int | None = None,
+    name: str | None = None,
+    log: Callable[[str], None] | None = print,
+) -> ExportReport:
+    """Export ``checkpoint`` to every requested format x precision under ``out_dir``; see the module docstring."""
+    from aestheticnet.export.manifest import build_manifest, write_sidecar
+    from aestheticnet.io import atomic_write_json, sha256_file
+    from aestheticnet.models import load, read_metadata
+
+    say = log or (lambda _m: None)
+    fmts, precs = parse_formats(formats), parse_precisions(precisions)
+    if calibration_samples < 1:
+        raise ExportError(f"--calibration-samples must be >= 1, got {calibration_samples}")
+    plan = [(f, p) for f in fmts for p in precs if supports(f, p)]
+    skipped = [f"{f}/{p}" for f in fmts for p in precs if not supports(f, p)]
+    if not plan:
+        raise ExportError(f"none of the formats {fmts} offers the precisions {precs}; "
+                          + "; ".join(f"{s.name}: {', '.join(s.precisions)}" for s in SPECS.values()))
+    checkpoint = Path(checkpoint)
+    out = Path(out_dir)
+    t_start = time.perf_counter()
+    report = ExportReport(str(checkpoint), str(out), skipped=skipped)
+    for s in skipped:
+        say(f"skip {s}: not offered by that format")
+
+    t0 = time.perf_counter()
+    meta = read_metadata(checkpoint)
+    model = load(checkpoint)
+    sha = sha256_file(checkpoint)
+    stem = name or checkpoint.name.removesuffix(".safetensors")
+    pre = dict(meta.get("preprocess", {}))
+    spec = spec or DynamicSpec(multiple=int(pre.get("multiple", 32)))
+    report.shared_seconds["load"] = round(time.perf_counter() - t0, 3)
+
+    needs_calibration = any(p == "int8" and f in ("onnx", "tflite") for f, p in plan)
+    calibration, calib_info = [], None
+    if needs_calibration:
+        if data is None:
+            raise ExportError("int8 for ONNX/TFLite is calibrated on real images: pass --data DIR (a dataset or a "
+                              "folder of images)")
+        from aestheticnet.export.calibration import load_images
+
+        t0 = time.perf_counter()
+        calibration, _, calib_info = load_images(data, pre, calibration_samples)
+        report.shared_seconds["calibration_images"] = round(time.perf_counter() - t0, 3)
+
+    from aestheticnet.export.files import scratch_dir
+    from aestheticnet.export.prepare import prepare_for_export, trace
+
+    t0 = time.perf_counter()
+    prepared, rewrites = prepare_for_export(model)
+    report.shared_seconds["prepare"] = round(time.perf_counter() - t0, 3)
+    needs_onnx = any(f in ("onnx", "tflite") for f, _ in plan)
+    needs_trace = needs_onnx or (any(f == "coreml" for f, _ in plan) and coreml_input == "tensor")
+    traced = None
+    if needs_trace and exporter != "torchscript":
+        t0 = time.perf_counter()
+        traced = trace(prepared, spec)
+        report.shared_seconds.update({f"trace_{k}": v for k, v in traced.seconds.items()})
+        say(f"traced once for ONNX and CoreML in {time.perf_counter() - t0:.1f}s")
+
+    bounds = {"batch": [1, spec.max_batch], "height": [max(spec.multiple, spec.min_side), spec.max_side],
+              "width": [max(spec.multiple, spec.min_side), spec.max_side]}  # fmt: skip
+
+    def manifest_for(fmt: str, precision: str, exporter_info: dict, **kw) -> dict:
+        return build_manifest(
+            checkpoint_meta=meta, checkpoint_sha256=sha, checkpoint_name=checkpoint.name, fmt=fmt,
+            precision=precision, dynamic=kw.pop("dynamic", bounds),
+            exporter={**exporter_info, "model_rewrites": rewrites}, **kw,
+        )  # fmt: skip
+
+    def record(fmt, precision, path, seconds, manifest):
+        side = write_sidecar(path, manifest)
+        result = ArtifactResult(fmt, precision, str(path), str(side), seconds)
+        report.artifacts.append(result)
+        report.format_seconds[fmt] = round(report.format_seconds.get(fmt, 0.0) + result.total, 3)
+        say(f"{fmt:<6} {precision:<12} {result.total:7.1f}s  {path}")
+
+    def fail(key: str, exc: BaseException) -> None:
+        report.failures[key] = f"{type(exc).__name__}: {exc}"
+        say(f"FAILED {key}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+
+    with scratch_dir() as scratch:
+        onnx_fp32 = None
+        onnx_result = None
+        if needs_onnx:
+            from aestheticnet.export.onnx_export import build_onnx
+
+            keep = ("onnx", "fp32") in plan
+            onnx_fp32 = out / artifact_name(stem, "onnx", "fp32") if keep else scratch / "fp32.onnx"
+            t0 = time.perf_counter()
+            try:
+                # The manifest needs the exporter that ran, so it is embedded after the export.
+                onnx_result = build_onnx(
+                    prepared, onnx_fp32, opset=opset, spec=spec, exporter=exporter, traced=traced,
+                    metadata=None,
+                )  # fmt: skip
+                info = onnx_result.exporter_info()
+                manifest = manifest_for("onnx", "fp32", info)
+                _embed_onnx(onnx_fp32, manifest)
+                if keep:
+                    record("onnx", "fp32", onnx_fp32, dict(onnx_result.seconds), manifest)
+            except Exception as exc:
+                fail("onnx/fp32", exc)
+                onnx_fp32 = None
+            onnx_seconds = round(time.perf_counter() - t0, 3)
+            if not keep:
+                report.shared_seconds["onnx_for_tflite"] = onnx_seconds
+
+        # TFLite in a worker process while CoreML and the ONNX variants run here.
+        tfl_plan = [p for f, p in plan if f == "tflite"]
+        tfl_future, tfl_args, pool = None, None, None
+        if tfl_plan and onnx_fp32 is not None:
+            from aestheticnet.export.calibration import save_npz
+
+            outputs = {p: str(out / artifact_name(stem, "tflite", p)) for p in tfl_plan}
+            base_info = {"exporter": "onnx2tf + TFLiteConverter (from the dynamo ONNX)",
+                         "onnx_exporter": onnx_result.exporter if onnx_result else None}  # fmt: skip
+            shape = ["batch", "height", "width", 3]
+            manifests = {
+                p: manifest_for("tflite", p, base_info, input_shape=shape,
+                                calibration=calib_info if p == "int8" else None)
+                for p in tfl_plan
+            }  # fmt: skip
+            calib_path = save_npz(calibration, scratch / "calibration.npz") if "int8" in tfl_plan else None
+            tfl_args = (str(onnx_fp32), outputs, str(calib_path) if calib_path else None, manifests)
+            workers = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+            if workers >= 2 and len(plan) > len(tfl_plan):
+                pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                from aestheticnet.export.tflite_export import convert_tflite
+
+                tfl_start = time.perf_counter()
+                tfl_future = pool.submit(convert_tflite, *tfl_args)
+        try:
+            for fmt, precision in plan:
+                if fmt == "coreml":
+                    _coreml(prepared, out, stem, precision, coreml_shapes, coreml_input, pre, spec, traced,
+                            manifest_for, record, fail)  # fmt: skip
+            for fmt, precision in plan:
+                if fmt == "onnx" and precision != "fp32" and onnx_fp32 is not None:
+                    _onnx_variant(onnx_fp32, out, stem, precision, calibration, calib_info, onnx_result,
+                                  manifest_for, record, fail)  # fmt: skip
+            if tfl_args is not None:
+                from aestheticnet.export.tflite_export import convert_tflite
+
+                try:
+                    if tfl_future is None:
+                        tfl_start = time.perf_counter()
+                        results = convert_tflite(*tfl_args)
+                    else:
+                        results = tfl_future.result()
+                    wall = round(time.perf_counter() - tfl_start, 3)
+                    for p in tfl_plan:
+                        m = tfl_args[3][p]
+                        m["export"]["rewrites"] = results[p]["rewrites"]
+                        m["export"]["seconds"] = results[p]["seconds"]
+                        record("tflite", p, Path(tfl_args[1][p]), results[p]["seconds"], m)
+                    report.format_seconds["tflite_wall"] = wall
+                except Exception as exc:
+                    fail("tflite/" + ",".join(tfl_plan), exc)
+            elif tfl_plan:
+                report.failures.setdefault("tflite", "skipped: the ONNX export it converts from failed")
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+
+    report.wall_seconds = round(time.perf_counter() - t_start, 3)
+    report.load_average = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / f"{stem}.export_report.json", report.to_dict())
+    say(f"done in {report.wall_seconds:.1f}s (load average {report.load_average}); per format: "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in report.format_seconds.items()))
+    if report.failures:
+        raise ExportFailed(report.failures, report)
+    return report
+
+
+def _embed_onnx(path: Path, manifest: dict) -> None:
+    import onnx
+
+    from aestheticnet.export.onnx_export import embed_metadata
+    from aestheticnet.io import atomic_path
+
+    model = onnx.load(str(path))
+    embed_metadata(model, _metadata_entries(manifest))
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
+
+
+def _onnx_variant(src, out, stem, precision, calibration, calib_info, onnx_result, manifest_for, record, fail):
+    from aestheticnet.export.onnx_export import quantize_int8, to_fp16
+
+    dst = out / artifact_name(stem, "onnx", precision)
+    t0 = time.perf_counter()
+    info = {**(onnx_result.exporter_info() if onnx_result else {}), "derived_from": "onnx/fp32"}
+    try:
+        if precision == "fp16":
+            info["conversion"] = "onnxruntime.transformers.float16 (keep_io_types=True)"
+            manifest = manifest_for("onnx", precision, info)
+            to_fp16(src, dst, _metadata_entries(manifest))
+        else:
+            info["conversion"] = "onnxruntime.quantization.quantize_static QDQ, per-channel int8, MinMax"
+            manifest = manifest_for("onnx", precision, info, calibration=calib_info)
+            quantize_int8(src, dst, calibration, _metadata_entries(manifest))
+        record("onnx", precision, dst, {precision: round(time.perf_counter() - t0, 3)}, manifest)
+    except Exception as exc:
+        fail(f"onnx/{precision}", exc)
+
+
+def _coreml(prepared, out, stem, precision, shapes, input_kind, pre, spec, traced, manifest_for, record, fail):
+    from aestheticnet.export.coreml_export import DEFAULT_ENUMERATED, convert_coreml
+
+    dst = out / artifact_name(stem, "coreml", precision)
+    try:
+        mean, std = pre.get("mean", (0.485, 0.456, 0.406)), pre.get("std", (0.229, 0.224, 0.225))
+        extra: dict[str, Any] = {}
+        if input_kind == "image":
+            extra.update(image_scale=1 / 255, image_bias=[-float(m) for m in mean], color_layout="RGB",
+                         std_folded_into_first_conv=True)  # fmt: skip
+        enumerated = [[1, 3, h, w] for h, w in DEFAULT_ENUMERATED] if shapes == "enumerated" else None
+        if enumerated:
+            extra["enumerated"] = enumerated
+        lo = max(spec.multiple, spec.min_side)
+        dynamic = None if shapes == "enumerated" else {
+            "batch": [1, 1 if input_kind == "image" else spec.max_batch],
+            "height": [lo, spec.max_side], "width": [lo, spec.max_side],
+        }  # fmt: skip
+        info = {"exporter": "torch.export -> coremltools ML program", "compute_precision":
+                "FLOAT32" if precision == "fp32" else "FLOAT16",
+                "weights": "int8 linear symmetric per-channel" if precision == "int8" else precision,
+                "minimum_deployment_target": "iOS16", "shapes": shapes}  # fmt: skip
+        manifest = manifest_for("coreml", precision, info, dynamic=dynamic, input_kind=input_kind, extra_input=extra)
+        if shapes == "enumerated":
+            manifest["input"]["dynamic"] = None
+        result = convert_coreml(prepared, dst, precision=precision, shapes=shapes, input_kind=input_kind,
+                                mean=mean, std=std, spec=spec, traced=traced, metadata=manifest)  # fmt: skip
+        manifest["export"]["seconds"] = result["seconds"]
+        record("coreml", precision, dst, result["seconds"], manifest)
+    except Exception as exc:
+        fail(f"coreml/{precision}", exc)

@@ -1,0 +1,194 @@
+"""``torch.export`` -> coremltools ML program (``.mlpackage``) with flexible shapes, optional image input.
+
+* Shapes: ``range`` (default) gives bounded ``RangeDim``s for batch, height and width (from the
+  :class:`~aestheticnet.export.dynamic.DynamicSpec`; the network needs multiples of 32, which a RangeDim cannot
+  express, so the manifest carries ``multiple: 32`` and runtimes check it). ``enumerated`` gives
+  ``EnumeratedShapes``: a RangeDim model runs off the Neural Engine except at its default shape, an enumerated one
+  can run on it at every listed shape (GUIDE rule 7).
+* Image input (``input_kind="image"``): ``ImageType`` RGB, batch 1, so iOS code passes a ``CVPixelBuffer``.
+  Normalisation ``(pixel / 255 - mean_c) / std_c`` has a per-channel std but ``ImageType`` has one scale:
+  the image input applies ``scale = 1/255`` and ``bias = -mean_c`` (giving ``pixel / 255 - mean_c``) and the
+  per-channel ``1 / std_c`` is folded into the first convolution's weights
+  (:func:`~aestheticnet.export.prepare.fold_input_std`; exact, zero padding included). Scale, bias and the fold are
+  recorded in the manifest.
+* Precision: ``fp32`` = FLOAT32 compute; ``fp16`` = FLOAT16 compute (coremltools' default, ~1e-2 drift upstream);
+  ``int8`` = int8 weights (``coremltools.optimize`` linear symmetric per-channel) with FLOAT16 compute, the usual
+  on-device setting. Activation quantisation calibrates by running predict, which needs macOS: not offered.
+* Inputs and outputs are float32 in every precision (callers pass float32 arrays).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aestheticnet.export.dynamic import DynamicSpec, example_input
+from aestheticnet.export.files import atomic_dir, log_tail, quiet_fds, scratch_dir
+from aestheticnet.export.specs import ExportError
+
+__all__ = ["convert_coreml", "DEFAULT_ENUMERATED", "COREML_SHAPE_MODES", "COREML_INPUT_KINDS"]
+
+COREML_SHAPE_MODES = ("range", "enumerated")
+COREML_INPUT_KINDS = ("tensor", "image")
+# (H, W) sizes for EnumeratedShapes: square and both 4:3 orientations at the training size and one up.
+DEFAULT_ENUMERATED = ((224, 224), (224, 288), (288, 224), (256, 256), (320, 256), (256, 320), (384, 512), (512, 384))
+
+
+def _image_program(prepared: torch.nn.Module, std, spec: DynamicSpec, example_size):
+    from aestheticnet.export.prepare import fold_input_std
+
+    folded = fold_input_std(prepared, tuple(std))
+    dims = spec.dims()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # batch 1: ImageType inputs are single images; H and W stay 32 x Dim.
+        program = torch.export.export(folded, (example_input(example_size, batch=1),), dynamic_shapes=({2: dims[2], 3: dims[3]},))
+        return program.run_decompositions({})
+
+
+def convert_coreml(
+    prepared: torch.nn.Module,
+    path: str | Path,
+    *,
+    precision: str = "fp32",
+    shapes: str = "range",
+    input_kind: str = "tensor",
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    spec: DynamicSpec = DynamicSpec(),
+    enumerated=DEFAULT_ENUMERATED,
+    example_size: tuple[int, int] = (224, 224),
+    traced=None,
+    metadata: dict[str, Any] | None = None,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Write ``path`` (an ``.mlpackage`` directory) atomically; returns timings and the input description."""
+    if precision not in ("fp32", "fp16", "int8"):
+        raise ExportError(f"CoreML precision {precision!r} unknown; expected fp32, fp16 or int8")
+    if shapes not in COREML_SHAPE_MODES:
+        raise ExportError(f"CoreML shapes={shapes!r}; expected one of {', '.join(COREML_SHAPE_MODES)}")
+    if input_kind not in COREML_INPUT_KINDS:
+        raise ExportError(f"CoreML input={input_kind!r}; expected one of {', '.join(COREML_INPUT_KINDS)}")
+    bad = [hw for hw in enumerated if hw[0] % spec.multiple or hw[1] % spec.multiple]
+    if shapes == "enumerated" and bad:
+        raise ExportError(f"enumerated sizes {bad} are not multiples of {spec.multiple}")
+    path = Path(path)
+    seconds: dict[str, float] = {}
+    with scratch_dir(prefix="aestheticnet-coreml-") as tmp:
+        log = tmp / "convert.log"
+        try:
+            with quiet_fds(log) if quiet else contextlib.nullcontext(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t0 = time.perf_counter()
+                import coremltools as ct
+
+                seconds["import_coremltools"] = round(time.perf_counter() - t0, 3)
+                t0 = time.perf_counter()
+                if input_kind == "image":
+                    program = _image_program(prepared, std, spec, example_size)
+                elif traced is not None and traced.program is not None:
+                    program = traced.program
+                elif traced is not None:
+                    program = traced.raw.run_decompositions({})
+                else:
+                    from aestheticnet.export.prepare import trace
+
+                    traced = trace(prepared, spec, example_size)
+                    program = traced.program if traced.program is not None else traced.raw.run_decompositions({})
+                seconds["trace"] = round(time.perf_counter() - t0, 3)
+                t0 = time.perf_counter()
+                ct_input, described = _input(ct, shapes, input_kind, mean, spec, enumerated, example_size)
+                model = ct.convert(
+                    program, convert_to="mlprogram", inputs=[ct_input],
+                    outputs=[ct.TensorType(name="distribution", dtype=np.float32)],
+                    compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
+                    minimum_deployment_target=ct.target.iOS16,
+                )  # fmt: skip
+                seconds["convert"] = round(time.perf_counter() - t0, 3)
+                if precision == "int8":
+                    t0 = time.perf_counter()
+                    import coremltools.optimize.coreml as cto
+
+                    config = cto.OptimizationConfig(
+                        global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8",
+                                                                  granularity="per_channel", weight_threshold=512)
+                    )
+                    model = cto.linear_quantize_weights(model, config)
+                    seconds["quantize_weights"] = round(time.perf_counter() - t0, 3)
+                _describe(model, metadata, input_kind)
+                t0 = time.perf_counter()
+                with atomic_dir(path) as out:
+                    model.save(str(out))
+                seconds["save"] = round(time.perf_counter() - t0, 3)
+        except ExportError:
+            raise
+        except Exception as exc:
+            tail = log_tail(log)
+            raise ExportError(
+                f"CoreML conversion failed: {type(exc).__name__}: {exc}"
+                + (f"\nconverter log (last lines):\n{tail}" if tail else "")
+            ) from exc
+    return {"seconds": seconds, "input": described}
+
+
+def _input(ct, shapes: str, input_kind: str, mean, spec: DynamicSpec, enumerated, example_size):
+    lo, hi = max(spec.multiple, spec.min_side), spec.max_side
+    h0, w0 = example_size
+    described: dict[str, Any] = {"kind": input_kind, "shapes": shapes}
+    if input_kind == "image":
+        if shapes == "range":
+            shape = (1, 3, ct.RangeDim(lo, hi, default=h0), ct.RangeDim(lo, hi, default=w0))
+            described["dynamic"] = {"batch": [1, 1], "height": [lo, hi], "width": [lo, hi]}
+        else:
+            shape = ct.EnumeratedShapes(shapes=[(1, 3, h, w) for h, w in enumerated], default=(1, 3, h0, w0))
+            described["enumerated"] = [[1, 3, h, w] for h, w in enumerated]
+        scale, bias = 1.0 / 255.0, [-float(m) for m in mean]
+        described.update(image_scale=scale, image_bias=bias, color_layout="RGB",
+                         std_folded_into_first_conv=True)  # fmt: skip
+        return ct.ImageType(name="image", shape=shape, scale=scale, bias=bias, color_layout=ct.colorlayout.RGB), described
+    if shapes == "range":
+        shape = ct.Shape((ct.RangeDim(1, spec.max_batch, default=1), 3, ct.RangeDim(lo, hi, default=h0),
+                          ct.RangeDim(lo, hi, default=w0)))  # fmt: skip
+        described["dynamic"] = {"batch": [1, spec.max_batch], "height": [lo, hi], "width": [lo, hi]}
+    else:
+        listed = [(1, 3, h, w) for h, w in enumerated]
+        shape = ct.EnumeratedShapes(shapes=listed, default=(1, 3, h0, w0))
+        described["enumerated"] = [list(s) for s in listed]
+    return ct.TensorType(name="image", shape=shape, dtype=np.float32), described
+
+
+def _describe(model, metadata: dict[str, Any] | None, input_kind: str) -> None:
+    from aestheticnet.export.manifest import EMBED_KEY
+
+    model.short_description = "aestheticnet: distribution over aesthetic score buckets"
+    model.input_description["image"] = (
+        "RGB image (pixel buffer); normalisation is inside the model"
+        if input_kind == "image"
+        else "float32 NCHW, normalised (pixel/255 - mean)/std, H and W multiples of 32"
+    )
+    model.output_description["distribution"] = "float32 (batch, buckets): probabilities over scores 1..N"
+    if metadata:
+        model.version = str(metadata.get("source", {}).get("package_version") or "")
+        user = model.user_defined_metadata
+        user[EMBED_KEY] = json.dumps(metadata)
+        flat = {
+            "variant": metadata["model"]["variant"],
+            "input_name": "image",
+            "input_layout": metadata["input"]["layout"],
+            "input_kind": input_kind,
+            "input_multiple": str(metadata["input"]["multiple"]),
+            "mean": json.dumps(metadata["input"]["mean"]),
+            "std": json.dumps(metadata["input"]["std"]),
+            "score_buckets": json.dumps(metadata["model"]["score_buckets"]),
+            "precision": metadata["artifact"]["precision"],
+            "source_sha256": metadata["source"]["sha256"],
+        }
+        for key, value in flat.items():
+            user[key] = str(value)

@@ -1,0 +1,205 @@
+"""ONNX -> onnx2tf -> TFLite with NHWC input ``[-1, -1, -1, 3]`` (dynamic batch, height and width).
+
+* onnx2tf never sees the source ``.onnx``: it gets a rewritten copy in a scratch directory (it rewrites its input
+  in place). The copy carries two exact rewrites (:mod:`aestheticnet.export.onnx_rewrites`): dilated convolutions
+  as zero-tap undilated ones (the "CBAM residual": wrong SpaceToBatch/BatchToSpace phases under dynamic shapes)
+  and max pools with edge padding (no -inf in int8 calibration ranges).
+* onnx2tf only builds the Keras graph (``disable_model_save=True``): no SavedModel is written and its own
+  quantisation code, the only place it downloads sample images, never runs; the download function is also
+  replaced by one that raises for the duration of the call. Calibration always comes from our own images.
+* The TFLite converter then runs from a concrete function per precision: fp32 (builtin ops only), fp16 (float16
+  weights), int8-dynamic (dynamic-range: int8 weights, float activations) and int8 (full integer inside, calibrated
+  on dataset images; float32 input and output so callers never quantise by hand).
+* The manifest is embedded as a TFLite metadata entry (``aestheticnet.manifest``) as well as the sidecar JSON.
+
+:func:`convert_tflite` is a plain function of paths so the export API can run it in a worker process while the
+main process converts CoreML.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from aestheticnet.export.files import log_tail, quiet_fds, scratch_dir
+from aestheticnet.export.specs import ExportError
+from aestheticnet.io import atomic_path
+
+__all__ = ["convert_tflite", "embed_tflite_metadata", "read_tflite_metadata", "TFLITE_PRECISIONS"]
+
+TFLITE_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+METADATA_NAME = "aestheticnet.manifest"
+
+
+def _onnx_for_onnx2tf(src: Path, dst: Path) -> list[str]:
+    import onnx
+
+    from aestheticnet.export.onnx_rewrites import edge_pad_max_pools, undilate_convolutions
+
+    model = onnx.load(str(src))
+    rewrites = []
+    n = undilate_convolutions(model)
+    if n:
+        rewrites.append(f"undilate_convolutions x{n}")
+    n = edge_pad_max_pools(model)
+    if n:
+        rewrites.append(f"edge_pad_max_pools x{n}")
+    onnx.save(model, str(dst))
+    return rewrites
+
+
+@contextlib.contextmanager
+def _no_downloads():
+    """onnx2tf fetches sample images from GitHub for static shapes or int8; we never let it."""
+    import onnx2tf.onnx2tf as o2t
+
+    def refuse(*_a, **_k):
+        raise ExportError("onnx2tf tried to download sample images; aestheticnet supplies its own calibration data")
+
+    saved = getattr(o2t, "download_test_image_data", None)
+    o2t.download_test_image_data = refuse
+    try:
+        yield
+    finally:
+        if saved is not None:
+            o2t.download_test_image_data = saved
+
+
+def _load_calibration(calibration) -> list[np.ndarray]:
+    if calibration is None:
+        return []
+    if isinstance(calibration, (str, os.PathLike)):
+        with np.load(calibration) as data:
+            return [data[k] for k in sorted(data.files, key=lambda k: int(k.split("_")[-1]))]
+    return list(calibration)
+
+
+def _representative(images: list[np.ndarray]):
+    def gen() -> Iterable[list[np.ndarray]]:
+        for x in images:  # NCHW (3, H, W) or (1, 3, H, W) -> NHWC (1, H, W, 3)
+            x = x[None] if x.ndim == 3 else x
+            yield [np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)]
+
+    return gen
+
+
+def convert_tflite(
+    onnx_path: str | os.PathLike,
+    outputs: dict[str, str | os.PathLike],
+    calibration=None,
+    manifests: dict[str, dict] | None = None,
+    quiet: bool = True,
+) -> dict[str, dict]:
+    """Convert ``onnx_path`` (fp32, dynamic NCHW) to one ``.tflite`` per precision in ``outputs``.
+
+    ``calibration``: NCHW float32 images (list, or a ``.npz`` path) for ``int8``. ``manifests``: per precision,
+    the manifest to embed. Returns per precision ``{"seconds": {...}, "rewrites": [...]}``; shared steps are
+    reported under the first precision.
+    """
+    bad = [p for p in outputs if p not in TFLITE_PRECISIONS]
+    if bad:
+        raise ExportError(f"TFLite precision(s) {bad} unknown; expected {', '.join(TFLITE_PRECISIONS)}")
+    images = _load_calibration(calibration)
+    if "int8" in outputs and not images:
+        raise ExportError("full-int8 TFLite needs calibration images; pass --data DIR")
+    results: dict[str, dict] = {p: {"seconds": {}, "rewrites": []} for p in outputs}
+    first = next(iter(outputs))
+    with scratch_dir(prefix="aestheticnet-tflite-") as tmp:
+        log = tmp / "convert.log"
+        t0 = time.perf_counter()
+        copy = tmp / "model.onnx"
+        rewrites = _onnx_for_onnx2tf(Path(onnx_path), copy)
+        for p in outputs:
+            results[p]["rewrites"] = list(rewrites)
+        try:
+            with (quiet_fds(log) if quiet else contextlib.nullcontext()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import onnx2tf
+                import tensorflow as tf
+
+                results[first]["seconds"]["import_tf"] = round(time.perf_counter() - t0, 3)
+                t0 = time.perf_counter()
+                with _no_downloads():
+                    keras_model = onnx2tf.convert(
+                        input_onnx_file_path=str(copy), output_folder_path=str(tmp / "onnx2tf"),
+                        non_verbose=True, not_use_onnxsim=True, disable_model_save=True,
+                    )  # fmt: skip
+                results[first]["seconds"]["onnx2tf"] = round(time.perf_counter() - t0, 3)
+                signature = [tf.TensorSpec(keras_model.inputs[0].shape, tf.float32, name="image")]
+                function = tf.function(lambda x: keras_model(x), input_signature=signature)
+                concrete = function.get_concrete_function()
+                for precision, path in outputs.items():
+                    t0 = time.perf_counter()
+                    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], function)
+                    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+                    if precision != "fp32":
+                        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                    if precision == "fp16":
+                        converter.target_spec.supported_types = [tf.float16]
+                    if precision == "int8":
+                        converter.representative_dataset = _representative(images)
+                        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                        converter.inference_input_type = tf.float32
+                        converter.inference_output_type = tf.float32
+                    flat = converter.convert()
+                    if manifests and precision in manifests:
+                        flat = embed_tflite_metadata(flat, {METADATA_NAME: json.dumps(manifests[precision])})
+                    with atomic_path(path) as out:
+                        Path(out).write_bytes(flat)
+                    results[precision]["seconds"]["tflite_convert"] = round(time.perf_counter() - t0, 3)
+        except ExportError:
+            raise
+        except Exception as exc:
+            tail = log_tail(log)
+            raise ExportError(
+                f"TFLite conversion of {onnx_path} failed: {type(exc).__name__}: {exc}"
+                + (f"\nconverter log (last lines):\n{tail}" if tail else "")
+            ) from exc
+    return results
+
+
+def embed_tflite_metadata(flat: bytes, entries: dict[str, str]) -> bytes:
+    """Add (or replace) named metadata buffers in a TFLite flatbuffer."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(flat), 0))
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() not in entries]
+    model.buffers = model.buffers or []
+    for name, value in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(value.encode(), dtype=np.uint8)
+        model.buffers.append(buffer)
+        meta = schema.MetadataT()
+        meta.name = name.encode()
+        meta.buffer = len(model.buffers) - 1
+        model.metadata.append(meta)
+    builder = flatbuffers.Builder(len(flat) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def read_tflite_metadata(path_or_bytes) -> dict[str, str]:
+    """Named metadata entries of a TFLite file, decoded as UTF-8 where possible."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    data = Path(path_or_bytes).read_bytes() if isinstance(path_or_bytes, (str, os.PathLike)) else path_or_bytes
+    model = schema.Model.GetRootAsModel(bytearray(data), 0)
+    out = {}
+    for i in range(model.MetadataLength()):
+        meta = model.Metadata(i)
+        buf = model.Buffers(meta.Buffer())
+        raw = buf.DataAsNumpy()
+        if isinstance(raw, np.ndarray):
+            try:
+                out[meta.Name().decode()] = raw.tobytes().decode()
+            except UnicodeDecodeError:
+                continue
+    return out

@@ -1,0 +1,301 @@
+"""One interface over every model file: ``load(path).run(batch NCHW float32) -> distributions``.
+
+=============  ==========================================  =============  =====================================
+file           runtime                                     model layout   threads
+=============  ==========================================  =============  =====================================
+.safetensors   PyTorch (the reference)                     NCHW           ``torch.set_num_threads``
+.onnx          ONNX Runtime, CPU provider                  NCHW           intra-op threads of the session
+.tflite        ai-edge-litert (XNNPACK) or tflite-runtime  NHWC           interpreter threads
+.mlpackage     coremltools, macOS only                     NCHW / image   chosen by CoreML
+=============  ==========================================  =============  =====================================
+
+``run`` always takes NCHW float32 and converts the layout itself. Inputs are checked before any runtime sees
+them (rank 4, 3 channels, float32, H and W multiples of the network's stride 32) and model files before they
+are opened (missing, truncated, wrong format); each failure is a :class:`ModelFileError` or
+:class:`InputError` (both ``ValueError``) naming what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Backend",
+    "ModelFileError",
+    "InputError",
+    "CoreMLUnavailableError",
+    "load",
+    "SUFFIXES",
+]
+
+SUFFIXES = (".safetensors", ".onnx", ".tflite", ".mlpackage")
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be used (missing, truncated, another format); the message names what was expected."""
+
+
+class InputError(ValueError):
+    """A batch passed to ``Backend.run`` has the wrong rank, channels, dtype or size."""
+
+
+class CoreMLUnavailableError(ModelFileError):
+    """CoreML models only run on macOS."""
+
+
+def _default_metadata(multiple: int = 32, buckets: int = 10) -> dict[str, Any]:
+    return {"input": {"multiple": multiple, "name": "image"},
+            "model": {"num_buckets": buckets, "score_buckets": list(range(1, buckets + 1))}}  # fmt: skip
+
+
+class Backend:
+    """Base class: subclasses set ``name``, ``input_layout``, ``metadata`` and implement ``_run``."""
+
+    name = "backend"
+    input_layout = "NCHW"
+
+    def __init__(self, path: Path, metadata: dict[str, Any]):
+        self.path = Path(path)
+        self.metadata = metadata
+
+    @property
+    def multiple(self) -> int:
+        return int(self.metadata.get("input", {}).get("multiple") or self.metadata.get("preprocess", {}).get("multiple") or 32)
+
+    @property
+    def score_buckets(self) -> list[int]:
+        model = self.metadata.get("model", {})
+        return list(model.get("score_buckets") or self.metadata.get("score_buckets") or range(1, 11))
+
+    @property
+    def preprocess(self) -> dict[str, Any]:
+        return dict(self.metadata.get("preprocess", {}))
+
+    def check_input(self, batch) -> np.ndarray:
+        if hasattr(batch, "detach") and hasattr(batch, "numpy"):  # a torch tensor
+            batch = batch.detach().cpu().numpy()
+        if not isinstance(batch, np.ndarray):
+            raise InputError(f"expected a numpy array of shape (N, 3, H, W) float32, got {type(batch).__name__}")
+        if batch.dtype != np.float32:
+            raise InputError(
+                f"expected dtype float32, got {batch.dtype}; convert with batch.astype(np.float32) "
+                "(every exported precision takes float32 input)"
+            )
+        if batch.ndim != 4:
+            raise InputError(f"expected rank 4 (N, 3, H, W) NCHW, got rank {batch.ndim} with shape {batch.shape}")
+        n, c, h, w = batch.shape
+        if c != 3:
+            hint = "; it looks NHWC: transpose with batch.transpose(0, 3, 1, 2)" if w == 3 else ""
+            raise InputError(f"expected 3 channels at axis 1 (N, 3, H, W) NCHW, got shape {batch.shape}{hint}")
+        if n < 1:
+            raise InputError(f"expected a batch of at least one image, got shape {batch.shape}")
+        m = self.multiple
+        if h < m or w < m or h % m or w % m:
+            raise InputError(
+                f"input size {h}x{w} (HxW) is not accepted: height and width must be positive multiples of {m} "
+                "(the network's total stride); let the preprocessing round the size"
+            )
+        return np.ascontiguousarray(batch)
+
+    def run(self, batch) -> np.ndarray:
+        """Distributions ``(N, buckets)`` float32 for an NCHW float32 batch."""
+        x = self.check_input(batch)
+        out = np.asarray(self._run(x), dtype=np.float32)
+        if out.ndim != 2 or out.shape[0] != x.shape[0]:
+            raise ModelFileError(f"{self.path}: expected an output of shape ({x.shape[0]}, buckets), got {out.shape}")
+        return out
+
+    def _run(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, layout={self.input_layout})"
+
+
+class TorchBackend(Backend):
+    name = "pytorch"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import torch
+
+        from aestheticnet.models import CheckpointError, load as load_checkpoint
+
+        try:
+            self.model = load_checkpoint(path)
+        except CheckpointError as exc:
+            raise ModelFileError(str(exc)) from None
+        self.threads = int(threads) if threads else None
+        super().__init__(path, dict(self.model.metadata))
+
+    def _run(self, x):
+        import torch
+
+        previous = torch.get_num_threads()
+        if self.threads and self.threads != previous:  # for this call only: the setting is process-wide
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.no_grad():
+                return self.model(torch.from_numpy(x)).numpy()
+        finally:
+            if self.threads and self.threads != previous:
+                torch.set_num_threads(previous)
+
+
+def _manifest(path: Path) -> dict[str, Any] | None:
+    from aestheticnet.export.manifest import read_manifest
+
+    return read_manifest(path, required=False)
+
+
+class OnnxBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelFileError(
+                f"{path}: not a readable ONNX model ({type(exc).__name__}: {str(exc)[:200]}); the file may be "
+                "truncated or of another format; expected an .onnx file written by `aestheticnet export`"
+            ) from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise ModelFileError(f"{path}: expected one 4-D input (N, 3, H, W), got {[(i.name, i.shape) for i in inputs]}")
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        super().__init__(path, _manifest(path) or _default_metadata(buckets=outputs[0].shape[-1] or 10))
+
+    def _run(self, x):
+        return self.session.run([self.output_name], {self.input_name: x})[0]
+
+
+def _tflite_interpreter():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, "ai-edge-litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Interpreter, "tflite-runtime"
+    except ImportError:
+        raise ModelFileError("running .tflite models needs ai-edge-litert (pip install ai-edge-litert)") from None
+
+
+class TFLiteBackend(Backend):
+    name = "litert"
+    input_layout = "NHWC"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        data = path.read_bytes()
+        if len(data) < 8 or data[4:8] != b"TFL3":
+            raise ModelFileError(f"{path}: not a TFLite flatbuffer (no 'TFL3' identifier); expected a .tflite model")
+        from aestheticnet.export.files import silenced
+
+        interpreter_cls, self.runtime = _tflite_interpreter()
+        try:
+            # XNNPACK is the default delegate of the builtin op resolver; threads also apply to it.
+            with silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on every load
+                self.interpreter = interpreter_cls(model_path=str(path), num_threads=int(threads or os.cpu_count() or 1))
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFileError(
+                f"{path}: not a valid TFLite model ({exc}); the file may be truncated; expected a .tflite model "
+                "written by `aestheticnet export`"
+            ) from None
+        self._in = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+        self._shape: tuple | None = None
+        meta = _manifest(path)
+        if meta is None:
+            from aestheticnet.export.tflite_export import METADATA_NAME, read_tflite_metadata
+            import json
+
+            raw = read_tflite_metadata(data).get(METADATA_NAME)
+            meta = json.loads(raw) if raw else _default_metadata()
+        super().__init__(path, meta)
+
+    def _run(self, x):
+        nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        it, inp = self.interpreter, self._in
+        if self._shape != nhwc.shape:
+            it.resize_tensor_input(inp["index"], nhwc.shape, strict=False)
+            it.allocate_tensors()
+            self._shape = nhwc.shape
+        if inp["dtype"] in (np.int8, np.uint8):  # a foreign integer-IO model: quantise for it
+            scale, zero = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            nhwc = np.clip(np.round(nhwc / scale + zero), info.min, info.max).astype(inp["dtype"])
+        it.set_tensor(inp["index"], nhwc)
+        it.invoke()
+        out = np.array(it.get_tensor(self._out["index"]))
+        if self._out["dtype"] in (np.int8, np.uint8):
+            scale, zero = self._out["quantization"]
+            out = (out.astype(np.float32) - zero) * scale
+        return out
+
+
+class CoreMLBackend(Backend):
+    name = "coreml"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        from aestheticnet.export.coreml_spec import CoreMLPackageError, read_spec
+
+        try:
+            read_spec(path)  # clear errors for missing / truncated packages on every system
+        except CoreMLPackageError as exc:
+            raise ModelFileError(str(exc)) from None
+        if platform.system() != "Darwin":
+            raise CoreMLUnavailableError(
+                f"{path}: CoreML prediction needs macOS (coremltools only runs models there); on "
+                f"{platform.system()} use `aestheticnet verify {path.name} --reference CHECKPOINT` to check its "
+                "spec, or run the .onnx / .tflite export"
+            )
+        import coremltools as ct  # pragma: no cover - macOS only
+
+        self.model = ct.models.MLModel(str(path))  # pragma: no cover
+        super().__init__(path, _manifest(path) or _default_metadata())  # pragma: no cover
+        self.kind = self.metadata.get("input", {}).get("kind", "tensor")  # pragma: no cover
+
+    def _run(self, x):  # pragma: no cover - macOS only
+        if self.kind == "image":
+            from PIL import Image
+
+            mean = np.asarray(self.metadata["input"]["mean"], np.float32).reshape(3, 1, 1)
+            std = np.asarray(self.metadata["input"]["std"], np.float32).reshape(3, 1, 1)
+            rows = []
+            for sample in x:
+                pixels = np.clip(np.round((sample * std + mean) * 255.0), 0, 255).astype(np.uint8)
+                rows.append(self.model.predict({"image": Image.fromarray(pixels.transpose(1, 2, 0))})["distribution"][0])
+            return np.stack(rows)
+        return self.model.predict({"image": x})["distribution"]
+
+
+def load(path: str | os.PathLike, threads: int | None = None) -> Backend:
+    """A :class:`Backend` for a ``.safetensors``, ``.onnx``, ``.tflite`` or ``.mlpackage`` model."""
+    path = Path(path)
+    name = str(path).rstrip("/\\").lower()
+    suffix = next((s for s in SUFFIXES if name.endswith(s)), None)
+    if suffix is None:
+        raise ModelFileError(f"{path}: unknown model type; expected a file ending in {', '.join(SUFFIXES)}")
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if suffix != ".mlpackage" and path.is_dir():
+        raise ModelFileError(f"{path}: is a directory; expected a {suffix} file")
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"threads must be >= 1 (or None for the runtime's default), got {threads}")
+    cls = {".safetensors": TorchBackend, ".onnx": OnnxBackend, ".tflite": TFLiteBackend,
+           ".mlpackage": CoreMLBackend}[suffix]  # fmt: skip
+    return cls(path, threads)

@@ -1,0 +1,131 @@
+"""Export timings and parity of every format x precision for the default AestheticNet* (issue 5 acceptance).
+
+    .venv/bin/python benchmarks/export_parity.py --out /tmp/parity            # default model, everything
+    .venv/bin/python benchmarks/export_parity.py --layers 8 --init-channels 16 --fit-steps 60 --samples 200
+
+Steps:
+1. build the model (default: ``create_model("aestheticnet_star")``, 20 cells, C=36) and fit it briefly on the
+   synthetic dataset (``--fit-steps`` Adam steps at 96x128, cross-entropy to the vote histograms) so that its
+   scores vary across images: a randomly initialised network gives near-constant outputs, which makes rank
+   correlations meaningless. ``--fit-steps 0`` keeps the random weights (BN statistics randomised instead);
+2. timed fp32 export of all three formats together (the 90 s criterion), with the load average;
+3. export of every precision (int8 calibrated on ``--calibration-samples`` dataset images);
+4. ``verify`` of every artifact at 224x224, 320x256, 512x384, 96x640 and batch 3, and on ``--samples`` real
+   images (SROCC/PLCC against PyTorch's mean scores).
+
+Prints a table and writes ``export_parity.json`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aestheticnet.export.api import export_checkpoint  # noqa: E402
+from aestheticnet.export.verify import DEFAULT_SHAPES, verify_artifact  # noqa: E402
+from aestheticnet.models import create_model, save  # noqa: E402
+
+FIT_PRE = {"policy": "fixed", "size": 96, "max_side": 96, "multiple": 32,
+           "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # fmt: skip
+
+
+def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0):
+    from aestheticnet.data.detect import open_dataset
+    from aestheticnet.data.preprocess import Preprocess
+
+    if steps <= 0:
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+        return model.eval(), {"steps": 0}
+    ds = open_dataset(data_dir, preprocess=Preprocess.from_dict(FIT_PRE))
+    g = torch.Generator().manual_seed(seed)
+    picked = torch.randperm(len(ds), generator=g)[:512].tolist()
+    xs = torch.stack([ds[i][0] for i in picked])
+    ys = torch.stack([ds[i][1] for i in picked])
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model.train()
+    t0, losses = time.perf_counter(), []
+    for _ in range(steps):
+        idx = torch.randint(len(xs), (batch,), generator=g)
+        loss = -(ys[idx] * torch.log(model(xs[idx]) + 1e-8)).sum(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return model.eval(), {"steps": steps, "seconds": round(time.perf_counter() - t0, 1),
+                          "loss_first": losses[0], "loss_last": sum(losses[-10:]) / min(10, len(losses))}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("export_parity"))
+    ap.add_argument("--data", type=Path, default=None, help="dataset (default: the synthetic dataset, built if absent)")
+    ap.add_argument("--layers", type=int, default=None)
+    ap.add_argument("--init-channels", type=int, default=None)
+    ap.add_argument("--fit-steps", type=int, default=60)
+    ap.add_argument("--samples", type=int, default=200, help="real images for SROCC/PLCC")
+    ap.add_argument("--calibration-samples", type=int, default=100)
+    ap.add_argument("--formats", default="onnx,tflite,coreml")
+    ap.add_argument("--precisions", default="fp32,fp16,int8,int8-dynamic")
+    ap.add_argument("--skip-timing", action="store_true", help="skip the separate fp32 timing run")
+    ap.add_argument("--threads", type=int, default=None, help="runtime threads for the artifacts")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="PyTorch threads for fitting and the reference (1: OpenMP spin-waits on busy machines)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.torch_threads)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = args.data
+    if data is None:
+        from aestheticnet.data.synthetic import ensure_synthetic
+
+        data = ensure_synthetic(progress=False)
+    overrides = {k: v for k, v in (("layers", args.layers), ("init_channels", args.init_channels)) if v is not None}
+    torch.manual_seed(0)
+    model, fit_info = fit(create_model("aestheticnet_star", **overrides), data, args.fit_steps)
+    ckpt = save(model, args.out / "star.safetensors")
+    results: dict = {"model": {"overrides": overrides, "fit": fit_info}, "data": str(data)}
+    print(f"model {overrides or 'default'}; fit {fit_info}", flush=True)
+
+    if not args.skip_timing:
+        load_before = list(os.getloadavg())
+        t0 = time.perf_counter()
+        rep = export_checkpoint(ckpt, "onnx,tflite,coreml", "fp32", args.out / "timing", log=print)
+        results["fp32_timing"] = {"wall_seconds": round(time.perf_counter() - t0, 1), "load_before": load_before,
+                                  "load_after": list(os.getloadavg()), "format_seconds": rep.format_seconds,
+                                  "shared_seconds": rep.shared_seconds}  # fmt: skip
+        print(json.dumps(results["fp32_timing"], indent=1), flush=True)
+
+    rep = export_checkpoint(ckpt, args.formats, args.precisions, args.out / "all", data=data,
+                            calibration_samples=args.calibration_samples, log=print)  # fmt: skip
+    results["export"] = rep.to_dict()
+    rows, cache = [], {}
+    for a in rep.artifacts:
+        t0 = time.perf_counter()
+        v = verify_artifact(a.path, ckpt, list(DEFAULT_SHAPES), data=data, samples=args.samples, threads=args.threads,
+                            cache=cache)  # fmt: skip
+        d = v.to_dict()
+        d["verify_seconds"] = round(time.perf_counter() - t0, 1)
+        rows.append(d)
+        real = d.get("real") or {}
+        worst = max((s.get("max_abs") or 0.0) for s in d["shapes"]) if d["shapes"] else None
+        print(f"{a.format:<7}{a.precision:<13} passed={d['passed']!s:<5} worst max_abs={worst}  "
+              f"real: srocc={real.get('srocc')} mean-score diff={real.get('mean_score_diff')}", flush=True)  # fmt: skip
+    results["verify"] = rows
+    (args.out / "export_parity.json").write_text(json.dumps(results, indent=1, default=str))
+    print(f"wrote {args.out / 'export_parity.json'}")
+
+
+if __name__ == "__main__":
+    main()

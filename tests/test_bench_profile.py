@@ -1,0 +1,99 @@
+"""Profile extension for `info`: MACs and params per stage, cell type and operation; size per format and precision."""
+
+import json
+
+import pytest
+
+from aestheticnet.bench.breakdown import format_info_extension, info_extension, model_sizes, profile_breakdown
+from aestheticnet.bench.manifest import guess_precision, model_facts
+from aestheticnet.bench.profile import profile_model
+from aestheticnet.models import create_model, save
+
+
+@pytest.fixture(scope="module")
+def star():
+    return create_model("aestheticnet_star", layers=5, init_channels=8).eval()
+
+
+def test_breakdown_adds_up_to_profile_model(star):
+    size = (64, 96)
+    prof = profile_model(star, size)
+    b = profile_breakdown(star, size)
+    assert b["macs"] == prof["macs"]
+    # per stage x cell type == profile_model's stages and cell types
+    for stage, kinds in b["stage_cell_types"].items():
+        assert sum(k["macs"] for k in kinds.values()) == prof["stages"][stage]["macs"]
+        assert sum(k["params"] for k in kinds.values()) == prof["stages"][stage]["params"]
+    for kind in ("normal", "reduce"):
+        got = sum(k[kind]["macs"] for k in b["stage_cell_types"].values() if kind in k)
+        assert got == prof["cell_types"][kind]["macs"]
+    # operations + stem/attention/head == totals (cells hold nothing besides their ops and preprocessing)
+    ops = list(b["ops"].values()) + list(b["outside_cells"].values())
+    assert sum(o["macs"] for o in ops) == prof["macs"]
+    assert sum(o["params"] for o in ops) == prof["params"]
+    per_stage = sum(o["macs"] for t in b["ops_by_stage"].values() for o in t.values())
+    assert per_stage == sum(o["macs"] for o in b["ops"].values())
+    # AestheticNet* dilates the last stage's sep convs; nowhere else
+    assert any(name.endswith("@d2") for name in b["ops_by_stage"]["stage3"])
+    assert not any(name.endswith("@d2") for s, t in b["ops_by_stage"].items() if s != "stage3" for name in t)
+    assert b["outside_cells"]["attention (CBAM)"]["count"] == 1
+
+
+def test_plain_aestheticnet_has_no_attention_or_dilation():
+    b = profile_breakdown(create_model("aestheticnet", layers=5, init_channels=8, genotype="DARTS_V2"), (64, 64))
+    assert b["outside_cells"]["attention (CBAM)"]["count"] == 0
+    assert not any("@d" in name for name in b["ops"])
+    assert "sep_conv_3x3" in b["ops"] and "max_pool_3x3" in b["ops"]
+
+
+def test_sizes_per_format_and_precision(tmp_path, star):
+    st = save(star, tmp_path / "star.safetensors")
+    (tmp_path / "star.onnx").write_bytes(b"o" * 1000)
+    (tmp_path / "star_fp16.onnx").write_bytes(b"h" * 500)
+    (tmp_path / "star_float16.tflite").write_bytes(b"t" * 400)
+    (tmp_path / "star_dynamic_range_quant.tflite").write_bytes(b"q" * 300)
+    (tmp_path / "star_w8.onnx").write_bytes(b"w" * 250)
+    (tmp_path / "star_w8.onnx.json").write_text(json.dumps({"precision": "int8"}))
+    pkg = tmp_path / "star.mlpackage" / "Data"
+    pkg.mkdir(parents=True)
+    (pkg / "weights.bin").write_bytes(b"c" * 700)
+    (tmp_path / "other.onnx").write_bytes(b"x")  # another model: not listed
+    sizes = model_sizes(1000, st)
+    got = {(f["format"], f["precision"], f["bytes"]) for f in sizes["files"]}
+    assert got == {("safetensors", "fp32", st.stat().st_size), ("onnx", "fp32", 1000), ("onnx", "fp16", 500),
+                   ("tflite", "fp16", 400), ("tflite", "int8", 300), ("onnx", "int8", 250),
+                   ("coreml", "fp32", 700)}  # fmt: skip
+    assert sizes["weights_estimate_bytes"] == {"fp32": 4000, "fp16": 2000, "int8": 1000}
+    # a variant without files: only the estimates
+    assert model_sizes(10, None)["files"] == []
+
+
+def test_info_extension_text(tmp_path, star):
+    ext = info_extension(star, (64, 64), path=None)
+    assert set(ext) == {"breakdown", "sizes"}
+    json.dumps(ext)  # JSON-ready for `info --json`
+    text = "\n".join(format_info_extension(ext))
+    for needle in ("per stage and cell type:", "per cell type:", "per operation", "sep_conv_3x3@d2",
+                   "attention (CBAM)", "model size:", "weights fp16"):  # fmt: skip
+        assert needle in text, needle
+
+
+def test_precision_guesses(tmp_path):
+    assert guess_precision("m.onnx") == "fp32"
+    assert guess_precision("m_float16.tflite") == "fp16"
+    assert guess_precision("m_full_integer_quant.tflite") == "int8"
+    assert guess_precision("m_integer_quant_with_int16_act.tflite") == "int16x8"
+    assert guess_precision("m.onnx", {"export": {"precision": "FP16"}}) == "fp16"
+
+
+def test_model_facts_without_manifest_say_so(tmp_path):
+    p = tmp_path / "m.onnx"
+    p.write_bytes(b"x")
+    facts = model_facts(p, [(224, 224)])
+    assert facts["params"] is None and facts["macs"] == {"224x224": None} and "no manifest" in facts["facts_note"]
+    (tmp_path / "m.onnx.json").write_text(json.dumps({"params": 123}))
+    facts = model_facts(p, [(224, 224)])
+    assert facts["params"] == 123 and facts["macs"]["224x224"] is None and "MACs not in the manifest" in facts["facts_note"]
+    (tmp_path / "m.onnx.json").write_text("{broken")
+    facts = model_facts(p, [(224, 224)])
+    assert facts["params"] is None and "unreadable manifest" in facts["facts_note"]

@@ -1,0 +1,114 @@
+"""Export-time rewrites are exact: the prepared PyTorch model and the ONNX graph rewrites used for onnx2tf."""
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from aestheticnet.export.onnx_rewrites import (
+    edge_pad_max_pools,
+    label_dynamic_dims,
+    topological_sort,
+    undilate_convolutions,
+)
+from aestheticnet.export.prepare import FoldedFactorizedReduce, fold_input_std, prepare_for_export
+from aestheticnet.models import create_model
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def _random_bn(model):
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.4, 1.6)
+            if m.affine:
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
+    return model
+
+
+def test_prepared_model_is_exact_and_smaller():
+    torch.manual_seed(0)
+    model = _random_bn(create_model("aestheticnet_star", layers=5, init_channels=8)).eval()
+    prepared, rewrites = prepare_for_export(model)
+    assert any(r.startswith("fold_batchnorm") for r in rewrites)
+    assert any(r.startswith("static_factorized_reduce") for r in rewrites)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in prepared.modules())
+    assert any(isinstance(m, FoldedFactorizedReduce) for m in prepared.modules())
+    assert len(prepared.state_dict()) < len(model.state_dict()) / 2
+    for shape in [(1, 3, 224, 224), (3, 3, 96, 640), (2, 3, 320, 256)]:
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            assert (prepared(x) - model(x)).abs().max() < 1e-6
+    # the checkpoint model is untouched
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_folding_the_input_std_into_the_first_conv_is_exact():
+    torch.manual_seed(0)
+    model = _random_bn(create_model("aestheticnet_star", layers=3, init_channels=8)).eval()
+    std = (0.229, 0.224, 0.225)
+    folded = fold_input_std(model, std)
+    x = torch.randn(2, 3, 64, 96)
+    centred = x * torch.tensor(std).view(1, 3, 1, 1)  # what ImageType's scale/bias produce: pixel/255 - mean
+    with torch.no_grad():
+        assert (folded(centred) - model(x)).abs().max() < 1e-6
+
+
+def _run(model, x):
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def _graph(nodes, inits, out_channels=4):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", out_channels, None, None])
+    g = helper.make_graph(nodes, "g", [x], [y], [numpy_helper.from_array(a, k) for k, a in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("kernel, dilation, group", [(3, 2, 4), (5, 2, 4), (3, 3, 1)])
+def test_undilated_convolution_is_exact(kernel, dilation, group):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 4 // group, kernel, kernel)).astype(np.float32)
+    pad = dilation * (kernel // 2)
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], dilations=[dilation] * 2, group=group, pads=[pad] * 4,
+                            kernel_shape=[kernel] * 2)  # fmt: skip
+    model = _graph([conv], {"w": w})
+    rewritten = _graph([conv], {"w": w})
+    assert undilate_convolutions(rewritten) == 1
+    node = rewritten.graph.node[0]
+    assert [a.ints for a in node.attribute if a.name == "dilations"][0] == [1, 1]
+    for shape in [(1, 4, 7, 7), (2, 4, 10, 8), (1, 4, 3, 20)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        np.testing.assert_allclose(_run(rewritten, x), _run(model, x), rtol=0, atol=2e-6)
+
+
+def test_edge_padded_max_pool_is_exact():
+    pool = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    model = _graph([pool], {})
+    rewritten = _graph([pool], {})
+    assert edge_pad_max_pools(rewritten) == 1
+    assert [n.op_type for n in rewritten.graph.node] == ["Pad", "MaxPool"]
+    rng = np.random.default_rng(0)
+    for shape in [(1, 4, 14, 14), (2, 4, 7, 9)]:
+        x = rng.standard_normal(shape).astype(np.float32) - 3.0  # all negative: zero padding would be wrong
+        np.testing.assert_array_equal(_run(rewritten, x), _run(model, x))
+
+
+def test_topological_sort_and_dim_labels():
+    relu = helper.make_node("Relu", ["t"], ["y"])
+    neg = helper.make_node("Neg", ["x"], ["t"])
+    model = _graph([relu, neg], {})  # out of order
+    topological_sort(model)
+    assert [n.op_type for n in model.graph.node] == ["Neg", "Relu"]
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "s77"
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "32*s38"
+    model.graph.input[0].type.tensor_type.shape.dim[3].dim_param = "w"
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "s77"
+    label_dynamic_dims(model)
+    dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[0] == "batch" and dims[2] == "32*h_blocks" and dims[3] == "width"
+    assert model.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    onnx.checker.check_model(model)

@@ -1,0 +1,48 @@
+"""TFLite conversion guards: no downloads, calibration required for int8, metadata round trip."""
+
+import json
+
+import pytest
+
+from aestheticnet.export.specs import ExportError
+
+pytest.importorskip("onnx2tf")
+
+
+def test_onnx2tf_cannot_download_sample_images():
+    import onnx2tf.onnx2tf as o2t
+
+    from aestheticnet.export.tflite_export import _no_downloads
+
+    original = o2t.download_test_image_data
+    with _no_downloads():
+        with pytest.raises(ExportError, match="tried to download sample images"):
+            o2t.download_test_image_data()
+    assert o2t.download_test_image_data is original
+
+
+def test_arguments_are_checked_before_any_work(tmp_path):
+    from aestheticnet.export.tflite_export import convert_tflite
+
+    with pytest.raises(ExportError, match=r"TFLite precision\(s\) \['int4'\] unknown"):
+        convert_tflite(tmp_path / "missing.onnx", {"int4": tmp_path / "m.tflite"})
+    with pytest.raises(ExportError, match="full-int8 TFLite needs calibration images"):
+        convert_tflite(tmp_path / "missing.onnx", {"int8": tmp_path / "m.tflite"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_round_trip_in_a_flatbuffer():
+    import tensorflow as tf
+
+    from aestheticnet.export.tflite_export import embed_tflite_metadata, read_tflite_metadata
+
+    fn = tf.function(lambda x: tf.nn.relu(x), input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    flat = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
+    first = embed_tflite_metadata(flat, {"aestheticnet.manifest": json.dumps({"a": 1})})
+    again = embed_tflite_metadata(first, {"aestheticnet.manifest": json.dumps({"a": 2})})  # replaces, not appends
+    meta = read_tflite_metadata(again)
+    assert json.loads(meta["aestheticnet.manifest"]) == {"a": 2}
+    assert list(meta).count("aestheticnet.manifest") == 1
+    from ai_edge_litert.interpreter import Interpreter
+
+    Interpreter(model_content=again).allocate_tensors()  # still a valid model
