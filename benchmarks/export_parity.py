@@ -30,9 +30,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aestheticnet.export.api import export_checkpoint  # noqa: E402
-from aestheticnet.export.verify import DEFAULT_SHAPES, verify_artifact  # noqa: E402
-from aestheticnet.models import create_model, save  # noqa: E402
+from aestheticnet.export.api import export_checkpoint
+from aestheticnet.export.verify import DEFAULT_SHAPES, verify_artifact
+from aestheticnet.models import create_model, save
 
 FIT_PRE = {"policy": "fixed", "size": 96, "max_side": 96, "multiple": 32,
            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # fmt: skip
@@ -62,7 +62,7 @@ def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return model.eval(), {"steps": steps, "seconds": round(time.perf_counter() - t0, 1),
                           "loss_first": losses[0], "loss_last": sum(losses[-10:]) / min(10, len(losses))}  # fmt: skip
 
@@ -80,8 +80,12 @@ def main() -> None:
     ap.add_argument("--precisions", default="fp32,fp16,int8,int8-dynamic")
     ap.add_argument("--skip-timing", action="store_true", help="skip the separate fp32 timing run")
     ap.add_argument("--threads", type=int, default=None, help="runtime threads for the artifacts")
-    ap.add_argument("--torch-threads", type=int, default=1,
-                    help="PyTorch threads for fitting and the reference (1: OpenMP spin-waits on busy machines)")
+    ap.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="PyTorch threads for fitting and the reference (1: OpenMP spin-waits on busy machines)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.torch_threads)
 

@@ -60,12 +60,18 @@ def main() -> None:
     ap.add_argument("--init-channels", type=int, default=DEFAULT.init_channels)
     ap.add_argument("--image-size", type=int, default=DEFAULT.image_size)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--train-crop", type=int, default=DEFAULT.train_crop)
+    ap.add_argument("--lr", type=float, default=DEFAULT.lr)
+    ap.add_argument("--batch-size", type=int, default=DEFAULT.batch_size)
+    ap.add_argument("--genotype", default=DEFAULT.genotype)
+    ap.add_argument("--weight-decay", type=float, default=DEFAULT.weight_decay)
     args = ap.parse_args()
 
     t_start = time.perf_counter()
     data = args.data or str(ensure_synthetic())
     cfg = DEFAULT.replace(data=data, epochs=args.epochs, layers=args.layers, init_channels=args.init_channels,
-                          image_size=args.image_size, threads=args.threads)  # fmt: skip
+                          image_size=args.image_size, threads=args.threads, train_crop=args.train_crop, lr=args.lr,
+                          batch_size=args.batch_size, genotype=args.genotype, weight_decay=args.weight_decay)  # fmt: skip
     out = Path(args.out)
     resume = (out / "train_state.safetensors").exists()
     train(cfg, out, resume=resume)

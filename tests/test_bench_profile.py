@@ -61,7 +61,7 @@ def test_sizes_per_format_and_precision(tmp_path, star):
     sizes = model_sizes(1000, st)
     got = {(f["format"], f["precision"], f["bytes"]) for f in sizes["files"]}
     assert got == {("safetensors", "fp32", st.stat().st_size), ("onnx", "fp32", 1000), ("onnx", "fp16", 500),
-                   ("tflite", "fp16", 400), ("tflite", "int8", 300), ("onnx", "int8", 250),
+                   ("tflite", "fp16", 400), ("tflite", "int8-dynamic", 300), ("onnx", "int8", 250),
                    ("coreml", "fp32", 700)}  # fmt: skip
     assert sizes["weights_estimate_bytes"] == {"fp32": 4000, "fp16": 2000, "int8": 1000}
     # a variant without files: only the estimates
@@ -97,3 +97,24 @@ def test_model_facts_without_manifest_say_so(tmp_path):
     (tmp_path / "m.onnx.json").write_text("{broken")
     facts = model_facts(p, [(224, 224)])
     assert facts["params"] is None and "unreadable manifest" in facts["facts_note"]
+
+
+def test_facts_from_an_exporter_manifest(tmp_path, star):
+    """The layout aestheticnet.export writes: model.variant/config with the genotype beside the config."""
+    from aestheticnet.models.checkpoint import build_metadata
+
+    meta = build_metadata(star)
+    config = dict(meta["config"])
+    genotype = config.pop("genotype")
+    art = tmp_path / "star.int8-dynamic.tflite"
+    art.write_bytes(b"x")
+    manifest = {"format": "aestheticnet.export", "artifact": {"format": "tflite", "precision": "int8-dynamic"},
+                "model": {"variant": "aestheticnet_star", "genotype": genotype, "config": config}}  # fmt: skip
+    (tmp_path / "star.int8-dynamic.tflite.json").write_text(json.dumps(manifest))
+    facts = model_facts(art, [(64, 96)])
+    exact = profile_model(star, (64, 96))
+    assert facts["variant"] == "aestheticnet_star" and facts["precision"] == "int8-dynamic"
+    assert facts["params"] == exact["params"] and facts["macs"]["64x96"] == exact["macs"]
+    assert guess_precision(tmp_path / "m.int8-dynamic.tflite") == "int8-dynamic"
+    sizes = model_sizes(exact["params"], tmp_path / "star.fp32.onnx")  # a sibling that does not exist yet
+    assert [(f["format"], f["precision"]) for f in sizes["files"]] == [("tflite", "int8-dynamic")]

@@ -52,7 +52,7 @@ def test_image_input_carries_scale_and_bias(image_package):
 def test_enumerated_shapes_and_metadata(image_package):
     from aestheticnet.export.coreml_export import DEFAULT_ENUMERATED
 
-    path, manifest, _ = image_package
+    path, _, _ = image_package
     summary = summarize_spec(path)
     assert sorted(map(tuple, summary["inputs"][0]["enumerated"])) == sorted(DEFAULT_ENUMERATED)
     meta = summary["metadata"]

@@ -141,13 +141,34 @@ def test_fp32_parity_at_sizes_and_batch_never_exported(exported, fmt):
 
 
 @pytest.mark.parametrize(
-    "fmt, precision", [("onnx", "fp32"), ("tflite", "fp32"), ("onnx", "fp16"), ("tflite", "fp16"),
-                       ("onnx", "int8"), ("tflite", "int8"), ("tflite", "int8-dynamic")]  # fmt: skip
+    "fmt, precision",
+    [
+        ("onnx", "fp32"),
+        ("tflite", "fp32"),
+        ("onnx", "fp16"),
+        ("tflite", "fp16"),
+        ("onnx", "int8"),
+        ("tflite", "int8"),
+        ("tflite", "int8-dynamic"),
+    ],
 )
 def test_verify_passes_with_real_images(exported, tiny_synth, tmp_path, fmt, precision):
     report_path = tmp_path / "v.json"
-    result = CliRunner().invoke(main, ["verify", str(art(exported, fmt, precision)), "--reference", str(exported[0]),
-                                       "--data", str(tiny_synth), "--samples", "84", "--json", str(report_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "verify",
+            str(art(exported, fmt, precision)),
+            "--reference",
+            str(exported[0]),
+            "--data",
+            str(tiny_synth),
+            "--samples",
+            "84",
+            "--json",
+            str(report_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())
     assert report["passed"] and len(report["shapes"]) == 5

@@ -79,7 +79,7 @@ def test_undilated_convolution_is_exact(kernel, dilation, group):
     rewritten = _graph([conv], {"w": w})
     assert undilate_convolutions(rewritten) == 1
     node = rewritten.graph.node[0]
-    assert [a.ints for a in node.attribute if a.name == "dilations"][0] == [1, 1]
+    assert next(a.ints for a in node.attribute if a.name == "dilations") == [1, 1]
     for shape in [(1, 4, 7, 7), (2, 4, 10, 8), (1, 4, 3, 20)]:
         x = rng.standard_normal(shape).astype(np.float32)
         np.testing.assert_allclose(_run(rewritten, x), _run(model, x), rtol=0, atol=2e-6)

@@ -83,11 +83,10 @@ def test_export_cli_rejects_bad_arguments(tmp_path, args, message):
 
 def test_atomic_dir_leaves_nothing_on_failure_and_replaces_on_success(tmp_path):
     target = tmp_path / "m.mlpackage"
-    with pytest.raises(RuntimeError):
-        with atomic_dir(target) as tmp:
-            tmp.mkdir()
-            (tmp / "half").write_text("partial")
-            raise RuntimeError("converter crashed")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        tmp.mkdir()
+        (tmp / "half").write_text("partial")
+        raise RuntimeError("converter crashed")
     assert list(tmp_path.iterdir()) == []
     for version in ("old", "new"):
         with atomic_dir(target) as tmp:

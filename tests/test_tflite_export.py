@@ -15,9 +15,8 @@ def test_onnx2tf_cannot_download_sample_images():
     from aestheticnet.export.tflite_export import _no_downloads
 
     original = o2t.download_test_image_data
-    with _no_downloads():
-        with pytest.raises(ExportError, match="tried to download sample images"):
-            o2t.download_test_image_data()
+    with _no_downloads(), pytest.raises(ExportError, match="tried to download sample images"):
+        o2t.download_test_image_data()
     assert o2t.download_test_image_data is original
 
 

@@ -27,15 +27,15 @@ __all__ = [
     "SPECS",
     "TOLERANCES",
     "ExportError",
+    "ParityError",
     "Tolerance",
     "UnknownFormatError",
     "UnknownPrecisionError",
+    "check_parity",
     "export_checkpoint",
     "export_onnx",
-    "check_parity",
-    "verify_artifact",
-    "ParityError",
     "read_manifest",
+    "verify_artifact",
 ]
 
 _LAZY = {

@@ -18,27 +18,28 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from aestheticnet.export.dynamic import DynamicSpec
 from aestheticnet.export.specs import (
-    ExportError,
     SPECS,
+    ExportError,
     artifact_name,
     parse_formats,
     parse_precisions,
     supports,
 )
 
-__all__ = ["ArtifactResult", "ExportReport", "ExportFailed", "export_checkpoint"]
+__all__ = ["ArtifactResult", "ExportFailed", "ExportReport", "export_checkpoint"]
 
 
 class ExportFailed(ExportError):
     """Some artifacts could not be produced; ``failures`` maps ``format/precision`` to the reason."""
 
-    def __init__(self, failures: dict[str, str], report: "ExportReport"):
+    def __init__(self, failures: dict[str, str], report: ExportReport):
         self.failures, self.report = failures, report
         lines = "\n".join(f"  {k}: {v}" for k, v in failures.items())
         super().__init__(f"{len(failures)} export(s) failed:\n{lines}")
@@ -124,8 +125,10 @@ def export_checkpoint(
     plan = [(f, p) for f in fmts for p in precs if supports(f, p)]
     skipped = [f"{f}/{p}" for f in fmts for p in precs if not supports(f, p)]
     if not plan:
-        raise ExportError(f"none of the formats {fmts} offers the precisions {precs}; "
-                          + "; ".join(f"{s.name}: {', '.join(s.precisions)}" for s in SPECS.values()))
+        raise ExportError(
+            f"none of the formats {fmts} offers the precisions {precs}; "
+            + "; ".join(f"{s.name}: {', '.join(s.precisions)}" for s in SPECS.values())
+        )
     checkpoint = Path(checkpoint)
     out = Path(out_dir)
     t_start = time.perf_counter()
@@ -146,8 +149,9 @@ def export_checkpoint(
     calibration, calib_info = [], None
     if needs_calibration:
         if data is None:
-            raise ExportError("int8 for ONNX/TFLite is calibrated on real images: pass --data DIR (a dataset or a "
-                              "folder of images)")
+            raise ExportError(
+                "int8 for ONNX/TFLite is calibrated on real images: pass --data DIR (a dataset or a folder of images)"
+            )
         from aestheticnet.export.calibration import load_images
 
         t0 = time.perf_counter()
@@ -160,15 +164,6 @@ def export_checkpoint(
     t0 = time.perf_counter()
     prepared, rewrites = prepare_for_export(model)
     report.shared_seconds["prepare"] = round(time.perf_counter() - t0, 3)
-    needs_onnx = any(f in ("onnx", "tflite") for f, _ in plan)
-    needs_trace = needs_onnx or (any(f == "coreml" for f, _ in plan) and coreml_input == "tensor")
-    traced = None
-    if needs_trace and exporter != "torchscript":
-        t0 = time.perf_counter()
-        traced = trace(prepared, spec)
-        report.shared_seconds.update({f"trace_{k}": v for k, v in traced.seconds.items()})
-        say(f"traced once for ONNX and CoreML in {time.perf_counter() - t0:.1f}s")
-
     bounds = {"batch": [1, spec.max_batch], "height": [max(spec.multiple, spec.min_side), spec.max_side],
               "width": [max(spec.multiple, spec.min_side), spec.max_side]}  # fmt: skip
 
@@ -186,100 +181,136 @@ def export_checkpoint(
         report.format_seconds[fmt] = round(report.format_seconds.get(fmt, 0.0) + result.total, 3)
         say(f"{fmt:<6} {precision:<12} {result.total:7.1f}s  {path}")
 
-    def fail(key: str, exc: BaseException) -> None:
-        report.failures[key] = f"{type(exc).__name__}: {exc}"
-        say(f"FAILED {key}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+    def fail(key: str, exc: BaseException | str) -> None:
+        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        report.failures[key] = text
+        say(f"FAILED {key}: {text.splitlines()[0][:300]}")
 
-    with scratch_dir() as scratch:
-        onnx_fp32 = None
-        onnx_result = None
-        if needs_onnx:
-            from aestheticnet.export.onnx_export import build_onnx
+    workers = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+    needs_onnx = any(f in ("onnx", "tflite") for f, _ in plan)
+    coreml_plan = [p for f, p in plan if f == "coreml"]
+    coreml_jobs = [
+        (p, str(out / artifact_name(stem, "coreml", p)), _coreml_manifest(p, coreml_shapes, coreml_input, spec, manifest_for))
+        for p in coreml_plan
+    ]  # fmt: skip
+    mean, std = pre.get("mean", (0.485, 0.456, 0.406)), pre.get("std", (0.229, 0.224, 0.225))
+    coreml_options = {"shapes": coreml_shapes, "input_kind": coreml_input, "mean": mean, "std": std, "spec": spec}
+    pools: list[cf.ProcessPoolExecutor] = []
+    coreml_future = None
+    if coreml_plan and needs_onnx and workers >= 2:
+        # CoreML traces and converts in its own process while this one exports ONNX and feeds TFLite.
+        pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        pools.append(pool)
+        from aestheticnet.export.coreml_export import convert_checkpoint_coreml
 
-            keep = ("onnx", "fp32") in plan
-            onnx_fp32 = out / artifact_name(stem, "onnx", "fp32") if keep else scratch / "fp32.onnx"
-            t0 = time.perf_counter()
-            try:
-                # The manifest needs the exporter that ran, so it is embedded after the export.
-                onnx_result = build_onnx(
-                    prepared, onnx_fp32, opset=opset, spec=spec, exporter=exporter, traced=traced,
-                    metadata=None,
-                )  # fmt: skip
-                info = onnx_result.exporter_info()
-                manifest = manifest_for("onnx", "fp32", info)
-                _embed_onnx(onnx_fp32, manifest)
-                if keep:
-                    record("onnx", "fp32", onnx_fp32, dict(onnx_result.seconds), manifest)
-            except Exception as exc:
-                fail("onnx/fp32", exc)
-                onnx_fp32 = None
-            onnx_seconds = round(time.perf_counter() - t0, 3)
-            if not keep:
-                report.shared_seconds["onnx_for_tflite"] = onnx_seconds
+        coreml_start = time.perf_counter()
+        coreml_future = pool.submit(convert_checkpoint_coreml, str(checkpoint), coreml_jobs, coreml_options)
+    # One torch.export for everything done in this process; decomposed only when CoreML needs it here too.
+    needs_trace = needs_onnx or (coreml_plan and coreml_input == "tensor")
+    traced = None
+    if needs_trace and exporter != "torchscript":
+        t0 = time.perf_counter()
+        decompose = bool(coreml_plan) and coreml_future is None and coreml_input == "tensor"
+        traced = trace(prepared, spec, decompose=decompose)
+        report.shared_seconds.update({f"trace_{k}": v for k, v in traced.seconds.items()})
+        say(f"torch.export{' + decomposition' if decompose else ''} in {time.perf_counter() - t0:.1f}s")
 
-        # TFLite in a worker process while CoreML and the ONNX variants run here.
-        tfl_plan = [p for f, p in plan if f == "tflite"]
-        tfl_future, tfl_args, pool = None, None, None
-        if tfl_plan and onnx_fp32 is not None:
-            from aestheticnet.export.calibration import save_npz
+    try:
+        with scratch_dir() as scratch:
+            onnx_fp32, onnx_result = None, None
+            if needs_onnx:
+                from aestheticnet.export.onnx_export import build_onnx
 
-            outputs = {p: str(out / artifact_name(stem, "tflite", p)) for p in tfl_plan}
-            base_info = {"exporter": "onnx2tf + TFLiteConverter (from the dynamo ONNX)",
-                         "onnx_exporter": onnx_result.exporter if onnx_result else None}  # fmt: skip
-            shape = ["batch", "height", "width", 3]
-            manifests = {
-                p: manifest_for("tflite", p, base_info, input_shape=shape,
-                                calibration=calib_info if p == "int8" else None)
-                for p in tfl_plan
-            }  # fmt: skip
-            calib_path = save_npz(calibration, scratch / "calibration.npz") if "int8" in tfl_plan else None
-            tfl_args = (str(onnx_fp32), outputs, str(calib_path) if calib_path else None, manifests)
-            workers = jobs if jobs is not None else min(2, os.cpu_count() or 1)
-            if workers >= 2 and len(plan) > len(tfl_plan):
-                pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                keep = ("onnx", "fp32") in plan
+                onnx_fp32 = out / artifact_name(stem, "onnx", "fp32") if keep else scratch / "fp32.onnx"
+                t0 = time.perf_counter()
+                try:
+                    # The manifest names the exporter that ran, so it is embedded after the export.
+                    onnx_result = build_onnx(prepared, onnx_fp32, opset=opset, spec=spec, exporter=exporter,
+                                             traced=traced)  # fmt: skip
+                    manifest = manifest_for("onnx", "fp32", onnx_result.exporter_info())
+                    _embed_onnx(onnx_fp32, manifest)
+                    if keep:
+                        record("onnx", "fp32", onnx_fp32, dict(onnx_result.seconds), manifest)
+                except Exception as exc:  # noqa: BLE001
+                    fail("onnx/fp32", exc)
+                    onnx_fp32 = None
+                if not keep:
+                    report.shared_seconds["onnx_for_tflite"] = round(time.perf_counter() - t0, 3)
+
+            # TFLite in a worker process while the ONNX variants (and CoreML, without a CoreML worker) run here.
+            tfl_plan = [p for f, p in plan if f == "tflite"]
+            tfl_future, tfl_args = None, None
+            if tfl_plan and onnx_fp32 is not None:
+                from aestheticnet.export.calibration import save_npz
                 from aestheticnet.export.tflite_export import convert_tflite
 
+                outputs = {p: str(out / artifact_name(stem, "tflite", p)) for p in tfl_plan}
+                base_info = {"exporter": "onnx2tf + TFLiteConverter (from the dynamo ONNX)",
+                             "onnx_exporter": onnx_result.exporter if onnx_result else None}  # fmt: skip
+                shape = ["batch", "height", "width", 3]
+                manifests = {
+                    p: manifest_for("tflite", p, base_info, input_shape=shape,
+                                    calibration=calib_info if p == "int8" else None)
+                    for p in tfl_plan
+                }  # fmt: skip
+                calib_path = save_npz(calibration, scratch / "calibration.npz") if "int8" in tfl_plan else None
+                tfl_args = (str(onnx_fp32), outputs, str(calib_path) if calib_path else None, manifests)
                 tfl_start = time.perf_counter()
-                tfl_future = pool.submit(convert_tflite, *tfl_args)
-        try:
-            for fmt, precision in plan:
-                if fmt == "coreml":
-                    _coreml(prepared, out, stem, precision, coreml_shapes, coreml_input, pre, spec, traced,
-                            manifest_for, record, fail)  # fmt: skip
+                if workers >= 2 and len(plan) > len(tfl_plan):
+                    pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                    pools.append(pool)
+                    tfl_future = pool.submit(convert_tflite, *tfl_args)
+            if coreml_future is None:
+                for precision, dst, manifest in coreml_jobs:
+                    try:
+                        result = convert_coreml_in_process(prepared, Path(dst), precision, manifest, traced,
+                                                           coreml_options)  # fmt: skip
+                        record("coreml", precision, Path(dst), result["seconds"], manifest)
+                    except Exception as exc:  # noqa: BLE001
+                        fail(f"coreml/{precision}", exc)
             for fmt, precision in plan:
                 if fmt == "onnx" and precision != "fp32" and onnx_fp32 is not None:
                     _onnx_variant(onnx_fp32, out, stem, precision, calibration, calib_info, onnx_result,
                                   manifest_for, record, fail)  # fmt: skip
             if tfl_args is not None:
-                from aestheticnet.export.tflite_export import convert_tflite
-
                 try:
-                    if tfl_future is None:
-                        tfl_start = time.perf_counter()
-                        results = convert_tflite(*tfl_args)
-                    else:
-                        results = tfl_future.result()
-                    wall = round(time.perf_counter() - tfl_start, 3)
+                    results = tfl_future.result() if tfl_future is not None else convert_tflite(*tfl_args)
                     for p in tfl_plan:
                         m = tfl_args[3][p]
                         m["export"]["rewrites"] = results[p]["rewrites"]
                         m["export"]["seconds"] = results[p]["seconds"]
                         record("tflite", p, Path(tfl_args[1][p]), results[p]["seconds"], m)
-                    report.format_seconds["tflite_wall"] = wall
-                except Exception as exc:
+                    report.format_seconds["tflite_wall"] = round(time.perf_counter() - tfl_start, 3)
+                except Exception as exc:  # noqa: BLE001
                     fail("tflite/" + ",".join(tfl_plan), exc)
             elif tfl_plan:
-                report.failures.setdefault("tflite", "skipped: the ONNX export it converts from failed")
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+                fail("tflite", "skipped: the ONNX export it converts from failed")
+            if coreml_future is not None:
+                try:
+                    outcome = coreml_future.result()
+                except Exception as exc:  # noqa: BLE001
+                    outcome = {p: f"{type(exc).__name__}: {exc}" for p in coreml_plan}
+                for precision, dst, manifest in coreml_jobs:
+                    result = outcome[precision]
+                    if isinstance(result, str):
+                        fail(f"coreml/{precision}", result)
+                    else:
+                        manifest["export"]["seconds"] = result["seconds"]
+                        record("coreml", precision, Path(dst), result["seconds"], manifest)
+                report.format_seconds["coreml_wall"] = round(time.perf_counter() - coreml_start, 3)
+    finally:
+        for pool in pools:
+            pool.shutdown(cancel_futures=True)
 
     report.wall_seconds = round(time.perf_counter() - t_start, 3)
     report.load_average = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / f"{stem}.export_report.json", report.to_dict())
-    say(f"done in {report.wall_seconds:.1f}s (load average {report.load_average}); per format: "
-        + ", ".join(f"{k} {v:.1f}s" for k, v in report.format_seconds.items()))
+    say(
+        f"done in {report.wall_seconds:.1f}s (load average {report.load_average}); per format: "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in report.format_seconds.items())
+    )
     if report.failures:
         raise ExportFailed(report.failures, report)
     return report
@@ -313,38 +344,38 @@ def _onnx_variant(src, out, stem, precision, calibration, calib_info, onnx_resul
             manifest = manifest_for("onnx", precision, info, calibration=calib_info)
             quantize_int8(src, dst, calibration, _metadata_entries(manifest))
         record("onnx", precision, dst, {precision: round(time.perf_counter() - t0, 3)}, manifest)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         fail(f"onnx/{precision}", exc)
 
 
-def _coreml(prepared, out, stem, precision, shapes, input_kind, pre, spec, traced, manifest_for, record, fail):
-    from aestheticnet.export.coreml_export import DEFAULT_ENUMERATED, convert_coreml
+def _coreml_manifest(precision, shapes, input_kind, spec, manifest_for) -> dict:
+    from aestheticnet.export.coreml_export import DEFAULT_ENUMERATED
 
-    dst = out / artifact_name(stem, "coreml", precision)
-    try:
-        mean, std = pre.get("mean", (0.485, 0.456, 0.406)), pre.get("std", (0.229, 0.224, 0.225))
-        extra: dict[str, Any] = {}
-        if input_kind == "image":
-            extra.update(image_scale=1 / 255, image_bias=[-float(m) for m in mean], color_layout="RGB",
-                         std_folded_into_first_conv=True)  # fmt: skip
-        enumerated = [[1, 3, h, w] for h, w in DEFAULT_ENUMERATED] if shapes == "enumerated" else None
-        if enumerated:
-            extra["enumerated"] = enumerated
-        lo = max(spec.multiple, spec.min_side)
-        dynamic = None if shapes == "enumerated" else {
-            "batch": [1, 1 if input_kind == "image" else spec.max_batch],
-            "height": [lo, spec.max_side], "width": [lo, spec.max_side],
-        }  # fmt: skip
-        info = {"exporter": "torch.export -> coremltools ML program", "compute_precision":
-                "FLOAT32" if precision == "fp32" else "FLOAT16",
-                "weights": "int8 linear symmetric per-channel" if precision == "int8" else precision,
-                "minimum_deployment_target": "iOS16", "shapes": shapes}  # fmt: skip
-        manifest = manifest_for("coreml", precision, info, dynamic=dynamic, input_kind=input_kind, extra_input=extra)
-        if shapes == "enumerated":
-            manifest["input"]["dynamic"] = None
-        result = convert_coreml(prepared, dst, precision=precision, shapes=shapes, input_kind=input_kind,
-                                mean=mean, std=std, spec=spec, traced=traced, metadata=manifest)  # fmt: skip
-        manifest["export"]["seconds"] = result["seconds"]
-        record("coreml", precision, dst, result["seconds"], manifest)
-    except Exception as exc:
-        fail(f"coreml/{precision}", exc)
+    extra: dict[str, Any] = {}
+    manifest_input = manifest_for("coreml", precision, {})["input"]
+    if input_kind == "image":
+        extra.update(image_scale=1 / 255, image_bias=[-float(m) for m in manifest_input["mean"]], color_layout="RGB",
+                     std_folded_into_first_conv=True)  # fmt: skip
+    if shapes == "enumerated":
+        extra["enumerated"] = [[1, 3, h, w] for h, w in DEFAULT_ENUMERATED]
+    lo = max(spec.multiple, spec.min_side)
+    dynamic = None if shapes == "enumerated" else {
+        "batch": [1, 1 if input_kind == "image" else spec.max_batch],
+        "height": [lo, spec.max_side], "width": [lo, spec.max_side],
+    }  # fmt: skip
+    info = {"exporter": "torch.export -> coremltools ML program", "compute_precision":
+            "FLOAT32" if precision == "fp32" else "FLOAT16",
+            "weights": "int8 linear symmetric per-channel" if precision == "int8" else precision,
+            "minimum_deployment_target": "iOS16", "shapes": shapes}  # fmt: skip
+    manifest = manifest_for("coreml", precision, info, dynamic=dynamic, input_kind=input_kind, extra_input=extra)
+    if input_kind == "image":
+        manifest["input"]["shape"] = [1, 3, "height", "width"]
+    return manifest
+
+
+def convert_coreml_in_process(prepared, dst: Path, precision: str, manifest: dict, traced, options: dict) -> dict:
+    from aestheticnet.export.coreml_export import convert_coreml
+
+    result = convert_coreml(prepared, dst, precision=precision, traced=traced, metadata=manifest, **options)
+    manifest["export"]["seconds"] = result["seconds"]
+    return result

@@ -14,7 +14,7 @@ import numpy as np
 
 from aestheticnet.data.preprocess import Preprocess
 
-__all__ = ["CalibrationError", "load_images", "IMAGE_SUFFIXES"]
+__all__ = ["IMAGE_SUFFIXES", "CalibrationError", "load_images"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 

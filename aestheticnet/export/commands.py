@@ -13,23 +13,53 @@ from aestheticnet.export.specs import FORMATS, PRECISIONS
 
 @click.command("export")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "formats", default="onnx", show_default=True,
-              help=f"comma-separated formats: {','.join(FORMATS)}")
-@click.option("--precision", "precisions", default="fp32", show_default=True,
-              help=f"comma-separated precisions: {','.join(PRECISIONS)} (each format makes the ones it offers)")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("export"),
-              show_default=True, help="output folder")
-@click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
-              help="dataset or image folder for int8 calibration")
-@click.option("--calibration-samples", type=int, default=100, show_default=True,
-              help="images used to calibrate int8")
-@click.option("--coreml-shapes", type=click.Choice(["range", "enumerated"]), default="range", show_default=True,
-              help="CoreML flexible shapes: bounded RangeDims or EnumeratedShapes (Neural Engine friendly)")
-@click.option("--coreml-input", type=click.Choice(["tensor", "image"]), default="tensor", show_default=True,
-              help="CoreML input: normalised float tensor, or ImageType (pixel buffers; normalisation inside)")
+@click.option(
+    "--format", "formats", default="onnx", show_default=True, help=f"comma-separated formats: {','.join(FORMATS)}"
+)
+@click.option(
+    "--precision",
+    "precisions",
+    default="fp32",
+    show_default=True,
+    help=f"comma-separated precisions: {','.join(PRECISIONS)} (each format makes the ones it offers)",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("export"),
+    show_default=True,
+    help="output folder",
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="dataset or image folder for int8 calibration",
+)
+@click.option("--calibration-samples", type=int, default=100, show_default=True, help="images used to calibrate int8")
+@click.option(
+    "--coreml-shapes",
+    type=click.Choice(["range", "enumerated"]),
+    default="range",
+    show_default=True,
+    help="CoreML flexible shapes: bounded RangeDims or EnumeratedShapes (Neural Engine friendly)",
+)
+@click.option(
+    "--coreml-input",
+    type=click.Choice(["tensor", "image"]),
+    default="tensor",
+    show_default=True,
+    help="CoreML input: normalised float tensor, or ImageType (pixel buffers; normalisation inside)",
+)
 @click.option("--opset", type=int, default=18, show_default=True)
-@click.option("--exporter", type=click.Choice(["auto", "dynamo", "torchscript"]), default="auto", show_default=True,
-              help="ONNX exporter; auto = dynamo, TorchScript only if dynamo fails (recorded in the manifest)")
+@click.option(
+    "--exporter",
+    type=click.Choice(["auto", "dynamo", "torchscript"]),
+    default="auto",
+    show_default=True,
+    help="ONNX exporter; auto = dynamo, TorchScript only if dynamo fails (recorded in the manifest)",
+)
 @click.option("--jobs", type=int, default=None, help="processes (default: 2 when 2 CPUs; TFLite runs in a worker)")
 @click.option("--name", default=None, help="file stem of the artifacts (default: the checkpoint's stem)")
 def export(checkpoint, formats, precisions, out_dir, data, calibration_samples, coreml_shapes, coreml_input, opset,
@@ -46,15 +76,28 @@ def export(checkpoint, formats, precisions, out_dir, data, calibration_samples, 
 
 @click.command("verify")
 @click.argument("artifact", type=click.Path(path_type=Path))
-@click.option("--reference", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="the .safetensors checkpoint the artifact was exported from")
+@click.option(
+    "--reference",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the .safetensors checkpoint the artifact was exported from",
+)
 @click.option("--shapes", default=None, help="NxHxW or HxW list (default 224x224,320x256,512x384,96x640,3x224x224)")
-@click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
-              help="dataset or image folder: also compare on real images (SROCC/PLCC)")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="dataset or image folder: also compare on real images (SROCC/PLCC)",
+)
 @click.option("--samples", type=int, default=50, show_default=True, help="real images to compare")
 @click.option("--threads", type=int, default=None, help="runtime threads")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="write the full report here")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the full report here",
+)
 def verify(artifact, reference, shapes, data, samples, threads, json_path) -> None:
     """Check ARTIFACT against the PyTorch REFERENCE: names, shapes, values; exit 1 on any mismatch."""
     from aestheticnet.export.verify import ParityError, check_parity, format_table, parse_shapes

@@ -33,7 +33,7 @@ from aestheticnet.export.dynamic import DynamicSpec, example_input
 from aestheticnet.export.files import atomic_dir, log_tail, quiet_fds, scratch_dir
 from aestheticnet.export.specs import ExportError
 
-__all__ = ["convert_coreml", "DEFAULT_ENUMERATED", "COREML_SHAPE_MODES", "COREML_INPUT_KINDS"]
+__all__ = ["COREML_INPUT_KINDS", "COREML_SHAPE_MODES", "DEFAULT_ENUMERATED", "convert_coreml"]
 
 COREML_SHAPE_MODES = ("range", "enumerated")
 COREML_INPUT_KINDS = ("tensor", "image")
@@ -49,7 +49,9 @@ def _image_program(prepared: torch.nn.Module, std, spec: DynamicSpec, example_si
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # batch 1: ImageType inputs are single images; H and W stay 32 x Dim.
-        program = torch.export.export(folded, (example_input(example_size, batch=1),), dynamic_shapes=({2: dims[2], 3: dims[3]},))
+        program = torch.export.export(
+            folded, (example_input(example_size, batch=1),), dynamic_shapes=({2: dims[2], 3: dims[3]},)
+        )
         return program.run_decompositions({})
 
 
@@ -62,7 +64,7 @@ def convert_coreml(
     input_kind: str = "tensor",
     mean=(0.485, 0.456, 0.406),
     std=(0.229, 0.224, 0.225),
-    spec: DynamicSpec = DynamicSpec(),
+    spec: DynamicSpec = DynamicSpec(),  # noqa: B008
     enumerated=DEFAULT_ENUMERATED,
     example_size: tuple[int, int] = (224, 224),
     traced=None,
@@ -117,8 +119,9 @@ def convert_coreml(
                     import coremltools.optimize.coreml as cto
 
                     config = cto.OptimizationConfig(
-                        global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8",
-                                                                  granularity="per_channel", weight_threshold=512)
+                        global_config=cto.OpLinearQuantizerConfig(
+                            mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=512
+                        )
                     )
                     model = cto.linear_quantize_weights(model, config)
                     seconds["quantize_weights"] = round(time.perf_counter() - t0, 3)
@@ -152,7 +155,9 @@ def _input(ct, shapes: str, input_kind: str, mean, spec: DynamicSpec, enumerated
         scale, bias = 1.0 / 255.0, [-float(m) for m in mean]
         described.update(image_scale=scale, image_bias=bias, color_layout="RGB",
                          std_folded_into_first_conv=True)  # fmt: skip
-        return ct.ImageType(name="image", shape=shape, scale=scale, bias=bias, color_layout=ct.colorlayout.RGB), described
+        return ct.ImageType(
+            name="image", shape=shape, scale=scale, bias=bias, color_layout=ct.colorlayout.RGB
+        ), described
     if shapes == "range":
         shape = ct.Shape((ct.RangeDim(1, spec.max_batch, default=1), 3, ct.RangeDim(lo, hi, default=h0),
                           ct.RangeDim(lo, hi, default=w0)))  # fmt: skip
@@ -192,3 +197,26 @@ def _describe(model, metadata: dict[str, Any] | None, input_kind: str) -> None:
         }
         for key, value in flat.items():
             user[key] = str(value)
+
+
+def convert_checkpoint_coreml(checkpoint: str, jobs: list[tuple[str, str, dict]], options: dict) -> dict[str, Any]:
+    """Worker-process entry: load ``checkpoint``, prepare and trace it once, convert each ``(precision, path,
+    manifest)``. Returns per precision the result dict, or the error text (one failure does not stop the rest)."""
+    from aestheticnet.export.prepare import prepare_for_export, trace
+    from aestheticnet.models import load
+
+    prepared, _ = prepare_for_export(load(checkpoint))
+    traced = None
+    if options.get("input_kind", "tensor") == "tensor":
+        traced = trace(prepared, options.get("spec") or DynamicSpec())
+    out: dict[str, Any] = {}
+    shared = {f"shared_{k}": v for k, v in (traced.seconds if traced is not None else {}).items()}
+    for precision, path, manifest in jobs:
+        try:
+            result = convert_coreml(prepared, path, precision=precision, traced=traced, metadata=manifest, **options)
+            result["seconds"].update(shared)  # the one trace is counted with the first precision only
+            shared = {}
+            out[precision] = result
+        except Exception as exc:  # noqa: BLE001 - reported per precision to the parent
+            out[precision] = f"{type(exc).__name__}: {exc}"
+    return out

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CoreMLPackageError", "read_spec", "summarize_spec", "check_spec"]
+__all__ = ["CoreMLPackageError", "check_spec", "read_spec", "summarize_spec"]
 
 
 class CoreMLPackageError(ValueError):
@@ -26,7 +26,9 @@ def _check_layout(path: Path) -> Path:
         raise CoreMLPackageError(f"{path}: expected an .mlpackage directory (with Manifest.json and Data/), got a file")
     manifest = path / "Manifest.json"
     if not manifest.is_file():
-        raise CoreMLPackageError(f"{path}: not a complete .mlpackage (Manifest.json missing); the export may have been cut off")
+        raise CoreMLPackageError(
+            f"{path}: not a complete .mlpackage (Manifest.json missing); the export may have been cut off"
+        )
     try:
         items = json.loads(manifest.read_text()).get("itemInfoEntries", {})
     except (OSError, json.JSONDecodeError) as exc:
@@ -35,7 +37,9 @@ def _check_layout(path: Path) -> Path:
     for entry in items.values():
         candidate = path / "Data" / entry.get("path", "")
         if not candidate.exists():
-            raise CoreMLPackageError(f"{path}: package lists {entry.get('path')!r} but the file is missing (truncated package?)")
+            raise CoreMLPackageError(
+                f"{path}: package lists {entry.get('path')!r} but the file is missing (truncated package?)"
+            )
         if candidate.suffix == ".mlmodel":
             spec_file = candidate
     if spec_file is None:
@@ -55,8 +59,10 @@ def read_spec(path: str | Path):
     spec = Model_pb2.Model()
     try:
         spec.ParseFromString(spec_file.read_bytes())
-    except Exception as exc:
-        raise CoreMLPackageError(f"{path}: model spec cannot be parsed ({exc}); the package is truncated or damaged") from None
+    except Exception as exc:  # noqa: BLE001
+        raise CoreMLPackageError(
+            f"{path}: model spec cannot be parsed ({exc}); the package is truncated or damaged"
+        ) from None
     if not spec.description.input:
         raise CoreMLPackageError(f"{path}: model spec has no inputs; the package is truncated or damaged")
     _check_weight_blobs(path, spec)

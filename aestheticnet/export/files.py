@@ -12,10 +12,10 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-__all__ = ["atomic_dir", "scratch_dir", "quiet_fds", "silenced", "tree_bytes"]
+__all__ = ["atomic_dir", "quiet_fds", "scratch_dir", "silenced", "tree_bytes"]
 
 
 @contextlib.contextmanager

@@ -21,15 +21,15 @@ from aestheticnet import __version__
 from aestheticnet.export.specs import SPECS
 
 __all__ = [
+    "EMBED_KEY",
     "MANIFEST_FORMAT",
     "MANIFEST_VERSION",
-    "EMBED_KEY",
     "ManifestError",
     "build_manifest",
-    "sidecar_path",
-    "write_sidecar",
     "read_manifest",
+    "sidecar_path",
     "tool_versions",
+    "write_sidecar",
 ]
 
 MANIFEST_FORMAT = "aestheticnet.export"
@@ -121,7 +121,7 @@ def build_manifest(
             **exporter,
             "precision": precision,
             "tools": tool_versions(),
-            "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "exported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         },
     }
     if calibration is not None:
@@ -165,7 +165,7 @@ def _embedded(artifact: Path) -> dict[str, Any] | None:
             meta = dict(read_spec(artifact).description.metadata.userDefined)
             raw = meta.get(EMBED_KEY)
             return json.loads(raw) if raw else None
-    except Exception:
+    except Exception:  # noqa: BLE001
         return None
     return None
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,14 +31,14 @@ from aestheticnet.export.specs import ExportError
 from aestheticnet.io import atomic_path
 
 __all__ = [
-    "export_onnx",
-    "build_onnx",
-    "OnnxExport",
-    "to_fp16",
-    "quantize_int8",
-    "embed_metadata",
     "INPUT_NAME",
     "OUTPUT_NAME",
+    "OnnxExport",
+    "build_onnx",
+    "embed_metadata",
+    "export_onnx",
+    "quantize_int8",
+    "to_fp16",
 ]
 
 INPUT_NAME = "image"
@@ -72,7 +73,7 @@ def export_onnx(
     path: str | Path,
     opset: int = 18,
     example_size: tuple[int, int] = (224, 224),
-    spec: DynamicSpec = DynamicSpec(),
+    spec: DynamicSpec = DynamicSpec(),  # noqa: B008
     *,
     simplify: bool = True,
     exporter: str = "auto",
@@ -81,8 +82,9 @@ def export_onnx(
     from aestheticnet.export.prepare import prepare_for_export
 
     prepared, _ = prepare_for_export(model)
-    return build_onnx(prepared, path, opset=opset, example_size=example_size, spec=spec, simplify=simplify,
-                      exporter=exporter).path
+    return build_onnx(
+        prepared, path, opset=opset, example_size=example_size, spec=spec, simplify=simplify, exporter=exporter
+    ).path
 
 
 def build_onnx(
@@ -91,7 +93,7 @@ def build_onnx(
     *,
     opset: int = 18,
     example_size: tuple[int, int] = (224, 224),
-    spec: DynamicSpec = DynamicSpec(),
+    spec: DynamicSpec = DynamicSpec(),  # noqa: B008
     simplify: bool = True,
     exporter: str = "auto",
     traced=None,
@@ -142,10 +144,10 @@ def build_onnx(
 
 
 def _dynamo(prepared, opset: int, example_size, spec: DynamicSpec, traced):
-    if traced is not None and traced.decomposed:
+    if traced is not None:
         try:
             return _translate_traced(traced, opset)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110
             pass  # private API changed: take the public route below
     x = example_input(example_size)
     with warnings.catch_warnings():
@@ -159,16 +161,18 @@ def _dynamo(prepared, opset: int, example_size, spec: DynamicSpec, traced):
 
 def _translate_traced(traced, opset: int):
     from torch.onnx._internal._lazy_import import onnxscript_apis
-    from torch.onnx._internal.exporter import _core, _fx_passes
+    from torch.onnx._internal.exporter import _core, _fx_passes, _registration
 
-    program = traced.program
+    # The decomposed program when there is one (shared with CoreML), else the raw torch.export program.
+    program = traced.program if traced.decomposed else traced.raw
+    registry = traced.registry or _registration.ONNXRegistry.from_torchlib()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         graph_module = program.graph_module
         _fx_passes.insert_type_promotion_nodes(graph_module)
         graph_module = _fx_passes.remove_assertion_nodes(graph_module)
         program._graph_module = graph_module
-        onnx_program = _core._exported_program_to_onnx_program(program, registry=traced.registry)
+        onnx_program = _core._exported_program_to_onnx_program(program, registry=registry)
         if opset != 18:
             onnx_program.model = onnxscript_apis.convert_version(onnx_program.model, opset)
         onnx_program.optimize()
@@ -197,7 +201,7 @@ def _simplify(model):
         import onnxsim
 
         simplified, ok = onnxsim.simplify(model)
-    except Exception:
+    except Exception:  # noqa: BLE001
         return model, False
     if not ok:
         return model, False

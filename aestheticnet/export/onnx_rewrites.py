@@ -29,13 +29,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 __all__ = [
-    "rename_io",
-    "label_dynamic_dims",
     "dynamic_dims",
-    "undilate_convolutions",
     "edge_pad_max_pools",
+    "label_dynamic_dims",
     "prune_initializers",
+    "rename_io",
     "topological_sort",
+    "undilate_convolutions",
 ]
 
 
@@ -48,7 +48,9 @@ def rename_io(model: onnx.ModelProto, input_name: str, output_name: str) -> None
     g = model.graph
     inputs = [i for i in g.input if i.name not in {t.name for t in g.initializer}]
     if len(inputs) != 1 or len(g.output) != 1:
-        raise ValueError(f"expected one input and one output, got {[i.name for i in inputs]} -> {[o.name for o in g.output]}")
+        raise ValueError(
+            f"expected one input and one output, got {[i.name for i in inputs]} -> {[o.name for o in g.output]}"
+        )
     mapping = {inputs[0].name: input_name, g.output[0].name: output_name}
     mapping = {k: v for k, v in mapping.items() if k != v}
     if not mapping:
@@ -92,6 +94,7 @@ def label_dynamic_dims(model: onnx.ModelProto) -> None:
 
 def dynamic_dims(model: onnx.ModelProto) -> dict[str, list]:
     """``{"input": [...], "output": [...]}``: each dim as its symbol (str) or size (int)."""
+
     def dims(vi):
         return [d.dim_param if d.dim_param else int(d.dim_value) for d in vi.type.tensor_type.shape.dim]
 
@@ -166,8 +169,9 @@ def edge_pad_max_pools(model: onnx.ModelProto) -> int:
                     numpy_helper.from_array(np.array([0, 0] + pads[:rank] + [0, 0] + pads[rank:], np.int64), pads_name)
                 )
                 padded = f"{node.input[0]}__{base}__edge_padded"
-                nodes.append(helper.make_node("Pad", [node.input[0], pads_name], [padded], mode="edge",
-                                              name=f"{base}__edge_pad"))
+                nodes.append(
+                    helper.make_node("Pad", [node.input[0], pads_name], [padded], mode="edge", name=f"{base}__edge_pad")
+                )
                 node.input[0] = padded
                 attrs["pads"].ints[:] = [0] * len(pads)
                 count += 1

@@ -17,23 +17,22 @@ Precisions:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 __all__ = [
     "FORMATS",
     "PRECISIONS",
+    "SPECS",
+    "TOLERANCES",
+    "ExportError",
     "FormatSpec",
     "Tolerance",
-    "TOLERANCES",
-    "SPECS",
-    "ExportError",
     "UnknownFormatError",
     "UnknownPrecisionError",
+    "artifact_name",
+    "format_of_path",
     "parse_formats",
     "parse_precisions",
     "tolerance_for",
-    "format_of_path",
-    "artifact_name",
 ]
 
 
@@ -90,12 +89,12 @@ class Tolerance:
     srocc / plcc: lowest rank / linear correlation of mean scores on real images (only with --data).
     """
 
-    max_abs: Optional[float]
-    mean_score: Optional[float]
-    psnr_db: Optional[float] = None
-    agreement: Optional[float] = None
-    srocc: Optional[float] = None
-    plcc: Optional[float] = None
+    max_abs: float | None
+    mean_score: float | None
+    psnr_db: float | None = None
+    agreement: float | None = None
+    srocc: float | None = None
+    plcc: float | None = None
     note: str = ""
 
     def to_dict(self) -> dict:

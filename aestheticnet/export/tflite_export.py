@@ -23,8 +23,8 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from aestheticnet.export.files import log_tail, quiet_fds, scratch_dir
 from aestheticnet.export.specs import ExportError
 from aestheticnet.io import atomic_path
 
-__all__ = ["convert_tflite", "embed_tflite_metadata", "read_tflite_metadata", "TFLITE_PRECISIONS"]
+__all__ = ["TFLITE_PRECISIONS", "convert_tflite", "embed_tflite_metadata", "read_tflite_metadata"]
 
 TFLITE_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
 METADATA_NAME = "aestheticnet.manifest"
@@ -119,7 +119,7 @@ def convert_tflite(
         for p in outputs:
             results[p]["rewrites"] = list(rewrites)
         try:
-            with (quiet_fds(log) if quiet else contextlib.nullcontext()), warnings.catch_warnings():
+            with quiet_fds(log) if quiet else contextlib.nullcontext(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 import onnx2tf
                 import tensorflow as tf

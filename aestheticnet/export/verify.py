@@ -35,17 +35,23 @@ __all__ = [
     "Mismatch",
     "ParityError",
     "VerifyReport",
-    "parse_shapes",
-    "verify_artifact",
     "check_parity",
     "format_table",
+    "parse_shapes",
+    "verify_artifact",
 ]
 
 # Below this spread of the reference's mean scores (1..N scale) rank correlations are not meaningful.
 MIN_SCORE_SPREAD = 1e-3
 
 # (batch, height, width). The export traced batch 2 at 224x224; batch 3 and these sizes were never seen.
-DEFAULT_SHAPES: tuple[tuple[int, int, int], ...] = ((1, 224, 224), (1, 320, 256), (1, 512, 384), (1, 96, 640), (3, 224, 224))
+DEFAULT_SHAPES: tuple[tuple[int, int, int], ...] = (
+    (1, 224, 224),
+    (1, 320, 256),
+    (1, 512, 384),
+    (1, 96, 640),
+    (3, 224, 224),
+)
 
 
 @dataclass
@@ -62,7 +68,7 @@ class Mismatch:
 class ParityError(Exception):
     """The artifact does not match the reference; ``mismatches`` lists every failed check."""
 
-    def __init__(self, report: "VerifyReport"):
+    def __init__(self, report: VerifyReport):
         self.report = report
         self.mismatches = report.mismatches
         lines = "\n".join(f"  - {m}" for m in self.mismatches)
@@ -229,8 +235,10 @@ def verify_artifact(
             cache[key] = load_images(data, ref.preprocess, samples)
         images, _, data_info = cache[key]
     elif precision.startswith("int8"):
-        report.notes.append("int8 activation ranges are calibrated on real images and Gaussian-noise inputs fall "
-                            "outside them: values at the test shapes are reported, not gated; pass --data")
+        report.notes.append(
+            "int8 activation ranges are calibrated on real images and Gaussian-noise inputs fall "
+            "outside them: values at the test shapes are reported, not gated; pass --data"
+        )
     rng = np.random.default_rng(seed)
     for n, h, w in shapes or DEFAULT_SHAPES:
         where = f"{n}x3x{h}x{w}"
@@ -243,7 +251,7 @@ def verify_artifact(
         x, expected = cache[key]
         try:
             got = backend.run(x)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             report.mismatches.append(Mismatch("run", where, "a result", f"{type(exc).__name__}: {str(exc)[:200]}"))
             report.shapes.append({"shape": where, "status": "ERROR"})
             continue
@@ -351,8 +359,10 @@ def format_table(report: VerifyReport) -> str:
         lines.append(f"{'(tolerance)':<16}{_fmt(tol['max_abs']):>10}{_fmt(tol['mean_score']):>12}"
                      f"{_fmt(tol['psnr_db'], '.0f'):>9}{_fmt(tol['agreement'], '.2f'):>7}")  # fmt: skip
         for row in report.shapes:
-            lines.append(f"{row['shape']:<16}{_fmt(row.get('max_abs')):>10}{_fmt(row.get('mean_score_diff')):>12}"
-                         f"{_fmt(row.get('psnr_db'), '.1f'):>9}{_fmt(row.get('agreement'), '.2f'):>7}  {row['status']}")
+            lines.append(
+                f"{row['shape']:<16}{_fmt(row.get('max_abs')):>10}{_fmt(row.get('mean_score_diff')):>12}"
+                f"{_fmt(row.get('psnr_db'), '.1f'):>9}{_fmt(row.get('agreement'), '.2f'):>7}  {row['status']}"
+            )
     if report.real:
         r = report.real
         lines.append(f"real images (n={r['n']}): SROCC {_fmt(r['srocc'], '.4f')} (>= {_fmt(tol['srocc'], '.3f')}), "

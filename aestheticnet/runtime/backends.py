@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "Backend",
-    "ModelFileError",
-    "InputError",
-    "CoreMLUnavailableError",
-    "load",
     "SUFFIXES",
+    "Backend",
+    "CoreMLUnavailableError",
+    "InputError",
+    "ModelFileError",
+    "load",
 ]
 
 SUFFIXES = (".safetensors", ".onnx", ".tflite", ".mlpackage")
@@ -65,7 +65,9 @@ class Backend:
 
     @property
     def multiple(self) -> int:
-        return int(self.metadata.get("input", {}).get("multiple") or self.metadata.get("preprocess", {}).get("multiple") or 32)
+        return int(
+            self.metadata.get("input", {}).get("multiple") or self.metadata.get("preprocess", {}).get("multiple") or 32
+        )
 
     @property
     def score_buckets(self) -> list[int]:
@@ -121,9 +123,9 @@ class TorchBackend(Backend):
     name = "pytorch"
 
     def __init__(self, path: Path, threads: int | None = None):
-        import torch
 
-        from aestheticnet.models import CheckpointError, load as load_checkpoint
+        from aestheticnet.models import CheckpointError
+        from aestheticnet.models import load as load_checkpoint
 
         try:
             self.model = load_checkpoint(path)
@@ -165,14 +167,16 @@ class OnnxBackend(Backend):
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             raise ModelFileError(
                 f"{path}: not a readable ONNX model ({type(exc).__name__}: {str(exc)[:200]}); the file may be "
                 "truncated or of another format; expected an .onnx file written by `aestheticnet export`"
             ) from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise ModelFileError(f"{path}: expected one 4-D input (N, 3, H, W), got {[(i.name, i.shape) for i in inputs]}")
+            raise ModelFileError(
+                f"{path}: expected one 4-D input (N, 3, H, W), got {[(i.name, i.shape) for i in inputs]}"
+            )
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         super().__init__(path, _manifest(path) or _default_metadata(buckets=outputs[0].shape[-1] or 10))
 
@@ -209,7 +213,9 @@ class TFLiteBackend(Backend):
         try:
             # XNNPACK is the default delegate of the builtin op resolver; threads also apply to it.
             with silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on every load
-                self.interpreter = interpreter_cls(model_path=str(path), num_threads=int(threads or os.cpu_count() or 1))
+                self.interpreter = interpreter_cls(
+                    model_path=str(path), num_threads=int(threads or os.cpu_count() or 1)
+                )
         except (ValueError, RuntimeError) as exc:
             raise ModelFileError(
                 f"{path}: not a valid TFLite model ({exc}); the file may be truncated; expected a .tflite model "
@@ -220,8 +226,9 @@ class TFLiteBackend(Backend):
         self._shape: tuple | None = None
         meta = _manifest(path)
         if meta is None:
-            from aestheticnet.export.tflite_export import METADATA_NAME, read_tflite_metadata
             import json
+
+            from aestheticnet.export.tflite_export import METADATA_NAME, read_tflite_metadata
 
             raw = read_tflite_metadata(data).get(METADATA_NAME)
             meta = json.loads(raw) if raw else _default_metadata()
@@ -278,7 +285,9 @@ class CoreMLBackend(Backend):
             rows = []
             for sample in x:
                 pixels = np.clip(np.round((sample * std + mean) * 255.0), 0, 255).astype(np.uint8)
-                rows.append(self.model.predict({"image": Image.fromarray(pixels.transpose(1, 2, 0))})["distribution"][0])
+                rows.append(
+                    self.model.predict({"image": Image.fromarray(pixels.transpose(1, 2, 0))})["distribution"][0]
+                )
             return np.stack(rows)
         return self.model.predict({"image": x})["distribution"]
 
