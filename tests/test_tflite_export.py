@@ -45,3 +45,46 @@ def test_metadata_round_trip_in_a_flatbuffer():
     from ai_edge_litert.interpreter import Interpreter
 
     Interpreter(model_content=again).allocate_tensors()  # still a valid model
+
+
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs")
+def test_redilation_is_exact_for_float_and_int8_filters():
+    import numpy as np
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from aestheticnet.export.tflite_rewrites import redilate
+
+    rng = np.random.default_rng(0)
+    compact = rng.standard_normal((3, 3, 4, 1)).astype(np.float32)
+    zero_tapped = np.zeros((5, 5, 4, 1), np.float32)
+    zero_tapped[::2, ::2] = compact
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 4], tf.float32)])
+    def fn(x):
+        return tf.nn.depthwise_conv2d(tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]]), zero_tapped, [1, 1, 1, 1], "VALID")
+
+    def run(flat, x):
+        it = Interpreter(model_content=flat)
+        i = it.get_input_details()[0]
+        it.resize_tensor_input(i["index"], x.shape)
+        it.allocate_tensors()
+        it.set_tensor(i["index"], x)
+        it.invoke()
+        return it.get_tensor(it.get_output_details()[0]["index"])
+
+    def rep():
+        for _ in range(4):
+            yield [rng.standard_normal((1, 8, 8, 4)).astype(np.float32)]
+
+    for quantize in (False, True):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+        if quantize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = rep
+        flat = converter.convert()
+        new, count = redilate(flat)
+        assert count == 1 and len(new) < len(flat)
+        for shape in [(1, 7, 7, 4), (2, 10, 8, 4), (1, 3, 20, 4)]:
+            x = rng.standard_normal(shape).astype(np.float32)
+            np.testing.assert_allclose(run(new, x), run(flat, x), rtol=0, atol=1e-5)

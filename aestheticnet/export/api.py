@@ -1,21 +1,23 @@
 """``export_checkpoint``: one checkpoint -> ONNX, TFLite and CoreML artifacts with manifests and timings.
 
-Order of work (the default AestheticNet* takes most of its time in ``torch.export`` and converter front-ends):
+Most of the time goes into ``torch.export`` (and its decomposition) and the converters' front-ends, all single
+threaded Python, so the work is spread over processes (``jobs``, default 2 on a 2-core machine):
 
-1. load the checkpoint, prepare an exact export copy (:mod:`~aestheticnet.export.prepare`), and run
-   ``torch.export`` + decomposition once for ONNX and CoreML;
-2. ONNX fp32 (needed by TFLite too: written to a scratch folder when ONNX itself was not asked for);
-3. TFLite starts in a worker process (``jobs >= 2``) while this process converts CoreML and the ONNX fp16/int8
-   variants, so two cores are both busy;
-4. every artifact gets its sidecar manifest; ``export_report.json`` records per-format and per-step seconds,
-   the machine's load average and any failures. A failed format leaves no file behind and does not stop the
-   others; the call raises :class:`ExportFailed` at the end listing what failed.
+* main process: load, prepare an exact export copy (:mod:`~aestheticnet.export.prepare`), ``torch.export`` once,
+  ONNX fp32 (translated from the raw program: no decomposition needed), then the ONNX fp16/int8 variants;
+* TFLite worker: starts as soon as the ONNX fp32 file exists (onnx2tf needs it; written to a scratch folder when
+  ONNX itself was not asked for);
+* CoreML worker: starts first, traces and decomposes on its own and converts every CoreML precision.
+
+With ``jobs=1`` everything runs here and one decomposed trace serves both ONNX and CoreML. Every artifact gets
+its sidecar manifest; ``<stem>.export_report.json`` records per-format and per-step seconds, the load average and
+any failures. A failed format leaves no file behind and does not stop the others; the call raises
+:class:`ExportFailed` at the end listing what failed.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -69,6 +71,9 @@ class ExportReport:
     load_average: list[float] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    # CPU seconds per process (main, tflite worker, coreml worker) and of the main process up to ONNX fp32: on a
+    # loaded machine these say more than the wall time about what idle cores would take.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -131,7 +136,7 @@ def export_checkpoint(
         )
     checkpoint = Path(checkpoint)
     out = Path(out_dir)
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     report = ExportReport(str(checkpoint), str(out), skipped=skipped)
     for s in skipped:
         say(f"skip {s}: not offered by that format")
@@ -158,7 +163,7 @@ def export_checkpoint(
         calibration, _, calib_info = load_images(data, pre, calibration_samples)
         report.shared_seconds["calibration_images"] = round(time.perf_counter() - t0, 3)
 
-    from aestheticnet.export.files import scratch_dir
+    from aestheticnet.export.files import publish, scratch_dir
     from aestheticnet.export.prepare import prepare_for_export, trace
 
     t0 = time.perf_counter()
@@ -176,6 +181,7 @@ def export_checkpoint(
 
     def record(fmt, precision, path, seconds, manifest):
         side = write_sidecar(path, manifest)
+        publish(path, side)
         result = ArtifactResult(fmt, precision, str(path), str(side), seconds)
         report.artifacts.append(result)
         report.format_seconds[fmt] = round(report.format_seconds.get(fmt, 0.0) + result.total, 3)
@@ -195,121 +201,130 @@ def export_checkpoint(
     ]  # fmt: skip
     mean, std = pre.get("mean", (0.485, 0.456, 0.406)), pre.get("std", (0.229, 0.224, 0.225))
     coreml_options = {"shapes": coreml_shapes, "input_kind": coreml_input, "mean": mean, "std": std, "spec": spec}
-    pools: list[cf.ProcessPoolExecutor] = []
-    coreml_future = None
-    if coreml_plan and needs_onnx and workers >= 2:
-        # CoreML traces and converts in its own process while this one exports ONNX and feeds TFLite.
-        pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        pools.append(pool)
-        from aestheticnet.export.coreml_export import convert_checkpoint_coreml
+    from aestheticnet.export.worker import Job
 
-        coreml_start = time.perf_counter()
-        coreml_future = pool.submit(convert_checkpoint_coreml, str(checkpoint), coreml_jobs, coreml_options)
-    # One torch.export for everything done in this process; decomposed only when CoreML needs it here too.
-    needs_trace = needs_onnx or (coreml_plan and coreml_input == "tensor")
-    traced = None
-    if needs_trace and exporter != "torchscript":
-        t0 = time.perf_counter()
-        decompose = bool(coreml_plan) and coreml_future is None and coreml_input == "tensor"
-        traced = trace(prepared, spec, decompose=decompose)
-        report.shared_seconds.update({f"trace_{k}": v for k, v in traced.seconds.items()})
-        say(f"torch.export{' + decomposition' if decompose else ''} in {time.perf_counter() - t0:.1f}s")
-
+    jobs_running: list[Job] = []
+    stack = contextlib.ExitStack()
     try:
-        with scratch_dir() as scratch:
-            onnx_fp32, onnx_result = None, None
-            if needs_onnx:
-                from aestheticnet.export.onnx_export import build_onnx
+        scratch = stack.enter_context(scratch_dir())
+        coreml_future = None
+        if coreml_plan and needs_onnx and workers >= 2:
+            # CoreML traces and converts in its own process while this one exports ONNX and feeds TFLite.
+            coreml_start = time.perf_counter()
+            coreml_future = Job("aestheticnet.export.coreml_export:convert_checkpoint_coreml",
+                                (str(checkpoint), coreml_jobs, coreml_options), scratch, "coreml")  # fmt: skip
+            jobs_running.append(coreml_future)
+        # One torch.export for everything done in this process; decomposed only when CoreML needs it here too.
+        needs_trace = needs_onnx or (coreml_plan and coreml_input == "tensor")
+        traced = None
+        if needs_trace and exporter != "torchscript":
+            t0 = time.perf_counter()
+            decompose = bool(coreml_plan) and coreml_future is None and coreml_input == "tensor"
+            traced = trace(prepared, spec, decompose=decompose)
+            report.shared_seconds.update({f"trace_{k}": v for k, v in traced.seconds.items()})
+            say(f"torch.export{' + decomposition' if decompose else ''} in {time.perf_counter() - t0:.1f}s")
 
-                keep = ("onnx", "fp32") in plan
-                onnx_fp32 = out / artifact_name(stem, "onnx", "fp32") if keep else scratch / "fp32.onnx"
-                t0 = time.perf_counter()
-                try:
-                    # The manifest names the exporter that ran, so it is embedded after the export.
-                    onnx_result = build_onnx(prepared, onnx_fp32, opset=opset, spec=spec, exporter=exporter,
-                                             traced=traced)  # fmt: skip
-                    manifest = manifest_for("onnx", "fp32", onnx_result.exporter_info())
-                    _embed_onnx(onnx_fp32, manifest)
-                    if keep:
-                        record("onnx", "fp32", onnx_fp32, dict(onnx_result.seconds), manifest)
-                except Exception as exc:  # noqa: BLE001
-                    fail("onnx/fp32", exc)
-                    onnx_fp32 = None
-                if not keep:
-                    report.shared_seconds["onnx_for_tflite"] = round(time.perf_counter() - t0, 3)
+        onnx_fp32, onnx_result = None, None
+        if needs_onnx:
+            from aestheticnet.export.onnx_export import build_onnx
 
-            # TFLite in a worker process while the ONNX variants (and CoreML, without a CoreML worker) run here.
-            tfl_plan = [p for f, p in plan if f == "tflite"]
-            tfl_future, tfl_args = None, None
-            if tfl_plan and onnx_fp32 is not None:
-                from aestheticnet.export.calibration import save_npz
-                from aestheticnet.export.tflite_export import convert_tflite
+            keep = ("onnx", "fp32") in plan
+            onnx_fp32 = out / artifact_name(stem, "onnx", "fp32") if keep else scratch / "fp32.onnx"
+            t0 = time.perf_counter()
+            try:
+                # The manifest names the exporter that ran, so it is embedded after the export.
+                onnx_result = build_onnx(prepared, onnx_fp32, opset=opset, spec=spec, exporter=exporter,
+                                         traced=traced)  # fmt: skip
+                manifest = manifest_for("onnx", "fp32", onnx_result.exporter_info())
+                _embed_onnx(onnx_fp32, manifest)
+                if keep:
+                    record("onnx", "fp32", onnx_fp32, dict(onnx_result.seconds), manifest)
+            except Exception as exc:  # noqa: BLE001
+                fail("onnx/fp32", exc)
+                onnx_fp32 = None
+            if not keep:
+                report.shared_seconds["onnx_for_tflite"] = round(time.perf_counter() - t0, 3)
+            report.cpu_seconds["main_until_onnx_fp32"] = round(time.process_time() - cpu_start, 3)
 
-                outputs = {p: str(out / artifact_name(stem, "tflite", p)) for p in tfl_plan}
-                base_info = {"exporter": "onnx2tf + TFLiteConverter (from the dynamo ONNX)",
-                             "onnx_exporter": onnx_result.exporter if onnx_result else None}  # fmt: skip
-                shape = ["batch", "height", "width", 3]
-                manifests = {
-                    p: manifest_for("tflite", p, base_info, input_shape=shape,
-                                    calibration=calib_info if p == "int8" else None)
-                    for p in tfl_plan
-                }  # fmt: skip
-                calib_path = save_npz(calibration, scratch / "calibration.npz") if "int8" in tfl_plan else None
-                tfl_args = (str(onnx_fp32), outputs, str(calib_path) if calib_path else None, manifests)
-                tfl_start = time.perf_counter()
-                if workers >= 2 and len(plan) > len(tfl_plan):
-                    pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-                    pools.append(pool)
-                    tfl_future = pool.submit(convert_tflite, *tfl_args)
-            if coreml_future is None:
-                for precision, dst, manifest in coreml_jobs:
-                    try:
-                        result = convert_coreml_in_process(prepared, Path(dst), precision, manifest, traced,
-                                                           coreml_options)  # fmt: skip
-                        record("coreml", precision, Path(dst), result["seconds"], manifest)
-                    except Exception as exc:  # noqa: BLE001
-                        fail(f"coreml/{precision}", exc)
-            for fmt, precision in plan:
-                if fmt == "onnx" and precision != "fp32" and onnx_fp32 is not None:
-                    _onnx_variant(onnx_fp32, out, stem, precision, calibration, calib_info, onnx_result,
-                                  manifest_for, record, fail)  # fmt: skip
-            if tfl_args is not None:
+        # TFLite in a worker process while the ONNX variants (and CoreML, without a CoreML worker) run here.
+        tfl_plan = [p for f, p in plan if f == "tflite"]
+        tfl_future, tfl_args = None, None
+        if tfl_plan and onnx_fp32 is not None:
+            from aestheticnet.export.calibration import save_npz
+            from aestheticnet.export.tflite_export import convert_tflite
+
+            outputs = {p: str(out / artifact_name(stem, "tflite", p)) for p in tfl_plan}
+            base_info = {"exporter": "onnx2tf + TFLiteConverter (from the dynamo ONNX)",
+                         "onnx_exporter": onnx_result.exporter if onnx_result else None}  # fmt: skip
+            shape = ["batch", "height", "width", 3]
+            manifests = {
+                p: manifest_for("tflite", p, base_info, input_shape=shape,
+                                calibration=calib_info if p == "int8" else None)
+                for p in tfl_plan
+            }  # fmt: skip
+            calib_path = save_npz(calibration, scratch / "calibration.npz") if "int8" in tfl_plan else None
+            tfl_args = (str(onnx_fp32), outputs, str(calib_path) if calib_path else None, manifests)
+            tfl_start = time.perf_counter()
+            if workers >= 2 and len(plan) > len(tfl_plan):
+                tfl_future = Job("aestheticnet.export.tflite_export:convert_tflite", tfl_args, scratch, "tflite")
+                jobs_running.append(tfl_future)
+        if coreml_future is None:
+            for precision, dst, manifest in coreml_jobs:
                 try:
-                    results = tfl_future.result() if tfl_future is not None else convert_tflite(*tfl_args)
-                    for p in tfl_plan:
-                        m = tfl_args[3][p]
-                        m["export"]["rewrites"] = results[p]["rewrites"]
-                        m["export"]["seconds"] = results[p]["seconds"]
-                        record("tflite", p, Path(tfl_args[1][p]), results[p]["seconds"], m)
-                    report.format_seconds["tflite_wall"] = round(time.perf_counter() - tfl_start, 3)
+                    result = convert_coreml_in_process(prepared, Path(dst), precision, manifest, traced,
+                                                       coreml_options)  # fmt: skip
+                    record("coreml", precision, Path(dst), result["seconds"], manifest)
                 except Exception as exc:  # noqa: BLE001
-                    fail("tflite/" + ",".join(tfl_plan), exc)
-            elif tfl_plan:
-                fail("tflite", "skipped: the ONNX export it converts from failed")
-            if coreml_future is not None:
-                try:
-                    outcome = coreml_future.result()
-                except Exception as exc:  # noqa: BLE001
-                    outcome = {p: f"{type(exc).__name__}: {exc}" for p in coreml_plan}
-                for precision, dst, manifest in coreml_jobs:
-                    result = outcome[precision]
-                    if isinstance(result, str):
-                        fail(f"coreml/{precision}", result)
-                    else:
-                        manifest["export"]["seconds"] = result["seconds"]
-                        record("coreml", precision, Path(dst), result["seconds"], manifest)
-                report.format_seconds["coreml_wall"] = round(time.perf_counter() - coreml_start, 3)
+                    fail(f"coreml/{precision}", exc)
+        for fmt, precision in plan:
+            if fmt == "onnx" and precision != "fp32" and onnx_fp32 is not None:
+                _onnx_variant(onnx_fp32, out, stem, precision, calibration, calib_info, onnx_result,
+                              manifest_for, record, fail)  # fmt: skip
+        if tfl_args is not None:
+            try:
+                results = tfl_future.result() if tfl_future is not None else convert_tflite(*tfl_args)
+                if tfl_future is not None:
+                    report.cpu_seconds["tflite_worker"] = results[tfl_plan[0]].get("cpu_seconds", 0.0)
+                for p in tfl_plan:
+                    m = tfl_args[3][p]
+                    m["export"]["rewrites"] = results[p]["rewrites"]
+                    m["export"]["seconds"] = results[p]["seconds"]
+                    record("tflite", p, Path(tfl_args[1][p]), results[p]["seconds"], m)
+                report.format_seconds["tflite_wall"] = round(time.perf_counter() - tfl_start, 3)
+            except Exception as exc:  # noqa: BLE001
+                fail("tflite/" + ",".join(tfl_plan), exc)
+        elif tfl_plan:
+            fail("tflite", "skipped: the ONNX export it converts from failed")
+        if coreml_future is not None:
+            try:
+                outcome = coreml_future.result()
+                report.cpu_seconds["coreml_worker"] = outcome.pop("cpu_seconds", 0.0)
+            except Exception as exc:  # noqa: BLE001
+                outcome = {p: f"{type(exc).__name__}: {exc}" for p in coreml_plan}
+            for precision, dst, manifest in coreml_jobs:
+                result = outcome[precision]
+                if isinstance(result, str):
+                    fail(f"coreml/{precision}", result)
+                else:
+                    manifest["export"]["seconds"] = result["seconds"]
+                    record("coreml", precision, Path(dst), result["seconds"], manifest)
+            report.format_seconds["coreml_wall"] = round(time.perf_counter() - coreml_start, 3)
     finally:
-        for pool in pools:
-            pool.shutdown(cancel_futures=True)
+        for job in jobs_running:
+            job.cancel()  # no-op for finished jobs; kills workers left running by an error here
+        stack.close()
 
     report.wall_seconds = round(time.perf_counter() - t_start, 3)
+    report.cpu_seconds["main"] = round(time.process_time() - cpu_start, 3)
     report.load_average = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / f"{stem}.export_report.json", report.to_dict())
+    publish(out / f"{stem}.export_report.json")
     say(
         f"done in {report.wall_seconds:.1f}s (load average {report.load_average}); per format: "
         + ", ".join(f"{k} {v:.1f}s" for k, v in report.format_seconds.items())
+        + "; CPU seconds: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in report.cpu_seconds.items())
     )
     if report.failures:
         raise ExportFailed(report.failures, report)
@@ -340,7 +355,10 @@ def _onnx_variant(src, out, stem, precision, calibration, calib_info, onnx_resul
             manifest = manifest_for("onnx", precision, info)
             to_fp16(src, dst, _metadata_entries(manifest))
         else:
-            info["conversion"] = "onnxruntime.quantization.quantize_static QDQ, per-channel int8, MinMax"
+            info["conversion"] = (
+                "onnxruntime.quantization.quantize_static QDQ, per-channel int8 weights with reduce_range "
+                "(7-bit: no int16 saturation on x86 without VNNI), int8 activations, MinMax calibration"
+            )
             manifest = manifest_for("onnx", precision, info, calibration=calib_info)
             quantize_int8(src, dst, calibration, _metadata_entries(manifest))
         record("onnx", precision, dst, {precision: round(time.perf_counter() - t0, 3)}, manifest)

@@ -205,6 +205,7 @@ def convert_checkpoint_coreml(checkpoint: str, jobs: list[tuple[str, str, dict]]
     from aestheticnet.export.prepare import prepare_for_export, trace
     from aestheticnet.models import load
 
+    cpu0 = time.process_time()
     prepared, _ = prepare_for_export(load(checkpoint))
     traced = None
     if options.get("input_kind", "tensor") == "tensor":
@@ -219,4 +220,5 @@ def convert_checkpoint_coreml(checkpoint: str, jobs: list[tuple[str, str, dict]]
             out[precision] = result
         except Exception as exc:  # noqa: BLE001 - reported per precision to the parent
             out[precision] = f"{type(exc).__name__}: {exc}"
+    out["cpu_seconds"] = round(time.process_time() - cpu0, 3)
     return out

@@ -105,3 +105,15 @@ def tree_bytes(path: str | os.PathLike) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def publish(*paths: str | os.PathLike) -> None:
+    """Give finished outputs the usual permissions: atomic writes go through ``mkstemp``, which creates 0600 files."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in paths:
+        path = Path(path)
+        targets = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
+        for target in targets:
+            with contextlib.suppress(OSError):
+                target.chmod(0o666 & ~umask)

@@ -96,7 +96,7 @@ def build_manifest(
             "name": "image",
             "kind": input_kind,
             "layout": layout,
-            "dtype": "float32",
+            "dtype": "float32" if input_kind == "tensor" else "RGB image (pixel buffer, 8 bits per channel)",
             "shape": input_shape,
             "mean": pre.get("mean"),
             "std": pre.get("std"),

@@ -3,7 +3,9 @@
 * onnx2tf never sees the source ``.onnx``: it gets a rewritten copy in a scratch directory (it rewrites its input
   in place). The copy carries two exact rewrites (:mod:`aestheticnet.export.onnx_rewrites`): dilated convolutions
   as zero-tap undilated ones (the "CBAM residual": wrong SpaceToBatch/BatchToSpace phases under dynamic shapes)
-  and max pools with edge padding (no -inf in int8 calibration ranges).
+  and max pools with edge padding (no -inf in int8 calibration ranges). After conversion the zero-tap kernels are
+  compacted back into natively dilated TFLite convolutions (:mod:`aestheticnet.export.tflite_rewrites`; exact,
+  and 1.9x faster for the default model than leaving the zeros in).
 * onnx2tf only builds the Keras graph (``disable_model_save=True``): no SavedModel is written and its own
   quantisation code, the only place it downloads sample images, never runs; the download function is also
   replaced by one that raises for the duration of the call. Calibration always comes from our own images.
@@ -30,6 +32,7 @@ import numpy as np
 
 from aestheticnet.export.files import log_tail, quiet_fds, scratch_dir
 from aestheticnet.export.specs import ExportError
+from aestheticnet.export.tflite_rewrites import redilate
 from aestheticnet.io import atomic_path
 
 __all__ = ["TFLITE_PRECISIONS", "convert_tflite", "embed_tflite_metadata", "read_tflite_metadata"]
@@ -106,6 +109,7 @@ def convert_tflite(
     bad = [p for p in outputs if p not in TFLITE_PRECISIONS]
     if bad:
         raise ExportError(f"TFLite precision(s) {bad} unknown; expected {', '.join(TFLITE_PRECISIONS)}")
+    cpu0 = time.process_time()
     images = _load_calibration(calibration)
     if "int8" in outputs and not images:
         raise ExportError("full-int8 TFLite needs calibration images; pass --data DIR")
@@ -148,8 +152,11 @@ def convert_tflite(
                         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                         converter.inference_input_type = tf.float32
                         converter.inference_output_type = tf.float32
-                    flat = converter.convert()
+                    flat, redilated = redilate(converter.convert())
+                    if redilated:
+                        results[precision]["rewrites"].append(f"redilate_convolutions x{redilated}")
                     if manifests and precision in manifests:
+                        manifests[precision]["export"]["rewrites"] = results[precision]["rewrites"]
                         flat = embed_tflite_metadata(flat, {METADATA_NAME: json.dumps(manifests[precision])})
                     with atomic_path(path) as out:
                         Path(out).write_bytes(flat)
@@ -162,6 +169,8 @@ def convert_tflite(
                 f"TFLite conversion of {onnx_path} failed: {type(exc).__name__}: {exc}"
                 + (f"\nconverter log (last lines):\n{tail}" if tail else "")
             ) from exc
+    # CPU seconds of this call (this process only): with ``jobs=2`` it shows what the wall time would be on idle cores.
+    results[first]["cpu_seconds"] = round(time.process_time() - cpu0, 3)
     return results
 
 
