@@ -72,6 +72,12 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
         "genotype": cfg.genotype.to_dict(),
         **report,
     }
+    # Per stage / cell type / operation breakdown, and the sizes of this model's files per format and precision.
+    from aestheticnet.bench.breakdown import format_info_extension, info_extension
+    from aestheticnet.models import list_models
+
+    model_path = None if model_or_variant in list_models() else model_or_variant
+    report.update(info_extension(model, (h, w), path=model_path, params=report["params"]))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -89,6 +95,8 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
     g = cfg.genotype
     click.echo(f"normal cell: {[list(e) for e in g.normal]} concat {list(g.normal_concat)}")
     click.echo(f"reduce cell: {[list(e) for e in g.reduce]} concat {list(g.reduce_concat)}")
+    for line in format_info_extension(report):
+        click.echo(line)
 
 
 def _register_area_commands() -> None:

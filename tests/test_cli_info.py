@@ -55,3 +55,23 @@ def test_info_bad_inputs_are_clear_errors(tmp_path):
     trunc.write_bytes(b"\x10\x00")
     r = runner.invoke(main, ["info", str(trunc)])
     assert r.exit_code == 2 and "t.safetensors" in r.output
+
+
+def test_info_reports_breakdown_and_sizes_of_sibling_files(tmp_path):
+    path = save(create_model("aestheticnet_star", layers=5, init_channels=8), tmp_path / "m.safetensors")
+    (tmp_path / "m.onnx").write_bytes(b"x" * 3000)  # a sibling export: listed by format, precision from the name
+    (tmp_path / "m_fp16.onnx").write_bytes(b"x" * 1500)
+    (tmp_path / "other.onnx").write_bytes(b"x")  # another model's file: not listed
+    r = CliRunner().invoke(main, ["info", str(path), "--size", "64x64", "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    b = report["breakdown"]
+    assert b["macs"] == report["macs"]
+    assert sum(a["macs"] for kinds in b["stage_cell_types"].values() for a in kinds.values()) <= report["macs"]
+    assert any(op.endswith("@d2") for op in b["ops"])  # the star's dilated last-stage sep convs
+    files = {(f["format"], f["precision"], f["bytes"]) for f in report["sizes"]["files"]}
+    assert ("onnx", "fp32", 3000) in files and ("onnx", "fp16", 1500) in files
+    assert not any(f["path"].endswith("other.onnx") for f in report["sizes"]["files"])
+    assert report["sizes"]["weights_estimate_bytes"]["fp16"] == 2 * report["params"]
+    text = CliRunner().invoke(main, ["info", str(path), "--size", "64x64"]).output
+    assert "per cell type:" in text and "model size:" in text and "m_fp16.onnx" in text
