@@ -29,6 +29,7 @@ from torch import nn
 
 from aestheticnet.models.cbam import CBAM
 from aestheticnet.models.cells import Cell
+from aestheticnet.models.input_norm import INPUT_NORMS, make_input_norm
 from aestheticnet.nas.genotypes import Genotype, resolve_genotype
 
 __all__ = [
@@ -59,6 +60,7 @@ class AestheticNetConfig:
     cbam: bool = False
     cbam_reduction: int = 16
     dilation: int = 1  # dilation of sep_conv ops in the last stage's normal cells
+    input_norm: str = "none"  # "lcn": local contrast normalised channels next to the input (models/input_norm.py)
 
     def __post_init__(self) -> None:
         problems = []
@@ -76,6 +78,8 @@ class AestheticNetConfig:
             problems.append(f"head_dropout={self.head_dropout} (need 0 <= p < 1)")
         if self.dilation < 1:
             problems.append(f"dilation={self.dilation} (need >= 1)")
+        if self.input_norm not in INPUT_NORMS:
+            problems.append(f"input_norm={self.input_norm!r} (valid: {', '.join(INPUT_NORMS)})")
         if self.cbam_reduction < 1:
             problems.append(f"cbam_reduction={self.cbam_reduction} (need >= 1)")
         if problems:
@@ -150,10 +154,12 @@ class AestheticNet(nn.Module):
         self.config = config
         self.drop_path_prob = 0.0  # set by the trainer each epoch, up to config.drop_path
         c, layers, genotype = config.init_channels, config.layers, config.genotype
+        self.input_norm = make_input_norm(config.input_norm)
+        c_in = INPUT_NORMS[config.input_norm]
         if config.stem == "imagenet":
             # Two stride-2 stages: stem0 feeds cell 0 as s0 at stride 4, stem1 as s1 at stride 8.
             self.stem0 = nn.Sequential(
-                nn.Conv2d(3, c // 2, 3, stride=2, padding=1, bias=False),
+                nn.Conv2d(c_in, c // 2, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(c // 2),
                 nn.ReLU(inplace=False),
                 nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False),
@@ -168,7 +174,7 @@ class AestheticNet(nn.Module):
         else:
             stem_multiplier = 3
             self.stem0 = nn.Sequential(
-                nn.Conv2d(3, stem_multiplier * c, 3, padding=1, bias=False),
+                nn.Conv2d(c_in, stem_multiplier * c, 3, padding=1, bias=False),
                 nn.BatchNorm2d(stem_multiplier * c),
             )
             self.stem1 = None
@@ -212,7 +218,7 @@ class AestheticNet(nn.Module):
             )
 
     def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s0 = self.stem0(x)
+        s0 = self.stem0(self.input_norm(x))
         s1 = self.stem1(s0) if self.stem1 is not None else s0
         return s0, s1
 

@@ -24,6 +24,7 @@ class TrainConfig:
     # Model ablations; None = the variant's default.
     cbam: bool | None = None
     dilation: int | None = None
+    input_norm: str | None = None  # "lcn": local contrast normalised channels beside the input; None = "none"
     # Preprocessing; None = the variant's default (fixed 224 for aestheticnet, aspect 224 for the star).
     policy: str | None = None  # "fixed" (SxS) or "aspect" (shorter side S, multiples of 32)
     image_size: int | None = None
@@ -68,6 +69,7 @@ class TrainConfig:
             "layers": self.layers >= 3,
             "policy": self.policy in (None, "fixed", "aspect"),
             "dilation": self.dilation is None or self.dilation >= 1,
+            "input_norm": self.input_norm in (None, "none", "lcn", "mscn"),
         }
         bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
         if bad:

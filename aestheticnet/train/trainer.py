@@ -120,7 +120,7 @@ def _train(cfg, out: Path, ctx: DistContext, resume, stop_after_epoch, progress,
         num_buckets=train_ds.num_buckets,
         drop_path=cfg.drop_path,
         auxiliary=cfg.auxiliary_weight > 0,
-        **{k: v for k, v in (("cbam", cfg.cbam), ("dilation", cfg.dilation)) if v is not None},
+        **{k: v for k, v in (("cbam", cfg.cbam), ("dilation", cfg.dilation), ("input_norm", cfg.input_norm)) if v is not None},
     ).to(ctx.device)
     step_module: nn.Module = _TrainStep(model)
     if ctx.distributed:

@@ -1,0 +1,64 @@
+"""Local contrast normalisation in front of the stem: values, invariances, checkpoint and ONNX export."""
+
+import numpy as np
+import pytest
+import torch
+
+from aestheticnet.models import create_model, load, save
+from aestheticnet.models.input_norm import LocalContrastNorm
+
+
+def reference_lcn(x: np.ndarray, k: int = 7, eps: float = 0.05) -> np.ndarray:
+    """Direct loops: mean and deviation over the window's real pixels only."""
+    n, c, h, w = x.shape
+    out = np.empty_like(x)
+    r = k // 2
+    for i in range(h):
+        for j in range(w):
+            win = x[:, :, max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].reshape(n, c, -1)
+            mu, sd = win.mean(-1), win.std(-1)
+            out[:, :, i, j] = (x[:, :, i, j] - mu) / (sd + eps)
+    return out
+
+
+def test_matches_a_direct_computation_including_borders():
+    x = torch.randn(2, 3, 11, 9, generator=torch.Generator().manual_seed(0))
+    y = LocalContrastNorm()(x)
+    assert y.shape == (2, 6, 11, 9)
+    assert torch.equal(y[:, :3], x)  # the original channels pass through
+    np.testing.assert_allclose(y[:, 3:].numpy(), reference_lcn(x.numpy()), atol=1e-4)
+
+
+def test_removes_local_brightness_and_contrast():
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    lcn = LocalContrastNorm(eps=1e-6)
+    a = lcn(x)[:, 3:]
+    b = lcn(3.0 * x + 0.7)[:, 3:]  # a different exposure and contrast of the same content
+    torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)
+    assert LocalContrastNorm()(torch.full((1, 3, 8, 8), 0.4))[:, 3:].abs().max() < 1e-4  # flat image: nothing left
+
+
+def test_option_validation_and_checkpoint_round_trip(tmp_path):
+    with pytest.raises(ValueError, match="input_norm='bogus'"):
+        create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="bogus")
+    torch.manual_seed(0)
+    model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="lcn").eval()
+    assert model.stem0[0].in_channels == 6
+    x = torch.randn(2, 3, 64, 96)
+    again = load(save(model, tmp_path / "m.safetensors"))
+    assert again.config.input_norm == "lcn"
+    torch.testing.assert_close(again(x), model(x), atol=0, rtol=0)
+
+
+def test_onnx_export_with_dynamic_sizes_matches_pytorch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from aestheticnet.export.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="lcn").eval()
+    path = export_onnx(model, tmp_path / "m.onnx", example_size=(64, 64))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for shape in [(1, 3, 96, 128), (3, 3, 64, 160)]:
+        x = torch.randn(*shape)
+        out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        np.testing.assert_allclose(out, model(x).detach().numpy(), atol=1e-5)
