@@ -1,10 +1,15 @@
-"""Local contrast normalisation in front of the stem (``input_norm="lcn"``).
+"""Local contrast normalisation in front of the stem (``input_norm="lcn"`` or ``"mscn"``).
 
 No-reference quality models have to tell distortions from content. Dividing out the local mean and contrast
 (the "MSCN" coefficients of BRISQUE, Mittal et al. 2012, and the local normalisation of Kang et al.'s CNN-IQA,
 CVPR 2014) removes most of the content: what is left is the local structure that blur, noise, blocking and
-pixelation change, and it looks alike on every photo. The network gets both the normalised coefficients and the
-original channels (brightness, contrast and colour distortions are global, and normalisation removes them).
+pixelation change, and it looks alike on every photo.
+
+* ``mscn``: the network sees only the normalised coefficients (3 channels). Trained on few source photos this is
+  what generalises to unseen ones (benchmarks/train_default.py gives the measurements), at the price of most of
+  the information about global brightness, contrast and colour distortions.
+* ``lcn``: the original channels next to the coefficients (6 channels), for datasets with enough content that
+  the network does not learn the photos themselves.
 
 The module has no parameters (checkpoints keep the same keys) and uses only average pooling, products, a square
 root and a division, so it exports to ONNX, TFLite and CoreML like the rest of the stem. Windows at the border
