@@ -52,7 +52,9 @@ def test_option_validation_and_checkpoint_round_trip(tmp_path):
 
 def test_onnx_export_with_dynamic_sizes_matches_pytorch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from aestheticnet.export.onnx_export import export_onnx
+    import onnx
+
+    from aestheticnet.export.onnx_export import export_onnx, input_prefix_nodes
 
     torch.manual_seed(0)
     model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="lcn").eval()
@@ -62,3 +64,11 @@ def test_onnx_export_with_dynamic_sizes_matches_pytorch(tmp_path):
         x = torch.randn(*shape)
         out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
         np.testing.assert_allclose(out, model(x).detach().numpy(), atol=1e-5)
+    # int8 keeps the normalisation float: the nodes between the input and the first convolution
+    graph = onnx.load(str(path)).graph
+    prefix = set(input_prefix_nodes(onnx.load(str(path))))
+    ops = sorted({n.op_type for n in graph.node if n.name in prefix})
+    assert {"AveragePool", "Sqrt", "Div"} <= set(ops) and "Conv" not in ops
+    plain = export_onnx(create_model("aestheticnet_star", layers=3, init_channels=4).eval(), tmp_path / "p.onnx",
+                        example_size=(64, 64))  # fmt: skip
+    assert input_prefix_nodes(onnx.load(str(plain))) == []

@@ -270,6 +270,31 @@ class _Reader:
         raise NotImplementedError
 
 
+def input_prefix_nodes(model) -> list[str]:
+    """Names of the nodes that compute the first convolution's input from the graph input.
+
+    That is the model's fixed input normalisation (``input_norm``: local means, a square root, a division by the
+    local deviation): in int8 the deviation near zero is one or two quantisation steps, and dividing by it
+    destroyed the scores (mean-score difference 4 on 200 images), so it stays float; the convolution still gets
+    an int8 input.
+    """
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    first_conv = next((n for n in graph.node if n.op_type == "Conv"), None)
+    if first_conv is None:
+        return []
+    names, stack, seen = [], [first_conv.input[0]], set()
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.name:
+            names.append(node.name)
+        stack.extend(node.input)
+    return names
+
+
 def quantize_int8(
     src: str | Path, dst: str | Path, calibration: list[np.ndarray], metadata: dict[str, str] | None = None
 ) -> Path:
@@ -299,6 +324,7 @@ def quantize_int8(
         quantize_static(
             str(pre), str(out), Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
             reduce_range=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            nodes_to_exclude=input_prefix_nodes(onnx.load(str(pre))),
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )  # fmt: skip
 
