@@ -88,3 +88,48 @@ def test_redilation_is_exact_for_float_and_int8_filters():
         for shape in [(1, 7, 7, 4), (2, 10, 8, 4), (1, 3, 20, 4)]:
             x = rng.standard_normal(shape).astype(np.float32)
             np.testing.assert_allclose(run(new, x), run(flat, x), rtol=0, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_input_normalisation_prefix_is_found_and_stays_float_in_int8():
+    import numpy as np
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from aestheticnet.export.tflite_rewrites import input_prefix_tensors
+
+    rng = np.random.default_rng(0)
+    kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+
+    def normalised(x):  # a local contrast normalisation in front of the first convolution
+        mu = tf.nn.avg_pool2d(x, 3, 1, "SAME")
+        sigma = tf.sqrt(tf.nn.relu(tf.nn.avg_pool2d(x * x, 3, 1, "SAME") - mu * mu))
+        return (x - mu) / (sigma + 0.05)
+
+    spec = [tf.TensorSpec([1, 16, 16, 3], tf.float32)]
+    with_norm = tf.function(lambda x: tf.nn.relu(tf.nn.conv2d(normalised(x), kernel, 1, "SAME")), input_signature=spec)
+    plain = tf.function(lambda x: tf.nn.relu(tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), kernel, 1,
+                                                          "VALID")), input_signature=spec)  # fmt: skip
+
+    def convert(fn):
+        return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+
+    assert input_prefix_tensors(convert(plain).convert()) == []  # padding alone is not a prefix
+    prefix = input_prefix_tensors(convert(with_norm).convert())
+    assert len(prefix) >= 5
+
+    def rep():
+        for _ in range(8):
+            yield [rng.standard_normal((1, 16, 16, 3)).astype(np.float32)]
+
+    converter = convert(with_norm)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = rep
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=rep,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=prefix),
+    )  # fmt: skip
+    it = Interpreter(model_content=debugger.get_nondebug_quantized_model())
+    dtypes = {d["op_name"]: it.get_tensor_details()[d["outputs"][0]]["dtype"] for d in it._get_ops_details()}
+    assert dtypes["SQRT"] == np.float32 and dtypes["DIV"] == np.float32  # the normalisation: float
+    assert dtypes["CONV_2D"] == np.int8  # the network: int8

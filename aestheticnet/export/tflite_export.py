@@ -6,6 +6,10 @@
   and max pools with edge padding (no -inf in int8 calibration ranges). After conversion the zero-tap kernels are
   compacted back into natively dilated TFLite convolutions (:mod:`aestheticnet.export.tflite_rewrites`; exact,
   and 1.9x faster for the default model than leaving the zeros in).
+* Full int8 keeps a model's input normalisation (``input_norm``: every operator before the first convolution
+  other than padding) in float, through TensorFlow's selective quantisation (``QuantizationDebugger`` with
+  denylisted nodes); the rest is int8. Quantising the normalisation's division by a local deviation took the
+  SROCC of an MSCN model's int8 scores against fp32 from 0.98 down to 0.44 (200 images).
 * onnx2tf only builds the Keras graph (``disable_model_save=True``): no SavedModel is written and its own
   quantisation code, the only place it downloads sample images, never runs; the download function is also
   replaced by one that raises for the duration of the call. Calibration always comes from our own images.
@@ -32,7 +36,7 @@ import numpy as np
 
 from aestheticnet.export.files import log_tail, quiet_fds, scratch_dir
 from aestheticnet.export.specs import ExportError
-from aestheticnet.export.tflite_rewrites import redilate
+from aestheticnet.export.tflite_rewrites import input_prefix_tensors, redilate
 from aestheticnet.io import atomic_path
 
 __all__ = ["TFLITE_PRECISIONS", "convert_tflite", "embed_tflite_metadata", "read_tflite_metadata"]
@@ -139,6 +143,14 @@ def convert_tflite(
                 signature = [tf.TensorSpec(keras_model.inputs[0].shape, tf.float32, name="image")]
                 function = tf.function(lambda x: keras_model(x), input_signature=signature)
                 concrete = function.get_concrete_function()
+                float_flat: list[bytes] = []
+
+                def float_prefix(concrete, function) -> list[str]:
+                    if not float_flat:
+                        plain = tf.lite.TFLiteConverter.from_concrete_functions([concrete], function)
+                        float_flat.append(plain.convert())
+                    return input_prefix_tensors(float_flat[0])
+
                 for precision, path in outputs.items():
                     t0 = time.perf_counter()
                     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], function)
@@ -152,7 +164,21 @@ def convert_tflite(
                         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                         converter.inference_input_type = tf.float32
                         converter.inference_output_type = tf.float32
-                    flat, redilated = redilate(converter.convert())
+                    prefix = float_prefix(concrete, function) if precision == "int8" else []
+                    if prefix:
+                        # The input normalisation stays float (see input_prefix_tensors); everything after it
+                        # is int8 as usual.
+                        debugger = tf.lite.experimental.QuantizationDebugger(
+                            converter=converter, debug_dataset=_representative(images),
+                            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=prefix),
+                        )  # fmt: skip
+                        flat, redilated = redilate(debugger.get_nondebug_quantized_model())
+                        results[precision]["rewrites"].append(f"float_input_normalisation x{len(prefix)} tensors")
+                    else:
+                        converted = converter.convert()
+                        if precision == "fp32" and not float_flat:
+                            float_flat.append(converted)  # reused to find the float prefix for int8
+                        flat, redilated = redilate(converted)
                     if redilated:
                         results[precision]["rewrites"].append(f"redilate_convolutions x{redilated}")
                     if manifests and precision in manifests:
