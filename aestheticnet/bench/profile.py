@@ -14,24 +14,17 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from aestheticnet.models.aestheticnet import AestheticNet, count_parameters
 
-__all__ = ["profile_model", "parse_size"]
+__all__ = ["parse_size", "profile_model"]
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'224' or '512x384' (height x width) -> (H, W)."""
-    parts = text.lower().replace(",", "x").split("x")
+    """'224' or '512x384' (height x width) -> (H, W); the device runner's parser, with a ValueError."""
+    from aestheticnet.bench.runner import RunnerError, parse_shape
+
     try:
-        if len(parts) == 1:
-            h = w = int(parts[0])
-        elif len(parts) == 2:
-            h, w = int(parts[0]), int(parts[1])
-        else:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"size {text!r} is not HxW or S with integers, e.g. 224x224 or 512x384") from None
-    if h <= 0 or w <= 0:
-        raise ValueError(f"size {text!r} must be positive")
-    return h, w
+        return parse_shape(text)
+    except RunnerError as exc:
+        raise ValueError(str(exc).replace("shape", "size", 1)) from None
 
 
 def _stage_of(model: AestheticNet, index: int) -> int:

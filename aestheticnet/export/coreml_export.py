@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from aestheticnet.export.dynamic import DynamicSpec, example_input
-from aestheticnet.export.files import atomic_dir, log_tail, quiet_fds, scratch_dir
+from aestheticnet.export.files import atomic_dir, failure_text, quiet_fds, scratch_dir
 from aestheticnet.export.specs import ExportError
 
 __all__ = ["COREML_INPUT_KINDS", "COREML_SHAPE_MODES", "DEFAULT_ENUMERATED", "convert_coreml"]
@@ -133,11 +133,7 @@ def convert_coreml(
         except ExportError:
             raise
         except Exception as exc:
-            tail = log_tail(log)
-            raise ExportError(
-                f"CoreML conversion failed: {type(exc).__name__}: {exc}"
-                + (f"\nconverter log (last lines):\n{tail}" if tail else "")
-            ) from exc
+            raise ExportError(failure_text("CoreML conversion", exc, log)) from exc
     return {"seconds": seconds, "input": described}
 
 
@@ -206,6 +202,9 @@ def convert_checkpoint_coreml(checkpoint: str, jobs: list[tuple[str, str, dict]]
     from aestheticnet.models import load
 
     cpu0 = time.process_time()
+    spec = options.get("spec")
+    if isinstance(spec, dict):  # through the worker's JSON job file
+        options = {**options, "spec": DynamicSpec(**spec)}
     prepared, _ = prepare_for_export(load(checkpoint))
     traced = None
     if options.get("input_kind", "tensor") == "tensor":

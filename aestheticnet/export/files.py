@@ -100,6 +100,12 @@ def log_tail(log_path: str | os.PathLike, lines: int = 15) -> str:
     return "\n".join(keep)
 
 
+def failure_text(what: str, exc: BaseException, log_path: str | os.PathLike) -> str:
+    """``"<what> failed: <error>"`` plus the last lines of the converter's log, for an :class:`ExportError`."""
+    tail = log_tail(log_path)
+    return f"{what} failed: {type(exc).__name__}: {exc}" + (f"\nconverter log (last lines):\n{tail}" if tail else "")
+
+
 def tree_bytes(path: str | os.PathLike) -> int:
     path = Path(path)
     if path.is_file():

@@ -132,25 +132,23 @@ def _split(value: str | list[str] | tuple[str, ...]) -> list[str]:
     return out
 
 
-def parse_formats(value: str | list[str] | tuple[str, ...]) -> list[str]:
-    """``"onnx,tflite"`` -> ``["onnx", "tflite"]``; unknown names raise :class:`UnknownFormatError`."""
+def _parse_names(value, valid, what: str, plural: str, error: type[ExportError]) -> list[str]:
     names = _split(value)
     if not names:
-        raise UnknownFormatError(f"no export format given; expected one or more of {', '.join(FORMATS)}")
-    bad = [n for n in names if n not in SPECS]
+        raise error(f"no {what} given; expected one or more of {', '.join(valid)}")
+    bad = [n for n in names if n not in valid]
     if bad:
-        raise UnknownFormatError(f"unknown export format(s) {bad}; expected one or more of {', '.join(FORMATS)}")
+        raise error(f"unknown {plural} {bad}; expected one or more of {', '.join(valid)}")
     return names
+
+
+def parse_formats(value: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``"onnx,tflite"`` -> ``["onnx", "tflite"]``; unknown names raise :class:`UnknownFormatError`."""
+    return _parse_names(value, FORMATS, "export format", "export format(s)", UnknownFormatError)
 
 
 def parse_precisions(value: str | list[str] | tuple[str, ...]) -> list[str]:
-    names = _split(value)
-    if not names:
-        raise UnknownPrecisionError(f"no precision given; expected one or more of {', '.join(PRECISIONS)}")
-    bad = [n for n in names if n not in PRECISIONS]
-    if bad:
-        raise UnknownPrecisionError(f"unknown precision(s) {bad}; expected one or more of {', '.join(PRECISIONS)}")
-    return names
+    return _parse_names(value, PRECISIONS, "precision", "precision(s)", UnknownPrecisionError)
 
 
 def supports(fmt: str, precision: str) -> bool:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aestheticnet.export.files import log_tail, quiet_fds, scratch_dir
+from aestheticnet.export.files import failure_text, quiet_fds, scratch_dir
 from aestheticnet.export.specs import ExportError
 from aestheticnet.export.tflite_rewrites import input_prefix_tensors, redilate
 from aestheticnet.io import atomic_path
@@ -143,9 +143,18 @@ def convert_tflite(
                 signature = [tf.TensorSpec(keras_model.inputs[0].shape, tf.float32, name="image")]
                 function = tf.function(lambda x: keras_model(x), input_signature=signature)
                 concrete = function.get_concrete_function()
+                # Only a model with an input normalisation has a float prefix; the ONNX graph says so cheaply,
+                # the TFLite tensor names then come from a float conversion (the fp32 one when it is asked for).
+                import onnx
+
+                from aestheticnet.export.onnx_export import input_prefix_nodes
+
+                has_prefix = bool(input_prefix_nodes(onnx.load(str(onnx_path))))
                 float_flat: list[bytes] = []
 
-                def float_prefix(concrete, function) -> list[str]:
+                def float_prefix() -> list[str]:
+                    if not has_prefix:
+                        return []
                     if not float_flat:
                         plain = tf.lite.TFLiteConverter.from_concrete_functions([concrete], function)
                         float_flat.append(plain.convert())
@@ -164,7 +173,7 @@ def convert_tflite(
                         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                         converter.inference_input_type = tf.float32
                         converter.inference_output_type = tf.float32
-                    prefix = float_prefix(concrete, function) if precision == "int8" else []
+                    prefix = float_prefix() if precision == "int8" else []
                     if prefix:
                         # The input normalisation stays float (see input_prefix_tensors); everything after it
                         # is int8 as usual.
@@ -176,7 +185,7 @@ def convert_tflite(
                         results[precision]["rewrites"].append(f"float_input_normalisation x{len(prefix)} tensors")
                     else:
                         converted = converter.convert()
-                        if precision == "fp32" and not float_flat:
+                        if precision == "fp32" and has_prefix and not float_flat:
                             float_flat.append(converted)  # reused to find the float prefix for int8
                         flat, redilated = redilate(converted)
                     if redilated:
@@ -190,11 +199,7 @@ def convert_tflite(
         except ExportError:
             raise
         except Exception as exc:
-            tail = log_tail(log)
-            raise ExportError(
-                f"TFLite conversion of {onnx_path} failed: {type(exc).__name__}: {exc}"
-                + (f"\nconverter log (last lines):\n{tail}" if tail else "")
-            ) from exc
+            raise ExportError(failure_text(f"TFLite conversion of {onnx_path}", exc, log)) from exc
     # CPU seconds of this call (this process only): with ``jobs=2`` it shows what the wall time would be on idle cores.
     results[first]["cpu_seconds"] = round(time.process_time() - cpu0, 3)
     return results

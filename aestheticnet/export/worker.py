@@ -1,16 +1,18 @@
-"""Run one export step in a fresh Python process: ``python -m aestheticnet.export.worker JOB.pkl RESULT.pkl``.
+"""Run one export step in a fresh Python process: ``python -m aestheticnet.export.worker JOB.json RESULT.json``.
 
 A plain subprocess rather than ``multiprocessing``: a spawned multiprocessing child re-imports the caller's main
 module, which breaks every script that calls :func:`~aestheticnet.export.api.export_checkpoint` without an
-``if __name__ == "__main__"`` guard. The job file names a function (``module:function``) and its arguments; the
-result file holds ``("ok", value)`` or ``("error", text)``.
+``if __name__ == "__main__"`` guard. The job file names a function (``module:function``) and its JSON arguments
+(tuples arrive as lists); the result file holds ``["ok", value]`` or ``["error", text]``. JSON, not pickle: the
+project never unpickles, and the arguments (paths, manifests, plain option dicts) are JSON already.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 import os
-import pickle
 import subprocess
 import sys
 import traceback
@@ -18,6 +20,15 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Job"]
+
+
+def _encode(value: Any) -> Any:
+    """Dataclasses (``DynamicSpec``) as dicts and paths as strings; the worker function rebuilds what it needs."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} cannot go into an export job file")
 
 
 class Job:
@@ -29,12 +40,11 @@ class Job:
         self._error = ExportError
         workdir = Path(workdir)
         self.job, self.out, self.log = (
-            workdir / f"{name}.job.pkl",
-            workdir / f"{name}.result.pkl",
+            workdir / f"{name}.job.json",
+            workdir / f"{name}.result.json",
             workdir / f"{name}.log",
         )
-        with open(self.job, "wb") as fh:
-            pickle.dump({"function": function, "args": args}, fh)
+        self.job.write_text(json.dumps({"function": function, "args": list(args)}, default=_encode))
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "aestheticnet.export.worker", str(self.job), str(self.out)],
@@ -44,8 +54,7 @@ class Job:
     def result(self) -> Any:
         code = self.process.wait()
         if self.out.is_file():
-            with open(self.out, "rb") as fh:
-                status, value = pickle.load(fh)
+            status, value = json.loads(self.out.read_text())
             if status == "ok":
                 return value
             raise self._error(value)
@@ -60,16 +69,18 @@ class Job:
 
 
 def main(job_path: str, out_path: str) -> int:
-    with open(job_path, "rb") as fh:
-        job = pickle.load(fh)
+    job = json.loads(Path(job_path).read_text())
     module, _, name = job["function"].partition(":")
     try:
         value = getattr(importlib.import_module(module), name)(*job["args"])
         result = ("ok", value)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent as text
         result = ("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
-    with open(out_path, "wb") as fh:
-        pickle.dump(result, fh)
+    try:
+        text = json.dumps(result)
+    except (TypeError, ValueError) as exc:  # a value JSON cannot hold: a bug in the worker function
+        text = json.dumps(["error", f"result of {job['function']} is not JSON: {exc}"])
+    Path(out_path).write_text(text)
     return 0
 
 
