@@ -12,7 +12,8 @@ falls back to the public ``torch.onnx.export(..., dynamo=True)``.
 fp16 (:func:`to_fp16`): weights and compute in float16, graph inputs and outputs kept float32 (``keep_io_types``)
 so callers pass the same float32 arrays. int8 (:func:`quantize_int8`): static QDQ, per-channel int8 weights (7-bit
 range, see the function) and int8 activations calibrated (MinMax) on dataset images through the checkpoint's
-preprocessing.
+preprocessing; the input normalisation and the tail stay float, the classifier's bias is corrected
+(:mod:`~aestheticnet.export.int8_recipe`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from aestheticnet.export.dynamic import DynamicSpec, example_input
+from aestheticnet.export.int8_recipe import logit_shift, onnx_tail_nodes, shift_onnx_head
 from aestheticnet.export.specs import ExportError
 from aestheticnet.io import atomic_path
 
@@ -295,10 +297,25 @@ def input_prefix_nodes(model) -> list[str]:
     return names
 
 
+def _distributions(model, images: list[np.ndarray]) -> np.ndarray:
+    """Outputs of ``model`` (path or ModelProto) for each image, by ONNX Runtime with its default optimisations."""
+    import onnxruntime as ort
+
+    content = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
+    session = ort.InferenceSession(content, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    batches = [np.ascontiguousarray(x[None] if x.ndim == 3 else x, np.float32) for x in images]
+    return np.concatenate([session.run(None, {name: x})[0] for x in batches])
+
+
 def quantize_int8(
     src: str | Path, dst: str | Path, calibration: list[np.ndarray], metadata: dict[str, str] | None = None
 ) -> Path:
-    """Static QDQ int8 (per-channel weights, int8 activations, MinMax calibration on ``calibration``)."""
+    """Static QDQ int8 (per-channel weights, int8 activations, MinMax calibration on ``calibration``).
+
+    The input normalisation and the tail (CBAM, pooling, classifier, softmax) stay float and the classifier's
+    bias is corrected for the int8 offset: see :mod:`aestheticnet.export.int8_recipe`.
+    """
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -317,6 +334,7 @@ def quantize_int8(
         # onnxruntime's symbolic shape inference cannot follow 32*h_blocks through the graph; ONNX's own
         # shape inference is enough for the quantiser.
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        prepared = onnx.load(str(pre))
         out = tmp / "int8.onnx"
         # reduce_range: 7-bit weights. On x86 CPUs without VNNI (AVX2 only, like the CI machines) ONNX Runtime's
         # int8 kernels sum u8*s8 pairs in saturating int16 (vpmaddubsw); with 8-bit weights the fused model's
@@ -324,11 +342,14 @@ def quantize_int8(
         quantize_static(
             str(pre), str(out), Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
             reduce_range=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            nodes_to_exclude=input_prefix_nodes(onnx.load(str(pre))),
+            nodes_to_exclude=input_prefix_nodes(prepared) + onnx_tail_nodes(prepared),
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )  # fmt: skip
 
         model = onnx.load(str(out))
+        # Bias correction of the (float) classifier, measured on the calibration images (int8_recipe.py).
+        shift = logit_shift(_distributions(src, calibration), _distributions(model, calibration))
+        shift_onnx_head(model, shift)
         if metadata:
             embed_metadata(model, metadata)
         with atomic_path(dst) as final:

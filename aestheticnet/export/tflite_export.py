@@ -7,9 +7,11 @@
   compacted back into natively dilated TFLite convolutions (:mod:`aestheticnet.export.tflite_rewrites`; exact,
   and 1.9x faster for the default model than leaving the zeros in).
 * Full int8 keeps a model's input normalisation (``input_norm``: every operator before the first convolution
-  other than padding) in float, through TensorFlow's selective quantisation (``QuantizationDebugger`` with
-  denylisted nodes); the rest is int8. Quantising the normalisation's division by a local deviation took the
-  SROCC of an MSCN model's int8 scores against fp32 from 0.98 down to 0.44 (200 images).
+  other than padding) and its tail (CBAM, pooling, classifier, softmax) in float, through TensorFlow's selective
+  quantisation (``QuantizationDebugger`` with denylisted nodes), and corrects the classifier's bias for the int8
+  offset (:mod:`aestheticnet.export.int8_recipe`); the rest is int8. Quantising the normalisation's division by
+  a local deviation took the SROCC of an MSCN model's int8 scores against fp32 from 0.98 down to 0.44 (200
+  images).
 * onnx2tf only builds the Keras graph (``disable_model_save=True``): no SavedModel is written and its own
   quantisation code, the only place it downloads sample images, never runs; the download function is also
   replaced by one that raises for the duration of the call. Calibration always comes from our own images.
@@ -35,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from aestheticnet.export.files import failure_text, quiet_fds, scratch_dir
+from aestheticnet.export.int8_recipe import logit_shift, shift_tflite_head, tflite_tail_tensors
 from aestheticnet.export.specs import ExportError
 from aestheticnet.export.tflite_rewrites import input_prefix_tensors, redilate
 from aestheticnet.io import atomic_path
@@ -97,6 +100,29 @@ def _representative(images: list[np.ndarray]):
     return gen
 
 
+def _run_flat(flat: bytes, images: list[np.ndarray]) -> np.ndarray:
+    """Distributions of a TFLite flatbuffer for NCHW images, one at a time (their sizes may differ)."""
+    from aestheticnet.runtime.backends import _tflite_interpreter
+
+    interpreter_cls, _ = _tflite_interpreter()
+    it = interpreter_cls(model_content=flat, num_threads=os.cpu_count() or 1)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    results = []
+    for (nhwc,) in _representative(images)():
+        it.resize_tensor_input(inp["index"], nhwc.shape, strict=False)
+        it.allocate_tensors()
+        it.set_tensor(inp["index"], nhwc)
+        it.invoke()
+        results.append(np.array(it.get_tensor(out["index"])))
+    return np.concatenate(results)
+
+
+def _correct_head(float_flat: bytes, int8_flat: bytes, images: list[np.ndarray]) -> bytes | None:
+    """The int8 model with its float classifier's bias corrected on ``images`` (int8_recipe.py), or None."""
+    shift = logit_shift(_run_flat(float_flat, images), _run_flat(int8_flat, images))
+    return shift_tflite_head(int8_flat, shift)
+
+
 def convert_tflite(
     onnx_path: str | os.PathLike,
     outputs: dict[str, str | os.PathLike],
@@ -143,22 +169,15 @@ def convert_tflite(
                 signature = [tf.TensorSpec(keras_model.inputs[0].shape, tf.float32, name="image")]
                 function = tf.function(lambda x: keras_model(x), input_signature=signature)
                 concrete = function.get_concrete_function()
-                # Only a model with an input normalisation has a float prefix; the ONNX graph says so cheaply,
-                # the TFLite tensor names then come from a float conversion (the fp32 one when it is asked for).
-                import onnx
-
-                from aestheticnet.export.onnx_export import input_prefix_nodes
-
-                has_prefix = bool(input_prefix_nodes(onnx.load(str(onnx_path))))
+                # int8 keeps the input normalisation and the tail in float (int8_recipe.py); their TFLite tensor
+                # names come from a float conversion (the fp32 one when it is asked for).
                 float_flat: list[bytes] = []
 
-                def float_prefix() -> list[str]:
-                    if not has_prefix:
-                        return []
+                def float_model() -> bytes:
                     if not float_flat:
                         plain = tf.lite.TFLiteConverter.from_concrete_functions([concrete], function)
                         float_flat.append(plain.convert())
-                    return input_prefix_tensors(float_flat[0])
+                    return float_flat[0]
 
                 for precision, path in outputs.items():
                     t0 = time.perf_counter()
@@ -173,20 +192,27 @@ def convert_tflite(
                         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                         converter.inference_input_type = tf.float32
                         converter.inference_output_type = tf.float32
-                    prefix = float_prefix() if precision == "int8" else []
-                    if prefix:
-                        # The input normalisation stays float (see input_prefix_tensors); everything after it
-                        # is int8 as usual.
+                        prefix = input_prefix_tensors(float_model())
+                        tail = tflite_tail_tensors(float_model())
+                        # Selective quantisation: the denylisted operators stay float, the rest is int8.
                         debugger = tf.lite.experimental.QuantizationDebugger(
                             converter=converter, debug_dataset=_representative(images),
-                            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=prefix),
+                            debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                                denylisted_nodes=prefix + tail),
                         )  # fmt: skip
                         flat, redilated = redilate(debugger.get_nondebug_quantized_model())
-                        results[precision]["rewrites"].append(f"float_input_normalisation x{len(prefix)} tensors")
+                        if prefix:
+                            results[precision]["rewrites"].append(f"float_input_normalisation x{len(prefix)} tensors")
+                        if tail:
+                            results[precision]["rewrites"].append(f"float_tail x{len(tail)} tensors")
+                        corrected = _correct_head(float_model(), flat, images)
+                        if corrected is not None:
+                            flat = corrected
+                            results[precision]["rewrites"].append("classifier_bias_correction")
                     else:
                         converted = converter.convert()
-                        if precision == "fp32" and has_prefix and not float_flat:
-                            float_flat.append(converted)  # reused to find the float prefix for int8
+                        if precision == "fp32" and not float_flat:
+                            float_flat.append(converted)  # reused to find the float parts of int8
                         flat, redilated = redilate(converted)
                     if redilated:
                         results[precision]["rewrites"].append(f"redilate_convolutions x{redilated}")
