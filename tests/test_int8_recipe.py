@@ -106,8 +106,10 @@ def test_tflite_tail_and_head_shift():
     fn = tf.function(net, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     flat = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
     it = Interpreter(model_content=flat)
-    names = {d["name"]: d["op_name"] for d in
-             [{"name": it.get_tensor_details()[o["outputs"][0]]["name"], **o} for o in it._get_ops_details()]}
+    names = {
+        d["name"]: d["op_name"]
+        for d in [{"name": it.get_tensor_details()[o["outputs"][0]]["name"], **o} for o in it._get_ops_details()]
+    }
     kinds = {names[t] for t in tflite_tail_tensors(flat) if t in names}
     assert {"MEAN", "LOGISTIC", "MUL", "FULLY_CONNECTED", "SOFTMAX"} <= kinds
     assert not any(names[t] == "CONV_2D" and "Relu" in t for t in tflite_tail_tensors(flat) if t in names)
