@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/export_parity.py --out /tmp/parity            # default model, everything
     .venv/bin/python benchmarks/export_parity.py --layers 8 --init-channels 16 --fit-steps 60 --samples 200
+    .venv/bin/python benchmarks/export_parity.py --fit-steps 600 --teacher runs/td_final_lr01/best.safetensors
 
 Steps:
 1. build the model (default: ``create_model("aestheticnet_star")``, 20 cells, C=36) and fit it briefly on the
    synthetic dataset (``--fit-steps`` Adam steps at 96x128, cross-entropy to the vote histograms) so that its
    scores vary across images: a randomly initialised network gives near-constant outputs, which makes rank
-   correlations meaningless. ``--fit-steps 0`` keeps the random weights (BN statistics randomised instead);
+   correlations meaningless. ``--fit-steps 0`` keeps the random weights (BN statistics randomised instead).
+   ``--teacher CKPT`` fits to a trained model's predicted distributions instead (distillation): a default-size
+   network whose outputs spread like a trained aesthetic model's (the synthetic set is too small to train the
+   20-cell network itself: it collapses to one-hot outputs, whose mean score is a step function of the logits);
 2. timed fp32 export of all three formats together (the 90 s criterion), with the load average;
 3. export of every precision (int8 calibrated on ``--calibration-samples`` dataset images);
 4. ``verify`` of every artifact at 224x224, 320x256, 512x384, 96x640 and batch 3, and on ``--samples`` real
@@ -41,7 +45,7 @@ FIT_PRE = {"policy": "aspect", "size": 96, "max_side": 160, "multiple": 32,
            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # fmt: skip
 
 
-def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0):
+def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0, teacher=None):
     from aestheticnet.data.detect import open_dataset
     from aestheticnet.data.preprocess import Preprocess
 
@@ -58,6 +62,9 @@ def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0):
     xs = torch.stack([torch.nn.functional.interpolate(ds[i][0][None], size=(96, 128), mode="bilinear")[0]
                       for i in picked])  # fmt: skip
     ys = torch.stack([ds[i][1] for i in picked])
+    if teacher is not None:  # distillation: the teacher's predicted distributions replace the vote histograms
+        with torch.no_grad():
+            ys = torch.cat([teacher.eval()(xs[i : i + 64]) for i in range(0, len(xs), 64)])
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     model.train()
     t0, losses = time.perf_counter(), []
@@ -79,6 +86,12 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=None)
     ap.add_argument("--init-channels", type=int, default=None)
     ap.add_argument("--fit-steps", type=int, default=60)
+    ap.add_argument(
+        "--teacher",
+        type=Path,
+        default=None,
+        help="checkpoint whose predicted distributions are the fitting targets (instead of the vote histograms)",
+    )
     ap.add_argument("--samples", type=int, default=200, help="real images for SROCC/PLCC")
     ap.add_argument("--calibration-samples", type=int, default=100)
     ap.add_argument("--formats", default="onnx,tflite,coreml")
@@ -102,7 +115,14 @@ def main() -> None:
         data = ensure_synthetic(progress=False)
     overrides = {k: v for k, v in (("layers", args.layers), ("init_channels", args.init_channels)) if v is not None}
     torch.manual_seed(0)
-    model, fit_info = fit(create_model("aestheticnet_star", **overrides), data, args.fit_steps)
+    teacher = None
+    if args.teacher is not None:
+        from aestheticnet.models import load
+
+        teacher = load(args.teacher)
+    model, fit_info = fit(create_model("aestheticnet_star", **overrides), data, args.fit_steps, teacher=teacher)
+    if args.teacher is not None:
+        fit_info["teacher"] = str(args.teacher)
     ckpt = save(model, args.out / "star.safetensors", preprocess=FIT_PRE if args.fit_steps > 0 else None)
     results: dict = {"model": {"overrides": overrides, "fit": fit_info}, "data": str(data)}
     print(f"model {overrides or 'default'}; fit {fit_info}", flush=True)
