@@ -181,6 +181,38 @@ def test_verify_passes_with_real_images(exported, tiny_synth, tmp_path, fmt, pre
     assert "PASSED" in result.output
 
 
+def test_int8_keeps_the_tail_float_and_corrects_the_classifier_bias(exported):
+    import onnx
+    from ai_edge_litert.interpreter import Interpreter
+    from onnx import numpy_helper
+
+    def head_bias(path):
+        model = onnx.load(str(path))
+        gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
+        inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        producers = {o: n.op_type for n in model.graph.node for o in n.output}
+        return gemm, inits.get(gemm.input[2]), producers
+
+    gemm, bias8, producers = head_bias(art(exported, "onnx", "int8"))
+    assert producers[gemm.input[0]] != "DequantizeLinear" and bias8 is not None  # float classifier, float bias
+    softmax = next(n for n in onnx.load(str(art(exported, "onnx", "int8"))).graph.node if n.op_type == "Softmax")
+    assert producers[softmax.input[0]] == "Gemm"  # no QDQ pair between the classifier and the softmax
+    _, bias32, _ = head_bias(art(exported, "onnx", "fp32"))
+    shift = bias32 - bias8
+    assert np.abs(shift).max() > 0 and abs(shift.mean()) < 1e-5  # corrected, by a centred shift
+
+    rewrites = read_manifest(art(exported, "tflite", "int8"))["export"]["rewrites"]
+    assert any(r.startswith("float_tail") for r in rewrites) and "classifier_bias_correction" in rewrites
+    it = Interpreter(model_content=art(exported, "tflite", "int8").read_bytes())
+    tensors = it.get_tensor_details()
+    dtypes = {}
+    for op in it._get_ops_details():
+        dtypes.setdefault(op["op_name"], set()).add(np.dtype(tensors[op["outputs"][0]]["dtype"]).name)
+    assert dtypes["FULLY_CONNECTED"] == {"float32"} and dtypes["SOFTMAX"] == {"float32"}
+    # the cells are int8; the float CONV_2Ds are CBAM's 1x1 gate convolutions in the tail
+    assert "int8" in dtypes["CONV_2D"] and dtypes["DEPTHWISE_CONV_2D"] == {"int8"}
+
+
 def test_verify_collects_every_mismatch_and_exits_1(exported, tmp_path):
     from aestheticnet.export.verify import ParityError, check_parity
 
