@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader
     from onnxruntime.quantization.qdq_loss_debug import (
         collect_activations,
         compute_activation_error,
@@ -36,6 +35,7 @@ def main() -> None:
 
     from aestheticnet.export.calibration import load_images
     from aestheticnet.export.manifest import read_manifest
+    from aestheticnet.export.onnx_export import calibration_reader
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("fp32", type=Path)
@@ -46,14 +46,6 @@ def main() -> None:
 
     images, _, _ = load_images(args.data, read_manifest(args.fp32)["preprocess"], args.images)
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._it = iter(images)
-
-        def get_next(self):
-            x = next(self._it, None)
-            return None if x is None else {"image": x[None]}
-
     with tempfile.TemporaryDirectory() as tmp:
         pre, fp_aug, q_aug = (str(Path(tmp) / n) for n in ("pre.onnx", "fp.onnx", "q.onnx"))
         # the int8 model was quantised from this pre-processed graph: same tensor names
@@ -61,7 +53,10 @@ def main() -> None:
         modify_model_output_intermediate_tensors(pre, fp_aug)
         modify_model_output_intermediate_tensors(str(args.int8), q_aug)
         errors = compute_activation_error(
-            create_activation_matching(collect_activations(q_aug, Reader()), collect_activations(fp_aug, Reader()))
+            create_activation_matching(
+                collect_activations(q_aug, calibration_reader(images)),
+                collect_activations(fp_aug, calibration_reader(images)),
+            )
         )
         graph = onnx.load(pre).graph
 

@@ -96,7 +96,7 @@ def test_input_normalisation_prefix_is_found_and_stays_float_in_int8():
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from aestheticnet.export.tflite_rewrites import input_prefix_tensors
+    from aestheticnet.export.int8_recipe import input_prefix_tensors
 
     rng = np.random.default_rng(0)
     kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)

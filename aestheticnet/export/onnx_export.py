@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from aestheticnet.export.dynamic import DynamicSpec, example_input
-from aestheticnet.export.int8_recipe import logit_shift, onnx_tail_nodes, shift_onnx_head
+from aestheticnet.export.int8_recipe import input_prefix_nodes, measured_shift, onnx_tail_nodes, shift_onnx_head
 from aestheticnet.export.specs import ExportError
 from aestheticnet.io import atomic_path
 
@@ -38,6 +38,7 @@ __all__ = [
     "OUTPUT_NAME",
     "OnnxExport",
     "build_onnx",
+    "calibration_reader",
     "embed_metadata",
     "export_onnx",
     "quantize_int8",
@@ -258,54 +259,19 @@ def to_fp16(src: str | Path, dst: str | Path, metadata: dict[str, str] | None = 
     return Path(dst)
 
 
-class _Reader:
-    """onnxruntime CalibrationDataReader over NCHW float32 arrays, one image per call."""
+def calibration_reader(images: Iterable[np.ndarray]):
+    """An onnxruntime ``CalibrationDataReader`` over NCHW float32 arrays, one image per call."""
+    from onnxruntime.quantization import CalibrationDataReader
 
-    def __init__(self, batches: Iterable[np.ndarray]):
-        self._it = iter(batches)
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(images)
 
-    def get_next(self):
-        x = next(self._it, None)
-        return None if x is None else {INPUT_NAME: np.ascontiguousarray(x[None] if x.ndim == 3 else x, np.float32)}
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {INPUT_NAME: np.ascontiguousarray(x[None] if x.ndim == 3 else x, np.float32)}
 
-    def rewind(self):  # pragma: no cover - the calibrator reads once
-        raise NotImplementedError
-
-
-def input_prefix_nodes(model) -> list[str]:
-    """Names of the nodes that compute the first convolution's input from the graph input.
-
-    That is the model's fixed input normalisation (``input_norm``: local means, a square root, a division by the
-    local deviation): in int8 the deviation near zero is one or two quantisation steps, and dividing by it
-    destroyed the scores (mean-score difference 4 on 200 images), so it stays float; the convolution still gets
-    an int8 input.
-    """
-    graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    first_conv = next((n for n in graph.node if n.op_type == "Conv"), None)
-    if first_conv is None:
-        return []
-    names, stack, seen = [], [first_conv.input[0]], set()
-    while stack:
-        node = producer.get(stack.pop())
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node.name:
-            names.append(node.name)
-        stack.extend(node.input)
-    return names
-
-
-def _distributions(model, images: list[np.ndarray]) -> np.ndarray:
-    """Outputs of ``model`` (path or ModelProto) for each image, by ONNX Runtime with its default optimisations."""
-    import onnxruntime as ort
-
-    content = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
-    session = ort.InferenceSession(content, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    batches = [np.ascontiguousarray(x[None] if x.ndim == 3 else x, np.float32) for x in images]
-    return np.concatenate([session.run(None, {name: x})[0] for x in batches])
+    return Reader()
 
 
 def quantize_int8(
@@ -317,16 +283,13 @@ def quantize_int8(
     bias is corrected for the int8 offset: see :mod:`aestheticnet.export.int8_recipe`.
     """
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from aestheticnet.export.files import scratch_dir
 
     if not calibration:
         raise ExportError("int8 quantisation needs calibration images; pass --data DIR (or calibration arrays)")
-
-    class Reader(_Reader, CalibrationDataReader):
-        pass
 
     with scratch_dir() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -340,7 +303,7 @@ def quantize_int8(
         # int8 kernels sum u8*s8 pairs in saturating int16 (vpmaddubsw); with 8-bit weights the fused model's
         # scores drifted (SROCC 0.886 vs 0.994 for the same QDQ graph run unfused on an 8-cell C=16 network).
         quantize_static(
-            str(pre), str(out), Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
+            str(pre), str(out), calibration_reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
             reduce_range=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=input_prefix_nodes(prepared) + onnx_tail_nodes(prepared),
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
@@ -348,8 +311,7 @@ def quantize_int8(
 
         model = onnx.load(str(out))
         # Bias correction of the (float) classifier, measured on the calibration images (int8_recipe.py).
-        shift = logit_shift(_distributions(src, calibration), _distributions(model, calibration))
-        shift_onnx_head(model, shift)
+        shift_onnx_head(model, measured_shift(src, out, calibration))
         if metadata:
             embed_metadata(model, metadata)
         with atomic_path(dst) as final:

@@ -37,9 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from aestheticnet.export.files import failure_text, quiet_fds, scratch_dir
-from aestheticnet.export.int8_recipe import logit_shift, shift_tflite_head, tflite_tail_tensors
+from aestheticnet.export.int8_recipe import (
+    input_prefix_tensors,
+    measured_shift,
+    shift_tflite_head,
+    tflite_tail_tensors,
+)
 from aestheticnet.export.specs import ExportError
-from aestheticnet.export.tflite_rewrites import input_prefix_tensors, redilate
+from aestheticnet.export.tflite_rewrites import pack, redilate, unpack
 from aestheticnet.io import atomic_path
 
 __all__ = ["TFLITE_PRECISIONS", "convert_tflite", "embed_tflite_metadata", "read_tflite_metadata"]
@@ -100,29 +105,6 @@ def _representative(images: list[np.ndarray]):
     return gen
 
 
-def _run_flat(flat: bytes, images: list[np.ndarray]) -> np.ndarray:
-    """Distributions of a TFLite flatbuffer for NCHW images, one at a time (their sizes may differ)."""
-    from aestheticnet.runtime.backends import _tflite_interpreter
-
-    interpreter_cls, _ = _tflite_interpreter()
-    it = interpreter_cls(model_content=flat, num_threads=os.cpu_count() or 1)
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    results = []
-    for (nhwc,) in _representative(images)():
-        it.resize_tensor_input(inp["index"], nhwc.shape, strict=False)
-        it.allocate_tensors()
-        it.set_tensor(inp["index"], nhwc)
-        it.invoke()
-        results.append(np.array(it.get_tensor(out["index"])))
-    return np.concatenate(results)
-
-
-def _correct_head(float_flat: bytes, int8_flat: bytes, images: list[np.ndarray]) -> bytes | None:
-    """The int8 model with its float classifier's bias corrected on ``images`` (int8_recipe.py), or None."""
-    shift = logit_shift(_run_flat(float_flat, images), _run_flat(int8_flat, images))
-    return shift_tflite_head(int8_flat, shift)
-
-
 def convert_tflite(
     onnx_path: str | os.PathLike,
     outputs: dict[str, str | os.PathLike],
@@ -170,14 +152,15 @@ def convert_tflite(
                 function = tf.function(lambda x: keras_model(x), input_signature=signature)
                 concrete = function.get_concrete_function()
                 # int8 keeps the input normalisation and the tail in float (int8_recipe.py); their TFLite tensor
-                # names come from a float conversion (the fp32 one when it is asked for).
-                float_flat: list[bytes] = []
+                # names, and the reference for the bias correction, come from a float conversion (the fp32
+                # one when it is asked for).
+                float_path = tmp / "float.tflite"
 
                 def float_model() -> bytes:
-                    if not float_flat:
+                    if not float_path.exists():
                         plain = tf.lite.TFLiteConverter.from_concrete_functions([concrete], function)
-                        float_flat.append(plain.convert())
-                    return float_flat[0]
+                        float_path.write_bytes(plain.convert())
+                    return float_path.read_bytes()
 
                 for precision, path in outputs.items():
                     t0 = time.perf_counter()
@@ -192,8 +175,9 @@ def convert_tflite(
                         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                         converter.inference_input_type = tf.float32
                         converter.inference_output_type = tf.float32
-                        prefix = input_prefix_tensors(float_model())
-                        tail = tflite_tail_tensors(float_model())
+                        float_bytes = float_model()
+                        prefix = input_prefix_tensors(float_bytes)
+                        tail = tflite_tail_tensors(float_bytes)
                         # Selective quantisation: the denylisted operators stay float, the rest is int8.
                         debugger = tf.lite.experimental.QuantizationDebugger(
                             converter=converter, debug_dataset=_representative(images),
@@ -205,14 +189,16 @@ def convert_tflite(
                             results[precision]["rewrites"].append(f"float_input_normalisation x{len(prefix)} tensors")
                         if tail:
                             results[precision]["rewrites"].append(f"float_tail x{len(tail)} tensors")
-                        corrected = _correct_head(float_model(), flat, images)
+                        quantized = tmp / "int8.tflite"
+                        quantized.write_bytes(flat)
+                        corrected = shift_tflite_head(flat, measured_shift(float_path, quantized, images))
                         if corrected is not None:
                             flat = corrected
                             results[precision]["rewrites"].append("classifier_bias_correction")
                     else:
                         converted = converter.convert()
-                        if precision == "fp32" and not float_flat:
-                            float_flat.append(converted)  # reused to find the float parts of int8
+                        if precision == "fp32" and "int8" in outputs:
+                            float_path.write_bytes(converted)  # reused for the float parts of int8
                         flat, redilated = redilate(converted)
                     if redilated:
                         results[precision]["rewrites"].append(f"redilate_convolutions x{redilated}")
@@ -233,10 +219,9 @@ def convert_tflite(
 
 def embed_tflite_metadata(flat: bytes, entries: dict[str, str]) -> bytes:
     """Add (or replace) named metadata buffers in a TFLite flatbuffer."""
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(flat), 0))
+    model, _ = unpack(flat)
     model.metadata = [m for m in (model.metadata or []) if m.name.decode() not in entries]
     model.buffers = model.buffers or []
     for name, value in entries.items():
@@ -247,9 +232,7 @@ def embed_tflite_metadata(flat: bytes, entries: dict[str, str]) -> bytes:
         meta.name = name.encode()
         meta.buffer = len(model.buffers) - 1
         model.metadata.append(meta)
-    builder = flatbuffers.Builder(len(flat) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return pack(model, len(flat))
 
 
 def read_tflite_metadata(path_or_bytes) -> dict[str, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["redilate"]
+__all__ = ["pack", "redilate", "unpack"]
 
 _DILATIONS = (4, 3, 2)  # largest first: fewest taps
 
@@ -40,13 +40,28 @@ def _dilation_of(w: np.ndarray) -> int:
     return 1
 
 
-def redilate(flat: bytes) -> tuple[bytes, int]:
-    """Return the rewritten flatbuffer and the number of convolutions given back their dilation."""
-    import flatbuffers
+def unpack(flat: bytes):
+    """The editable object tree of a TFLite flatbuffer and the builtin operator code of each opcode index."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(flat), 0))
-    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    return model, [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+
+
+def pack(model, size_hint: int = 0) -> bytes:
+    """Serialise an object tree from :func:`unpack` back to a TFLite flatbuffer."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def redilate(flat: bytes) -> tuple[bytes, int]:
+    """Return the rewritten flatbuffer and the number of convolutions given back their dilation."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model, codes = unpack(flat)
     convs = {schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D}
     buffer_users: dict[int, int] = {}
     for sg in model.subgraphs:
@@ -87,35 +102,4 @@ def redilate(flat: bytes) -> tuple[bytes, int]:
             count += 1
     if not count:
         return flat, 0
-    builder = flatbuffers.Builder(len(flat) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), count
-
-
-def input_prefix_tensors(flat: bytes) -> list[str]:
-    """Output tensor names of the operators that compute the first convolution's input from the model input.
-
-    That is the model's fixed input normalisation (``input_norm``), which full-int8 quantisation destroys (it
-    divides by a local deviation that is one or two quantisation steps in flat regions); the int8 converter
-    keeps these operators in float. Empty when the prefix is only padding (a model without ``input_norm``).
-    """
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(flat), 0))
-    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
-    convs = {schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D}
-    sg = model.subgraphs[0]
-    producers = {out: op for op in sg.operators for out in (op.outputs if op.outputs is not None else [])}
-    first = next((op for op in sg.operators if codes[op.opcodeIndex] in convs), None)
-    if first is None:
-        return []
-    names, kinds, stack, seen = [], set(), [int(first.inputs[0])], set()
-    while stack:
-        op = producers.get(stack.pop())
-        if op is None or id(op) in seen:
-            continue
-        seen.add(id(op))
-        kinds.add(codes[op.opcodeIndex])
-        names += [sg.tensors[i].name.decode() for i in op.outputs]
-        stack += [int(i) for i in (op.inputs if op.inputs is not None else []) if i >= 0]
-    return names if kinds - {schema.BuiltinOperator.PAD, schema.BuiltinOperator.PADV2} else []
+    return pack(model, len(flat)), count
