@@ -357,7 +357,8 @@ def _onnx_variant(src, out, stem, precision, calibration, calib_info, onnx_resul
         else:
             info["conversion"] = (
                 "onnxruntime.quantization.quantize_static QDQ, per-channel int8 weights with reduce_range "
-                "(7-bit: no int16 saturation on x86 without VNNI), int8 activations, MinMax calibration; input "
+                "(7-bit: no int16 saturation on x86 without VNNI), int8 activations, MinMax calibration after "
+                "activation range equalisation (Conv->[Relu]->Conv channel pairs, gain <= 64); input "
                 "normalisation and tail (CBAM, pooling, classifier, softmax) in float, classifier bias corrected"
             )
             manifest = manifest_for("onnx", precision, info, calibration=calib_info)

@@ -279,13 +279,15 @@ def quantize_int8(
 ) -> Path:
     """Static QDQ int8 (per-channel weights, int8 activations, MinMax calibration on ``calibration``).
 
-    The input normalisation and the tail (CBAM, pooling, classifier, softmax) stay float and the classifier's
-    bias is corrected for the int8 offset: see :mod:`aestheticnet.export.int8_recipe`.
+    Channel ranges are equalised first (:mod:`aestheticnet.export.equalize`). The input normalisation and the tail
+    (CBAM, pooling, classifier, softmax) stay float and the classifier's bias is corrected for the int8 offset: see
+    :mod:`aestheticnet.export.int8_recipe`.
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from aestheticnet.export.equalize import equalize_activation_ranges
     from aestheticnet.export.files import scratch_dir
 
     if not calibration:
@@ -298,6 +300,9 @@ def quantize_int8(
         # shape inference is enough for the quantiser.
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         prepared = onnx.load(str(pre))
+        # Equal channel ranges before the per-tensor int8 scales are chosen (equalize.py).
+        equalize_activation_ranges(prepared, calibration, INPUT_NAME)
+        onnx.save(prepared, str(pre))
         out = tmp / "int8.onnx"
         # reduce_range: 7-bit weights. On x86 CPUs without VNNI (AVX2 only, like the CI machines) ONNX Runtime's
         # int8 kernels sum u8*s8 pairs in saturating int16 (vpmaddubsw); with 8-bit weights the fused model's

@@ -53,13 +53,22 @@ TFLITE_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
 METADATA_NAME = "aestheticnet.manifest"
 
 
-def _onnx_for_onnx2tf(src: Path, dst: Path) -> list[str]:
+def _onnx_for_onnx2tf(src: Path, dst: Path, equalize_on: list[np.ndarray] | None = None) -> list[str]:
     import onnx
 
+    from aestheticnet.export.equalize import equalize_activation_ranges
     from aestheticnet.export.onnx_rewrites import edge_pad_max_pools, undilate_convolutions
 
     model = onnx.load(str(src))
     rewrites = []
+    if equalize_on:
+        # For full int8 (equalize.py). The float function is unchanged (1e-8), so the fp32 and fp16 files of the
+        # same conversion share the equalised weights; the manifests of all of them record it.
+        from aestheticnet.export.onnx_export import INPUT_NAME
+
+        n = equalize_activation_ranges(model, equalize_on, INPUT_NAME)["pairs"]
+        if n:
+            rewrites.append(f"activation_range_equalisation x{n}")
     n = undilate_convolutions(model)
     if n:
         rewrites.append(f"undilate_convolutions x{n}")
@@ -131,7 +140,7 @@ def convert_tflite(
         log = tmp / "convert.log"
         t0 = time.perf_counter()
         copy = tmp / "model.onnx"
-        rewrites = _onnx_for_onnx2tf(Path(onnx_path), copy)
+        rewrites = _onnx_for_onnx2tf(Path(onnx_path), copy, images if "int8" in outputs else None)
         for p in outputs:
             results[p]["rewrites"] = list(rewrites)
         try:
