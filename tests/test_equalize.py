@@ -48,16 +48,16 @@ def test_equalisation_keeps_the_function_and_evens_the_channel_ranges():
     rng = np.random.default_rng(1)
     images = [rng.standard_normal((3, 16, 16)).astype(np.float32) for _ in range(4)]
     model = conv_graph()
-    before = _channel_maxima(model, ["a", "b"], images, "image")
+    before = _channel_maxima(model, ["a", "b"], images)
     assert before["a"].max() / before["a"].min() > 100  # the situation the rewrite is for
 
     x = rng.standard_normal((2, 3, 24, 20)).astype(np.float32)  # not a calibration image
     reference = run(model, x)[0]
-    report = equalize_activation_ranges(model, images, "image", cap=64.0)
+    report = equalize_activation_ranges(model, images, cap=64.0)
     assert report["pairs"] == 2 and report["max_scale"] == 64.0  # A->Relu->B and B->C; the tiny channel is capped
     np.testing.assert_allclose(run(model, x)[0], reference, rtol=1e-5, atol=1e-5)
 
-    after = _channel_maxima(model, ["a", "b"], images, "image")
+    after = _channel_maxima(model, ["a", "b"], images)
     for name in ("a", "b"):
         ratio = after[name] / after[name].max()
         capped = ratio < 0.999
@@ -75,7 +75,7 @@ def test_equalisation_leaves_shared_weights_and_graph_outputs_alone():
 
     kept = {n: weight(n) for n in ("w_a", "w_b", "w_c", "w_e")}
     assert len(_conv_pairs(model)) == 3  # A->B, B->C, E->F
-    report = equalize_activation_ranges(model, images, "image")
+    report = equalize_activation_ranges(model, images)
     assert report["pairs"] == 0  # each pair scales w_b (inputs of B and F, outputs of B), which F also uses
     assert all(np.array_equal(weight(n), v) for n, v in kept.items())
 

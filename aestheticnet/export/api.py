@@ -344,6 +344,7 @@ def _embed_onnx(path: Path, manifest: dict) -> None:
 
 
 def _onnx_variant(src, out, stem, precision, calibration, calib_info, onnx_result, manifest_for, record, fail):
+    from aestheticnet.export.equalize import EQUALIZE_CAP
     from aestheticnet.export.onnx_export import quantize_int8, to_fp16
 
     dst = out / artifact_name(stem, "onnx", precision)
@@ -358,7 +359,7 @@ def _onnx_variant(src, out, stem, precision, calibration, calib_info, onnx_resul
             info["conversion"] = (
                 "onnxruntime.quantization.quantize_static QDQ, per-channel int8 weights with reduce_range "
                 "(7-bit: no int16 saturation on x86 without VNNI), int8 activations, MinMax calibration after "
-                "activation range equalisation (Conv->[Relu]->Conv channel pairs, gain <= 64); input "
+                f"activation range equalisation (Conv->[Relu]->Conv channel pairs, gain <= {EQUALIZE_CAP:g}); input "
                 "normalisation and tail (CBAM, pooling, classifier, softmax) in float, classifier bias corrected"
             )
             manifest = manifest_for("onnx", precision, info, calibration=calib_info)

@@ -20,6 +20,8 @@ from typing import Iterable
 
 import numpy as np
 
+from aestheticnet.export.int8_recipe import onnx_maps
+
 __all__ = ["EQUALIZE_CAP", "equalize_activation_ranges"]
 
 # Largest channel gain. Default model (ONNX int8 SROCC, 200 images): cap 16 0.977, 64 0.980, 1000 0.979.
@@ -27,43 +29,39 @@ EQUALIZE_CAP = 64.0
 
 
 def _conv_pairs(model) -> list[tuple]:
-    """(A, B, through_relu) for every Conv A whose output reaches exactly one Conv B, optionally via one Relu."""
-    from onnx import numpy_helper
-
+    """(A, B, depthwise) for every Conv A with constant weights whose output reaches exactly one Conv B with
+    constant weights, optionally via one Relu."""
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    _, consumers = onnx_maps(graph)
     outputs = {o.name for o in graph.output}
 
     def only_consumer(tensor: str):
         users = consumers.get(tensor, [])
         return users[0] if len(users) == 1 and tensor not in outputs else None
 
-    def group(node) -> int:
-        return next((a.i for a in node.attribute if a.name == "group"), 1)
+    def constant_weights(node) -> bool:
+        return all(n in inits for n in node.input[1:] if n) and len(node.input) > 1
 
     pairs = []
     for a in graph.node:
-        if a.op_type != "Conv" or len(a.input) < 2 or a.input[1] not in inits:
+        if a.op_type != "Conv" or not constant_weights(a):
             continue
-        nxt, relu = only_consumer(a.output[0]), False
-        if nxt is not None and nxt.op_type == "Relu":
-            nxt, relu = only_consumer(nxt.output[0]), True
-        if nxt is None or nxt.op_type != "Conv" or len(nxt.input) < 2 or nxt.input[1] not in inits:
+        b = only_consumer(a.output[0])
+        if b is not None and b.op_type == "Relu":
+            b = only_consumer(b.output[0])
+        if b is None or b.op_type != "Conv" or not constant_weights(b):
             continue
-        channels = numpy_helper.to_array(inits[a.input[1]]).shape[0]
-        w_b = numpy_helper.to_array(inits[nxt.input[1]])
-        g = group(nxt)
-        depthwise = g == channels and w_b.shape[0] == channels and w_b.shape[1] == 1
-        if (g == 1 and w_b.shape[1] == channels) or depthwise:
-            pairs.append((a, nxt, relu))
+        channels = inits[a.input[1]].dims[0]
+        _, b_in, *_ = inits[b.input[1]].dims
+        group = next((att.i for att in b.attribute if att.name == "group"), 1)
+        depthwise = group == channels == inits[b.input[1]].dims[0] and b_in == 1
+        if depthwise or (group == 1 and b_in == channels):
+            pairs.append((a, b, depthwise))
     return pairs
 
 
-def _channel_maxima(model, tensors: list[str], images: Iterable[np.ndarray], input_name: str) -> dict[str, np.ndarray]:
+def _channel_maxima(model, tensors: list[str], images: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
     """Largest |value| per channel of each tensor over the images (ONNX Runtime, tensors added as outputs).
 
     The convolution's own output counts, negative values included, also where a ReLU follows: measuring only the
@@ -79,6 +77,7 @@ def _channel_maxima(model, tensors: list[str], images: Iterable[np.ndarray], inp
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
     session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    input_name = model.graph.input[0].name
     maxima: dict[str, np.ndarray] = {}
     for x in images:
         x = np.ascontiguousarray(x[None] if x.ndim == 3 else x, np.float32)
@@ -88,42 +87,36 @@ def _channel_maxima(model, tensors: list[str], images: Iterable[np.ndarray], inp
     return maxima
 
 
-def equalize_activation_ranges(model, images: list[np.ndarray], input_name: str, cap: float = EQUALIZE_CAP) -> dict:
-    """Rescale Conv->[Relu]->Conv channel pairs of ``model`` in place; returns what was done (for the manifest).
+def equalize_activation_ranges(model, images: list[np.ndarray], cap: float = EQUALIZE_CAP) -> dict:
+    """Rescale Conv->[Relu]->Conv channel pairs of ``model`` in place; returns ``{"pairs": n, "max_scale": s}``.
 
-    ``images``: calibration images (NCHW float32, or CHW). The float model computes the same function afterwards
-    (measured 1e-8 max abs on the default model's distributions)."""
+    ``images``: calibration images (NCHW float32, or CHW) for the graph's input. The float model computes the same
+    function afterwards (measured 1e-8 max abs on the default model's distributions)."""
     from onnx import numpy_helper
 
-    pairs = _conv_pairs(model)
+    _, consumers = onnx_maps(model.graph)
+
+    def own(a, b) -> bool:  # an initializer shared with another node cannot be rescaled for this pair alone
+        return all(len(consumers[n]) == 1 for n in [*a.input[1:], b.input[1]] if n)
+
+    pairs = [p for p in _conv_pairs(model) if own(p[0], p[1])]
     if not pairs or not images:
-        return {"pairs": 0}
+        return {"pairs": 0, "max_scale": 1.0}
     inits = {t.name: t for t in model.graph.initializer}
-    maxima = _channel_maxima(model, sorted({a.output[0] for a, _, _ in pairs}), images, input_name)
-    shared = {}  # an initializer used by two convolutions cannot be rescaled for one of them
-    for node in model.graph.node:
-        for name in node.input:
-            shared[name] = shared.get(name, 0) + 1
-    done, scales = 0, []
-    for a, b, _relu in pairs:
-        names = [a.input[1], b.input[1]] + ([a.input[2]] if len(a.input) > 2 and a.input[2] else [])
-        if any(shared.get(n, 0) != 1 or n not in inits for n in names):
-            continue
+
+    def rescale(name: str, factor: np.ndarray, divide: bool = False) -> None:
+        value = numpy_helper.to_array(inits[name])
+        inits[name].CopyFrom(numpy_helper.from_array(value / factor if divide else value * factor, name))
+
+    maxima = _channel_maxima(model, sorted({a.output[0] for a, _, _ in pairs}), images)
+    largest = 1.0
+    for a, b, depthwise in pairs:
         r = np.maximum(maxima[a.output[0]], 1e-12)
         s = np.clip(r.max() / r, 1.0, cap).astype(np.float32)
-        w_a = numpy_helper.to_array(inits[a.input[1]]).copy()
-        w_a *= s.reshape(-1, *([1] * (w_a.ndim - 1)))
-        inits[a.input[1]].CopyFrom(numpy_helper.from_array(w_a, a.input[1]))
-        if len(names) == 3:
-            bias = numpy_helper.to_array(inits[a.input[2]]) * s
-            inits[a.input[2]].CopyFrom(numpy_helper.from_array(bias.astype(np.float32), a.input[2]))
-        w_b = numpy_helper.to_array(inits[b.input[1]]).copy()
-        if w_b.shape[1] == 1 and w_b.shape[0] == len(s):  # depthwise: one filter per channel
-            w_b /= s.reshape(-1, 1, 1, 1)
-        else:
-            w_b /= s.reshape(1, -1, 1, 1)
-        inits[b.input[1]].CopyFrom(numpy_helper.from_array(w_b, b.input[1]))
-        done += 1
-        scales.append(float(s.max()))
-    return {"pairs": done, "cap": cap, "max_scale": round(max(scales, default=1.0), 3),
-            "median_max_scale": round(float(np.median(scales)) if scales else 1.0, 3)}  # fmt: skip
+        rescale(a.input[1], s.reshape(-1, 1, 1, 1))  # A's output channels (and its bias)
+        if len(a.input) > 2 and a.input[2]:
+            rescale(a.input[2], s)
+        # B's input channels: one filter per channel when depthwise, else one weight column per channel
+        rescale(b.input[1], s.reshape(-1, 1, 1, 1) if depthwise else s.reshape(1, -1, 1, 1), divide=True)
+        largest = max(largest, float(s.max()))
+    return {"pairs": len(pairs), "max_scale": round(largest, 3)}

@@ -42,6 +42,7 @@ __all__ = [
     "input_prefix_tensors",
     "logit_shift",
     "measured_shift",
+    "onnx_maps",
     "onnx_tail_nodes",
     "shift_onnx_head",
     "shift_tflite_head",
@@ -65,7 +66,8 @@ def _walk(roots: list, neighbours) -> list:
     return order
 
 
-def _onnx_maps(graph):
+def onnx_maps(graph) -> tuple[dict, dict]:
+    """(producer of each tensor, consumers of each tensor) of an ONNX graph; initializers count as tensors."""
     producer = {out: node for node in graph.node for out in node.output}
     consumers: dict[str, list] = {}
     for node in graph.node:
@@ -89,7 +91,7 @@ def _inputs(op) -> list[int]:
 
 def input_prefix_nodes(model) -> list[str]:
     """Names of the ONNX nodes that compute the first convolution's input from the graph input."""
-    producer, _ = _onnx_maps(model.graph)
+    producer, _ = onnx_maps(model.graph)
     first_conv = next((n for n in model.graph.node if n.op_type == "Conv"), None)
     if first_conv is None:
         return []
@@ -139,7 +141,7 @@ def onnx_tail_nodes(model) -> list[str]:
             axes = [int(a) for a in np.ravel(consts[node.input[1]])]
         return axes is not None and {a % 4 for a in axes} >= {2, 3}
 
-    _, consumers = _onnx_maps(g)
+    _, consumers = onnx_maps(g)
     nodes = _walk([n for n in g.node if spatial(n)], lambda n: [c for o in n.output for c in consumers.get(o, [])])
     return [n.name for n in nodes if n.name]
 
@@ -203,7 +205,7 @@ def shift_onnx_head(model, shift: np.ndarray) -> str | None:
     from onnx import numpy_helper
 
     g = model.graph
-    producer, consumers = _onnx_maps(g)
+    producer, consumers = onnx_maps(g)
     softmax = producer.get(g.output[0].name)
     gemm = producer.get(softmax.input[0]) if softmax is not None and softmax.op_type == "Softmax" else None
     if gemm is None or gemm.op_type != "Gemm" or len(gemm.input) < 3:

@@ -301,7 +301,7 @@ def quantize_int8(
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         prepared = onnx.load(str(pre))
         # Equal channel ranges before the per-tensor int8 scales are chosen (equalize.py).
-        equalize_activation_ranges(prepared, calibration, INPUT_NAME)
+        equalize_activation_ranges(prepared, calibration)
         onnx.save(prepared, str(pre))
         out = tmp / "int8.onnx"
         # reduce_range: 7-bit weights. On x86 CPUs without VNNI (AVX2 only, like the CI machines) ONNX Runtime's

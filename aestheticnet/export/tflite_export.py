@@ -64,9 +64,7 @@ def _onnx_for_onnx2tf(src: Path, dst: Path, equalize_on: list[np.ndarray] | None
     if equalize_on:
         # For full int8 (equalize.py). The float function is unchanged (1e-8), so the fp32 and fp16 files of the
         # same conversion share the equalised weights; the manifests of all of them record it.
-        from aestheticnet.export.onnx_export import INPUT_NAME
-
-        n = equalize_activation_ranges(model, equalize_on, INPUT_NAME)["pairs"]
+        n = equalize_activation_ranges(model, equalize_on)["pairs"]
         if n:
             rewrites.append(f"activation_range_equalisation x{n}")
     n = undilate_convolutions(model)
