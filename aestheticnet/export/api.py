@@ -151,7 +151,7 @@ def export_checkpoint(
     report.shared_seconds["load"] = round(time.perf_counter() - t0, 3)
 
     needs_calibration = any(p == "int8" and f in ("onnx", "tflite") for f, p in plan)
-    calibration, calib_info = [], None
+    calibration, calib_names, calib_info = [], [], None
     if needs_calibration:
         if data is None:
             raise ExportError(
@@ -160,7 +160,7 @@ def export_checkpoint(
         from aestheticnet.export.calibration import load_images
 
         t0 = time.perf_counter()
-        calibration, _, calib_info = load_images(data, pre, calibration_samples)
+        calibration, calib_names, calib_info = load_images(data, pre, calibration_samples)
         report.shared_seconds["calibration_images"] = round(time.perf_counter() - t0, 3)
 
     from aestheticnet.export.files import publish, scratch_dir
@@ -245,6 +245,16 @@ def export_checkpoint(
             if not keep:
                 report.shared_seconds["onnx_for_tflite"] = round(time.perf_counter() - t0, 3)
             report.cpu_seconds["main_until_onnx_fp32"] = round(time.process_time() - cpu_start, 3)
+
+        if calibration and onnx_fp32 is not None:
+            # One calibration set for ONNX and TFLite int8, without images whose activations are out of line.
+            from aestheticnet.export.calibration_outliers import drop_calibration_outliers
+
+            t0 = time.perf_counter()
+            calibration, calib_info = drop_calibration_outliers(onnx_fp32, calibration, calib_names, calib_info)
+            report.shared_seconds["calibration_outliers"] = round(time.perf_counter() - t0, 3)
+            for o in calib_info["outliers"]:
+                say(f"calibration: left out image {o['image']} ({o['ratio']:g}x the median range at {o['tensor']})")
 
         # TFLite in a worker process while the ONNX variants (and CoreML, without a CoreML worker) run here.
         tfl_plan = [p for f, p in plan if f == "tflite"]
@@ -358,9 +368,10 @@ def _onnx_variant(src, out, stem, precision, calibration, calib_info, onnx_resul
         else:
             info["conversion"] = (
                 "onnxruntime.quantization.quantize_static QDQ, per-channel int8 weights with reduce_range "
-                "(7-bit: no int16 saturation on x86 without VNNI), int8 activations, MinMax calibration after "
-                f"activation range equalisation (Conv->[Relu]->Conv channel pairs, gain <= {EQUALIZE_CAP:g}); input "
-                "normalisation and tail (CBAM, pooling, classifier, softmax) in float, classifier bias corrected"
+                "(7-bit: no int16 saturation on x86 without VNNI), int8 activations, MinMax calibration (outlier "
+                "images left out) after activation range equalisation (Conv->[Relu]->Conv channel pairs, gain <= "
+                f"{EQUALIZE_CAP:g}); input normalisation and tail (CBAM, pooling, classifier, softmax) in float, "
+                "classifier bias corrected"
             )
             manifest = manifest_for("onnx", precision, info, calibration=calib_info)
             quantize_int8(src, dst, calibration, _metadata_entries(manifest))

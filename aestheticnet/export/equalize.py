@@ -66,22 +66,11 @@ def _channel_maxima(model, tensors: list[str], images: Iterable[np.ndarray]) -> 
 
     The convolution's own output counts, negative values included, also where a ReLU follows: measuring only the
     ReLU's positive side gave a worse int8 model (SROCC 0.977 against 0.980, default model, ONNX)."""
-    import onnx
-    import onnxruntime as ort
+    from aestheticnet.export.activations import iter_activations
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    del probe.graph.output[:]
-    for name in tensors:
-        probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    input_name = model.graph.input[0].name
     maxima: dict[str, np.ndarray] = {}
-    for x in images:
-        x = np.ascontiguousarray(x[None] if x.ndim == 3 else x, np.float32)
-        for name, value in zip(tensors, session.run(tensors, {input_name: x})):
+    for values in iter_activations(model, tensors, images):
+        for name, value in values.items():
             m = np.abs(value).max(axis=(0, 2, 3))
             maxima[name] = m if name not in maxima else np.maximum(maxima[name], m)
     return maxima

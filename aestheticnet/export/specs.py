@@ -62,14 +62,14 @@ SPECS: dict[str, FormatSpec] = {
     "onnx": FormatSpec(
         "onnx", ".onnx", "NCHW", ("fp32", "fp16", "int8"), "onnxruntime",
         "dynamo exporter (opset >= 18), onnxsim; dynamic batch/height/width; fp16 keeps float32 IO; int8 = static "
-        "QDQ, per-channel weights, channel ranges equalised, calibrated on dataset images; input normalisation and "
-        "tail (CBAM, pooling, classifier) float, classifier bias corrected",
+        "QDQ, per-channel weights, channel ranges equalised, calibrated on dataset images (outlier images left "
+        "out); input normalisation and tail (CBAM, pooling, classifier) float, classifier bias corrected",
     ),
     "tflite": FormatSpec(
         "tflite", ".tflite", "NHWC", ("fp32", "fp16", "int8", "int8-dynamic"), "ai-edge-litert (XNNPACK)",
         "ONNX -> onnx2tf -> TFLite converter; input [-1,-1,-1,3]; int8 = full integer inside except the input "
-        "normalisation and the tail (CBAM, pooling, classifier), channel ranges equalised, classifier bias "
-        "corrected; float32 IO",
+        "normalisation and the tail (CBAM, pooling, classifier), channel ranges equalised, outlier images left "
+        "out of calibration, classifier bias corrected; float32 IO",
     ),
     "coreml": FormatSpec(
         "coreml", ".mlpackage", "NCHW", ("fp32", "fp16", "int8"), "coremltools (macOS only)",
