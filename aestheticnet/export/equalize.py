@@ -16,7 +16,7 @@ Meller et al. 2019, "Same, Same But Different", equalise activations).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
