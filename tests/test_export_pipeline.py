@@ -103,6 +103,11 @@ def test_every_artifact_has_a_complete_manifest(exported):
     assert onnx_manifest["export"]["exporter"] == "torch.onnx (dynamo)"
     assert onnx_manifest["export"]["fallback_reason"] is None
     assert json.loads((out / "small.export_report.json").read_text())["format_seconds"]["tflite"] > 0
+    # ONNX and TFLite int8 calibrate on the same images, and say which were left out as outliers
+    calib = [read_manifest(art(exported, f, "int8"))["export"]["calibration"] for f in ("onnx", "tflite")]
+    assert calib[0] == calib[1] and calib[0]["samples"] == 24
+    assert calib[0]["used"] == 24 - len(calib[0]["outliers"]) and calib[0]["used"] >= 22
+    assert "outlier_rule" in calib[0]
 
 
 def test_metadata_is_embedded_in_onnx_tflite_and_coreml(exported):
