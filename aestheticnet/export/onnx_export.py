@@ -279,7 +279,8 @@ def quantize_int8(
 ) -> Path:
     """Static QDQ int8 (per-channel weights, int8 activations, MinMax calibration on ``calibration``).
 
-    Channel ranges are equalised first (:mod:`aestheticnet.export.equalize`). The input normalisation and the tail
+    Channel ranges are equalised first (:mod:`aestheticnet.export.equalize`). ``calibration`` is used as given;
+    ``export_checkpoint`` leaves outlier images out of it first (:mod:`aestheticnet.export.calibration_outliers`). The input normalisation and the tail
     (CBAM, pooling, classifier, softmax) stay float and the classifier's bias is corrected for the int8 offset: see
     :mod:`aestheticnet.export.int8_recipe`.
     """
