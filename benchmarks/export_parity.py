@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/export_parity.py --out /tmp/parity            # default model, everything
     .venv/bin/python benchmarks/export_parity.py --layers 8 --init-channels 16 --fit-steps 60 --samples 200
     .venv/bin/python benchmarks/export_parity.py --fit-steps 600 --teacher runs/td_final_lr01/best.safetensors
+    .venv/bin/python benchmarks/export_parity.py --start OUT/star.safetensors --fit-steps 1400 --fit-seed 1 \
+        --teacher runs/td_final_lr01/best.safetensors                          # continue fitting that model
 
 Steps:
 1. build the model (default: ``create_model("aestheticnet_star")``, 20 cells, C=36) and fit it briefly on the
@@ -86,11 +88,18 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=None)
     ap.add_argument("--init-channels", type=int, default=None)
     ap.add_argument("--fit-steps", type=int, default=60)
+    ap.add_argument("--fit-seed", type=int, default=0, help="seed of the fitting images and batches")
     ap.add_argument(
         "--teacher",
         type=Path,
         default=None,
         help="checkpoint whose predicted distributions are the fitting targets (instead of the vote histograms)",
+    )
+    ap.add_argument(
+        "--start",
+        type=Path,
+        default=None,
+        help="checkpoint to start from instead of a new model (with --fit-steps 0: used as it is)",
     )
     ap.add_argument("--samples", type=int, default=200, help="real images for SROCC/PLCC")
     ap.add_argument("--calibration-samples", type=int, default=100)
@@ -120,10 +129,21 @@ def main() -> None:
         from aestheticnet.models import load
 
         teacher = load(args.teacher)
-    model, fit_info = fit(create_model("aestheticnet_star", **overrides), data, args.fit_steps, teacher=teacher)
+    if args.start is not None:
+        from aestheticnet.models import load, read_metadata
+
+        model, fit_info = load(args.start), {"steps": 0}
+        if args.fit_steps > 0:
+            model, fit_info = fit(model, data, args.fit_steps, seed=args.fit_seed, teacher=teacher)
+        fit_info["start"] = str(args.start)
+        preprocess = FIT_PRE if args.fit_steps > 0 else read_metadata(args.start).get("preprocess")
+    else:
+        model = create_model("aestheticnet_star", **overrides)
+        model, fit_info = fit(model, data, args.fit_steps, seed=args.fit_seed, teacher=teacher)
+        preprocess = FIT_PRE if args.fit_steps > 0 else None
     if args.teacher is not None:
         fit_info["teacher"] = str(args.teacher)
-    ckpt = save(model, args.out / "star.safetensors", preprocess=FIT_PRE if args.fit_steps > 0 else None)
+    ckpt = save(model, args.out / "star.safetensors", preprocess=preprocess)
     results: dict = {"model": {"overrides": overrides, "fit": fit_info}, "data": str(data)}
     print(f"model {overrides or 'default'}; fit {fit_info}", flush=True)
 
