@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from aestheticnet.export.api import export_checkpoint
 from aestheticnet.export.verify import DEFAULT_SHAPES, verify_artifact
-from aestheticnet.models import create_model, save
+from aestheticnet.models import create_model, load, read_metadata, save
 
 # The fitted checkpoint is saved with the preprocessing it was fitted at (the synthetic images are 256x192 ->
 # 128x96): fitting BatchNorm at one resolution and evaluating at another made a degenerate, bimodal model on which
@@ -126,12 +126,8 @@ def main() -> None:
     torch.manual_seed(0)
     teacher = None
     if args.teacher is not None:
-        from aestheticnet.models import load
-
         teacher = load(args.teacher)
     if args.start is not None:
-        from aestheticnet.models import load, read_metadata
-
         model, fit_info = load(args.start), {"steps": 0}
         if args.fit_steps > 0:
             model, fit_info = fit(model, data, args.fit_steps, seed=args.fit_seed, teacher=teacher)

@@ -280,9 +280,9 @@ def quantize_int8(
     """Static QDQ int8 (per-channel weights, int8 activations, MinMax calibration on ``calibration``).
 
     Channel ranges are equalised first (:mod:`aestheticnet.export.equalize`). ``calibration`` is used as given;
-    ``export_checkpoint`` leaves outlier images out of it first (:mod:`aestheticnet.export.calibration_outliers`). The input normalisation and the tail
-    (CBAM, pooling, classifier, softmax) stay float and the classifier's bias is corrected for the int8 offset: see
-    :mod:`aestheticnet.export.int8_recipe`.
+    ``export_checkpoint`` leaves outlier images out of it first (:mod:`aestheticnet.export.calibration_outliers`).
+    The input normalisation and the tail (CBAM, pooling, classifier, softmax) stay float and the classifier's bias
+    is corrected for the int8 offset: see :mod:`aestheticnet.export.int8_recipe`.
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
