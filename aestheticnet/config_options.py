@@ -18,31 +18,45 @@ __all__ = ["dataclass_options", "build_config"]
 _SIMPLE = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def _click_type(annotation: str) -> tuple[type, bool]:
-    """(python type, is_flag) from a string annotation such as 'int | None'."""
+def _click_type(annotation: str) -> tuple[type, int]:
+    """(python type, number of values) from a string annotation such as 'int | None' or 'tuple[float, float]'."""
     parts = [p.strip() for p in str(annotation).split("|") if p.strip() != "None"]
+    if len(parts) == 1 and parts[0].startswith("tuple[") and parts[0].endswith("]"):
+        items = [t.strip() for t in parts[0][len("tuple[") : -1].split(",")]
+        if len(set(items)) == 1 and items[0] in _SIMPLE and items[0] != "bool":
+            return _SIMPLE[items[0]], len(items)
     if len(parts) != 1 or parts[0] not in _SIMPLE:
         raise TypeError(f"unsupported config field type {annotation!r}")
-    t = _SIMPLE[parts[0]]
-    return t, t is bool
+    return _SIMPLE[parts[0]], 1
 
 
-def dataclass_options(cls: type, skip: tuple[str, ...] = ()) -> Callable:
+def dataclass_options(
+    cls: type, skip: tuple[str, ...] = (), choices: dict[str, tuple[str, ...]] | None = None
+) -> Callable:
+    """One option per field of ``cls`` except ``skip``; ``choices`` lists the valid values of string fields."""
     # Field types are strings under `from __future__ import annotations`; _click_type parses them.
     hints = {f.name: f.type for f in dataclasses.fields(cls)}
+    choices = choices or {}
 
     def decorate(func: Callable) -> Callable:
         for field in reversed(dataclasses.fields(cls)):
             if field.name in skip:
                 continue
-            t, is_flag = _click_type(hints[field.name])
+            t, nargs = _click_type(hints[field.name])
             opt = "--" + field.name.replace("_", "-")
-            default = field.default if field.default is not dataclasses.MISSING else None
-            if is_flag:
-                func = click.option(f"{opt}/--no-{field.name.replace('_', '-')}", field.name, default=None,
-                                    help=f"default: {default}")(func)  # fmt: skip
+            if field.default is not dataclasses.MISSING:
+                default = field.default
+            elif field.default_factory is not dataclasses.MISSING:
+                default = field.default_factory()
             else:
-                func = click.option(opt, field.name, type=t, default=None, help=f"default: {default}")(func)
+                default = None
+            help_text = f"default: {' '.join(map(str, default)) if isinstance(default, tuple) else default}"
+            if t is bool:
+                func = click.option(f"{opt}/--no-{field.name.replace('_', '-')}", field.name, default=None,
+                                    help=help_text)(func)  # fmt: skip
+            else:
+                kind = click.Choice(choices[field.name]) if field.name in choices else t
+                func = click.option(opt, field.name, type=kind, nargs=nargs, default=None, help=help_text)(func)
         return func
 
     return decorate

@@ -78,12 +78,12 @@ def test_weights_not_matching_config(small_star, tmp_path):
 
 
 def test_failed_save_leaves_no_file(small_star, tmp_path, monkeypatch):
-    import aestheticnet.models.checkpoint as ckpt
+    import aestheticnet.state as state
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ckpt, "save_file", boom)
+    monkeypatch.setattr(state, "save_file", boom)
     with pytest.raises(RuntimeError):
         save(small_star, tmp_path / "m.safetensors")
     assert list(tmp_path.iterdir()) == []

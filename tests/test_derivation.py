@@ -9,7 +9,7 @@ from aestheticnet.models import create_model
 from aestheticnet.nas.derivation import DerivationError, derive_cell, derive_genotype, prune_ops, rank_ops
 from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.operations import PRIMITIVES
-from aestheticnet.nas.search_space import cell_edges, full_space
+from aestheticnet.nas.active_ops import cell_edges, full_space
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():

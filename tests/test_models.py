@@ -115,7 +115,7 @@ def test_timm_contract(star):
 def test_auxiliary_head_only_in_training():
     model = create_model("aestheticnet_star", layers=5, init_channels=8, auxiliary=True, drop_path=0.2)
     model.train()
-    model.drop_path_prob = 0.2
+    model.set_drop_path(0.2)
     dist, aux = model.forward_train(torch.randn(2, 3, 64, 64))
     assert aux is not None and aux.shape == dist.shape == (2, 10)
     (dist.sum() + aux.sum()).backward()
@@ -127,7 +127,7 @@ def test_auxiliary_head_only_in_training():
 def test_drop_path_changes_training_output_but_not_eval():
     torch.manual_seed(0)
     model = create_model("aestheticnet", layers=5, init_channels=8)
-    model.drop_path_prob = 0.5
+    model.set_drop_path(0.5)
     x = torch.randn(4, 3, 64, 64)
     model.train()
     a, b = model(x), model(x)

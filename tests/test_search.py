@@ -10,11 +10,13 @@ from click.testing import CliRunner
 from torch.utils.data import Dataset
 
 from aestheticnet.models import create_model
-from aestheticnet.nas.checkpoint import load_search_state
 from aestheticnet.nas.genotypes import Genotype
-from aestheticnet.nas.search import STATE_FILE, SearchDivergedError, _Dist, _Stepper, build_supernet, run_search
-from aestheticnet.nas.search_space import full_space
+from aestheticnet.distributed import DistContext
+from aestheticnet.nas.active_ops import full_space
+from aestheticnet.nas.bilevel import BilevelStepper, SearchDivergedError, build_supernet
 from aestheticnet.nas.strategy import SearchConfig, StageSpec
+from aestheticnet.state import StateKind, load_state
+from aestheticnet.train.search import STATE_FILE, run_search
 
 # The paper's proportions, shrunk: 3 stages, 8 -> 5 -> 2 ops, 2 epochs each of which 1 is weights-only.
 TINY_STAGES = (StageSpec(3, 8, 2, 1, 0.1), StageSpec(4, 5, 2, 1, 0.4), StageSpec(5, 2, 2, 1, 0.7))
@@ -98,7 +100,7 @@ def test_resume_mid_stage_2_gives_the_same_genotype(full_run, data_dir, tmp_path
     result, out, _ = full_run
     first = run_search(tiny_config(), data_dir, tmp_path, progress=False, max_epochs=3)
     assert not first.finished and (first.stage, first.epoch) == (1, 1)  # stage 2, after its first epoch
-    state = load_search_state(tmp_path / STATE_FILE)
+    state = load_state(tmp_path / STATE_FILE, StateKind.SEARCH)
     assert (state["stage"], state["epoch"]) == (1, 1) and "model" in state and "optim_arch" in state
     assert all(len(ops) == 5 for ops in state["active_normal"])
     resumed = run_search(tiny_config(), data_dir, tmp_path, progress=False, resume=True)
@@ -147,7 +149,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(data_dir, tmp_path)
     with pytest.raises(SearchDivergedError, match=expected):
         run_search(cfg, data, tmp_path, progress=False, resume=True)
     assert (tmp_path / STATE_FILE).read_bytes() == before
-    assert load_search_state(tmp_path / STATE_FILE)["epoch"] == 1
+    assert load_state(tmp_path / STATE_FILE, StateKind.SEARCH)["epoch"] == 1
     assert not (tmp_path / "genotype.json").exists()
 
 
@@ -155,7 +157,7 @@ def test_non_finite_architecture_weight_stops(data_dir, tmp_path):
     cfg = tiny_config(stages=TINY_STAGES[:1], arch_lr=float("inf"))
     with pytest.raises(SearchDivergedError, match="non-finite architecture weight at stage 1/1, epoch 2/2"):
         run_search(cfg, data_dir, tmp_path, progress=False)
-    assert load_search_state(tmp_path / STATE_FILE)["epoch"] == 1
+    assert load_state(tmp_path / STATE_FILE, StateKind.SEARCH)["epoch"] == 1
 
 
 def test_second_order_gradient_reduces_to_first_order_at_zero_lr():
@@ -163,7 +165,7 @@ def test_second_order_gradient_reduces_to_first_order_at_zero_lr():
     ops = tuple(("none", "skip_connect", "sep_conv_3x3") for _ in full_space(4))
     model = build_supernet(cfg, 0, ops, ops, num_buckets=10).train()
     opt_w = torch.optim.SGD(model.weight_parameters(), 0.1, momentum=0.9)
-    stepper = _Stepper(cfg, model, opt_w, None, _Dist(), lambda: "")
+    stepper = BilevelStepper(cfg, model, opt_w, None, DistContext(), lambda: "")
     x, xa = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
     y, ya = torch.softmax(torch.randn(4, 10), 1), torch.softmax(torch.randn(4, 10), 1)
     before = [p.detach().clone() for p in model.weight_parameters()]

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from aestheticnet.nas.checkpoint import flatten, unflatten
-from aestheticnet.nas.proxy import proxy_indices
 from aestheticnet.nas.strategy import PRESETS, SearchConfig, StageSpec
+from aestheticnet.state import flatten, unflatten
+from aestheticnet.train.search_data import proxy_indices
 
 
 def test_presets_follow_the_paper_and_the_release():

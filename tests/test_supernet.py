@@ -9,7 +9,8 @@ import torch
 from aestheticnet.nas.derivation import prune_ops
 from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.operations import PRIMITIVES, Zero
-from aestheticnet.nas.search_space import MixedOp, SearchNetwork, cell_edges, full_space
+from aestheticnet.nas.active_ops import cell_edges, full_space
+from aestheticnet.nas.search_space import MixedOp, SearchNetwork
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -70,7 +70,7 @@ def test_training_learns_and_writes_model_files(tiny_synth, tmp_path):
 def test_bad_config_values_are_named():
     with pytest.raises(ValueError, match="loss='l2'"):
         TrainConfig(loss="l2")
-    with pytest.raises(ValueError, match="unknown key.*'epoch'"):
+    with pytest.raises(ValueError, match="unknown TrainConfig key.*'epoch'"):
         TrainConfig.from_dict({"epoch": 3})
 
 

@@ -10,12 +10,12 @@ AestheticNet* adds, on the same skeleton:
   32 the map is small and a wider window costs nothing in parameters, so the receptive field covers the
   whole composition; ``dil_conv_*`` ops are already dilated and pools/skips have nothing to dilate, so they
   stay as they are;
-* input of any size that is a multiple of 32 (global pooling only: GUIDE.md rule 2), used with the
-  aspect-preserving preprocessing policy.
+* input of any size that is a multiple of 32 (global pooling is the only size-dependent step, so no layer
+  fixes the input size), used with the aspect-preserving preprocessing policy.
 
 Model contract (timm): ``forward_features`` -> feature map, ``forward_head`` -> distribution,
 ``forward`` = both. ``forward`` always returns one tensor; training with the auxiliary head uses
-``forward_train``.
+``forward_train``. The model owns its drop-path schedule (:meth:`AestheticNet.set_training_progress`).
 """
 
 from __future__ import annotations
@@ -27,21 +27,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from aestheticnet.configs import problems_of, raise_problems, reject_unknown
 from aestheticnet.models.cbam import CBAM
 from aestheticnet.models.cells import Cell
 from aestheticnet.models.input_norm import INPUT_NORMS, make_input_norm
 from aestheticnet.nas.genotypes import Genotype, resolve_genotype
+from aestheticnet.nas.stem import build_stem, cell_slots, check_stem, input_multiple, reduction_layers, run_stem
 
 __all__ = [
     "AestheticNetConfig",
     "AestheticNetStarConfig",
     "AestheticNet",
     "AuxiliaryHead",
-    "STEM_STRIDE",
     "count_parameters",
 ]
-
-STEM_STRIDE = {"imagenet": 8, "cifar": 1}
 
 
 @dataclass(frozen=True)
@@ -63,32 +62,24 @@ class AestheticNetConfig:
     input_norm: str = "none"  # "lcn": local contrast normalised channels next to the input (models/input_norm.py)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.stem not in STEM_STRIDE:
-            problems.append(f"stem={self.stem!r} (valid: {', '.join(STEM_STRIDE)})")
-        if self.layers < 3:
-            problems.append(f"layers={self.layers} (need >= 3 for two reduction cells)")
-        if self.init_channels < 2 or self.init_channels % 2:
-            problems.append(f"init_channels={self.init_channels} (need an even number >= 2)")
-        if self.num_buckets < 2:
-            problems.append(f"num_buckets={self.num_buckets} (need >= 2)")
-        if not 0.0 <= self.drop_path < 1.0:
-            problems.append(f"drop_path={self.drop_path} (need 0 <= p < 1)")
-        if not 0.0 <= self.head_dropout < 1.0:
-            problems.append(f"head_dropout={self.head_dropout} (need 0 <= p < 1)")
-        if self.dilation < 1:
-            problems.append(f"dilation={self.dilation} (need >= 1)")
-        if self.input_norm not in INPUT_NORMS:
-            problems.append(f"input_norm={self.input_norm!r} (valid: {', '.join(INPUT_NORMS)})")
-        if self.cbam_reduction < 1:
-            problems.append(f"cbam_reduction={self.cbam_reduction} (need >= 1)")
-        if problems:
-            raise ValueError(f"{type(self).__name__}: bad value(s): {'; '.join(problems)}")
+        stem_problem = check_stem(self.stem)
+        problems = problems_of([
+            (stem_problem is None, stem_problem or ""),
+            (self.layers >= 3, f"layers={self.layers} (need >= 3 for two reduction cells)"),
+            (self.init_channels >= 2 and self.init_channels % 2 == 0,
+             f"init_channels={self.init_channels} (need an even number >= 2)"),
+            (self.num_buckets >= 2, f"num_buckets={self.num_buckets} (need >= 2)"),
+            (0.0 <= self.drop_path < 1.0, f"drop_path={self.drop_path} (need 0 <= p < 1)"),
+            (0.0 <= self.head_dropout < 1.0, f"head_dropout={self.head_dropout} (need 0 <= p < 1)"),
+            (self.dilation >= 1, f"dilation={self.dilation} (need >= 1)"),
+            (self.input_norm in INPUT_NORMS, f"input_norm={self.input_norm!r} (valid: {', '.join(INPUT_NORMS)})"),
+            (self.cbam_reduction >= 1, f"cbam_reduction={self.cbam_reduction} (need >= 1)"),
+        ])  # fmt: skip
+        raise_problems(self, problems)
 
     @property
     def input_multiple(self) -> int:
-        # Stem stride times the two stride-2 reductions; FactorizedReduce needs even sizes at each of them.
-        return STEM_STRIDE[self.stem] * 4
+        return input_multiple(self.stem)
 
     def replace(self, **changes: Any) -> "AestheticNetConfig":
         if "genotype" in changes and not isinstance(changes["genotype"], Genotype):
@@ -104,10 +95,7 @@ class AestheticNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "AestheticNetConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{source}: unknown {cls.__name__} key(s) {unknown}; valid keys: {sorted(names)}")
+        reject_unknown(cls, data, source)
         values = dict(data)
         g = values.get("genotype")
         if isinstance(g, dict):
@@ -152,51 +140,22 @@ class AestheticNet(nn.Module):
     def __init__(self, config: AestheticNetConfig):
         super().__init__()
         self.config = config
-        self.drop_path_prob = 0.0  # set by the trainer each epoch, up to config.drop_path
+        self._drop_path = 0.0  # the rate of this epoch, up to config.drop_path (set_training_progress)
         c, layers, genotype = config.init_channels, config.layers, config.genotype
         self.input_norm = make_input_norm(config.input_norm)
-        c_in = INPUT_NORMS[config.input_norm]
-        if config.stem == "imagenet":
-            # Two stride-2 stages: stem0 feeds cell 0 as s0 at stride 4, stem1 as s1 at stride 8.
-            self.stem0 = nn.Sequential(
-                nn.Conv2d(c_in, c // 2, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c // 2),
-                nn.ReLU(inplace=False),
-                nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c),
-            )
-            self.stem1 = nn.Sequential(
-                nn.ReLU(inplace=False),
-                nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c),
-            )
-            c_prev_prev, c_prev, c_curr, reduction_prev = c, c, c, True
-        else:
-            stem_multiplier = 3
-            self.stem0 = nn.Sequential(
-                nn.Conv2d(c_in, stem_multiplier * c, 3, padding=1, bias=False),
-                nn.BatchNorm2d(stem_multiplier * c),
-            )
-            self.stem1 = None
-            c_prev_prev = c_prev = stem_multiplier * c
-            c_curr, reduction_prev = c, False
-
-        self.reduction_layers = (layers // 3, 2 * layers // 3)
-        self.cells = nn.ModuleList()
-        aux_channels = c_prev
-        for i in range(layers):
-            reduction = i in self.reduction_layers
-            if reduction:
-                c_curr *= 2
-            last_stage = i > self.reduction_layers[1]
-            dilation = config.dilation if last_stage and not reduction else 1
-            cell = Cell(genotype, c_prev_prev, c_prev, c_curr, reduction, reduction_prev, dilation)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
-            if i == self.reduction_layers[1]:
-                aux_channels = c_prev
-        self.num_features = c_prev
+        stem = build_stem(config.stem, INPUT_NORMS[config.input_norm], c)
+        self.stem0, self.stem1 = stem.stem0, stem.stem1
+        self.reduction_layers = reduction_layers(layers)
+        concat = {False: len(genotype.normal_concat), True: len(genotype.reduce_concat)}
+        slots = cell_slots(stem, layers, concat.__getitem__)
+        self.cells = nn.ModuleList(
+            Cell(genotype, slot.c_prev_prev, slot.c_prev, slot.c, slot.reduction, slot.reduction_prev,
+                 # dilation widens the last stage's normal cells only (module docstring)
+                 config.dilation if slot.index > self.reduction_layers[1] and not slot.reduction else 1)
+            for slot in slots
+        )  # fmt: skip
+        self.num_features = c_prev = slots[-1].c_out
+        aux_channels = slots[self.reduction_layers[1]].c_out
         self.auxiliary_head = AuxiliaryHead(aux_channels, config.num_buckets) if config.auxiliary else None
         self.attention = CBAM(c_prev, config.cbam_reduction) if config.cbam else nn.Identity()
         self.head_drop = nn.Dropout(config.head_dropout)
@@ -205,6 +164,20 @@ class AestheticNet(nn.Module):
     @property
     def input_multiple(self) -> int:
         return self.config.input_multiple
+
+    @property
+    def drop_path(self) -> float:
+        """The drop-path rate the cells use while training."""
+        return self._drop_path
+
+    def set_drop_path(self, rate: float) -> None:
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"drop-path rate {rate} (need 0 <= p < 1)")
+        self._drop_path = float(rate)
+
+    def set_training_progress(self, epoch: int, epochs: int) -> None:
+        """DARTS' drop-path schedule: linear from 0 at the first epoch towards ``config.drop_path``."""
+        self.set_drop_path(self.config.drop_path * epoch / epochs)
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != 3:
@@ -217,17 +190,12 @@ class AestheticNet(nn.Module):
                 f"(total stride of the network); resize or let the preprocessing round the size"
             )
 
-    def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s0 = self.stem0(self.input_norm(x))
-        s1 = self.stem1(s0) if self.stem1 is not None else s0
-        return s0, s1
-
     def _cells(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         self.check_input(x)
-        s0, s1 = self._stem(x)
+        s0, s1 = run_stem(self.stem0, self.stem1, self.input_norm(x))
         aux_features = None
         for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            s0, s1 = s1, cell(s0, s1, self._drop_path)
             if i == self.reduction_layers[1]:
                 aux_features = s1
         return self.attention(s1), aux_features
@@ -255,7 +223,8 @@ class AestheticNet(nn.Module):
 
     def stage_names(self) -> list[str]:
         """Named points whose output shapes `info` reports."""
-        return ["stem0"] + (["stem1"] if self.stem1 is not None else []) + [f"cells.{i}" for i in range(len(self.cells))]
+        stems = ["stem0"] + (["stem1"] if self.stem1 is not None else [])
+        return stems + [f"cells.{i}" for i in range(len(self.cells))]
 
 
 def count_parameters(model: nn.Module, exclude_auxiliary: bool = True) -> int:

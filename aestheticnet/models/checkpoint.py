@@ -9,27 +9,25 @@ key, ``aestheticnet``, whose value is a JSON object:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from aestheticnet import __version__
-from aestheticnet.io import atomic_path
 from aestheticnet.models.aestheticnet import AestheticNet
 from aestheticnet.models.registry import build_model, get_entry
+from aestheticnet.state import StateFileError, check_version, read_json_header, read_tensors, write_safetensors
 
 __all__ = ["CheckpointError", "save", "load", "read_metadata", "METADATA_KEY"]
 
 METADATA_KEY = "aestheticnet"
 FORMAT = "aestheticnet.model"
 FORMAT_VERSION = 1
+_WHAT = "aestheticnet metadata"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(StateFileError):
     """A model file cannot be used; the message names the file and the problem."""
 
 
@@ -67,44 +65,15 @@ def save(
     """Write weights and metadata atomically; returns the path."""
     path = Path(path)
     meta = build_metadata(model, preprocess, extra)
-    # contiguous CPU copies: safetensors refuses views, and files must not depend on the training device.
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
-    return path
-
-
-def _open(path: Path):
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, expected a .safetensors model file")
-    try:
-        return safe_open(str(path), framework="pt", device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: not a readable safetensors file ({exc}); the file may be truncated or of another format"
-        ) from None
+    return write_safetensors(path, model.state_dict(), METADATA_KEY, meta)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    with _open(path) as f:
-        header = f.metadata() or {}
-    raw = header.get(METADATA_KEY)
-    if raw is None:
-        raise CheckpointError(f"{path}: a safetensors file without aestheticnet metadata (no '{METADATA_KEY}' key)")
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: aestheticnet metadata is not valid JSON ({exc})") from None
+    meta = read_json_header(path, METADATA_KEY, CheckpointError, _WHAT)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: metadata does not describe an {FORMAT} file")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: format version {meta['format_version']} is newer than this package reads ({FORMAT_VERSION}); "
-            "upgrade aestheticnet"
-        )
+    check_version(path, meta.get("format_version"), FORMAT_VERSION, "model file format", CheckpointError)
     return meta
 
 
@@ -118,11 +87,7 @@ def load(path: str | Path, strict: bool = True) -> AestheticNet:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild the model from its metadata: {exc}") from None
     model = build_model(meta["variant"], config)
-    try:
-        with _open(path) as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path}: cannot read weights ({exc}); the file may be truncated") from None
+    state = read_tensors(path, CheckpointError, _WHAT)
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches: torch lists them all

@@ -10,7 +10,9 @@ import torch
 __all__ = ["bucket_scores", "mean_score", "score_std"]
 
 
-def bucket_scores(num_buckets: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def bucket_scores(
+    num_buckets: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     return torch.arange(1, num_buckets + 1, device=device, dtype=dtype)
 
 

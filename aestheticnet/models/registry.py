@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aestheticnet.models.aestheticnet import AestheticNet, AestheticNetConfig, AestheticNetStarConfig
+from aestheticnet.registry import Registry
 
-__all__ = ["ModelEntry", "register_model", "list_models", "get_entry", "create_model", "build_model"]
+__all__ = ["ModelEntry", "MODELS", "register_model", "list_models", "get_entry", "create_model", "build_model"]
 
 # ImageNet statistics: the cells are generic image features, and exported models must document them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,25 +27,19 @@ class ModelEntry:
     description: str
 
 
-_MODELS: dict[str, ModelEntry] = {}
+MODELS: Registry[ModelEntry] = Registry("model variant", ValueError)
 
 
 def register_model(entry: ModelEntry) -> ModelEntry:
-    if entry.name in _MODELS:
-        raise ValueError(f"model variant {entry.name!r} is already registered")
-    _MODELS[entry.name] = entry
-    return entry
+    return MODELS.register(entry.name, entry)
 
 
 def list_models() -> list[str]:
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def get_entry(name: str) -> ModelEntry:
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model variant {name!r}; registered variants: {', '.join(list_models())}") from None
+    return MODELS.get(name)
 
 
 def build_model(name: str, config: AestheticNetConfig) -> AestheticNet:
@@ -63,21 +58,17 @@ def create_model(name: str, **overrides: Any) -> AestheticNet:
     return build_model(name, config)
 
 
-register_model(
-    ModelEntry(
-        name="aestheticnet",
-        config_cls=AestheticNetConfig,
-        preprocess={"policy": "fixed", "size": 224, "max_side": 224, "multiple": 32,
-                    "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
-        description="searched cells, global average pooling, linear head; trained at a fixed 224x224",
-    )
-)  # fmt: skip
-register_model(
-    ModelEntry(
-        name="aestheticnet_star",
-        config_cls=AestheticNetStarConfig,
-        preprocess={"policy": "aspect", "size": 224, "max_side": 640, "multiple": 32,
-                    "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
-        description="AestheticNet + CBAM tail + dilated last-stage sep convs; any size that is a multiple of 32",
-    )
-)  # fmt: skip
+def _imagenet_preprocess(policy: str, max_side: int) -> dict[str, Any]:
+    """Input size 224 (as the networks were published), multiples of 32, ImageNet statistics."""
+    return {"policy": policy, "size": 224, "max_side": max_side, "multiple": 32,
+            "mean": IMAGENET_MEAN, "std": IMAGENET_STD}  # fmt: skip
+
+
+register_model(ModelEntry(
+    "aestheticnet", AestheticNetConfig, _imagenet_preprocess("fixed", 224),
+    "searched cells, global average pooling, linear head; trained at a fixed 224x224",
+))  # fmt: skip
+register_model(ModelEntry(
+    "aestheticnet_star", AestheticNetStarConfig, _imagenet_preprocess("aspect", 640),
+    "AestheticNet + CBAM tail + dilated last-stage sep convs; any size that is a multiple of 32",
+))  # fmt: skip

@@ -26,7 +26,7 @@ from typing import Sequence
 
 from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.operations import PRIMITIVES
-from aestheticnet.nas.search_space import ActiveOps, cell_edges, check_active
+from aestheticnet.nas.active_ops import ActiveOps, cell_edges, check_active
 
 __all__ = ["DerivationError", "rank_ops", "prune_ops", "derive_cell", "derive_genotype"]
 

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from aestheticnet.io import atomic_write_text
 from aestheticnet.nas.operations import PRIMITIVES
+from aestheticnet.registry import Registry
 
-__all__ = ["Genotype", "GenotypeError", "register_genotype", "get_genotype", "list_genotypes", "resolve_genotype"]
+__all__ = ["Genotype", "GenotypeError", "GENOTYPES", "register_genotype", "get_genotype", "list_genotypes",
+           "resolve_genotype"]
 
 
 class GenotypeError(ValueError):
@@ -121,8 +124,6 @@ class Genotype:
         return cls.from_dict(data, source)
 
     def save(self, path: str | Path) -> None:
-        from aestheticnet.io import atomic_write_text
-
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
@@ -135,25 +136,19 @@ class Genotype:
         return cls.from_json(text, source=str(p))
 
 
-_REGISTRY: dict[str, Genotype] = {}
+GENOTYPES: Registry[Genotype] = Registry("genotype", GenotypeError)
 
 
 def register_genotype(name: str, genotype: Genotype) -> Genotype:
-    if name in _REGISTRY:
-        raise ValueError(f"genotype {name!r} is already registered")
-    _REGISTRY[name] = genotype
-    return genotype
+    return GENOTYPES.register(name, genotype)
 
 
 def list_genotypes() -> list[str]:
-    return sorted(_REGISTRY)
+    return GENOTYPES.names()
 
 
 def get_genotype(name: str) -> Genotype:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise GenotypeError(f"unknown genotype {name!r}; registered: {', '.join(list_genotypes())}") from None
+    return GENOTYPES.get(name)
 
 
 def resolve_genotype(name_or_path: str | Path | Genotype) -> Genotype:
@@ -161,8 +156,8 @@ def resolve_genotype(name_or_path: str | Path | Genotype) -> Genotype:
     if isinstance(name_or_path, Genotype):
         return name_or_path
     s = str(name_or_path)
-    if s in _REGISTRY:
-        return _REGISTRY[s]
+    if s in GENOTYPES:
+        return GENOTYPES.get(s)
     if s.endswith(".json") or Path(s).is_file():
         return Genotype.load(s)
     return get_genotype(s)
@@ -173,36 +168,27 @@ def resolve_genotype(name_or_path: str | Path | Genotype) -> Genotype:
 # "Progressive Differentiable Architecture Search", ICCV 2019 (arXiv:1904.12760), genotypes.py of the
 # authors' release (chenxin061/pdarts). All use nodes 2..5 as the cell output.
 _CONCAT = (2, 3, 4, 5)
-DARTS_V1 = register_genotype(
-    "DARTS_V1",
-    Genotype.create(
-        normal=[("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
-                ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
-        normal_concat=_CONCAT,
-        reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
-                ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)],
-        reduce_concat=_CONCAT,
+_PUBLISHED: dict[str, tuple[list[Edge], list[Edge]]] = {  # name: (normal, reduce)
+    "DARTS_V1": (
+        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
+         ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
+        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)],
     ),
-)  # fmt: skip
-DARTS_V2 = register_genotype(
-    "DARTS_V2",
-    Genotype.create(
-        normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-                ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
-        normal_concat=_CONCAT,
-        reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-                ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
-        reduce_concat=_CONCAT,
+    "DARTS_V2": (
+        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+         ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
+        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
     ),
-)  # fmt: skip
-PDARTS = register_genotype(
-    "PDARTS",
-    Genotype.create(
-        normal=[("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
-                ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("dil_conv_5x5", 4)],
-        normal_concat=_CONCAT,
-        reduce=[("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
-                ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 1), ("dil_conv_5x5", 3)],
-        reduce_concat=_CONCAT,
+    "PDARTS": (
+        [("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
+         ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("dil_conv_5x5", 4)],
+        [("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
+         ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 1), ("dil_conv_5x5", 3)],
     ),
-)  # fmt: skip
+}  # fmt: skip
+
+for _name, (_normal, _reduce) in _PUBLISHED.items():
+    register_genotype(_name, Genotype.create(_normal, _CONCAT, _reduce, _CONCAT, source=_name))
+DARTS_V1, DARTS_V2, PDARTS = (GENOTYPES.get(n) for n in ("DARTS_V1", "DARTS_V2", "PDARTS"))

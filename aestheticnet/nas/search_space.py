@@ -13,8 +13,8 @@ pooling ops, as DARTS' ``model_search.py`` does. Differences from the reference 
   with ``.to(device)`` and are saved with ``state_dict()``; :meth:`SearchNetwork.arch_parameters` and
   :meth:`SearchNetwork.weight_parameters` keep the two optimisers apart.
 
-Active ops are data: ``ActiveOps`` is a tuple with one entry per edge, each a tuple of op names in PRIMITIVES
-order. Edges are ordered node by node (node 2: inputs 0, 1; node 3: inputs 0, 1, 2; ...), 14 for 4 steps.
+Active ops are data (``active_ops.py``); the skip-connect dropout rate reaches the cells through
+:meth:`SearchNetwork.set_skip_dropout`.
 """
 
 from __future__ import annotations
@@ -25,51 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aestheticnet.nas.active_ops import ActiveOps, cell_edges, check_active
+from aestheticnet.nas.derivation import derive_genotype
 from aestheticnet.nas.genotypes import Genotype
-from aestheticnet.nas.operations import PRIMITIVES, FactorizedReduce, ReLUConvBN, make_op
+from aestheticnet.nas.operations import FactorizedReduce, ReLUConvBN, make_op
+from aestheticnet.nas.stem import build_stem, cell_slots, input_multiple, reduction_layers, run_stem
 
-__all__ = [
-    "ActiveOps",
-    "MixedOp",
-    "SearchCell",
-    "SearchNetwork",
-    "cell_edges",
-    "full_space",
-    "check_active",
-]
-
-ActiveOps = tuple[tuple[str, ...], ...]
-
-
-def cell_edges(steps: int) -> list[tuple[int, int]]:
-    """``(node, input)`` of every edge of a cell, in the order architecture weights use."""
-    return [(node, inp) for node in range(2, 2 + steps) for inp in range(node)]
-
-
-def full_space(steps: int = 4) -> ActiveOps:
-    """Every primitive on every edge: the first stage's space."""
-    return tuple(PRIMITIVES for _ in cell_edges(steps))
-
-
-def check_active(active: Sequence[Sequence[str]], steps: int, kind: str = "cell") -> ActiveOps:
-    """Validate and normalise active ops: one entry per edge, known names in PRIMITIVES order, same count."""
-    n_edges = len(cell_edges(steps))
-    active = tuple(tuple(ops) for ops in active)
-    if len(active) != n_edges:
-        raise ValueError(f"{kind}: {len(active)} edges of active ops given, a {steps}-step cell has {n_edges}")
-    for e, ops in enumerate(active):
-        unknown = [op for op in ops if op not in PRIMITIVES]
-        if unknown:
-            raise ValueError(f"{kind} edge {e}: unknown op(s) {unknown}; valid: {', '.join(PRIMITIVES)}")
-        if not ops or len(set(ops)) != len(ops):
-            raise ValueError(f"{kind} edge {e}: need distinct ops, got {list(ops)}")
-        if list(ops) != sorted(ops, key=PRIMITIVES.index):
-            raise ValueError(f"{kind} edge {e}: ops must be listed in PRIMITIVES order, got {list(ops)}")
-    counts = {len(ops) for ops in active}
-    if len(counts) != 1:
-        raise ValueError(f"{kind}: every edge needs the same number of active ops, got counts {sorted(counts)}")
-    return active
-
+__all__ = ["MixedOp", "SearchCell", "SearchNetwork"]
 
 class MixedOp(nn.Module):
     """The weighted sum of an edge's active ops; ``none`` is a weight without a module.
@@ -185,40 +147,18 @@ class SearchNetwork(nn.Module):
         self.layers = layers
         self.active_normal = check_active(active_normal, steps, "normal cell")
         self.active_reduce = check_active(active_reduce, steps, "reduction cell")
-        self.skip_dropout = 0.0  # set by the strategy every epoch
-        c = init_channels
-        if stem == "imagenet":
-            self.stem0 = nn.Sequential(
-                nn.Conv2d(3, c // 2, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c // 2),
-                nn.ReLU(inplace=False),
-                nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c),
-            )
-            self.stem1 = nn.Sequential(
-                nn.ReLU(inplace=False), nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c)
-            )
-            c_prev_prev, c_prev, c_curr, reduction_prev = c, c, c, True
-            self.input_multiple = 32
-        elif stem == "cifar":
-            self.stem0 = nn.Sequential(nn.Conv2d(3, 3 * c, 3, padding=1, bias=False), nn.BatchNorm2d(3 * c))
-            self.stem1 = None
-            c_prev_prev, c_prev, c_curr, reduction_prev = 3 * c, 3 * c, c, False
-            self.input_multiple = 4
-        else:
-            raise ValueError(f"SearchNetwork: stem={stem!r} (valid: imagenet, cifar)")
-        self.reduction_layers = (layers // 3, 2 * layers // 3)
-        self.cells = nn.ModuleList()
-        for i in range(layers):
-            reduction = i in self.reduction_layers
-            if reduction:
-                c_curr *= 2
-            active = self.active_reduce if reduction else self.active_normal
-            cell = SearchCell(active, steps, c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
-        self.head = nn.Linear(c_prev, num_buckets)
+        self._skip_dropout = 0.0  # this epoch's rate (set_skip_dropout)
+        stem_layout = build_stem(stem, 3, init_channels)
+        self.stem0, self.stem1 = stem_layout.stem0, stem_layout.stem1
+        self.input_multiple = input_multiple(stem)
+        self.reduction_layers = reduction_layers(layers)
+        slots = cell_slots(stem_layout, layers, lambda reduction: steps)  # every node is concatenated
+        self.cells = nn.ModuleList(
+            SearchCell(self.active_reduce if slot.reduction else self.active_normal, steps, slot.c_prev_prev,
+                       slot.c_prev, slot.c, slot.reduction, slot.reduction_prev)
+            for slot in slots
+        )  # fmt: skip
+        self.head = nn.Linear(slots[-1].c_out, num_buckets)
         n_edges = len(cell_edges(steps))
         self.alphas_normal = nn.Parameter(alpha_init_std * torch.randn(n_edges, len(self.active_normal[0])))
         self.alphas_reduce = nn.Parameter(alpha_init_std * torch.randn(n_edges, len(self.active_reduce[0])))
@@ -236,6 +176,17 @@ class SearchNetwork(nn.Module):
             if not name.startswith("alphas_"):
                 yield name, p
 
+    # ---- schedule -------------------------------------------------------------------------------------------
+    @property
+    def skip_dropout(self) -> float:
+        """The dropout rate after stride-1 skip_connect ops while training."""
+        return self._skip_dropout
+
+    def set_skip_dropout(self, rate: float) -> None:
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"skip-connect dropout rate {rate} (need 0 <= p < 1)")
+        self._skip_dropout = float(rate)
+
     # ---- forward --------------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[2] % self.input_multiple or x.shape[3] % self.input_multiple:
@@ -245,11 +196,10 @@ class SearchNetwork(nn.Module):
             )
         w_normal = F.softmax(self.alphas_normal, dim=-1)
         w_reduce = F.softmax(self.alphas_reduce, dim=-1)
-        s0 = self.stem0(x)
-        s1 = self.stem1(s0) if self.stem1 is not None else s0
+        s0, s1 = run_stem(self.stem0, self.stem1, x)
         for cell in self.cells:
             weights = w_reduce if cell.reduction else w_normal
-            s0, s1 = s1, cell(s0, s1, weights, self.skip_dropout)
+            s0, s1 = s1, cell(s0, s1, weights, self._skip_dropout)
         return F.softmax(self.head(s1.mean(dim=(2, 3))), dim=1)
 
     # ---- export ---------------------------------------------------------------------------------------------
@@ -279,8 +229,6 @@ class SearchNetwork(nn.Module):
 
     def export(self, max_skip_connect: int | None = 2) -> Genotype:
         """The discrete cells chosen by P-DARTS' final rule (see ``derivation.derive_genotype``)."""
-        from aestheticnet.nas.derivation import derive_genotype
-
         p_normal, p_reduce = self.probabilities()
         return derive_genotype(
             self.active_normal, p_normal, self.active_reduce, p_reduce, self.steps, max_skip_connect=max_skip_connect

@@ -30,8 +30,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from aestheticnet.configs import field_names, problems_of, raise_problems, reject_unknown
 from aestheticnet.losses import LOSS_NAMES
 from aestheticnet.nas.operations import PRIMITIVES
+from aestheticnet.nas.stem import check_stem, input_multiple
 
 __all__ = [
     "StageSpec",
@@ -40,12 +42,9 @@ __all__ = [
     "DEFAULT_PRESET",
     "SKIP_DROPOUT_DECAYS",
     "preset_stages",
-    "STEM_STRIDES",
 ]
 
 SKIP_DROPOUT_DECAYS = ("pdarts", "constant")
-# Total input stride before the cells (the final network's stems, aestheticnet/models/aestheticnet.py).
-STEM_STRIDES = {"imagenet": 8, "cifar": 1}
 
 
 @dataclass(frozen=True)
@@ -66,25 +65,17 @@ class StageSpec:
     skip_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        problems = []
-        for name in ("cells", "ops_kept", "epochs", "warmup_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                problems.append(f"{name}={value!r} (need an integer)")
-        if problems:
-            raise ValueError(f"StageSpec: bad value(s): {'; '.join(problems)}")
-        if self.cells < 3:
-            problems.append(f"cells={self.cells} (need >= 3 for two reduction cells)")
-        if not 1 <= self.ops_kept <= len(PRIMITIVES):
-            problems.append(f"ops_kept={self.ops_kept} (need 1..{len(PRIMITIVES)})")
-        if self.epochs < 1:
-            problems.append(f"epochs={self.epochs} (need >= 1)")
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            problems.append(f"warmup_epochs={self.warmup_epochs} (need 0..epochs={self.epochs})")
-        if not 0.0 <= float(self.skip_dropout) < 1.0:
-            problems.append(f"skip_dropout={self.skip_dropout} (need 0 <= p < 1)")
-        if problems:
-            raise ValueError(f"StageSpec: bad value(s): {'; '.join(problems)}")
+        not_ints = [n for n in ("cells", "ops_kept", "epochs", "warmup_epochs")
+                    if isinstance(getattr(self, n), bool) or not isinstance(getattr(self, n), int)]  # fmt: skip
+        raise_problems(self, [f"{n}={getattr(self, n)!r} (need an integer)" for n in not_ints])
+        raise_problems(self, problems_of([
+            (self.cells >= 3, f"cells={self.cells} (need >= 3 for two reduction cells)"),
+            (1 <= self.ops_kept <= len(PRIMITIVES), f"ops_kept={self.ops_kept} (need 1..{len(PRIMITIVES)})"),
+            (self.epochs >= 1, f"epochs={self.epochs} (need >= 1)"),
+            (0 <= self.warmup_epochs <= self.epochs,
+             f"warmup_epochs={self.warmup_epochs} (need 0..epochs={self.epochs})"),
+            (0.0 <= float(self.skip_dropout) < 1.0, f"skip_dropout={self.skip_dropout} (need 0 <= p < 1)"),
+        ]))  # fmt: skip
 
     def trains_arch(self, epoch: int) -> bool:
         """Whether epoch ``epoch`` (0-based, within the stage) updates the architecture weights."""
@@ -126,19 +117,9 @@ class StageSpec:
         if isinstance(data, StageSpec):
             return data
         if not isinstance(data, dict):
-            raise ValueError(f"{source}: a stage must be an object with keys {_field_names(cls)}, got {data!r}")
-        _reject_unknown(cls, data, source)
+            raise ValueError(f"{source}: a stage must be an object with keys {field_names(cls)}, got {data!r}")
+        reject_unknown(cls, data, source)
         return cls(**data)
-
-
-def _field_names(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
-
-
-def _reject_unknown(cls: type, data: dict, source: str) -> None:
-    unknown = sorted(set(data) - set(_field_names(cls)))
-    if unknown:
-        raise ValueError(f"{source}: unknown {cls.__name__} key(s) {unknown}; valid keys: {_field_names(cls)}")
 
 
 PRESETS: dict[str, tuple[StageSpec, ...]] = {
@@ -163,6 +144,21 @@ def preset_stages(name: str) -> tuple[StageSpec, ...]:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown search preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}") from None
+
+
+def _stage_problems(stages: tuple[StageSpec, ...]) -> list[str]:
+    """The first stage searches every primitive and later stages only ever drop ops."""
+    if not stages:
+        return ["stages is empty"]
+    problems = []
+    if stages[0].ops_kept != len(PRIMITIVES):
+        problems.append(f"stages[0].ops_kept={stages[0].ops_kept} (the first stage searches all "
+                        f"{len(PRIMITIVES)} primitives)")  # fmt: skip
+    for i in range(1, len(stages)):
+        if stages[i].ops_kept > stages[i - 1].ops_kept:
+            problems.append(f"stages[{i}].ops_kept={stages[i].ops_kept} exceeds the previous stage's "
+                            f"{stages[i - 1].ops_kept} (ops are only ever dropped)")  # fmt: skip
+    return problems
 
 
 @dataclass(frozen=True)
@@ -211,56 +207,33 @@ class SearchConfig:
             self, "stages", tuple(StageSpec.from_dict(s, f"stages[{i}]") for i, s in enumerate(self.stages))
         )
         object.__setattr__(self, "arch_betas", tuple(float(b) for b in self.arch_betas))
-        problems = []
-        if not self.stages:
-            problems.append("stages is empty")
-        else:
-            if self.stages[0].ops_kept != len(PRIMITIVES):
-                problems.append(
-                    f"stages[0].ops_kept={self.stages[0].ops_kept} (the first stage searches all "
-                    f"{len(PRIMITIVES)} primitives)"
-                )
-            for i in range(1, len(self.stages)):
-                if self.stages[i].ops_kept > self.stages[i - 1].ops_kept:
-                    problems.append(
-                        f"stages[{i}].ops_kept={self.stages[i].ops_kept} exceeds the previous stage's "
-                        f"{self.stages[i - 1].ops_kept} (ops are only ever dropped)"
-                    )
-        if self.stem not in STEM_STRIDES:
-            problems.append(f"stem={self.stem!r} (valid: {', '.join(STEM_STRIDES)})")
-        elif self.resolution < self.input_multiple or self.resolution % self.input_multiple:
-            problems.append(f"resolution={self.resolution} (need a positive multiple of {self.input_multiple})")
-        if self.init_channels < 2 or self.init_channels % 2:
-            problems.append(f"init_channels={self.init_channels} (need an even number >= 2)")
-        if self.steps < 1:
-            problems.append(f"steps={self.steps} (need >= 1)")
-        if self.order not in ("first", "second"):
-            problems.append(f"order={self.order!r} (valid: first, second)")
-        if self.batch_size < 2:
-            problems.append(f"batch_size={self.batch_size} (need >= 2: batch norm needs two samples)")
-        if not 0.0 < self.proxy_fraction <= 1.0:
-            problems.append(f"proxy_fraction={self.proxy_fraction} (need 0 < f <= 1)")
-        if not 0.0 < self.weight_fraction < 1.0:
-            problems.append(f"weight_fraction={self.weight_fraction} (need 0 < f < 1)")
-        if self.loss not in LOSS_NAMES:
-            problems.append(f"loss={self.loss!r} (valid: {', '.join(LOSS_NAMES)})")
-        if self.max_skip_connect is not None and self.max_skip_connect < 0:
-            problems.append(f"max_skip_connect={self.max_skip_connect} (need >= 0, or None for no cap)")
-        if self.skip_dropout_decay not in SKIP_DROPOUT_DECAYS:
-            problems.append(f"skip_dropout_decay={self.skip_dropout_decay!r} (valid: {SKIP_DROPOUT_DECAYS})")
-        for name in ("weight_lr", "arch_lr"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name}={getattr(self, name)} (need > 0)")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            problems.append(f"grad_clip={self.grad_clip} (need > 0)")
-        if self.workers < 0:
-            problems.append(f"workers={self.workers} (need >= 0)")
-        if problems:
-            raise ValueError(f"SearchConfig: bad value(s): {'; '.join(problems)}")
+        stem_problem = check_stem(self.stem)
+        multiple = input_multiple(self.stem) if stem_problem is None else 1
+        raise_problems(self, _stage_problems(self.stages) + problems_of([
+            (stem_problem is None, stem_problem or ""),
+            (self.resolution >= multiple and self.resolution % multiple == 0,
+             f"resolution={self.resolution} (need a positive multiple of {multiple})"),
+            (self.init_channels >= 2 and self.init_channels % 2 == 0,
+             f"init_channels={self.init_channels} (need an even number >= 2)"),
+            (self.steps >= 1, f"steps={self.steps} (need >= 1)"),
+            (self.order in ("first", "second"), f"order={self.order!r} (valid: first, second)"),
+            (self.batch_size >= 2, f"batch_size={self.batch_size} (need >= 2: batch norm needs two samples)"),
+            (0.0 < self.proxy_fraction <= 1.0, f"proxy_fraction={self.proxy_fraction} (need 0 < f <= 1)"),
+            (0.0 < self.weight_fraction < 1.0, f"weight_fraction={self.weight_fraction} (need 0 < f < 1)"),
+            (self.loss in LOSS_NAMES, f"loss={self.loss!r} (valid: {', '.join(LOSS_NAMES)})"),
+            (self.max_skip_connect is None or self.max_skip_connect >= 0,
+             f"max_skip_connect={self.max_skip_connect} (need >= 0, or None for no cap)"),
+            (self.skip_dropout_decay in SKIP_DROPOUT_DECAYS,
+             f"skip_dropout_decay={self.skip_dropout_decay!r} (valid: {SKIP_DROPOUT_DECAYS})"),
+            (self.weight_lr > 0, f"weight_lr={self.weight_lr} (need > 0)"),
+            (self.arch_lr > 0, f"arch_lr={self.arch_lr} (need > 0)"),
+            (self.grad_clip is None or self.grad_clip > 0, f"grad_clip={self.grad_clip} (need > 0)"),
+            (self.workers >= 0, f"workers={self.workers} (need >= 0)"),
+        ]))  # fmt: skip
 
     @property
     def input_multiple(self) -> int:
-        return STEM_STRIDES[self.stem] * 4
+        return input_multiple(self.stem)
 
     @property
     def total_epochs(self) -> int:
@@ -274,7 +247,7 @@ class SearchConfig:
         return cls(stages=stages, preset=name, **overrides)
 
     def replace(self, **changes: Any) -> "SearchConfig":
-        _reject_unknown(type(self), changes, "SearchConfig.replace")
+        reject_unknown(type(self), changes, "SearchConfig.replace")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -287,7 +260,7 @@ class SearchConfig:
     def from_dict(cls, data: Any, source: str = "search config") -> "SearchConfig":
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected an object, got {type(data).__name__}")
-        _reject_unknown(cls, data, source)
+        reject_unknown(cls, data, source)
         values = dict(data)
         if "stages" in values:
             stages = values["stages"]

@@ -46,7 +46,7 @@ def _search_step(cfg: PipelineConfig, ctx: StepContext, data: str, upstream: dic
             out.mkdir(parents=True, exist_ok=True)
             g.save(out / "genotype.json")
             return [out / "genotype.json"], {"searched": False, "genotype": g.to_dict()}
-        from aestheticnet.nas.search import STATE_FILE, run_search
+        from aestheticnet.train.search import STATE_FILE, run_search
 
         search_cfg = cfg.search_config()
         # The synthetic data's AVA.txt carries the source photo as challenge id: search on a split by photo.

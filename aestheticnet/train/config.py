@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aestheticnet.configs import raise_problems, reject_unknown
+
 __all__ = ["TrainConfig", "load_config"]
 
 
@@ -71,19 +73,14 @@ class TrainConfig:
             "dilation": self.dilation is None or self.dilation >= 1,
             "input_norm": self.input_norm in (None, "none", "lcn", "mscn"),
         }
-        bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"TrainConfig: bad value(s): {', '.join(bad)}")
+        raise_problems(self, [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "train config") -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{source}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+        reject_unknown(cls, data, source)
         return cls(**data)
 
     def replace(self, **changes: Any) -> "TrainConfig":

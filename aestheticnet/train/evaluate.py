@@ -36,7 +36,9 @@ def evaluate_checkpoint(
     train_cfg = (meta.get("extra") or {}).get("train_config") or {}
     if split is None:
         split = "val" if train_cfg else "all"
-    preprocess = Preprocess.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in meta["preprocess"].items()})
+    preprocess = Preprocess.from_dict(
+        {k: tuple(v) if isinstance(v, list) else v for k, v in meta["preprocess"].items()}
+    )
     ds = open_split(
         data, split, preprocess, train=False, seed=int(train_cfg.get("seed", 0)),
         val_fraction=float(train_cfg.get("val_fraction", 0.2)), data_format=train_cfg.get("data_format"),

@@ -30,9 +30,12 @@ from aestheticnet.metrics import evaluate_distributions
 from aestheticnet.models.checkpoint import save as save_model
 from aestheticnet.models.registry import create_model
 from aestheticnet.train.config import RESUME_FREE, TrainConfig
+from aestheticnet.data.base import AestheticDataset
+from aestheticnet.data.preprocess import Preprocess
+from aestheticnet.models.aestheticnet import AestheticNet
 from aestheticnet.train.data import make_loader, open_split, predict, preprocess_for
-from aestheticnet.train.distributed import DistContext, init_distributed, shutdown_distributed
-from aestheticnet.train.state import TrainStateError, load_state, rng_state, save_state, set_rng_state
+from aestheticnet.distributed import DistContext, init_distributed
+from aestheticnet.state import StateKind, load_state, rng_state, save_state, set_rng_state
 
 __all__ = ["train", "STATE_FILE", "CONFIG_FILE", "METRICS_FILE"]
 
@@ -89,14 +92,16 @@ def train(
     out = Path(out_dir)
     ctx = init_distributed()
     try:
-        return _train(cfg, out, ctx, resume, stop_after_epoch, progress, on_epoch_end)
+        run = _TrainingRun(cfg, out, ctx, resume, progress, on_epoch_end)
+        last_epoch = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
+        record = run.run(last_epoch)
+        return {"out": str(out), "epochs_done": last_epoch, "last": record, "best": run.best,
+                "train_items": len(run.train_ds), "val_items": len(run.val_ds)}  # fmt: skip
     finally:
-        shutdown_distributed(ctx)
+        ctx.shutdown()
 
 
-def _train(cfg, out: Path, ctx: DistContext, resume, stop_after_epoch, progress, on_epoch_end) -> dict[str, Any]:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+def _check_run_folder(cfg: TrainConfig, out: Path, resume: bool) -> Path:
     state_path = out / STATE_FILE
     if resume and not state_path.exists():
         raise ValueError(f"--resume: {state_path} does not exist; start without --resume")
@@ -104,116 +109,145 @@ def _train(cfg, out: Path, ctx: DistContext, resume, stop_after_epoch, progress,
         raise ValueError(f"{out} already holds a run ({STATE_FILE}); pass --resume to continue it or pick a new --out")
     if resume and (out / CONFIG_FILE).exists():
         _check_resumable(json.loads((out / CONFIG_FILE).read_text()), cfg, out)
+    return state_path
 
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    preprocess = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy, cfg.train_crop)
-    split_kw = dict(seed=cfg.seed, val_fraction=cfg.val_fraction, data_format=cfg.data_format, group_by=cfg.group_by)
-    train_ds = open_split(cfg.data, "train", preprocess, train=True, max_items=cfg.max_train_items, **split_kw)
-    val_ds = open_split(cfg.data, "val", preprocess, train=False, max_items=cfg.max_val_items, **split_kw)
 
-    model = create_model(
+def _build_model(cfg: TrainConfig, num_buckets: int) -> AestheticNet:
+    ablations = (("cbam", cfg.cbam), ("dilation", cfg.dilation), ("input_norm", cfg.input_norm))
+    return create_model(
         cfg.variant,
         genotype=cfg.genotype,
         init_channels=cfg.init_channels,
         layers=cfg.layers,
-        num_buckets=train_ds.num_buckets,
+        num_buckets=num_buckets,
         drop_path=cfg.drop_path,
         auxiliary=cfg.auxiliary_weight > 0,
-        **{k: v for k, v in (("cbam", cfg.cbam), ("dilation", cfg.dilation), ("input_norm", cfg.input_norm)) if v is not None},
-    ).to(ctx.device)
-    step_module: nn.Module = _TrainStep(model)
-    if ctx.distributed:
-        step_module = nn.parallel.DistributedDataParallel(
-            step_module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+        **{k: v for k, v in ablations if v is not None},
+    )
+
+
+class _TrainingRun:
+    """One call of :func:`train`: data, network, optimiser and the files of the run folder."""
+
+    def __init__(self, cfg: TrainConfig, out: Path, ctx: DistContext, resume: bool, progress: bool, on_epoch_end):
+        self.cfg, self.out, self.ctx, self.progress, self.on_epoch_end = cfg, out, ctx, progress, on_epoch_end
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.state_path = _check_run_folder(cfg, out, resume)
+        # Every random draw below (weights, augmentation, order) follows from these seeds, in this order.
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.preprocess: Preprocess = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy,
+                                                     cfg.train_crop)  # fmt: skip
+        split_kw = dict(seed=cfg.seed, val_fraction=cfg.val_fraction, data_format=cfg.data_format,
+                        group_by=cfg.group_by)  # fmt: skip
+        self.train_ds: AestheticDataset = open_split(cfg.data, "train", self.preprocess, train=True,
+                                                     max_items=cfg.max_train_items, **split_kw)  # fmt: skip
+        self.val_ds: AestheticDataset = open_split(cfg.data, "val", self.preprocess, train=False,
+                                                   max_items=cfg.max_val_items, **split_kw)  # fmt: skip
+        self.model = _build_model(cfg, self.train_ds.num_buckets).to(ctx.device)
+        self.step_module: nn.Module = _TrainStep(self.model)
+        if ctx.distributed:
+            self.step_module = nn.parallel.DistributedDataParallel(
+                self.step_module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+            )
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay)  # fmt: skip
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=cfg.epochs, eta_min=cfg.lr_min
         )
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs, eta_min=cfg.lr_min)
-    criterion = make_loss(cfg.loss, r=cfg.loss_r, lam=cfg.loss_lam)
+        self.criterion = make_loss(cfg.loss, r=cfg.loss_r, lam=cfg.loss_lam)
+        self.start_epoch, self.best = 0, {"srocc": -float("inf"), "epoch": -1}
+        if resume:
+            self._restore()
+        if ctx.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
+            _rewrite_metrics(out / METRICS_FILE, self.start_epoch)
 
-    start_epoch, best = 0, {"srocc": -float("inf"), "epoch": -1}
-    if resume:
-        try:
-            weights, state = load_state(state_path)
-        except TrainStateError:
-            raise
-        model.load_state_dict(weights)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    def _restore(self) -> None:
+        state = load_state(self.state_path, StateKind.TRAIN)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
-        start_epoch, best = int(state["epoch"]) + 1, dict(state["best"])
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
-        _rewrite_metrics(out / METRICS_FILE, start_epoch)
+        self.start_epoch, self.best = int(state["epoch"]) + 1, dict(state["best"])
 
-    loader, sampler = make_loader(
-        train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers,
-        num_replicas=ctx.world_size, rank=ctx.rank,
-    )  # fmt: skip
-    last_epoch = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
-    record: dict[str, Any] = {}
-    for epoch in range(start_epoch, last_epoch):
-        model.train()
-        model.drop_path_prob = cfg.drop_path * epoch / cfg.epochs
-        sampler.set_epoch(epoch)
-        train_ds.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
+    def run(self, last_epoch: int) -> dict[str, Any]:
+        cfg, ctx = self.cfg, self.ctx
+        loader, sampler = make_loader(
+            self.train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers,
+            num_replicas=ctx.world_size, rank=ctx.rank,
+        )  # fmt: skip
+        record: dict[str, Any] = {}
+        for epoch in range(self.start_epoch, last_epoch):
+            self.model.train()
+            self.model.set_training_progress(epoch, cfg.epochs)
+            sampler.set_epoch(epoch)
+            self.train_ds.set_epoch(epoch)
+            record = self._train_epoch(loader, epoch)
+            if ctx.is_main:
+                self._validate_and_save(record, epoch)
+            ctx.barrier()
+        return record
+
+    def _train_epoch(self, loader, epoch: int) -> dict[str, Any]:
+        cfg, ctx = self.cfg, self.ctx
+        lr = self.optimizer.param_groups[0]["lr"]
         seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and ctx.is_main),
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (self.progress and ctx.is_main),
                    leave=False, unit="batch")  # fmt: skip
         for x, y, _ids in bar:
             x, y = x.to(ctx.device), y.to(ctx.device)
-            dist_pred, aux = step_module(x)
-            loss = criterion(dist_pred, y)
+            dist_pred, aux = self.step_module(x)
+            loss = self.criterion(dist_pred, y)
             if aux is not None:
-                loss = loss + cfg.auxiliary_weight * criterion(aux, y)
+                loss = loss + cfg.auxiliary_weight * self.criterion(aux, y)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"epoch {epoch + 1}: the loss became {loss.item()}; lower --lr or raise --grad-clip "
-                    f"(the last good state is in {state_path})"
+                    f"(the last good state is in {self.state_path})"
                 )
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
             seen += x.shape[0]
             loss_sum += loss.item() * x.shape[0]
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{seen / (time.perf_counter() - t0):.1f}")
         train_seconds = time.perf_counter() - t0
-        scheduler.step()
+        self.scheduler.step()
+        return {"epoch": epoch, "lr": lr, "train_loss": loss_sum / max(seen, 1),
+                "train_images_per_s": seen * ctx.world_size / train_seconds,
+                "train_seconds": train_seconds}  # fmt: skip
 
-        record = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / max(seen, 1),
-                  "train_images_per_s": seen * ctx.world_size / train_seconds, "train_seconds": train_seconds}  # fmt: skip
-        if ctx.is_main:
-            t1 = time.perf_counter()
-            pred, target, _ = predict(model, val_ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
-            record["val"] = evaluate_distributions(pred, target)
-            record["val_seconds"] = time.perf_counter() - t1
-            improved = record["val"]["srocc"] > best["srocc"]
-            if improved:
-                best = {"srocc": record["val"]["srocc"], "epoch": epoch}
-            extra = {"epoch": epoch, "val": record["val"], "train_config": cfg.to_dict()}
-            with open(out / METRICS_FILE, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            save_model(model, out / "last.safetensors", preprocess=preprocess.to_dict(), extra=extra)
-            if improved:
-                save_model(model, out / "best.safetensors", preprocess=preprocess.to_dict(), extra=extra)
-            # Written last: a crash before this line re-runs the epoch on resume, never skips it.
-            save_state(state_path, model.state_dict(), {
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
-                "epoch": epoch, "best": best,
-            })  # fmt: skip
-            if progress:
-                v = record["val"]
-                tqdm.write(
-                    f"epoch {epoch + 1}/{cfg.epochs} loss {record['train_loss']:.4f} "
-                    f"({record['train_images_per_s']:.1f} img/s)  val srocc {v['srocc']:.3f} plcc {v['plcc']:.3f} "
-                    f"acc {v['accuracy']:.3f} emd_r2 {v['emd_r2']:.4f}"
-                )
-            if on_epoch_end is not None:
-                on_epoch_end(record)
-        ctx.barrier()
-    return {"out": str(out), "epochs_done": last_epoch, "last": record, "best": best,
-            "train_items": len(train_ds), "val_items": len(val_ds)}  # fmt: skip
+    def _validate_and_save(self, record: dict[str, Any], epoch: int) -> None:
+        cfg, out, model = self.cfg, self.out, self.model
+        t1 = time.perf_counter()
+        pred, target, _ = predict(model, self.val_ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+        record["val"] = evaluate_distributions(pred, target)
+        record["val_seconds"] = time.perf_counter() - t1
+        improved = record["val"]["srocc"] > self.best["srocc"]
+        if improved:
+            self.best = {"srocc": record["val"]["srocc"], "epoch": epoch}
+        extra = {"epoch": epoch, "val": record["val"], "train_config": cfg.to_dict()}
+        with open(out / METRICS_FILE, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        save_model(model, out / "last.safetensors", preprocess=self.preprocess.to_dict(), extra=extra)
+        if improved:
+            save_model(model, out / "best.safetensors", preprocess=self.preprocess.to_dict(), extra=extra)
+        # Written last: a crash before this line re-runs the epoch on resume, never skips it.
+        save_state(self.state_path, StateKind.TRAIN, {
+            "model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "epoch": epoch, "best": self.best,
+        })  # fmt: skip
+        if self.progress:
+            v = record["val"]
+            tqdm.write(
+                f"epoch {epoch + 1}/{cfg.epochs} loss {record['train_loss']:.4f} "
+                f"({record['train_images_per_s']:.1f} img/s)  val srocc {v['srocc']:.3f} plcc {v['plcc']:.3f} "
+                f"acc {v['accuracy']:.3f} emd_r2 {v['emd_r2']:.4f}"
+            )
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(record)

@@ -22,6 +22,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from aestheticnet.data.preprocess import Preprocess
+from aestheticnet.data.detect import open_dataset
 from aestheticnet.data.sampler import ShapeBucketBatchSampler
 
 __all__ = ["ProxyData", "proxy_indices", "open_proxy_data"]
@@ -112,8 +113,6 @@ def open_proxy_data(
     if isinstance(data, Dataset):
         dataset = data
     else:
-        from aestheticnet.data.detect import open_dataset
-
         preprocess = Preprocess(policy="fixed", size=resolution, multiple=multiple)
         dataset = open_dataset(data, split=split, preprocess=preprocess, train=augment, seed=seed, **dataset_kwargs)
     n = len(dataset)

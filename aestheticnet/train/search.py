@@ -1,10 +1,8 @@
-"""The search driver: runs a :class:`SearchConfig`'s stages on a supernet and writes the results.
+"""The search job: runs a :class:`SearchConfig`'s stages on the proxy data and writes the results.
 
-Per stage (see ``strategy.py``): a fresh :class:`SearchNetwork` over the active ops, SGD on the weights with a
-cosine schedule, Adam on the architecture weights after the warm-up epochs. Each step of an architecture epoch
-first updates the architecture on a batch of the architecture split (first order by default; ``order="second"``
-is DARTS' unrolled step with the finite-difference Hessian-vector product), then the weights on a batch of the
-weight split, as in P-DARTS' ``train``.
+Per stage (``aestheticnet.nas.strategy``): a fresh :class:`SearchNetwork` over the active ops, SGD on the weights
+with a cosine schedule, Adam on the architecture weights after the warm-up epochs; each step is one
+:class:`BilevelStepper` update of the architecture (architecture epochs only) and one of the weights.
 
 Files in ``out_dir`` (written by rank 0 only, each atomically):
 
@@ -18,7 +16,7 @@ Files in ``out_dir`` (written by rank 0 only, each atomically):
 A non-finite loss, architecture weight or network weight raises :class:`SearchDivergedError` before anything is
 written for that epoch, so the last checkpoint is the last good one. Under ``torchrun`` every process joins a
 gloo (CPU) or nccl (CUDA) group, takes its share of the batches, and gradients are averaged across processes
-by explicit all-reduces (no DDP wrapper, so the architecture, weight and unrolled steps share one code path).
+by explicit all-reduces (``DistContext.average_grads``).
 """
 
 from __future__ import annotations
@@ -31,31 +29,27 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.distributed as dist
-from torch.func import functional_call
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from aestheticnet.distributed import DistContext, init_distributed
 from aestheticnet.io import atomic_write_json
-from aestheticnet.losses import make_loss
-from aestheticnet.nas.checkpoint import load_search_state, rng_state, save_search_state, set_rng_state
+from aestheticnet.nas.active_ops import full_space
+from aestheticnet.nas.bilevel import BilevelStepper, SearchDivergedError, build_supernet, make_optimizers
 from aestheticnet.nas.derivation import prune_ops
 from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.plot import plot_genotype
-from aestheticnet.nas.proxy import ProxyData, open_proxy_data
-from aestheticnet.nas.search_space import SearchNetwork, full_space
+from aestheticnet.nas.search_space import SearchNetwork
 from aestheticnet.nas.strategy import SearchConfig
+from aestheticnet.state import StateKind, load_state, rng_state, save_state, set_rng_state
+from aestheticnet.train.search_data import ProxyData, open_proxy_data
 
-__all__ = ["SearchDivergedError", "SearchResult", "run_search", "build_supernet", "STATE_FILE"]
+__all__ = ["SearchDivergedError", "SearchResult", "run_search", "STATE_FILE"]
 
 log = logging.getLogger("aestheticnet.nas")
 
 STATE_FILE = "search_state.safetensors"
 _RESUME_FREE = ("workers", "preset")  # may change between an interrupted run and its resume
-
-
-class SearchDivergedError(RuntimeError):
-    """A loss or a weight became NaN/inf; the message says where and which checkpoint was kept."""
 
 
 @dataclass
@@ -68,157 +62,6 @@ class SearchResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-# ---- processes ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Dist:
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = torch.device("cpu")
-    created_group: bool = False  # this module joined the process group, so it leaves it at the end
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _init_dist(device: str | torch.device | None) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None or str(device) == "auto":
-        dev = torch.device("cuda", local) if torch.cuda.is_available() else torch.device("cpu")
-    else:
-        dev = torch.device(device)
-    if world <= 1:
-        return _Dist(device=dev)
-    created = not dist.is_initialized()
-    if created:
-        if dev.type == "cuda":
-            torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), dev, created)
-
-
-def _average_grads(params: list[torch.Tensor], ctx: _Dist) -> None:
-    if ctx.world_size > 1:
-        for p in params:
-            if p.grad is not None:
-                dist.all_reduce(p.grad)
-                p.grad.div_(ctx.world_size)
-
-
-def _all_finite(values: list[torch.Tensor], ctx: _Dist) -> bool:
-    ok = torch.tensor(float(all(bool(torch.isfinite(v).all()) for v in values)), device=ctx.device)
-    if ctx.world_size > 1:
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-    return bool(ok.item() > 0)
-
-
-# ---- building -------------------------------------------------------------------------------------------------
-def build_supernet(config: SearchConfig, stage: int, active_normal, active_reduce, num_buckets: int) -> SearchNetwork:
-    """The supernet of ``stage``; its initial weights depend on ``(seed, stage)`` only."""
-    torch.manual_seed(config.seed * 1000 + stage)
-    return SearchNetwork(
-        active_normal,
-        active_reduce,
-        layers=config.stages[stage].cells,
-        init_channels=config.init_channels,
-        steps=config.steps,
-        num_buckets=num_buckets,
-        stem=config.stem,
-        alpha_init_std=config.alpha_init_std,
-    )
-
-
-def _optimizers(config: SearchConfig, model: SearchNetwork, epochs: int):
-    opt_w = torch.optim.SGD(
-        model.weight_parameters(), config.weight_lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-    opt_a = torch.optim.Adam(
-        model.arch_parameters(), lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay
-    )
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_w, float(epochs), eta_min=config.weight_lr_min)
-    return opt_w, opt_a, sched
-
-
-# ---- one step of each kind -------------------------------------------------------------------------------------
-class _Stepper:
-    def __init__(self, config: SearchConfig, model: SearchNetwork, opt_w, opt_a, ctx: _Dist, where: Callable):
-        self.config, self.model, self.opt_w, self.opt_a, self.ctx, self.where = config, model, opt_w, opt_a, ctx, where
-        self.criterion = make_loss(config.loss, r=config.loss_r, lam=config.loss_lam)
-        self.alphas = model.arch_parameters()
-        self.weights = model.weight_parameters()
-
-    def _loss(self, x, y, params: dict | None = None, what: str | None = None) -> torch.Tensor:
-        pred = self.model(x) if params is None else functional_call(self.model, params, (x,))
-        loss = self.criterion(pred, y)
-        if what is not None:
-            # The prediction too: the EMD losses map a NaN prediction to a finite loss (their root is guarded).
-            self._check([pred.detach()], f"network output (for the {what})")
-            self._check([loss.detach()], what)
-        return loss
-
-    def _check(self, values: list[torch.Tensor], what: str) -> None:
-        if not _all_finite(values, self.ctx):
-            raise SearchDivergedError(f"non-finite {what} {self.where()}")
-
-    def weight_step(self, x, y) -> float:
-        self.opt_w.zero_grad(set_to_none=True)
-        loss = self._loss(x, y, what="weight-training loss")
-        loss.backward(inputs=self.weights)
-        _average_grads(self.weights, self.ctx)
-        if self.config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
-        self.opt_w.step()
-        return float(loss.detach())
-
-    def arch_step(self, xa, ya, x, y, lr: float) -> float:
-        self.opt_a.zero_grad(set_to_none=True)
-        if self.config.order == "second":
-            loss, grads = self._unrolled_grads(xa, ya, x, y, lr)
-        else:
-            loss = self._loss(xa, ya, what="architecture loss")
-            grads = torch.autograd.grad(loss, self.alphas)
-        for a, g in zip(self.alphas, grads):
-            a.grad = g
-        _average_grads(self.alphas, self.ctx)
-        if self.config.arch_grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.alphas, self.config.arch_grad_clip)
-        self.opt_a.step()
-        self._check([a.detach() for a in self.alphas], "architecture weight")
-        return float(loss.detach())
-
-    def _unrolled_grads(self, xa, ya, x, y, lr: float):
-        """DARTS' second-order gradient: d/dalpha L_arch(w - lr * dL_w/dw, alpha), the Hessian term by finite
-        differences with ``eps = 0.01 / ||dL_arch/dw'||`` (Liu et al. 2019, eq. 7-8)."""
-        cfg, names = self.config, [n for n, _ in self.model.named_weight_parameters()]
-        loss_w = self._loss(x, y, what="weight-training loss (unrolled step)")
-        g_w = torch.autograd.grad(loss_w, self.weights)
-        with torch.no_grad():
-            virtual = []
-            for p, g in zip(self.weights, g_w):
-                buf = self.opt_w.state.get(p, {}).get("momentum_buffer")
-                step = g + cfg.weight_decay * p + (cfg.momentum * buf if buf is not None else 0.0)
-                virtual.append((p - lr * step).requires_grad_())
-        loss = self._loss(xa, ya, dict(zip(names, virtual)), what="architecture loss")
-        grads = torch.autograd.grad(loss, self.alphas + virtual)
-        d_alpha, d_w = grads[: len(self.alphas)], grads[len(self.alphas) :]
-        eps = 0.01 / torch.sqrt(sum((d * d).sum() for d in d_w)).clamp_min(1e-12)
-        saved = [p.detach().clone() for p in self.weights]
-        with torch.no_grad():
-            for p, d in zip(self.weights, d_w):
-                p.add_(eps * d)
-        g_plus = torch.autograd.grad(self._loss(x, y), self.alphas)
-        with torch.no_grad():
-            for p, s, d in zip(self.weights, saved, d_w):
-                p.copy_(s - eps * d)
-        g_minus = torch.autograd.grad(self._loss(x, y), self.alphas)
-        with torch.no_grad():
-            for p, s in zip(self.weights, saved):
-                p.copy_(s)
-        return loss, [da - lr * (gp - gm) / (2 * eps) for da, gp, gm in zip(d_alpha, g_plus, g_minus)]
-
-
-# ---- the driver ------------------------------------------------------------------------------------------------
 def run_search(
     config: SearchConfig,
     data: str | os.PathLike | Dataset,
@@ -235,21 +78,20 @@ def run_search(
     ``data`` is a dataset folder or annotation file (``open_dataset``) or a Dataset of
     ``(image, distribution, id)`` items already at ``config.resolution``.
     """
-    ctx = _init_dist(device)
+    ctx = init_distributed(device)
     try:
         return _search(config, data, Path(out_dir), ctx, resume, max_epochs, progress, dataset_kwargs)
     finally:
-        if ctx.created_group and dist.is_initialized():
-            dist.destroy_process_group()
+        ctx.shutdown()
 
 
-def _search(config, data, out: Path, ctx: _Dist, resume, max_epochs, progress, dataset_kwargs) -> SearchResult:
+def _search(config, data, out: Path, ctx: DistContext, resume, max_epochs, progress, dataset_kwargs) -> SearchResult:
     state_path = out / STATE_FILE
     saved: dict[str, Any] | None = None
     if resume:
         if not state_path.is_file():
             raise FileNotFoundError(f"search --resume: no checkpoint {state_path}; run without --resume to start")
-        saved = load_search_state(state_path)
+        saved = load_state(state_path, StateKind.SEARCH)
         diffs = [k for k in SearchConfig.from_dict(saved["config"]).differences(config) if k not in _RESUME_FREE]
         if diffs:
             raise ValueError(f"search --resume: the config differs from the checkpoint's in {diffs}; {state_path}")
@@ -257,7 +99,7 @@ def _search(config, data, out: Path, ctx: _Dist, resume, max_epochs, progress, d
         raise ValueError(
             f"{out} already holds a search ({STATE_FILE}); pass --resume to continue it or use another --out"
         )
-    if ctx.main:
+    if ctx.is_main:
         atomic_write_json(out / "search_config.json", config.to_dict())
 
     proxy = open_proxy_data(
@@ -279,7 +121,7 @@ def _search(config, data, out: Path, ctx: _Dist, resume, max_epochs, progress, d
     run = _Run(config, ctx, out, proxy, pos, progress)
     finished = run.loop(saved, max_epochs)
     genotype = Genotype.from_dict(pos["genotype"]) if pos["genotype"] is not None else None
-    if finished and ctx.main:
+    if finished and ctx.is_main:
         genotype.save(out / "genotype.json")
         plot_genotype(genotype, out / "cells.png", title=f"searched cells ({config.preset}, seed {config.seed})")
         log.info("genotype written to %s", out / "genotype.json")
@@ -287,7 +129,7 @@ def _search(config, data, out: Path, ctx: _Dist, resume, max_epochs, progress, d
 
 
 class _Run:
-    def __init__(self, config: SearchConfig, ctx: _Dist, out: Path, proxy: ProxyData, pos: dict, progress: bool):
+    def __init__(self, config: SearchConfig, ctx: DistContext, out: Path, proxy: ProxyData, pos: dict, progress: bool):
         self.config, self.ctx, self.out, self.proxy, self.pos, self.progress = config, ctx, out, proxy, pos, progress
 
     def where(self, stage: int, epoch: int, step: int | None = None) -> str:
@@ -304,7 +146,7 @@ class _Run:
             stage, spec = pos["stage"], cfg.stages[pos["stage"]]
             model = build_supernet(cfg, stage, pos["active_normal"], pos["active_reduce"], self.proxy.num_buckets)
             model.to(self.ctx.device)
-            opt_w, opt_a, sched = _optimizers(cfg, model, spec.epochs)
+            opt_w, opt_a, sched = make_optimizers(cfg, model, spec.epochs)
             if saved is not None and "model" in saved and saved["stage"] == stage:
                 model.load_state_dict(saved["model"])
                 opt_w.load_state_dict(saved["optim_weights"])
@@ -328,16 +170,16 @@ class _Run:
         cfg, spec, ctx = self.config, self.config.stages[stage], self.ctx
         global_epoch = sum(s.epochs for s in cfg.stages[:stage]) + epoch
         model.train()
-        model.skip_dropout = spec.skip_dropout_at(epoch, cfg.skip_dropout_decay, cfg.skip_dropout_scale)
+        model.set_skip_dropout(spec.skip_dropout_at(epoch, cfg.skip_dropout_decay, cfg.skip_dropout_scale))
         train_arch = spec.trains_arch(epoch)
         lr = opt_w.param_groups[0]["lr"]
         step_no = [0]
-        stepper = _Stepper(cfg, model, opt_w, opt_a, ctx, lambda: self.where(stage, epoch, step_no[0]))
+        stepper = BilevelStepper(cfg, model, opt_w, opt_a, ctx, lambda: self.where(stage, epoch, step_no[0]))
         weight_loader, arch_loader = self.proxy.loaders(stage, epoch, global_epoch)
         arch_iter, cycle = iter(arch_loader) if train_arch else None, 0
         label = f"stage {stage + 1}/{len(cfg.stages)} epoch {epoch + 1}/{spec.epochs}"
         bar = tqdm(weight_loader, desc=label + (" (arch)" if train_arch else " (warm-up)"), leave=False,
-                   disable=not (self.progress and ctx.main), dynamic_ncols=True)  # fmt: skip
+                   disable=not (self.progress and ctx.is_main), dynamic_ncols=True)  # fmt: skip
         losses, arch_losses, images, t0 = [], [], 0, time.perf_counter()
         for step, (x, y, _) in enumerate(bar):
             step_no[0] = step
@@ -357,7 +199,7 @@ class _Run:
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         bar.close()
         sched.step()
-        if not _all_finite([p.detach() for p in model.parameters()], ctx):
+        if not ctx.all_finite([p.detach() for p in model.parameters()]):
             raise SearchDivergedError(f"non-finite network or architecture weights {self.where(stage, epoch)}")
         seconds = time.perf_counter() - t0
         record = {
@@ -387,12 +229,12 @@ class _Run:
             pos["genotype"] = genotype.to_dict()
             record["genotype"] = genotype.to_dict()
         pos["stages"].append(record)
-        if self.ctx.main:
+        if self.ctx.is_main:
             atomic_write_json(self.out / f"arch_weights_stage{stage + 1}.json", record)
             atomic_write_json(self.out / "arch_weights.json", {"stages": pos["stages"]})
 
     def _save(self, model, opt_w, opt_a, sched) -> None:
-        if not self.ctx.main:
+        if not self.ctx.is_main:
             return
         pos = self.pos
         state: dict[str, Any] = {
@@ -405,5 +247,5 @@ class _Run:
         if model is not None:
             state.update(model=model.state_dict(), optim_weights=opt_w.state_dict(), optim_arch=opt_a.state_dict(),
                          scheduler=sched.state_dict())  # fmt: skip
-        save_search_state(self.out / STATE_FILE, state)
+        save_state(self.out / STATE_FILE, StateKind.SEARCH, state)
         atomic_write_json(self.out / "search_summary.json", {"epochs": pos["history"], "data": self.proxy.describe()})
