@@ -30,8 +30,8 @@ __all__ = ["StateKind", "StateFileError", "FORMAT_VERSION", "save_state", "load_
            "rng_state", "set_rng_state", "write_safetensors", "read_json_header", "read_tensors",
            "check_version"]  # fmt: skip
 
-# Version 1: search states as written before training states carried a version; version 2 adds the numpy and
-# python RNG streams to every state.
+# Version 2 states hold the torch, numpy and python RNG streams; version 1 (search states with the torch streams
+# only) still loads.
 FORMAT_VERSION = 2
 _TENSOR, _TUPLE, _DICT, _NDARRAY = "__tensor__", "__tuple__", "__dict__", "__ndarray__"
 

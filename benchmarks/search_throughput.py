@@ -40,7 +40,8 @@ def _stage_worker(args: dict, stage_index: int, queue) -> None:
         torch.set_num_threads(args["threads"])
     from aestheticnet.losses import make_loss
     from aestheticnet.nas.operations import PRIMITIVES
-    from aestheticnet.nas.search_space import SearchNetwork, cell_edges
+    from aestheticnet.nas.active_ops import cell_edges
+    from aestheticnet.nas.search_space import SearchNetwork
     from aestheticnet.nas.strategy import preset_stages
 
     device = torch.device(args["device"])
@@ -55,7 +56,7 @@ def _stage_worker(args: dict, stage_index: int, queue) -> None:
     torch.manual_seed(0)
     model = SearchNetwork(random_active(), random_active(), layers=spec.cells, init_channels=args["init_channels"])
     model.to(device).train()
-    model.skip_dropout = spec.skip_dropout
+    model.set_skip_dropout(spec.skip_dropout)
     opt_w = torch.optim.SGD(model.weight_parameters(), 0.025, momentum=0.9, weight_decay=3e-4)
     opt_a = torch.optim.Adam(model.arch_parameters(), lr=6e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     criterion = make_loss("sw_emd")

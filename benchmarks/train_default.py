@@ -60,7 +60,7 @@ from aestheticnet.metrics import evaluate_distributions, srocc
 from aestheticnet.models import load as load_model
 from aestheticnet.train.config import TrainConfig
 from aestheticnet.train.data import open_split, predict, preprocess_for
-from aestheticnet.train.trainer import train
+from aestheticnet.train.trainer import STATE_FILE, train
 
 DEFAULT = TrainConfig(
     variant="aestheticnet_star",
@@ -134,7 +134,7 @@ def per_photo_srocc(best_path: Path, val_ds) -> dict[str, float]:
     return out
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/train_default")
     ap.add_argument("--data", default=None, help="dataset folder (default: build/reuse the synthetic default)")
@@ -150,20 +150,23 @@ def main() -> None:
     ap.add_argument("--input-norm", default=DEFAULT.input_norm, choices=["none", "lcn", "mscn"])
     ap.add_argument("--threads", default="auto",
                     help="torch threads: a number, or auto (all cores when less than half a core is busy, else 1)")  # fmt: skip
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
     threads = auto_threads() if args.threads == "auto" else int(args.threads)
     load_start = os.getloadavg()
     t_start = time.perf_counter()
     data = args.data or str(ensure_synthetic())
     cfg = DEFAULT.replace(data=data, epochs=args.epochs, layers=args.layers, init_channels=args.init_channels,
                           image_size=args.image_size, train_crop=args.train_crop, lr=args.lr,
-                          batch_size=args.batch_size, weight_decay=args.weight_decay, genotype=args.genotype, input_norm=args.input_norm,
-                          threads=threads)  # fmt: skip
+                          batch_size=args.batch_size, weight_decay=args.weight_decay, genotype=args.genotype,
+                          input_norm=args.input_norm, threads=threads)  # fmt: skip
     print(f"torch threads {threads} ({args.threads}); load average at start "
           f"{load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} on {os.cpu_count()} cores")  # fmt: skip
     out = Path(args.out)
-    resume = (out / "train_state.safetensors").exists()
+    resume = (out / STATE_FILE).exists()
     train(cfg, out, resume=resume)
     train_wall = time.perf_counter() - t_start
     load_end = os.getloadavg()

@@ -156,3 +156,16 @@ def test_mean_and_std_of_distributions():
     torch.testing.assert_close(score_std(d), torch.tensor([0.0, 4.5]))
     with pytest.raises(ValueError, match="distribution"):
         mean_score(torch.ones(2, 2, 2))
+
+
+def test_the_model_owns_its_drop_path_schedule():
+    model = create_model("aestheticnet", layers=5, init_channels=8, drop_path=0.3)
+    seen = []
+    model.cells[0].register_forward_hook(lambda m, args, out: seen.append(args[2]))
+    model.train()
+    for epoch in (0, 5):
+        model.set_training_progress(epoch, 10)
+        model(torch.randn(2, 3, 64, 64))
+    assert seen == [0.0, 0.3 * 5 / 10]
+    with pytest.raises(ValueError, match="drop-path rate 1.5"):
+        model.set_drop_path(1.5)

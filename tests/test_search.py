@@ -200,3 +200,18 @@ def test_cli_search_stops_and_resumes(data_dir, tmp_path):
     assert Genotype.load(out / "genotype.json").to_json() in again.output
     bad = CliRunner().invoke(main, args + ["--resolution", "48"])
     assert bad.exit_code == 2 and "resolution=48" in bad.output
+
+
+def test_search_options_come_from_search_config():
+    import dataclasses
+
+    from aestheticnet.cli import main
+    from aestheticnet.nas.commands import _config_from_options, search
+
+    names = {p.name for p in search.params}
+    assert {f.name for f in dataclasses.fields(SearchConfig)} - {"stages", "preset"} <= names
+    help_text = CliRunner().invoke(main, ["search", "--help"]).output
+    assert "--arch-betas" in help_text and "--skip-dropout-decay" in help_text and "[first|second]" in help_text
+    config = _config_from_options(None, "pdarts_official", 0.2, {"arch_betas": (0.4, 0.9), "seed": 3, "order": None})
+    assert config.arch_betas == (0.4, 0.9) and config.seed == 3 and config.preset == "pdarts_official"
+    assert [s.epochs for s in config.stages] == [5, 5, 5] and config.stages[2].ops_kept == 3

@@ -152,3 +152,25 @@ def test_export_probs_is_json_and_export_is_a_genotype():
     g = model.export(max_skip_connect=2)
     assert isinstance(g, Genotype) and len(g.normal) == 8
     assert Genotype.from_json(g.to_json()) == g
+
+
+def test_the_supernet_sets_its_skip_dropout_through_its_own_method():
+    model = tiny()
+    with pytest.raises(ValueError, match="skip-connect dropout rate 1.0"):
+        model.set_skip_dropout(1.0)
+    model.set_skip_dropout(0.3)
+    seen = []
+    model.cells[0].mixed[0].register_forward_hook(lambda m, args, out: seen.append(args[2]))
+    model.train()(torch.randn(2, 3, 32, 32))
+    assert seen == [0.3]
+
+
+@pytest.mark.parametrize("stem", ["imagenet", "cifar"])
+def test_supernet_and_final_network_share_the_stem(stem):
+    from aestheticnet.models import create_model
+
+    supernet = tiny(stem=stem)
+    final = create_model("aestheticnet", stem=stem, init_channels=4, layers=3)
+    shapes = [{k: tuple(v.shape) for k, v in m.state_dict().items() if k.startswith("stem")} for m in (supernet, final)]
+    assert shapes[0] == shapes[1] and shapes[0]
+    assert supernet.input_multiple == final.input_multiple == {"imagenet": 32, "cifar": 4}[stem]

@@ -165,12 +165,8 @@ class AestheticNet(nn.Module):
     def input_multiple(self) -> int:
         return self.config.input_multiple
 
-    @property
-    def drop_path(self) -> float:
-        """The drop-path rate the cells use while training."""
-        return self._drop_path
-
     def set_drop_path(self, rate: float) -> None:
+        """The probability with which the cells drop each non-identity path while training."""
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"drop-path rate {rate} (need 0 <= p < 1)")
         self._drop_path = float(rate)

@@ -2,8 +2,9 @@
 
 Channel attention weighs channels by a shared MLP over average- and max-pooled features; spatial attention
 weighs positions by a 7x7 convolution over the per-pixel channel mean and max. Written with global reductions
-only (``mean``/``amax`` over dims), the form every exporter lowers correctly under dynamic H and W
-(../shared/GUIDE.md section 1, rules 1 and 2).
+only (``mean``/``amax`` over dims), the form every exporter lowers correctly under dynamic H and W:
+``AdaptiveMaxPool2d`` has no lowering in litert-torch nor in the Core ATen opset ExecuTorch needs, and
+``AdaptiveAvgPool2d(k)`` with k > 1 exports graphs that are silently wrong at other sizes.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The eight primitives follow DARTS (Liu et al., 2019, arXiv:1806.09055) and P-DARTS (Chen et al., 2019,
 arXiv:1904.12760). Two blocks differ from the reference code on purpose, because the reference forms export
-wrongly (measured, ../shared/GUIDE.md section 1):
+wrongly (measured on ONNX -> onnx2tf -> TFLite with dynamic H and W):
 
 * ``FactorizedReduce`` does not slice ``x[:, :, 1:, 1:]``: onnx2tf converts that slice wrongly under dynamic
   shapes. Its second branch is a stride-2 convolution with a 2x2 kernel built at forward time from the 1x1

@@ -177,12 +177,8 @@ class SearchNetwork(nn.Module):
                 yield name, p
 
     # ---- schedule -------------------------------------------------------------------------------------------
-    @property
-    def skip_dropout(self) -> float:
-        """The dropout rate after stride-1 skip_connect ops while training."""
-        return self._skip_dropout
-
     def set_skip_dropout(self, rate: float) -> None:
+        """The dropout rate after stride-1 skip_connect ops while training."""
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"skip-connect dropout rate {rate} (need 0 <= p < 1)")
         self._skip_dropout = float(rate)

@@ -170,7 +170,8 @@ class _Run:
         cfg, spec, ctx = self.config, self.config.stages[stage], self.ctx
         global_epoch = sum(s.epochs for s in cfg.stages[:stage]) + epoch
         model.train()
-        model.set_skip_dropout(spec.skip_dropout_at(epoch, cfg.skip_dropout_decay, cfg.skip_dropout_scale))
+        skip_dropout = spec.skip_dropout_at(epoch, cfg.skip_dropout_decay, cfg.skip_dropout_scale)
+        model.set_skip_dropout(skip_dropout)
         train_arch = spec.trains_arch(epoch)
         lr = opt_w.param_groups[0]["lr"]
         step_no = [0]
@@ -204,7 +205,7 @@ class _Run:
         seconds = time.perf_counter() - t0
         record = {
             "stage": stage + 1, "epoch": epoch + 1, "cells": spec.cells, "arch": train_arch, "lr": lr,
-            "skip_dropout": model.skip_dropout, "steps": len(losses),
+            "skip_dropout": skip_dropout, "steps": len(losses),
             "loss": sum(losses) / max(1, len(losses)),
             "arch_loss": sum(arch_losses) / len(arch_losses) if arch_losses else None,
             "seconds": seconds, "images_per_s": images * ctx.world_size / seconds if seconds > 0 else None,
