@@ -3,8 +3,8 @@
 P-DARTS (Chen et al., ICCV 2019, arXiv:1904.12760) searches in stages whose supernet grows deeper while each
 edge's candidate set shrinks. In the authors' release (chenxin061/pdarts, ``train_search.py``) the schedule is
 spread over a 468-line main with nested bool lists; here each stage is a :class:`StageSpec` and a schedule is a
-tuple of them (``PRESETS``). Search space (``search_space.py``), strategy (this file) and the evaluator /
-driver (``search.py``) are separate objects, as in NNI.
+tuple of them (``PRESETS``). Search space (``search_space.py``), strategy (this file), the update step
+(``bilevel.py``) and the job that runs it on data (``aestheticnet.train.search``) are separate objects, as in NNI.
 
 What a stage does, in the release's terms:
 
