@@ -15,9 +15,10 @@ from click.testing import CliRunner
 
 pytest.importorskip("onnxruntime")
 
-from aestheticnet.bench.devices import BenchError, SshDevice, parse_device, parse_ssh_url  # noqa: E402
+from aestheticnet.bench.devices import BenchError  # noqa: E402
 from aestheticnet.bench.fixtures import tiny_onnx  # noqa: E402
 from aestheticnet.bench.harness import ROW_FIELDS, BenchSettings, parse_threads, run_benchmark  # noqa: E402
+from aestheticnet.bench.ssh import SshDevice, parse_device, parse_ssh_url  # noqa: E402
 from aestheticnet.cli import main  # noqa: E402
 from aestheticnet.sizes import Shape  # noqa: E402
 

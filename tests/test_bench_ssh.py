@@ -22,9 +22,10 @@ PYTHON = os.environ.get("AESTHETICNET_TEST_SSH_PYTHON") or sys.executable
 
 pytestmark = pytest.mark.skipif(not URL, reason="AESTHETICNET_TEST_SSH is not set (.ci/run starts a test sshd)")
 
-from aestheticnet.bench.devices import BenchError, SshDevice, parse_ssh_url  # noqa: E402
+from aestheticnet.bench.devices import BenchError  # noqa: E402
 from aestheticnet.bench.fixtures import tiny_onnx  # noqa: E402
 from aestheticnet.bench.harness import ROW_FIELDS, BenchSettings, run_benchmark  # noqa: E402
+from aestheticnet.bench.ssh import SshDevice, parse_ssh_url  # noqa: E402
 from aestheticnet.cli import main  # noqa: E402
 from aestheticnet.sizes import Shape  # noqa: E402
 

@@ -37,7 +37,7 @@ def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, tim
     peak memory (RSS delta), file size, params and MACs (from the model's <file>.json manifest), with the CPU
     model, cores and library versions of the device. Prints a Markdown table; exits 1 when a measurement failed.
     """
-    from aestheticnet.bench.devices import parse_device
+    from aestheticnet.bench.ssh import parse_device
     from aestheticnet.bench.harness import BenchSettings, parse_threads, run_benchmark
     from aestheticnet.bench.report import markdown_report, write_json, write_markdown, write_plots
     from aestheticnet.sizes import parse_shapes

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Sequence
 
-from aestheticnet.bench.devices import BenchError, Job, LocalDevice, SshDevice
+from aestheticnet.bench.devices import BenchError, Job, LocalDevice
 from aestheticnet.bench.manifest import model_facts
+from aestheticnet.bench.ssh import SshDevice
 from aestheticnet.sizes import SIZE_MULTIPLE, Shape, parse_shapes
 
 __all__ = ["REPORT_SCHEMA", "ROW_FIELDS", "BenchSettings", "parse_shapes", "parse_threads", "run_benchmark"]
