@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aestheticnet.data import distortions, raters, synthetic
+from aestheticnet.data import distortions, raters, synthetic, synthetic_render
 from aestheticnet.data.synthetic import SynthConfig, build_synthetic
 
 # 2 photos (one grey) x 1 crop x 3 types x 5 levels: 16 + 11 = 27 images, ~2 s.
@@ -114,7 +114,7 @@ def test_scores_monotone_in_level(built):
 def test_every_distortion_monotone_per_reference():
     cfg = SynthConfig(seed=3)
     for photo in ("astronaut", "gravel"):
-        ref = synthetic._crop(cfg, photo, 0)
+        ref = synthetic_render.crop_of(cfg, photo, 0)
         ctx = distortions.NoiseContext.draw(ref.shape, np.random.default_rng(1))
         for name, d in distortions.DISTORTIONS.items():
             if d.colour_only and ref.shape[2] == 1:
@@ -142,7 +142,7 @@ def test_cache_reused_without_rebuilding(tmp_path, monkeypatch):
     def boom(job):
         raise AssertionError("rebuilt")
 
-    monkeypatch.setattr(synthetic, "_render_reference", boom)
+    monkeypatch.setattr(synthetic_render, "render_reference", boom)
     second = small(tmp_path / "d")
     assert second.reused and not first.reused and second.digest == first.digest
     assert marker.stat().st_mtime_ns == stamp
