@@ -226,7 +226,7 @@ def peak_rss() -> tuple:
         return None, "unavailable"
 
 
-# --------------------------------------------------------------------------------------------------- backends
+# ------------------------------------------------------------------------------------------------ input shape
 
 
 # The size grammar of ``aestheticnet.sizes`` (this file cannot import the package): ``HxW`` or ``NxHxW``, decimal
@@ -250,6 +250,9 @@ def parse_shape(text: str, multiple: int = 32) -> tuple:
             f"{max(multiple, w // multiple * multiple)}",
         )
     return n, h, w
+
+
+# --------------------------------------------------------------------------------------------------- backends
 
 
 def backend_for(path: str, backend: str) -> str:
@@ -277,7 +280,7 @@ def _layout(shape) -> str:
     return "NCHW"
 
 
-def _make_input(np, shape, dtype, seed: int, quant=None):
+def _make_input(np, shape, dtype, seed: int):
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
@@ -286,6 +289,20 @@ def _make_input(np, shape, dtype, seed: int, quant=None):
         info = np.iinfo(dtype)
         return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
     raise RunnerError("unsupported_model", f"input dtype {dtype} is not supported")
+
+
+def _open_model(runtime: str, path: str, open_model):
+    """``open_model()``; any failure becomes a ``load_failed`` error naming the runtime and the model."""
+    try:
+        return open_model()
+    except Exception as exc:
+        raise RunnerError("load_failed", f"{runtime} cannot load {_label(path)}: {_short(exc)}") from None
+
+
+def _single_input(inputs):
+    if len(inputs) != 1:
+        raise RunnerError("unsupported_model", f"expected one input, the model has {len(inputs)}")
+    return inputs[0]
 
 
 class OnnxRuntimeBackend:
@@ -309,15 +326,9 @@ class OnnxRuntimeBackend:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise RunnerError("load_failed", f"onnxruntime {self.version} cannot load {_label(path)}: "
-                                             f"{_short(exc)}") from None  # fmt: skip
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise RunnerError("unsupported_model", f"expected one input, the model has {len(inputs)}")
-        self.input = inputs[0]
+        self.session = _open_model(f"onnxruntime {self.version}", path, lambda: ort.InferenceSession(
+            path, sess_options=opts, providers=["CPUExecutionProvider"]))  # fmt: skip
+        self.input = _single_input(self.session.get_inputs())
         self.layout = _layout(self.input.shape)
         types = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
                  "tensor(uint8)": "uint8", "tensor(int8)": "int8"}  # fmt: skip
@@ -370,15 +381,8 @@ class TFLiteBackend:
                 resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)  # fmt: skip
         elif not self.xnnpack:
             raise RunnerError("bad_argument", f"{self.name} cannot turn the default XNNPACK delegate off")
-        try:
-            self.interpreter = self.mod.Interpreter(**kwargs)
-        except Exception as exc:
-            raise RunnerError("load_failed", f"{self.name} {self.version} cannot load {_label(path)}: "
-                                             f"{_short(exc)}") from None  # fmt: skip
-        details = self.interpreter.get_input_details()
-        if len(details) != 1:
-            raise RunnerError("unsupported_model", f"expected one input, the model has {len(details)}")
-        self.detail = details[0]
+        self.interpreter = _open_model(f"{self.name} {self.version}", path, lambda: self.mod.Interpreter(**kwargs))
+        self.detail = _single_input(self.interpreter.get_input_details())
         signature = list(self.detail.get("shape_signature", self.detail["shape"]))
         self.signature = signature
         self.layout = _layout(signature)

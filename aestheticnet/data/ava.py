@@ -39,7 +39,8 @@ def read_ava_txt(path: str | os.PathLike) -> list[tuple[int, str, np.ndarray, st
         try:
             counts = np.array([int(c) for c in cols[2:12]], dtype=np.int64)
         except ValueError:
-            raise ValueError(f"{path}:{lineno}: vote counts (columns 3-12) must be integers, got {cols[2:12]}") from None
+            message = f"{path}:{lineno}: vote counts (columns 3-12) must be integers, got {cols[2:12]}"
+            raise ValueError(message) from None
         if (counts < 0).any():
             raise ValueError(f"{path}:{lineno}: negative vote count in {cols[2:12]}")
         rows.append((lineno, cols[1], counts, cols[14]))
