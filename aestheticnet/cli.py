@@ -59,7 +59,7 @@ def _model_from_arg(model_or_variant: str, overrides: dict):
 @main.command()
 @click.argument("model_or_variant", default="aestheticnet_star")
 @click.option("--size", default="224x224", show_default=True,
-              help="input HxW (multiples of 32) for MACs and shapes; NxHxW counts a batch of N")
+              help="input HxW (multiples of 32) for MACs and shapes; NxHxW gives the same numbers (per image)")
 @click.option("--genotype", default=None, help="registered genotype name or genotype.json (variants only)")
 @click.option("--layers", type=int, default=None, help="number of cells (variants only)")
 @click.option("--init-channels", type=int, default=None, help="initial channels C (variants only)")
@@ -68,10 +68,9 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
     """Parameters, MACs, per-stage output shapes and genotype of a variant or a model file."""
     from aestheticnet.bench.profile import profile_model
 
-    shape = parse_shape(size, "--size")
+    h, w = parse_shape(size, "--size").size
     model = _model_from_arg(model_or_variant, {"genotype": genotype, "layers": layers, "init_channels": init_channels})
-    h, w = shape.size
-    report = profile_model(model, (h, w), batch=shape.batch)
+    report = profile_model(model, (h, w))
     cfg = model.config
     report = {
         "model": model_or_variant,
@@ -92,7 +91,7 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
         return
     click.echo(f"{report['variant']}  genotype={cfg.genotype_name}  C={cfg.init_channels}  cells={cfg.layers}")
     click.echo(f"parameters: {report['params']:,} ({report['params'] / 1e6:.2f}M, auxiliary head excluded)")
-    click.echo(f"MACs at {shape}: {report['macs']:,} ({report['macs'] / 1e9:.3f} G)")
+    click.echo(f"MACs at {h}x{w}: {report['macs']:,} ({report['macs'] / 1e9:.3f} G)")
     click.echo("output shapes:")
     for name, shape in report["stem"]["output_shapes"].items():
         click.echo(f"  {name:<10} {shape}")
