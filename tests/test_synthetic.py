@@ -45,8 +45,8 @@ def test_photos_ship_in_wheel_and_load_offline(monkeypatch):
         raise AssertionError("network access attempted")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    for name, (_, grey, _) in synthetic.PHOTOS.items():
-        img = synthetic.load_photo(name)
+    for name, (_, grey, _) in distortions.PHOTOS.items():
+        img = distortions.load_photo(name)
         assert img.dtype == np.uint8 and img.shape[2] == (1 if grey else 3), name
         assert min(img.shape[:2]) >= 256, name
 

@@ -37,13 +37,11 @@ import numpy as np
 from tqdm import tqdm
 
 from aestheticnet.data import distortions, raters, synthetic_render
+from aestheticnet.data.distortions import PHOTOS
 
 GENERATOR_VERSION = 2  # bump when output for a given config changes; invalidates caches
 MARKER = "COMPLETE"
 CONFIG_FILE = "synth_config.json"
-
-PHOTOS = distortions.PHOTOS  # re-exported: name -> (file in skimage/data, grey, licence)
-load_photo = distortions.load_photo
 
 
 @dataclass(frozen=True)
