@@ -9,6 +9,13 @@ from pathlib import Path
 import click
 
 from aestheticnet import __version__
+from aestheticnet.bench import commands as bench_commands
+from aestheticnet.data import commands as data_commands
+from aestheticnet.export import commands as export_commands
+from aestheticnet.nas import commands as nas_commands
+from aestheticnet.pipeline import commands as pipeline_commands
+from aestheticnet.sizes import parse_shape
+from aestheticnet.train import commands as train_commands
 
 # Errors users cause (bad paths, names, values) are ValueErrors with a message that says what to do; the CLI
 # prints the message instead of a traceback.
@@ -51,17 +58,18 @@ def _model_from_arg(model_or_variant: str, overrides: dict):
 
 @main.command()
 @click.argument("model_or_variant", default="aestheticnet_star")
-@click.option("--size", default="224x224", show_default=True, help="input HxW for MACs and shapes")
+@click.option("--size", default="224x224", show_default=True,
+              help="input HxW (multiples of 32) for MACs and shapes; NxHxW gives the same numbers (per image)")
 @click.option("--genotype", default=None, help="registered genotype name or genotype.json (variants only)")
 @click.option("--layers", type=int, default=None, help="number of cells (variants only)")
 @click.option("--init-channels", type=int, default=None, help="initial channels C (variants only)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON for machines")
 def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_json: bool) -> None:
     """Parameters, MACs, per-stage output shapes and genotype of a variant or a model file."""
-    from aestheticnet.bench.profile import parse_size, profile_model
+    from aestheticnet.bench.profile import profile_model
 
+    h, w = parse_shape(size, "--size").size
     model = _model_from_arg(model_or_variant, {"genotype": genotype, "layers": layers, "init_channels": init_channels})
-    h, w = parse_size(size)
     report = profile_model(model, (h, w))
     cfg = model.config
     report = {
@@ -99,22 +107,10 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
         click.echo(line)
 
 
-def _register_area_commands() -> None:
-    """Each pipeline area keeps its click commands in ``aestheticnet/<area>/commands.py`` (``COMMANDS`` list)."""
-    import importlib
-
-    for area in ("data", "train", "nas", "export", "runtime", "bench", "pipeline"):
-        try:
-            module = importlib.import_module(f"aestheticnet.{area}.commands")
-        except ModuleNotFoundError as exc:
-            if exc.name not in (f"aestheticnet.{area}", f"aestheticnet.{area}.commands"):
-                raise
-            continue
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register_area_commands()
+# Every command group, imported by name: a module that fails to import stops the CLI with its own error.
+for _command in (*data_commands.COMMANDS, *train_commands.COMMANDS, *nas_commands.COMMANDS, *export_commands.COMMANDS,
+                 *bench_commands.COMMANDS, *pipeline_commands.COMMANDS):  # fmt: skip
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

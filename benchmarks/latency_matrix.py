@@ -11,13 +11,10 @@ and is measured once). Each network runs as
 * ONNX Runtime: fp32, fp16, int8,
 * LiteRT (ai-edge-litert, XNNPACK): fp32, fp16, int8 and int8-dynamic (dynamic-range),
 
-exported with the project's exporter (``aestheticnet.export.export_checkpoint``: its export-safe rewrites,
-manifests; int8 calibrated on photos shipped with scikit-image, written to ``--out``/calibration). Where that
-exporter is not importable, ``--exporter local`` (the fallback) converts here: ``export_onnx`` + onnxsim, fp16
-with onnxruntime's float16 converter, int8 with onnxruntime static QDQ quantization on random inputs, and
-onnx2tf for TFLite (fp32, fp16, dynamic-range int8). The model files are measured
-at each thread count and input shape, each measurement in a fresh process (``aestheticnet.bench``). A format
-that cannot be produced or run on this machine is listed with the reason instead of a number.
+exported with the package's exporter (``aestheticnet.export.export_checkpoint``: its export-safe rewrites and
+manifests; int8 calibrated on photos shipped with scikit-image, written to ``--out``/calibration). The model files
+are measured at each thread count and input shape, each measurement in a fresh process (``aestheticnet.bench``).
+A format that cannot be produced or run on this machine is listed with the reason instead of a number.
 
 The script also measures this machine's peak fp32 multiply-add rate with a large matrix product (``torch.mm`` of
 2048x2048 matrices, best of several, per thread count) and prints each model's efficiency: achieved MACs/s
@@ -32,23 +29,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 import traceback
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from aestheticnet.bench.harness import BenchSettings, parse_shapes, parse_threads, run_benchmark
+from aestheticnet.bench.harness import BenchSettings, parse_threads, run_benchmark
 from aestheticnet.bench.report import markdown_report, write_json, write_plots
 from aestheticnet.bench.runner import machine_info
-from aestheticnet.export.onnx_export import export_onnx
+from aestheticnet.export import export_checkpoint
+from aestheticnet.export.api import ExportFailed
 from aestheticnet.io import atomic_write_json
 from aestheticnet.models import create_model, save
-from aestheticnet.models.checkpoint import build_metadata
+from aestheticnet.sizes import parse_shapes
 
 MM_SIZE = 2048
 
@@ -101,23 +97,6 @@ def build_networks(layers: int, channels: int, genotype: str | None) -> dict[str
     return nets
 
 
-def _manifest(path: Path, model, precision: str, layout: str, how: str) -> None:
-    meta = build_metadata(model)
-    atomic_write_json(Path(str(path) + ".json"), {"variant": meta["variant"], "config": meta["config"],
-                                                  "precision": precision, "layout": layout, "made_with": how})  # fmt: skip
-
-
-class _RandomReader:
-    """Calibration data for onnxruntime static quantization: random images (latency only, not accuracy)."""
-
-    def __init__(self, name: str, n: int = 4, size=(224, 224)):
-        g = np.random.default_rng(0)
-        self.items = iter([{name: g.standard_normal((1, 3, *size)).astype(np.float32)} for _ in range(n)])
-
-    def get_next(self):
-        return next(self.items, None)
-
-
 CALIBRATION_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
                       "retina", "camera")  # fmt: skip
 
@@ -137,143 +116,36 @@ def calibration_folder(out: Path) -> Path:
     return folder
 
 
-PROJECT_PLAN = {"onnx": ("fp32", "fp16", "int8"), "tflite": ("fp32", "fp16", "int8", "int8-dynamic")}
+FORMATS = ("onnx", "tflite")
+PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
 
 
-def export_with_project(name: str, model, folder: Path, fresh: bool, want_litert: bool,
-                        calibration: Path) -> tuple[list[Path], list[str]]:  # fmt: skip
-    """``aestheticnet.export.export_checkpoint`` into ``folder``; returns the files and what is missing, and why."""
-    from aestheticnet.export.api import ExportFailed, export_checkpoint
-    from aestheticnet.export.specs import artifact_name
+def export_network(name: str, model, folder: Path, fresh: bool, want_litert: bool,
+                   calibration: Path) -> tuple[list[Path], list[str]]:  # fmt: skip
+    """``aestheticnet.export.export_checkpoint`` into ``folder``; returns the files and what is missing, and why.
 
+    The export report is kept as ``<name>.export.json``; a later run reuses the files it lists unless ``fresh``.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     st = folder / f"{name}.safetensors"
+    record = folder / f"{name}.export.json"
+    formats = list(FORMATS if want_litert else FORMATS[:1])
     if fresh or not st.exists():
         save(model, st)
-    formats = ["onnx"] + (["tflite"] if want_litert else [])
-    expected = [(f, p, folder / artifact_name(name, f, p)) for f in formats for p in PROJECT_PLAN[f]]
-    missing: list[str] = []
-    if fresh or not all(path.exists() for *_, path in expected):
-        precisions = sorted({p for f in formats for p in PROJECT_PLAN[f]}, key=["fp32", "fp16", "int8", "int8-dynamic"].index)
+    cached = json.loads(record.read_text()) if record.is_file() and not fresh else None
+    if cached is None or cached.get("formats") != formats or not all(Path(p).exists() for p in cached["files"]):
         t = time.time()
         try:
-            export_checkpoint(st, ",".join(formats), ",".join(precisions), folder, data=calibration,
-                              calibration_samples=len(CALIBRATION_PHOTOS), name=name,
-                              log=lambda m: print(f"  {m}", file=sys.stderr))  # fmt: skip
+            report = export_checkpoint(st, formats, list(PRECISIONS), folder, data=calibration,
+                                       calibration_samples=len(CALIBRATION_PHOTOS), name=name,
+                                       log=lambda m: print(f"  {m}", file=sys.stderr))  # fmt: skip
         except ExportFailed as exc:
-            missing += [f"{name} {k}: {v}" for k, v in exc.failures.items()]
+            report = exc.report
         print(f"  {name}: exported in {time.time() - t:.0f} s", file=sys.stderr)
-    files = [st] + [path for *_, path in expected if path.exists()]
-    missing += [f"{name} {f}/{p}: not produced" for f, p, path in expected if not path.exists()
-                and not any(m.startswith(f"{name} {f}/{p}") for m in missing)]  # fmt: skip
-    return files, missing
-
-
-def export_formats(name: str, model, folder: Path, fresh: bool, want_litert: bool) -> tuple[list[Path], list[str]]:
-    """Every format of one network in ``folder``; returns the files and the reasons for those that are missing."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-    missing: list[str] = []
-
-    def have(p: Path) -> bool:
-        return p.exists() and not fresh
-
-    st = folder / f"{name}.safetensors"
-    if not have(st):
-        save(model, st)
-    files.append(st)
-
-    onnx32 = folder / f"{name}_fp32.onnx"
-    if not have(onnx32):
-        t = time.time()
-        raw = folder / f".{name}_raw.onnx"
-        export_onnx(model, raw)
-        simplify_onnx(raw, onnx32)
-        raw.unlink()
-        print(f"  {onnx32.name}: exported and simplified in {time.time() - t:.1f} s", file=sys.stderr)
-    _manifest(onnx32, model, "fp32", "NCHW", "aestheticnet.export.onnx_export.export_onnx + onnxsim")
-    files.append(onnx32)
-
-    onnx16 = folder / f"{name}_fp16.onnx"
-    try:
-        if not have(onnx16):
-            import onnx
-            from onnxruntime.transformers.float16 import convert_float_to_float16
-
-            m16 = convert_float_to_float16(onnx.load(str(onnx32)), keep_io_types=True)
-            onnx.save(m16, str(onnx16))
-        _manifest(onnx16, model, "fp16", "NCHW", "onnxruntime.transformers.float16 (keep_io_types)")
-        files.append(onnx16)
-    except Exception as exc:
-        missing.append(f"{name} ONNX fp16: {type(exc).__name__}: {exc}")
-
-    onnx8 = folder / f"{name}_int8.onnx"
-    try:
-        if not have(onnx8):
-            from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-            from onnxruntime.quantization.shape_inference import quant_pre_process
-
-            pre = folder / f".{name}_pre.onnx"
-            quant_pre_process(str(onnx32), str(pre), skip_optimization=True, skip_symbolic_shape=True)
-            quantize_static(str(pre), str(onnx8), _RandomReader("image"), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
-            pre.unlink(missing_ok=True)
-        _manifest(onnx8, model, "int8", "NCHW", "onnxruntime.quantization.quantize_static (QDQ, per channel)")
-        files.append(onnx8)
-    except Exception as exc:
-        missing.append(f"{name} ONNX int8: {type(exc).__name__}: {exc}")
-
-    if want_litert:
-        targets = {"fp32": folder / f"{name}_fp32.tflite", "fp16": folder / f"{name}_fp16.tflite",
-                   "int8": folder / f"{name}_int8.tflite"}  # fmt: skip
-        try:
-            if not all(have(p) for p in targets.values()):
-                convert_tflite(onnx32, folder, name, targets)
-            for prec, p in targets.items():
-                if p.exists():
-                    _manifest(p, model, prec, "NHWC", "onnx2tf" + (" (dynamic-range int8)" if prec == "int8" else ""))
-                    files.append(p)
-                else:
-                    missing.append(f"{name} LiteRT {prec}: onnx2tf wrote no file")
-        except Exception as exc:
-            missing.append(f"{name} LiteRT: onnx2tf failed: {type(exc).__name__}: {str(exc)[:300]}")
-    return files, missing
-
-
-def simplify_onnx(src: Path, dst: Path) -> None:
-    """onnxsim (dynamic dims kept). Needed here: onnxruntime 1.32's constant folding rejects the raw export of the
-    full-size networks ("Node input 'pad_2' is not a graph input ..." at every optimization level above
-    DISABLE_ALL); after onnxsim folds the padded FactorizedReduce weights the model loads, with identical outputs."""
-    import onnx
-    import onnxsim
-
-    model, ok = onnxsim.simplify(onnx.load(str(src)))
-    if not ok:
-        raise RuntimeError(f"onnxsim could not validate the simplified {src.name}")
-    onnx.save(model, str(dst))
-
-
-def convert_tflite(onnx_path: Path, folder: Path, name: str, targets: dict[str, Path]) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import onnx2tf
-
-    work = folder / f".{name}_onnx2tf"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    src = work / "model.onnx"  # onnx2tf rewrites its input in place: give it a copy (GUIDE rule 6)
-    shutil.copy(onnx_path, src)
-    t = time.time()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        onnx2tf.convert(input_onnx_file_path=str(src), output_folder_path=str(work / "out"), non_verbose=True,
-                        output_dynamic_range_quantized_tflite=True)  # fmt: skip
-    produced = {"fp32": "model_float32.tflite", "fp16": "model_float16.tflite", "int8": "model_dynamic_range_quant.tflite"}
-    for prec, target in targets.items():
-        src_file = work / "out" / produced[prec]
-        if src_file.exists():
-            shutil.move(str(src_file), target)
-    shutil.rmtree(work, ignore_errors=True)
-    print(f"  {name}: onnx2tf in {time.time() - t:.1f} s", file=sys.stderr)
+        cached = {"formats": formats, "files": [a.path for a in report.artifacts],
+                  "missing": [f"{name} {k}: {v}" for k, v in report.failures.items()]}  # fmt: skip
+        atomic_write_json(record, cached)
+    return [st, *map(Path, cached["files"])], list(cached["missing"])
 
 
 RUNTIME = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "litert": "LiteRT"}
@@ -306,7 +178,7 @@ def matrix_table(rows: list[dict], peaks: dict[int, dict], networks: list[str]) 
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="10 timed runs after 2 warm-up runs")
     p.add_argument("--out", default="runs/latency_matrix", help="exports, JSON, Markdown and plots go here")
@@ -318,17 +190,53 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=None)
     p.add_argument("--min-seconds", type=float, default=None)
     p.add_argument("--warmup", type=int, default=None)
-    p.add_argument("--no-litert", action="store_true", help="skip the onnx2tf conversions and LiteRT")
+    p.add_argument("--no-litert", action="store_true", help="skip the TFLite exports and LiteRT")
     p.add_argument("--fresh", action="store_true", help="rebuild the exports even when present")
-    p.add_argument("--exporter", choices=("project", "local"), default="project",
-                   help="project: aestheticnet.export.export_checkpoint; local: the conversions in this script")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
-    threads, shapes = parse_threads(args.threads), parse_shapes(args.shapes)
+
+def export_all(nets: dict, args: argparse.Namespace, out: Path) -> tuple[list[Path], list[str]]:
+    """Every network's files, and the formats that are missing, with the reason."""
+    models_dir = out / f"models_L{args.layers}_C{args.init_channels}"
+    calibration = calibration_folder(out)
+    files, missing = [], []
+    for name, net in nets.items():
+        print(f"exporting {name}", file=sys.stderr)
+        try:
+            f, m = export_network(name, net, models_dir, args.fresh, not args.no_litert, calibration)
+        except Exception:
+            traceback.print_exc()
+            missing.append(f"{name}: export failed (see stderr)")
+            continue
+        files += f
+        missing += m
+    return files, missing
+
+
+def summary_text(report: dict, peaks: dict[int, dict], nets: dict, title: str) -> str:
+    """The Markdown summary: peak MAC rates, load average, the matrix and what was not measured."""
+    peak_lines = "\n".join(
+        f"- {t} thread(s): {v['peak_gmacs_per_s']:.1f} GMAC/s (torch.mm {MM_SIZE}x{MM_SIZE}, best of 7 in each of two "
+        f"bursts, before and after the matrix: {', '.join(f'{b:.1f}' for b in v['bursts_gmacs_per_s'])})"
+        for t, v in peaks.items()
+    )
+    loads = [row.get("load_average") for row in report["results"] if row.get("load_average")]
+    if loads:
+        peak_lines += (f"\n\n1-minute load average during the measurements: {min(x[0] for x in loads):.2f} to "
+                       f"{max(x[0] for x in loads):.2f} on {os.cpu_count()} logical CPUs")  # fmt: skip
+    table = matrix_table(report["results"], peaks, list(nets))
+    text = f"# {title}\n\nPeak fp32 multiply-add rate:\n{peak_lines}\n\n{table}"
+    if report["missing_formats"]:
+        text += "\nNot measured:\n" + "\n".join(f"- {m}" for m in report["missing_formats"]) + "\n"
+    return text
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads, shapes = parse_threads(args.threads), parse_shapes(args.shapes, "--shapes")
     runs = args.runs if args.runs is not None or args.min_seconds is not None else (10 if args.quick else 30)
     warmup = args.warmup if args.warmup is not None else (2 if args.quick else 5)
     out = Path(args.out)
-    models_dir = out / f"models_L{args.layers}_C{args.init_channels}"
     t_start = time.time()
 
     print(f"machine: {json.dumps(machine_info())}", file=sys.stderr)
@@ -339,30 +247,7 @@ def main(argv=None) -> int:
               f"GMAC/s (median {peaks[t]['median_gmacs_per_s']:.1f})", file=sys.stderr)  # fmt: skip
 
     nets = build_networks(args.layers, args.init_channels, args.genotype)
-    exporter = args.exporter
-    if exporter == "project":
-        try:
-            import aestheticnet.export.api  # noqa: F401
-        except ImportError as exc:
-            print(f"note: aestheticnet.export.api is not importable ({exc}); using the local conversions",
-                  file=sys.stderr)  # fmt: skip
-            exporter = "local"
-    models_dir = models_dir.with_name(models_dir.name + ("" if exporter == "project" else "_local"))
-    calibration = calibration_folder(out) if exporter == "project" else None
-    files, missing = [], []
-    for name, net in nets.items():
-        print(f"exporting {name} ({exporter} exporter)", file=sys.stderr)
-        try:
-            if exporter == "project":
-                f, m = export_with_project(name, net, models_dir, args.fresh, not args.no_litert, calibration)
-            else:
-                f, m = export_formats(name, net, models_dir, args.fresh, not args.no_litert)
-        except Exception:
-            traceback.print_exc()
-            missing.append(f"{name}: export failed (see stderr)")
-            continue
-        files += f
-        missing += m
+    files, missing = export_all(nets, args, out)
     t_export = time.time() - t_start
 
     settings = BenchSettings(threads=threads, shapes=shapes, runs=runs, min_seconds=args.min_seconds, warmup=warmup,
@@ -376,9 +261,7 @@ def main(argv=None) -> int:
         peaks[t] = dict(max(first, again, key=lambda v: v["peak_gmacs_per_s"]),
                         bursts_gmacs_per_s=[first["peak_gmacs_per_s"], again["peak_gmacs_per_s"]])  # fmt: skip
     report["peak_fp32_mac_rate"] = {str(t): v for t, v in peaks.items()}
-    loads = [row.get("load_average") for row in report["results"] if row.get("load_average")]
     report["missing_formats"] = missing
-    report["exporter"] = exporter
     report["networks"] = {n: {"variant": m.variant, "genotype": m.config.genotype_name, "layers": m.config.layers,
                               "init_channels": m.config.init_channels} for n, m in nets.items()}  # fmt: skip
     for row in report["results"]:
@@ -386,20 +269,9 @@ def main(argv=None) -> int:
             row["efficiency"] = row["achieved_gmacs_per_s"] / peaks[row["threads"]]["peak_gmacs_per_s"]
     out.mkdir(parents=True, exist_ok=True)
     write_json(report, out / "latency_matrix.json")
-    table = matrix_table(report["results"], peaks, list(nets))
-    peak_lines = "\n".join(
-        f"- {t} thread(s): {v['peak_gmacs_per_s']:.1f} GMAC/s (torch.mm {MM_SIZE}x{MM_SIZE}, best of 7 in each of two "
-        f"bursts, before and after the matrix: {', '.join(f'{b:.1f}' for b in v['bursts_gmacs_per_s'])})"
-        for t, v in peaks.items()
-    )
-    if loads:
-        peak_lines += (f"\n\n1-minute load average during the measurements: {min(x[0] for x in loads):.2f} to "
-                       f"{max(x[0] for x in loads):.2f} on {os.cpu_count()} logical CPUs")  # fmt: skip
-    text = (f"# Latency matrix ({'quick: ' if args.quick else ''}{runs} runs after {warmup} warm-up, layers "
-            f"{args.layers}, C={args.init_channels}, {exporter} exporter)\n\nPeak fp32 multiply-add rate:\n"
-            f"{peak_lines}\n\n{table}")
-    if missing:
-        text += "\nNot measured:\n" + "\n".join(f"- {m}" for m in missing) + "\n"
+    title = (f"Latency matrix ({'quick: ' if args.quick else ''}{runs} runs after {warmup} warm-up, layers "
+             f"{args.layers}, C={args.init_channels})")  # fmt: skip
+    text = summary_text(report, peaks, nets, title)
     text += f"\nExports {t_export:.0f} s, total {time.time() - t_start:.0f} s.\n"
     (out / "latency_matrix.md").write_text(text + "\n" + markdown_report(report))
     write_plots(report, out / "plots")

@@ -15,10 +15,12 @@ from click.testing import CliRunner
 
 pytest.importorskip("onnxruntime")
 
-from aestheticnet.bench.devices import BenchError, SshDevice, parse_device, parse_ssh_url  # noqa: E402
+from aestheticnet.bench.devices import BenchError  # noqa: E402
 from aestheticnet.bench.fixtures import tiny_onnx  # noqa: E402
-from aestheticnet.bench.harness import ROW_FIELDS, BenchSettings, parse_shapes, parse_threads, run_benchmark  # noqa: E402
+from aestheticnet.bench.harness import ROW_FIELDS, BenchSettings, parse_threads, run_benchmark  # noqa: E402
+from aestheticnet.bench.ssh import SshDevice, parse_device, parse_ssh_url  # noqa: E402
 from aestheticnet.cli import main  # noqa: E402
+from aestheticnet.sizes import Shape  # noqa: E402
 
 # Keys that are null for a successful row only when they do not apply.
 MAY_BE_NULL = {"xnnpack", "facts_note", "error_kind", "error", "params", "params_source", "macs", "macs_source",
@@ -109,7 +111,7 @@ def test_tiny_aestheticnet_params_and_macs(star_files):
 
     model = star_files["model"]
     report = run_benchmark([star_files["onnx"], star_files["numbers"], star_files["safetensors"]],
-                           BenchSettings(shapes=((64, 96),), runs=2, warmup=1))  # fmt: skip
+                           BenchSettings(shapes=(Shape(64, 96),), runs=2, warmup=1))  # fmt: skip
     assert not report["errors"], report["errors"]
     by = {Path(r["path"]).name: r for r in report["results"]}
     exact = profile_model(model, (64, 96))
@@ -143,6 +145,9 @@ def test_unloadable_model_is_reported_and_exit_1(tmp_path, tiny):
     [
         (["--shapes", "100x96"], "multiples of 32"),
         (["--shapes", "224x"], "expected HxW"),
+        (["--shapes", "224"], "expected HxW"),
+        (["--shapes", "2x64x64,4x64x64"], "one batch"),
+        (["--shapes", "2x64x64", "--batch", "3"], "one batch"),
         (["--threads", "0"], "counts >= 1"),
         (["--device", "ssh://"], "has no host"),
         (["--device", "ssh://user@:2222"], "has no host"),
@@ -153,6 +158,14 @@ def test_unloadable_model_is_reported_and_exit_1(tmp_path, tiny):
 def test_bad_input_is_a_clear_error(tiny, args, message):
     r = invoke(tiny, "--runs", 1, *args)
     assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_settings_take_the_batch_of_nxhxw_shapes():
+    settings = BenchSettings(shapes=(Shape(64, 64, 2), Shape(32, 96)), runs=1)
+    assert settings.batch == 2 and settings.sizes == ((64, 64), (32, 96))
+    assert {job.batch for job in settings.jobs()} == {2}
+    with pytest.raises(BenchError, match="Shape values"):
+        BenchSettings(shapes=((64, 64),))
 
 
 def test_bad_files_and_conflicting_options(tmp_path, tiny):
@@ -168,7 +181,6 @@ def test_bad_files_and_conflicting_options(tmp_path, tiny):
 
 def test_parsers():
     assert parse_threads("1,2,4") == (1, 2, 4) and parse_threads("2,2") == (2,)
-    assert parse_shapes("224x224,512x384") == ((224, 224), (512, 384)) and parse_shapes("64") == ((64, 64),)
     t = parse_ssh_url("ssh://pi@board.local:2222")
     assert (t.user, t.host, t.port, t.destination) == ("pi", "board.local", 2222, "pi@board.local")
     t = parse_ssh_url("ssh://myalias")
@@ -212,7 +224,7 @@ def test_remote_protocol_quotes_arguments_and_cleans_up(tmp_path, tiny, fake_ssh
     model = tmp_path / "m $(touch pwned) ;x.onnx"
     shutil.copy(tiny, model)
     device = SshDevice(parse_ssh_url("ssh://someone@device:2022"), remote_python=str(python), ssh_binary=fake_ssh)
-    report = run_benchmark([model], BenchSettings(threads=(1, 2), shapes=((32, 32),), runs=2, warmup=0), device)
+    report = run_benchmark([model], BenchSettings(threads=(1, 2), shapes=(Shape(32, 32),), runs=2, warmup=0), device)
     assert not report["errors"], report["errors"]
     assert [r["threads"] for r in report["results"]] == [1, 2]
     assert report["device_info"]["python_executable"]  # the device's own machine info came back
@@ -224,12 +236,12 @@ def test_remote_protocol_quotes_arguments_and_cleans_up(tmp_path, tiny, fake_ssh
 def test_remote_errors_through_the_protocol(tmp_path, tiny, fake_ssh):
     device = SshDevice(parse_ssh_url("ssh://device"), remote_python=str(tmp_path / "no-python3"), ssh_binary=fake_ssh)
     with pytest.raises(BenchError, match="was not found on the device"):
-        run_benchmark([tiny], BenchSettings(shapes=((32, 32),), runs=1), device)
+        run_benchmark([tiny], BenchSettings(shapes=(Shape(32, 32),), runs=1), device)
     # a measurement that runs past its timeout: killed on the device, clear error, folder removed
     device = SshDevice(parse_ssh_url("ssh://device"), remote_python=sys.executable, ssh_binary=fake_ssh)
     if shutil.which("timeout") is None:
         pytest.skip("no timeout command")
-    report = run_benchmark([tiny], BenchSettings(shapes=((32, 32),), min_seconds=60, timeout_s=1), device)
+    report = run_benchmark([tiny], BenchSettings(shapes=(Shape(32, 32),), min_seconds=60, timeout_s=1), device)
     (row,) = report["results"]
     assert not row["ok"] and row["error_kind"] == "timeout" and "timed out after 1 s" in row["error"]
     assert not os.path.exists(report["remote_dirs"][0])

@@ -33,7 +33,7 @@ def test_runner_module_imports_only_the_standard_library():
     # The file is copied to devices that have neither aestheticnet nor torch: nothing else at module level.
     source = runner_path().read_text()
     top_level = [ln for ln in source.splitlines() if ln.startswith(("import ", "from "))]
-    allowed = {"__future__", "argparse", "json", "math", "os", "platform", "sys", "time"}
+    allowed = {"__future__", "argparse", "json", "math", "os", "platform", "re", "sys", "time"}
     for line in top_level:
         module = line.split()[1].split(".")[0]
         assert module in allowed, line

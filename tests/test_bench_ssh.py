@@ -22,10 +22,12 @@ PYTHON = os.environ.get("AESTHETICNET_TEST_SSH_PYTHON") or sys.executable
 
 pytestmark = pytest.mark.skipif(not URL, reason="AESTHETICNET_TEST_SSH is not set (.ci/run starts a test sshd)")
 
-from aestheticnet.bench.devices import BenchError, SshDevice, parse_ssh_url  # noqa: E402
+from aestheticnet.bench.devices import BenchError  # noqa: E402
 from aestheticnet.bench.fixtures import tiny_onnx  # noqa: E402
 from aestheticnet.bench.harness import ROW_FIELDS, BenchSettings, run_benchmark  # noqa: E402
+from aestheticnet.bench.ssh import SshDevice, parse_ssh_url  # noqa: E402
 from aestheticnet.cli import main  # noqa: E402
+from aestheticnet.sizes import Shape  # noqa: E402
 
 
 def device(python=PYTHON):
@@ -69,7 +71,7 @@ def test_bench_over_ssh_cli(tmp_path, model):
 
 def test_min_seconds_over_ssh(model):
     dev = device()
-    report = run_benchmark([model], BenchSettings(shapes=((32, 32),), min_seconds=1, warmup=0), dev)
+    report = run_benchmark([model], BenchSettings(shapes=(Shape(32, 32),), min_seconds=1, warmup=0), dev)
     (row,) = report["results"]
     assert row["ok"] and row["mode"] == "min_seconds" and row["timed_wall_s"] >= 1.0
     assert_gone(dev, report["remote_dirs"])
@@ -79,7 +81,7 @@ def test_unloadable_model_over_ssh(tmp_path):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"not a model")
     dev = device()
-    report = run_benchmark([bad], BenchSettings(threads=(1, 2), shapes=((32, 32),), runs=1), dev)
+    report = run_benchmark([bad], BenchSettings(threads=(1, 2), shapes=(Shape(32, 32),), runs=1), dev)
     first, second = report["results"]
     assert first["error_kind"] == "load_failed" and "cannot load broken.onnx" in first["error"]
     assert second.get("skipped") and not second["ok"]
@@ -89,7 +91,7 @@ def test_unloadable_model_over_ssh(tmp_path):
 def test_missing_python_over_ssh(model):
     dev = device(python="/nonexistent/python3")
     with pytest.raises(BenchError, match="'/nonexistent/python3' was not found on the device"):
-        run_benchmark([model], BenchSettings(shapes=((32, 32),), runs=1), dev)
+        run_benchmark([model], BenchSettings(shapes=(Shape(32, 32),), runs=1), dev)
     assert not dev.last_remote_dirs  # it stops before making a folder
 
 
@@ -104,7 +106,7 @@ def test_missing_runtime_over_ssh(model):
         script = f"#!/bin/sh\nexec {shlex.quote(PYTHON)} -S \"$@\"\n"
         cmd = f"printf %s {shlex.quote(script)} > {shlex.quote(wrapper)} && chmod +x {shlex.quote(wrapper)}"
         subprocess.run(dev.ssh_command(cmd), check=True, capture_output=True, timeout=60)
-        report = run_benchmark([model], BenchSettings(shapes=((32, 32),), runs=1), device(python=wrapper))
+        report = run_benchmark([model], BenchSettings(shapes=(Shape(32, 32),), runs=1), device(python=wrapper))
         (row,) = report["results"]
         assert not row["ok"] and row["error_kind"] == "missing_runtime" and "is not installed" in row["error"]
         assert_gone(dev, report["remote_dirs"])
@@ -114,7 +116,7 @@ def test_missing_runtime_over_ssh(model):
 
 def test_timeout_over_ssh_is_clear_and_cleans_up(model):
     dev = device()
-    report = run_benchmark([model], BenchSettings(shapes=((32, 32),), min_seconds=120, timeout_s=1), dev)
+    report = run_benchmark([model], BenchSettings(shapes=(Shape(32, 32),), min_seconds=120, timeout_s=1), dev)
     (row,) = report["results"]
     assert not row["ok"] and row["error_kind"] == "timeout" and "timed out" in row["error"]
     assert_gone(dev, report["remote_dirs"])
@@ -125,4 +127,4 @@ def test_wrong_port_is_unreachable(model):
     wrong = SshDevice(parse_ssh_url(f"ssh://{target.user + '@' if target.user else ''}{target.host}:1"),
                       ssh_options=[OPTS] if OPTS else [], remote_python=PYTHON)  # fmt: skip
     with pytest.raises(BenchError, match="cannot reach"):
-        run_benchmark([model], BenchSettings(shapes=((32, 32),), runs=1), wrong)
+        run_benchmark([model], BenchSettings(shapes=(Shape(32, 32),), runs=1), wrong)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aestheticnet.data import distortions, raters, synthetic
+from aestheticnet.data import distortions, raters, synthetic, synthetic_render
 from aestheticnet.data.synthetic import SynthConfig, build_synthetic
 
 # 2 photos (one grey) x 1 crop x 3 types x 5 levels: 16 + 11 = 27 images, ~2 s.
@@ -45,8 +45,8 @@ def test_photos_ship_in_wheel_and_load_offline(monkeypatch):
         raise AssertionError("network access attempted")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    for name, (_, grey, _) in synthetic.PHOTOS.items():
-        img = synthetic.load_photo(name)
+    for name, (_, grey, _) in distortions.PHOTOS.items():
+        img = distortions.load_photo(name)
         assert img.dtype == np.uint8 and img.shape[2] == (1 if grey else 3), name
         assert min(img.shape[:2]) >= 256, name
 
@@ -114,7 +114,7 @@ def test_scores_monotone_in_level(built):
 def test_every_distortion_monotone_per_reference():
     cfg = SynthConfig(seed=3)
     for photo in ("astronaut", "gravel"):
-        ref = synthetic._crop(cfg, photo, 0)
+        ref = synthetic_render.crop_of(cfg, photo, 0)
         ctx = distortions.NoiseContext.draw(ref.shape, np.random.default_rng(1))
         for name, d in distortions.DISTORTIONS.items():
             if d.colour_only and ref.shape[2] == 1:
@@ -142,7 +142,7 @@ def test_cache_reused_without_rebuilding(tmp_path, monkeypatch):
     def boom(job):
         raise AssertionError("rebuilt")
 
-    monkeypatch.setattr(synthetic, "_render_reference", boom)
+    monkeypatch.setattr(synthetic_render, "render_reference", boom)
     second = small(tmp_path / "d")
     assert second.reused and not first.reused and second.digest == first.digest
     assert marker.stat().st_mtime_ns == stamp

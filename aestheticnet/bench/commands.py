@@ -13,8 +13,10 @@ import click
 @click.option("--device", default="local", show_default=True,
               help="'local', or ssh://[user@]host[:port] (an ~/.ssh/config alias works as the host)")
 @click.option("--threads", default="1", show_default=True, help="comma-separated thread counts, e.g. 1,2,4")
-@click.option("--shapes", default="224x224", show_default=True, help="comma-separated HxW, multiples of 32")
-@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--shapes", default="224x224", show_default=True,
+              help="comma-separated HxW or NxHxW, multiples of 32; N is the batch of the run (as --batch)")
+@click.option("--batch", type=int, default=1, show_default=True,
+              help="images per inference; an NxHxW shape with N > 1 sets it, and all shapes must then agree")
 @click.option("--warmup", type=int, default=5, show_default=True, help="warm-up runs after the first inference")
 @click.option("--runs", type=int, default=None, help="timed runs per measurement [default: 50]")
 @click.option("--min-seconds", type=float, default=None, help="time runs until this many seconds (instead of --runs)")
@@ -35,15 +37,16 @@ def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, tim
     peak memory (RSS delta), file size, params and MACs (from the model's <file>.json manifest), with the CPU
     model, cores and library versions of the device. Prints a Markdown table; exits 1 when a measurement failed.
     """
-    from aestheticnet.bench.devices import parse_device
-    from aestheticnet.bench.harness import BenchSettings, parse_shapes, parse_threads, run_benchmark
+    from aestheticnet.bench.ssh import parse_device
+    from aestheticnet.bench.harness import BenchSettings, parse_threads, run_benchmark
     from aestheticnet.bench.report import markdown_report, write_json, write_markdown, write_plots
+    from aestheticnet.sizes import parse_shapes
 
     if runs is not None and min_seconds is not None:
         raise click.UsageError("use --runs or --min-seconds, not both")
     target = parse_device(device, ssh_options=ssh_options, remote_python=remote_python)
-    settings = BenchSettings(threads=parse_threads(threads), shapes=parse_shapes(shapes), batch=batch, warmup=warmup,
-                             runs=runs, min_seconds=min_seconds, timeout_s=timeout_s)  # fmt: skip
+    settings = BenchSettings(threads=parse_threads(threads), shapes=parse_shapes(shapes, "--shapes"), batch=batch,
+                             warmup=warmup, runs=runs, min_seconds=min_seconds, timeout_s=timeout_s)  # fmt: skip
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     report = run_benchmark(models, settings, target, progress=progress)
     if json_path == "-":

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Sequence
 
-from aestheticnet.bench.devices import BenchError, Job, LocalDevice, SshDevice
+from aestheticnet.bench.devices import BenchError, Job, LocalDevice
 from aestheticnet.bench.manifest import model_facts
+from aestheticnet.bench.ssh import SshDevice
+from aestheticnet.sizes import SIZE_MULTIPLE, Shape, parse_shapes
 
 __all__ = ["REPORT_SCHEMA", "ROW_FIELDS", "BenchSettings", "parse_shapes", "parse_threads", "run_benchmark"]
 
@@ -35,22 +37,39 @@ ROW_FIELDS = (
 
 @dataclass(frozen=True)
 class BenchSettings:
+    """What to measure. ``shapes`` are :class:`~aestheticnet.sizes.Shape` values; one run measures one batch:
+    ``batch``, or the batch of the shapes that state one (NxHxW with N > 1), which must then agree."""
+
     threads: tuple[int, ...] = (1,)
-    shapes: tuple[tuple[int, int], ...] = ((224, 224),)
+    shapes: tuple[Shape, ...] = (Shape(224, 224),)
     batch: int = 1
     warmup: int = 5
     runs: int | None = None  # DEFAULT_RUNS when min_seconds is None too
     min_seconds: float | None = None
     timeout_s: float = 600.0  # per measurement
-    multiple: int = 32
+    multiple: int = SIZE_MULTIPLE
+
+    def __post_init__(self) -> None:
+        if any(not isinstance(s, Shape) for s in self.shapes):
+            raise BenchError(f"shapes {list(self.shapes)}: expected aestheticnet.sizes.Shape values")
+        stated = {s.batch for s in self.shapes if s.batch != 1}
+        if len(stated) > 1 or (stated and self.batch not in (1, *stated)):
+            raise BenchError(f"shapes {', '.join(map(str, self.shapes))} with batch {self.batch}: one run measures "
+                             "one batch; give it with --batch or as N in NxHxW, the same for every shape")
+        if stated:
+            object.__setattr__(self, "batch", stated.pop())
+        object.__setattr__(self, "shapes", tuple(dict.fromkeys(Shape(s.height, s.width) for s in self.shapes)))
+
+    @property
+    def sizes(self) -> tuple[tuple[int, int], ...]:
+        """``(height, width)`` of every shape, in order."""
+        return tuple(s.size for s in self.shapes)
 
     def validate(self) -> None:
         if not self.threads or any(t < 1 for t in self.threads):
             raise BenchError(f"threads {list(self.threads)}: need one or more counts >= 1")
         if not self.shapes:
             raise BenchError("no input shapes given")
-        for h, w in self.shapes:
-            check_shape(h, w, self.multiple)
         if self.batch < 1:
             raise BenchError(f"--batch {self.batch}: need at least 1")
         if self.warmup < 0:
@@ -67,20 +86,11 @@ class BenchSettings:
     def jobs(self) -> list[Job]:
         runs = self.runs if (self.runs is not None or self.min_seconds is not None) else DEFAULT_RUNS
         return [
-            Job(threads=t, shape=tuple(s), batch=self.batch, warmup=self.warmup, runs=runs,
+            Job(threads=t, shape=s, batch=self.batch, warmup=self.warmup, runs=runs,
                 min_seconds=self.min_seconds, multiple=self.multiple, timeout_s=self.timeout_s)  # fmt: skip
             for t in self.threads
-            for s in self.shapes
+            for s in self.sizes
         ]
-
-
-def check_shape(h: int, w: int, multiple: int = 32) -> None:
-    if h <= 0 or w <= 0:
-        raise BenchError(f"shape {h}x{w}: height and width must be positive")
-    if multiple > 1 and (h % multiple or w % multiple):
-        raise BenchError(f"shape {h}x{w} (HxW): height and width must be multiples of {multiple} (total stride of "
-                         f"the network), e.g. {max(multiple, round(h / multiple) * multiple)}x"
-                         f"{max(multiple, round(w / multiple) * multiple)}")  # fmt: skip
 
 
 def parse_threads(text: str) -> tuple[int, ...]:
@@ -91,29 +101,6 @@ def parse_threads(text: str) -> tuple[int, ...]:
     if not values or any(v < 1 for v in values):
         raise BenchError(f"threads {text!r}: expected counts >= 1, e.g. 1,2,4")
     return tuple(dict.fromkeys(values))
-
-
-def parse_shapes(text: str, multiple: int = 32) -> tuple[tuple[int, int], ...]:
-    """'224x224,512x384' (HxW, comma-separated) -> ((224, 224), (512, 384)); multiples of ``multiple``."""
-    shapes = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        bits = part.lower().split("x")
-        try:
-            if len(bits) == 1:
-                h = w = int(bits[0])
-            elif len(bits) == 2:
-                h, w = int(bits[0]), int(bits[1])
-            else:
-                raise ValueError
-        except ValueError:
-            raise BenchError(f"shape {part!r}: expected HxW, e.g. 224x224 or 512x384") from None
-        check_shape(h, w, multiple)
-        shapes.append((h, w))
-    if not shapes:
-        raise BenchError(f"shapes {text!r}: expected HxW[,HxW...], e.g. 224x224,512x384")
-    return tuple(dict.fromkeys(shapes))
 
 
 def _now() -> str:
@@ -155,7 +142,7 @@ def run_benchmark(
     rows: list[dict[str, Any]] = []
     device_info = None
     for path in paths:
-        facts = model_facts(path, settings.shapes, settings.batch)
+        facts = model_facts(path, settings.sizes, settings.batch)
         results = device.run(path, jobs, progress=progress)
         for job, result in zip(jobs, results):
             machine = result.pop("machine", None)
@@ -167,7 +154,7 @@ def run_benchmark(
         "created": _now(),
         "device": device.describe(),
         "settings": {**asdict(settings), "runs_default": DEFAULT_RUNS,
-                     "shapes": [f"{h}x{w}" for h, w in settings.shapes]},  # fmt: skip
+                     "shapes": [str(s) for s in settings.shapes]},  # fmt: skip
         "host": machine_info(),
         "device_info": device_info,
         "remote_dirs": list(getattr(device, "last_remote_dirs", [])) or None,

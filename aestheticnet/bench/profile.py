@@ -14,17 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from aestheticnet.models.aestheticnet import AestheticNet, count_parameters
 
-__all__ = ["parse_size", "profile_model"]
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'224' or '512x384' (height x width) -> (H, W); the device runner's parser, with a ValueError."""
-    from aestheticnet.bench.runner import RunnerError, parse_shape
-
-    try:
-        return parse_shape(text)
-    except RunnerError as exc:
-        raise ValueError(str(exc).replace("shape", "size", 1)) from None
+__all__ = ["profile_model"]
 
 
 def _stage_of(model: AestheticNet, index: int) -> int:

@@ -5,7 +5,7 @@ This file is copied as it is to remote devices and run there with the device's o
 only the standard library at module level; numpy and the runtime are imported when needed, and aestheticnet
 (with torch) only for ``.safetensors`` models, which run locally.
 
-    python3 runner.py MODEL [--threads N] [--shape HxW] [--batch B] [--warmup N] [--runs N | --min-seconds S]
+    python3 runner.py MODEL [--threads N] [--shape [N]xHxW] [--batch B] [--warmup N] [--runs N | --min-seconds S]
 
 Backends by file type: ``.onnx`` -> onnxruntime (CPU provider, ``intra_op_num_threads``); ``.tflite`` ->
 ai_edge_litert (XNNPACK delegate unless ``--no-xnnpack``), else tflite_runtime, else tensorflow.lite;
@@ -27,6 +27,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 
@@ -225,26 +226,22 @@ def peak_rss() -> tuple:
         return None, "unavailable"
 
 
-# --------------------------------------------------------------------------------------------------- backends
+# ------------------------------------------------------------------------------------------------ input shape
 
 
-def parse_shape(text: str) -> tuple:
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        if len(parts) == 1:
-            h = w = int(parts[0])
-        elif len(parts) == 2:
-            h, w = int(parts[0]), int(parts[1])
-        else:
-            raise ValueError
-    except ValueError:
-        raise RunnerError("bad_argument", f"shape {text!r} is not HxW, e.g. 224x224 or 512x384") from None
-    if h <= 0 or w <= 0:
-        raise RunnerError("bad_argument", f"shape {text!r} must be positive")
-    return h, w
+# The size grammar of ``aestheticnet.sizes`` (this file cannot import the package): ``HxW`` or ``NxHxW``, decimal
+# integers joined by ``x``, case-insensitive, spaces around the whole item ignored. A test feeds both the same strings.
+_SHAPE = re.compile(r"(?:(\d+)x)?(\d+)x(\d+)")
 
 
-def check_shape(h: int, w: int, multiple: int) -> None:
+def parse_shape(text: str, multiple: int = 32) -> tuple:
+    """``"224x224"`` -> ``(1, 224, 224)``; ``"3x320x256"`` -> ``(3, 320, 256)``; H and W multiples of ``multiple``."""
+    match = _SHAPE.fullmatch(str(text).strip().lower())
+    if match is None:
+        raise RunnerError("bad_argument", f"shape {text!r} is not HxW or NxHxW, e.g. 224x224 or 3x320x256")
+    n, h, w = (int(g) if g is not None else 1 for g in match.groups())
+    if n < 1 or h < 1 or w < 1:
+        raise RunnerError("bad_argument", f"shape {text!r}: batch, height and width must be positive")
     if multiple > 1 and (h % multiple or w % multiple):
         raise RunnerError(
             "bad_shape",
@@ -252,6 +249,10 @@ def check_shape(h: int, w: int, multiple: int) -> None:
             f"(total stride of the network), e.g. {max(multiple, h // multiple * multiple)}x"
             f"{max(multiple, w // multiple * multiple)}",
         )
+    return n, h, w
+
+
+# --------------------------------------------------------------------------------------------------- backends
 
 
 def backend_for(path: str, backend: str) -> str:
@@ -279,7 +280,7 @@ def _layout(shape) -> str:
     return "NCHW"
 
 
-def _make_input(np, shape, dtype, seed: int, quant=None):
+def _make_input(np, shape, dtype, seed: int):
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
@@ -288,6 +289,20 @@ def _make_input(np, shape, dtype, seed: int, quant=None):
         info = np.iinfo(dtype)
         return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
     raise RunnerError("unsupported_model", f"input dtype {dtype} is not supported")
+
+
+def _open_model(runtime: str, path: str, open_model):
+    """``open_model()``; any failure becomes a ``load_failed`` error naming the runtime and the model."""
+    try:
+        return open_model()
+    except Exception as exc:
+        raise RunnerError("load_failed", f"{runtime} cannot load {_label(path)}: {_short(exc)}") from None
+
+
+def _single_input(inputs):
+    if len(inputs) != 1:
+        raise RunnerError("unsupported_model", f"expected one input, the model has {len(inputs)}")
+    return inputs[0]
 
 
 class OnnxRuntimeBackend:
@@ -311,15 +326,9 @@ class OnnxRuntimeBackend:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise RunnerError("load_failed", f"onnxruntime {self.version} cannot load {_label(path)}: "
-                                             f"{_short(exc)}") from None  # fmt: skip
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise RunnerError("unsupported_model", f"expected one input, the model has {len(inputs)}")
-        self.input = inputs[0]
+        self.session = _open_model(f"onnxruntime {self.version}", path, lambda: ort.InferenceSession(
+            path, sess_options=opts, providers=["CPUExecutionProvider"]))  # fmt: skip
+        self.input = _single_input(self.session.get_inputs())
         self.layout = _layout(self.input.shape)
         types = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
                  "tensor(uint8)": "uint8", "tensor(int8)": "int8"}  # fmt: skip
@@ -372,15 +381,8 @@ class TFLiteBackend:
                 resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)  # fmt: skip
         elif not self.xnnpack:
             raise RunnerError("bad_argument", f"{self.name} cannot turn the default XNNPACK delegate off")
-        try:
-            self.interpreter = self.mod.Interpreter(**kwargs)
-        except Exception as exc:
-            raise RunnerError("load_failed", f"{self.name} {self.version} cannot load {_label(path)}: "
-                                             f"{_short(exc)}") from None  # fmt: skip
-        details = self.interpreter.get_input_details()
-        if len(details) != 1:
-            raise RunnerError("unsupported_model", f"expected one input, the model has {len(details)}")
-        self.detail = details[0]
+        self.interpreter = _open_model(f"{self.name} {self.version}", path, lambda: self.mod.Interpreter(**kwargs))
+        self.detail = _single_input(self.interpreter.get_input_details())
         signature = list(self.detail.get("shape_signature", self.detail["shape"]))
         self.signature = signature
         self.layout = _layout(signature)
@@ -515,8 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--backend", default="auto", choices=BACKENDS)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--shape", default="224x224", help="HxW")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--shape", default="224x224", help="HxW, or NxHxW for a batch of N")
+    p.add_argument("--batch", type=int, default=1, help="batch of an HxW shape")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--runs", type=int, default=None, help="timed runs (default 50 unless --min-seconds)")
     p.add_argument("--min-seconds", type=float, default=None, help="time runs until this many seconds passed")
@@ -532,7 +534,8 @@ def _ms(ns: int) -> float:
     return ns / 1e6
 
 
-def measure(args) -> dict:
+def _checked_args(args) -> tuple:
+    """``(batch, height, width)`` after checking every argument; the batch of an NxHxW shape wins over --batch 1."""
     if args.threads < 1:
         raise RunnerError("bad_argument", f"--threads {args.threads}: need at least 1")
     if args.batch < 1:
@@ -545,13 +548,41 @@ def measure(args) -> dict:
         raise RunnerError("bad_argument", f"--runs {args.runs}: need at least 1")
     if args.min_seconds is not None and not args.min_seconds > 0:
         raise RunnerError("bad_argument", f"--min-seconds {args.min_seconds}: need a positive duration")
+    n, h, w = parse_shape(args.shape, args.multiple)
+    if n != 1 and args.batch not in (1, n):
+        raise RunnerError("bad_argument", f"--shape {args.shape} gives batch {n} but --batch is {args.batch}")
+    if not os.path.isfile(args.model):
+        raise RunnerError("bad_argument", f"{args.model}: no such model file")
+    return max(n, args.batch), h, w
+
+
+def _timed_runs(backend, args) -> tuple:
+    """``(first ms, warm-up ms list, timed ms list, wall seconds of the timed runs)``."""
+
+    def timed() -> float:
+        t0 = time.perf_counter_ns()
+        backend.infer()
+        return _ms(time.perf_counter_ns() - t0)
+
+    first_ms = timed()
+    warm = [timed() for _ in range(args.warmup)]
+    latencies = []
+    wall0 = time.perf_counter()
+    if args.min_seconds is not None:
+        deadline = time.perf_counter() + args.min_seconds
+        while time.perf_counter() < deadline or len(latencies) < args.min_runs:
+            latencies.append(timed())
+    else:
+        for _ in range(args.runs if args.runs is not None else 50):
+            latencies.append(timed())
+    return first_ms, warm, latencies, time.perf_counter() - wall0
+
+
+def measure(args) -> dict:
+    batch, h, w = _checked_args(args)
     if args.label:
         _LABEL["name"] = args.label
-    h, w = parse_shape(args.shape)
-    check_shape(h, w, args.multiple)
     path = args.model
-    if not os.path.isfile(path):
-        raise RunnerError("bad_argument", f"{path}: no such model file")
     kind = backend_for(path, args.backend)
     for var in _THREAD_ENV:
         os.environ[var] = str(args.threads)
@@ -570,28 +601,12 @@ def measure(args) -> dict:
     t = time.perf_counter_ns()
     backend.load(path)
     layout = backend.layout
-    shape = [args.batch, 3, h, w] if layout == "NCHW" else [args.batch, h, w, 3]
+    shape = [batch, 3, h, w] if layout == "NCHW" else [batch, h, w, 3]
     backend.prepare(np, shape, args.seed)
     load_ms = _ms(time.perf_counter_ns() - t)
 
-    def timed() -> float:
-        t0 = time.perf_counter_ns()
-        backend.infer()
-        return _ms(time.perf_counter_ns() - t0)
-
     try:
-        first_ms = timed()
-        warm = [timed() for _ in range(args.warmup)]
-        latencies = []
-        wall0 = time.perf_counter()
-        if args.min_seconds is not None:
-            deadline = time.perf_counter() + args.min_seconds
-            while time.perf_counter() < deadline or len(latencies) < args.min_runs:
-                latencies.append(timed())
-        else:
-            for _ in range(args.runs if args.runs is not None else 50):
-                latencies.append(timed())
-        timed_wall_s = time.perf_counter() - wall0
+        first_ms, warm, latencies, timed_wall_s = _timed_runs(backend, args)
     except RunnerError:
         raise
     except Exception as exc:
@@ -599,7 +614,7 @@ def measure(args) -> dict:
                                               f"{shape}: {_short(exc)}") from None  # fmt: skip
 
     peak, peak_method = peak_rss()
-    result = {
+    return {
         "ok": True,
         "runner_version": RUNNER_VERSION,
         "model_file": os.path.basename(path),
@@ -609,7 +624,7 @@ def measure(args) -> dict:
         "xnnpack": (not args.no_xnnpack) if kind in ("litert", "tflite_runtime", "tensorflow") else None,
         "threads": args.threads,
         "shape": [h, w],
-        "batch": args.batch,
+        "batch": batch,
         "layout": layout,
         "input_shape": shape,
         "input_dtype": str(np.dtype(backend.dtype)),
@@ -620,7 +635,7 @@ def measure(args) -> dict:
         "warmup_mean_ms": sum(warm) / len(warm) if warm else None,
         "mode": "min_seconds" if args.min_seconds is not None else "runs",
         "min_seconds": args.min_seconds,
-        **summarize(latencies, args.batch),
+        **summarize(latencies, batch),
         "timed_wall_s": timed_wall_s,
         "rss_before_load_bytes": rss_before,
         "peak_rss_bytes": peak,
@@ -628,7 +643,6 @@ def measure(args) -> dict:
         "peak_rss_method": peak_method + (" (reset before load)" if peak_reset and peak_method == "VmHWM" else
                                           " (includes imports)"),  # fmt: skip
     }
-    return result
 
 
 def main(argv=None) -> int:

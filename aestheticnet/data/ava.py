@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aestheticnet.data.base import AestheticDataset, DirectoryIndex, Record, SkipReport
+from aestheticnet.data.base import AestheticDataset, DirectoryIndex, Record, SkipReport, augments, text_rows
 from aestheticnet.data.images import DEFAULT_MAX_PIXELS
 from aestheticnet.data.labels import counts_to_distribution
 from aestheticnet.data.preprocess import Preprocess
@@ -30,25 +30,20 @@ NUM_BUCKETS = 10
 def read_ava_txt(path: str | os.PathLike) -> list[tuple[int, str, np.ndarray, str]]:
     """Parse AVA.txt into ``(line number, image id, counts[10], challenge id)`` rows; strict about the format."""
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) != AVA_COLUMNS:
-                raise ValueError(
-                    f"{path}:{lineno}: expected {AVA_COLUMNS} space-separated columns (index, image id, "
-                    f"10 vote counts, 2 tag ids, challenge id), found {len(cols)}: {line.strip()[:120]!r}"
-                )
-            try:
-                counts = np.array([int(c) for c in cols[2:12]], dtype=np.int64)
-            except ValueError:
-                raise ValueError(
-                    f"{path}:{lineno}: vote counts (columns 3-12) must be integers, got {cols[2:12]}"
-                ) from None
-            if (counts < 0).any():
-                raise ValueError(f"{path}:{lineno}: negative vote count in {cols[2:12]}")
-            rows.append((lineno, cols[1], counts, cols[14]))
+    for lineno, line, cols in text_rows(path):
+        if len(cols) != AVA_COLUMNS:
+            raise ValueError(
+                f"{path}:{lineno}: expected {AVA_COLUMNS} space-separated columns (index, image id, "
+                f"10 vote counts, 2 tag ids, challenge id), found {len(cols)}: {line.strip()[:120]!r}"
+            )
+        try:
+            counts = np.array([int(c) for c in cols[2:12]], dtype=np.int64)
+        except ValueError:
+            message = f"{path}:{lineno}: vote counts (columns 3-12) must be integers, got {cols[2:12]}"
+            raise ValueError(message) from None
+        if (counts < 0).any():
+            raise ValueError(f"{path}:{lineno}: negative vote count in {cols[2:12]}")
+        rows.append((lineno, cols[1], counts, cols[14]))
     return rows
 
 
@@ -155,13 +150,5 @@ class AVA(AestheticDataset):
             row_split = "test" if image_id in test_ids else groups[group]
             if split in ("all", row_split):
                 records.append(Record(image_id, f"{images_dir}/{name}", counts_to_distribution(counts), group))
-        super().__init__(
-            root,
-            records,
-            NUM_BUCKETS,
-            preprocess=preprocess,
-            train=(split == "train") if train is None else train,
-            seed=seed,
-            max_pixels=max_pixels,
-            skipped=skipped,
-        )
+        super().__init__(root, records, NUM_BUCKETS, preprocess=preprocess, train=augments(split, train), seed=seed,
+                         max_pixels=max_pixels, skipped=skipped)  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from torch.utils.data import Dataset
 from aestheticnet.data.images import DEFAULT_MAX_PIXELS, image_size, load_image
 from aestheticnet.data.preprocess import Preprocess
 
-__all__ = ["AestheticDataset", "DirectoryIndex", "Record", "SkipReport"]
+__all__ = ["AestheticDataset", "DirectoryIndex", "Record", "SkipReport", "augments", "text_rows"]
 
 log = logging.getLogger("aestheticnet.data")
 
@@ -37,6 +38,20 @@ class Record:
     path: str
     dist: np.ndarray
     group: str
+
+
+def text_rows(path: str | os.PathLike) -> Iterator[tuple[int, str, list[str]]]:
+    """``(line number, line, whitespace-separated columns)`` of every non-blank line of an annotation file."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            cols = line.split()
+            if cols:
+                yield lineno, line, cols
+
+
+def augments(split: str, train: bool | None) -> bool:
+    """Whether a loader augments: as ``train`` says, else only for the training split."""
+    return (split == "train") if train is None else bool(train)
 
 
 class SkipReport:

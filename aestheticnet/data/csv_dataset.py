@@ -19,11 +19,12 @@ import csv
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from aestheticnet.data.base import AestheticDataset, Record, SkipReport
+from aestheticnet.data.base import AestheticDataset, Record, SkipReport, augments
 from aestheticnet.data.images import DEFAULT_MAX_PIXELS, PathOutsideRootError, resolve_inside
 from aestheticnet.data.labels import counts_to_distribution, discretised_gaussian
 from aestheticnet.data.preprocess import Preprocess
@@ -55,6 +56,85 @@ def _number(text: str, path: Path, lineno: int, column: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"{path}:{lineno}: column {column!r} holds {text!r}, not a number") from None
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """How a row becomes a distribution: vote columns, or a mean (and std) mapped from ``low``.. onto 1..N."""
+
+    num_buckets: int
+    vote_columns: list[str] | None
+    mean_column: str | None
+    std_column: str | None
+    default_std: float
+    low: float
+    to_buckets: float  # bucket steps per unit of the file's score scale
+
+    @classmethod
+    def check(cls, where: str, vote_columns, mean_column, std_column, num_buckets, score_range, default_std):
+        if (vote_columns is None) == (mean_column is None):
+            raise ValueError(f"{where}: give exactly one of vote_columns or mean_column")
+        if vote_columns is not None:
+            vote_columns = list(vote_columns)
+            if not vote_columns or (num_buckets is not None and num_buckets != len(vote_columns)):
+                raise ValueError(f"{where}: {len(vote_columns)} vote columns but num_buckets={num_buckets}")
+            num_buckets = len(vote_columns)
+        num_buckets = int(num_buckets or 10)
+        low, high = score_range if score_range is not None else (1.0, float(num_buckets))
+        if not high > low:
+            raise ValueError(f"{where}: score_range={score_range} needs low < high")
+        to_buckets = (num_buckets - 1) / (high - low) if num_buckets > 1 else 1.0
+        return cls(num_buckets, vote_columns, mean_column, std_column, default_std, low, to_buckets)
+
+    def distribution(self, row: dict[str, str], path: Path, lineno: int, item_id: str,
+                     skipped: SkipReport) -> np.ndarray | None:  # fmt: skip
+        """The row's label, or None (counted in ``skipped``) when it has no votes or no score."""
+        if self.vote_columns is not None:
+            counts = np.array([_number(row[c], path, lineno, c) for c in self.vote_columns])
+            if (counts < 0).any() or not np.isfinite(counts).all():
+                raise ValueError(f"{path}:{lineno}: vote counts must be finite and >= 0, got {counts}")
+            if counts.sum() == 0:
+                skipped.add("all-zero votes", item_id)
+                return None
+            return counts_to_distribution(counts)
+        column = self.mean_column
+        mean = _number(row[column], path, lineno, column) if row[column] else math.nan
+        if not math.isfinite(mean):
+            skipped.add("missing score", item_id)
+            return None
+        std_text = row[self.std_column] if self.std_column else ""
+        std = _number(std_text, path, lineno, self.std_column) if std_text else self.default_std
+        if not (math.isfinite(std) and std >= 0):
+            raise ValueError(f"{path}:{lineno}: std {std} must be finite and >= 0")
+        return discretised_gaussian(1.0 + (mean - self.low) * self.to_buckets, std * self.to_buckets,
+                                    self.num_buckets)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Where a row's image, id and split group are."""
+
+    csv_path: Path
+    root: Path
+    path_column: str
+    id_column: str | None
+    group_column: str | None
+
+    def ident(self, row: dict[str, str]) -> str:
+        return row[self.id_column] if self.id_column else row[self.path_column]
+
+    def group(self, row: dict[str, str]) -> str:
+        return row[self.group_column] if self.group_column else self.ident(row)
+
+    def resolve(self, rel: str, lineno: int) -> Path:
+        """The image file of a row; a path that is absolute or leads out of the root refuses the row."""
+        try:
+            real = resolve_inside(rel, self.root)
+            if os.path.isabs(rel):  # even inside the root: absolute paths make the CSV unportable
+                raise PathOutsideRootError(f"{rel!r} is absolute; paths must be relative to {str(self.root)!r}")
+        except PathOutsideRootError as exc:
+            raise PathOutsideRootError(f"{self.csv_path}:{lineno}: refused row: {exc}") from None
+        return real
 
 
 class CSVDataset(AestheticDataset):
@@ -102,24 +182,12 @@ class CSVDataset(AestheticDataset):
         csv_path = Path(csv_path)
         root = Path(root) if root is not None else csv_path.parent
         check_split(split, f"CSVDataset({csv_path})")
-        if (vote_columns is None) == (mean_column is None):
-            raise ValueError(f"CSVDataset({csv_path}): give exactly one of vote_columns or mean_column")
-        if vote_columns is not None:
-            vote_columns = list(vote_columns)
-            if not vote_columns or (num_buckets is not None and num_buckets != len(vote_columns)):
-                raise ValueError(
-                    f"CSVDataset({csv_path}): {len(vote_columns)} vote columns but num_buckets={num_buckets}"
-                )
-            num_buckets = len(vote_columns)
-        num_buckets = int(num_buckets or 10)
-        low, high = score_range if score_range is not None else (1.0, float(num_buckets))
-        if not high > low:
-            raise ValueError(f"CSVDataset({csv_path}): score_range={score_range} needs low < high")
-        to_buckets = (num_buckets - 1) / (high - low) if num_buckets > 1 else 1.0
+        labels = _Labels.check(f"CSVDataset({csv_path})", vote_columns, mean_column, std_column, num_buckets,
+                               score_range, default_std)  # fmt: skip
         if not csv_path.is_file():
             raise FileNotFoundError(f"CSVDataset: {csv_path} not found")
-
-        needed = [path_column, *(vote_columns or [mean_column])]
+        columns = _Columns(csv_path, root, path_column, id_column, group_column)
+        needed = [path_column, *(labels.vote_columns or [mean_column])]
         needed += [c for c in (std_column, id_column, group_column) if c]
         if split_column and split_file is None:  # with a split file the column lives in that file
             needed.append(split_column)
@@ -129,15 +197,8 @@ class CSVDataset(AestheticDataset):
             raise ValueError(
                 f"CSVDataset({csv_path}): split='test' needs split_column/split_file or test_fraction > 0"
             )
-
-        def ident(row: dict[str, str]) -> str:
-            return row[id_column] if id_column else row[path_column]
-
-        def group(row: dict[str, str]) -> str:
-            return row[group_column] if group_column else ident(row)
-
         groups = assign_splits(
-            [group(r) for _, r in rows], val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+            [columns.group(r) for _, r in rows], val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
         )
         skipped = SkipReport(csv_path)
         records, seen = [], set()
@@ -146,57 +207,26 @@ class CSVDataset(AestheticDataset):
             if not rel:
                 skipped.add("empty path", f"line {lineno}")
                 continue
-            try:
-                real = resolve_inside(rel, root)
-                if os.path.isabs(rel):  # even inside the root: absolute paths make the CSV unportable
-                    raise PathOutsideRootError(f"{rel!r} is absolute; paths must be relative to {str(root)!r}")
-            except PathOutsideRootError as exc:
-                raise PathOutsideRootError(f"{csv_path}:{lineno}: refused row: {exc}") from None
-            item_id = ident(row)
+            real = columns.resolve(rel, lineno)
+            item_id = columns.ident(row)
             if item_id in seen:
                 skipped.add("duplicate id", item_id)
                 continue
             seen.add(item_id)
-            if vote_columns is not None:
-                counts = np.array([_number(row[c], csv_path, lineno, c) for c in vote_columns])
-                if (counts < 0).any() or not np.isfinite(counts).all():
-                    raise ValueError(f"{csv_path}:{lineno}: vote counts must be finite and >= 0, got {counts}")
-                if counts.sum() == 0:
-                    skipped.add("all-zero votes", item_id)
-                    continue
-                dist = counts_to_distribution(counts)
-            else:
-                mean = _number(row[mean_column], csv_path, lineno, mean_column) if row[mean_column] else math.nan
-                if not math.isfinite(mean):
-                    skipped.add("missing score", item_id)
-                    continue
-                std_text = row[std_column] if std_column else ""
-                std = _number(std_text, csv_path, lineno, std_column) if std_text else default_std
-                if not (math.isfinite(std) and std >= 0):
-                    raise ValueError(f"{csv_path}:{lineno}: std {std} must be finite and >= 0")
-                dist = discretised_gaussian(1.0 + (mean - low) * to_buckets, std * to_buckets, num_buckets)
+            dist = labels.distribution(row, csv_path, lineno, item_id, skipped)
+            if dist is None:
+                continue
             if not real.is_file():
                 skipped.add("missing image", item_id)
                 continue
-            if official is not None:
-                row_split = official.get(rel)
-                if row_split is None:
-                    skipped.add("not in split file", item_id)
-                    continue
-            else:
-                row_split = groups[group(row)]
+            row_split = official.get(rel) if official is not None else groups[columns.group(row)]
+            if row_split is None:
+                skipped.add("not in split file", item_id)
+                continue
             if split in ("all", row_split):
-                records.append(Record(item_id, rel, dist, group(row)))
-        super().__init__(
-            root,
-            records,
-            num_buckets,
-            preprocess=preprocess,
-            train=(split == "train") if train is None else train,
-            seed=seed,
-            max_pixels=max_pixels,
-            skipped=skipped,
-        )
+                records.append(Record(item_id, rel, dist, columns.group(row)))
+        super().__init__(root, records, labels.num_buckets, preprocess=preprocess, train=augments(split, train),
+                         seed=seed, max_pixels=max_pixels, skipped=skipped)  # fmt: skip
 
     @staticmethod
     def _official_splits(csv_path, rows, path_column, split_column, split_file, delimiter) -> dict[str, str] | None:

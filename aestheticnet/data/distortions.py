@@ -32,23 +32,32 @@ from scipy import ndimage
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-# name -> (file inside skimage/data, is grey, licence as stated in skimage's docstring).
-# All these files ship in the wheel itself; nothing here goes through skimage's downloader.
-PHOTOS: dict[str, tuple[str, bool, str]] = {
-    "astronaut": ("astronaut.png", False, "NASA Great Images; public domain, no known copyright restrictions"),
-    "chelsea": ("chelsea.png", False, "CC0, photographer Stefan van der Walt"),
-    "coffee": ("coffee.png", False, "CC0, photographer Rachel Michetti"),
-    "rocket": ("rocket.jpg", False, "SpaceX; released into the public domain"),
-    "hubble_deep_field": ("hubble_deep_field.jpg", False, "NASA/HubbleSite; public domain"),
-    "retina": ("retina.jpg", False, "Mikael Haggstrom, Wikimedia Commons; CC0 1.0"),
-    "immunohistochemistry": ("ihc.png", False, "CMMI; no known copyright restrictions"),
-    "camera": ("camera.png", True, "CC0, photographer Lav Varshney"),
-    "clock": ("clock_motion.png", True, "public domain, photographer Stefan van der Walt"),
-    "coins": ("coins.png", True, "Brooklyn Museum collection; no known copyright restrictions"),
-    "brick": ("brick.png", True, "CC0Textures Bricks25; CC0"),
-    "grass": ("grass.png", True, "DeviantArt linolafett Grass-01; CC0"),
-    "gravel": ("gravel.png", True, "CC0Textures Gravel04; CC0"),
-}
+# The photos: name, file inside skimage/data, colour or grey, licence as stated in skimage's docstring. All these
+# files ship in the wheel itself; nothing here goes through skimage's downloader.
+_PHOTO_TABLE = """\
+astronaut             astronaut.png          colour  NASA Great Images; public domain, no known copyright restrictions
+chelsea               chelsea.png            colour  CC0, photographer Stefan van der Walt
+coffee                coffee.png             colour  CC0, photographer Rachel Michetti
+rocket                rocket.jpg             colour  SpaceX; released into the public domain
+hubble_deep_field     hubble_deep_field.jpg  colour  NASA/HubbleSite; public domain
+retina                retina.jpg             colour  Mikael Haggstrom, Wikimedia Commons; CC0 1.0
+immunohistochemistry  ihc.png                colour  CMMI; no known copyright restrictions
+camera                camera.png             grey    CC0, photographer Lav Varshney
+clock                 clock_motion.png       grey    public domain, photographer Stefan van der Walt
+coins                 coins.png              grey    Brooklyn Museum collection; no known copyright restrictions
+brick                 brick.png              grey    CC0Textures Bricks25; CC0
+grass                 grass.png              grey    DeviantArt linolafett Grass-01; CC0
+gravel                gravel.png             grey    CC0Textures Gravel04; CC0
+"""
+
+
+def _photos(table: str) -> dict[str, tuple[str, bool, str]]:
+    rows = (line.split(maxsplit=3) for line in table.splitlines())
+    return {name: (file, kind == "grey", licence) for name, file, kind, licence in rows}
+
+
+# name -> (file inside skimage/data, is grey, licence)
+PHOTOS: dict[str, tuple[str, bool, str]] = _photos(_PHOTO_TABLE)
 
 
 def load_photo(name: str) -> np.ndarray:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -118,19 +120,23 @@ def image_size(
 ) -> tuple[int, int]:
     """Displayed ``(width, height)`` from the header only (no pixel decoding), EXIF orientation included."""
     real = resolve_inside(path, root)
+    with _named_errors(real, "cannot read image header"), open(real, "rb") as fh:
+        img = _open(real, fh, max_pixels)
+        w, h = img.size
+        return (h, w) if _orientation(img) in _SWAPPING_ORIENTATIONS else (w, h)
+
+
+@contextmanager
+def _named_errors(real: Path, failure: str) -> Iterator[None]:
+    """Whatever reading ``real`` raises becomes an :class:`ImageDecodeError` that names the file."""
     try:
-        with open(real, "rb") as fh:
-            img = _open(real, fh, max_pixels)
-            w, h = img.size
-            if _orientation(img) in _SWAPPING_ORIENTATIONS:
-                w, h = h, w
-            return w, h
+        yield
     except (ImageDecodeError, PathOutsideRootError):
         raise
     except FileNotFoundError as exc:
         raise ImageDecodeError(f"{real}: file not found") from exc
-    except Exception as exc:
-        raise ImageDecodeError(f"{real}: cannot read image header ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # Pillow's decoders raise OSError, SyntaxError, struct.error, EOFError, ...
+        raise ImageDecodeError(f"{real}: {failure} ({type(exc).__name__}: {exc})") from exc
 
 
 def load_image(
@@ -159,30 +165,25 @@ def load_image(
         PathOutsideRootError: ``path`` escapes ``root``.
     """
     real = resolve_inside(path, root)
-    try:
-        with open(real, "rb") as fh:
-            img = _open(real, fh, max_pixels)
-            orientation = _orientation(img)
-            if min_size is not None and img.format == "JPEG":
-                want_w, want_h = (int(v) for v in min_size)
-                if orientation in _SWAPPING_ORIENTATIONS:  # draft works in stored orientation
-                    want_w, want_h = want_h, want_w
-                if want_w > 0 and want_h > 0:
-                    img.draft("RGB", (want_w, want_h))
-            img.load()  # force the full decode here so truncated data fails inside this try
+    with _named_errors(real, "cannot decode image"):
+        try:
+            with open(real, "rb") as fh:
+                img = _open(real, fh, max_pixels)
+                orientation = _orientation(img)
+                if min_size is not None and img.format == "JPEG":
+                    want_w, want_h = (int(v) for v in min_size)
+                    if orientation in _SWAPPING_ORIENTATIONS:  # draft works in stored orientation
+                        want_w, want_h = want_h, want_w
+                    if want_w > 0 and want_h > 0:
+                        img.draft("RGB", (want_w, want_h))
+                img.load()  # force the full decode here so truncated data fails inside this try
+        except IsADirectoryError as exc:
+            raise ImageDecodeError(f"{real}: is a directory, not an image file") from exc
+        except Image.UnidentifiedImageError as exc:
+            size = real.stat().st_size if real.exists() else 0
+            what = "empty file (0 bytes)" if size == 0 else "not a recognised image format"
+            raise ImageDecodeError(f"{real}: {what}") from exc
         return _upright(to_rgb(img, background), orientation)
-    except (ImageDecodeError, PathOutsideRootError):
-        raise
-    except FileNotFoundError as exc:
-        raise ImageDecodeError(f"{real}: file not found") from exc
-    except IsADirectoryError as exc:
-        raise ImageDecodeError(f"{real}: is a directory, not an image file") from exc
-    except Image.UnidentifiedImageError as exc:
-        size = real.stat().st_size if real.exists() else 0
-        what = "empty file (0 bytes)" if size == 0 else "not a recognised image format"
-        raise ImageDecodeError(f"{real}: {what}") from exc
-    except Exception as exc:  # Pillow's decoders raise OSError, SyntaxError, struct.error, EOFError, ...
-        raise ImageDecodeError(f"{real}: cannot decode image ({type(exc).__name__}: {exc})") from exc
 
 
 def _upright(img: Image.Image, orientation: int) -> Image.Image:

@@ -8,7 +8,7 @@ Policies:
 
 * ``fixed``: resize to ``size x size`` (the baseline; aspect ratio is not kept).
 * ``aspect``: resize the shorter side to ``size`` keeping the aspect ratio; each side is rounded to the nearest
-  multiple of ``multiple`` (32: the network's total stride, see GUIDE rule 5), at least one multiple; when the
+  multiple of ``multiple`` (32: the network's total stride), at least one multiple; when the
   longer side would exceed ``max_side`` the image is scaled down so the longer side equals ``max_side`` (rounded
   down to a multiple) before rounding the shorter one, which keeps the aspect as well as the grid allows.
 

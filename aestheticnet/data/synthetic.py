@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -35,17 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from aestheticnet.data import distortions, raters
+from aestheticnet.data import distortions, raters, synthetic_render
+from aestheticnet.data.distortions import PHOTOS
 
 GENERATOR_VERSION = 2  # bump when output for a given config changes; invalidates caches
 MARKER = "COMPLETE"
 CONFIG_FILE = "synth_config.json"
-
-PHOTOS = distortions.PHOTOS  # re-exported: name -> (file in skimage/data, grey, licence)
-load_photo = distortions.load_photo
 
 
 @dataclass(frozen=True)
@@ -247,7 +243,7 @@ def _render_all(tmp: Path, config: SynthConfig, workers: int, progress: bool):
                disable=not progress)
     try:
         if workers <= 1 or len(jobs) == 1:
-            results = (_render_reference(j) for j in jobs)
+            results = (synthetic_render.render_reference(j) for j in jobs)
             for r_rows, r_hashes in results:
                 rows += r_rows
                 hashes.update(r_hashes)
@@ -257,7 +253,7 @@ def _render_all(tmp: Path, config: SynthConfig, workers: int, progress: bool):
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as ex:
                 try:
-                    for fut in as_completed([ex.submit(_render_reference, j) for j in jobs]):
+                    for fut in as_completed([ex.submit(synthetic_render.render_reference, j) for j in jobs]):
                         r_rows, r_hashes = fut.result()
                         rows += r_rows
                         hashes.update(r_hashes)
@@ -269,81 +265,6 @@ def _render_all(tmp: Path, config: SynthConfig, workers: int, progress: bool):
     finally:
         bar.close()
     rows.sort(key=lambda r: r["image_id"])
-    return rows, hashes
-
-
-def _rng(config: SynthConfig, stream: int, *keys: int) -> np.random.Generator:
-    # Independent stream per purpose and item: results do not depend on work order or
-    # on which other photos are in the build (keys use the global photo index).
-    return np.random.default_rng([config.seed, stream, *keys])
-
-
-def _crop(config: SynthConfig, name: str, crop: int) -> np.ndarray:
-    rng = _rng(config, 1, list(PHOTOS).index(name), crop)
-    return distortions.crop(name, config.size, config.crop_scale, rng)
-
-
-def _store(x: np.ndarray, root: Path, jpg_rel: str, tid_rel: str, quality: int,
-           tid_exact: bool = False) -> tuple[np.ndarray, dict]:
-    """Write the AVA JPEG and the TID lossless file; return the JPEG's decoded pixels.
-
-    The TID file holds those decoded pixels, or ``x`` itself when ``tid_exact`` (references:
-    TID2013's reference images are the pristine originals).
-    """
-    rgb = np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x  # grey photos stay 3-channel grey
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality, subsampling=0)
-    jpg = buf.getvalue()
-    decoded = np.asarray(Image.open(io.BytesIO(jpg)).convert("RGB"))
-    buf = io.BytesIO()
-    # compress_level=1: zlib level 6 made PNG writing the slowest step for ~8% smaller files.
-    Image.fromarray(rgb if tid_exact else decoded).save(
-        buf, format="PNG" if tid_rel.endswith("png") else "BMP", compress_level=1)
-    (root / jpg_rel).write_bytes(jpg)
-    (root / tid_rel).write_bytes(buf.getvalue())
-    hashes = {jpg_rel: hashlib.sha256(jpg).hexdigest(), tid_rel: hashlib.sha256(buf.getvalue()).hexdigest()}
-    # Grey JPEGs decode with R == G == B exactly (chroma stays at 128), so one channel suffices.
-    return (decoded[..., :1] if x.shape[2] == 1 else decoded), hashes
-
-
-def _render_reference(job: dict) -> tuple[list[dict], dict]:
-    """Worker: one reference crop, all its distortions and levels, labels included."""
-    config: SynthConfig = job["config"]
-    root, ref, name = Path(job["root"]), job["ref"], job["photo"]
-    photo_key = (list(PHOTOS).index(name), job["crop"])
-    pool = raters.RaterPool.draw(config.n_raters, config.bias_sd, config.noise_sd, _rng(config, 0))
-    pristine = _crop(config, name, job["crop"])
-    ctx = distortions.NoiseContext.draw(pristine.shape, _rng(config, 2, *photo_key))
-    top = config.ref_quality + config.ref_spread * _rng(config, 3, *photo_key).standard_normal()
-    ref_name = f"I{ref:02d}"
-
-    # The pristine crop is the TID reference (exact pixels); its AVA image is the q95 copy.
-    variants = [("reference", 0, 0, 0.0, pristine, f"reference_images/{ref_name}.{config.tid_ext}")]
-    for dname in job["types"]:
-        d = distortions.DISTORTIONS[dname]
-        for level in range(1, config.levels + 1):
-            img = distortions.apply(dname, pristine, level, config.levels, ctx)
-            variants.append((dname, d.code, level, distortions.strength(d, level, config.levels), img,
-                             f"distorted_images/i{ref:02d}_{d.code:02d}_{level}.{config.tid_ext}"))
-
-    rows, hashes = [], {}
-    for k, (dname, code, level, strength, img, tid_rel) in enumerate(variants):
-        image_id = job["first_id"] + k
-        jpg_rel = f"images/{image_id}.jpg"
-        seen, h = _store(img, root, jpg_rel, tid_rel, config.storage_jpeg_quality,
-                         tid_exact=dname == "reference")
-        hashes.update(h)
-        q, ssim, psnr = raters.fr_quality(pristine, seen, config.ssim_weight, config.psnr_range)
-        latent = raters.latent_quality(q, top, config.q_floor, config.gamma)
-        vrng = _rng(config, 4, *photo_key, code, level)
-        n = raters.draw_vote_count(vrng, config.votes_median, config.votes_log_sd, *config.votes_range)
-        hist = raters.sample_votes(latent, pool, vrng, n)
-        mean, std = raters.hist_mean_std(hist)
-        rows.append({"image_id": image_id, "photo": name, "crop": job["crop"], "ref_id": ref_name,
-                     "distortion": dname, "type": code, "level": level, "strength": strength,
-                     "fr_quality": q, "ssim": ssim, "psnr": psnr, "latent": latent,
-                     "hist": hist.tolist(), "n_votes": n, "mean": mean, "std": std,
-                     "ava_file": jpg_rel, "tid_file": tid_rel})
     return rows, hashes
 
 
@@ -373,7 +294,6 @@ def _write_tables(root: Path, config: SynthConfig, rows: list[dict]) -> dict:
         (root / name).write_bytes(data)
         hashes[name] = hashlib.sha256(data).hexdigest()
     return hashes
-
 
 
 def _readme(config: SynthConfig, n_images: int, n_distorted: int) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aestheticnet.data.base import AestheticDataset, DirectoryIndex, Record, SkipReport
+from aestheticnet.data.base import AestheticDataset, DirectoryIndex, Record, SkipReport, augments, text_rows
 from aestheticnet.data.images import DEFAULT_MAX_PIXELS
 from aestheticnet.data.labels import discretised_gaussian
 from aestheticnet.data.preprocess import Preprocess
@@ -41,34 +41,26 @@ def reference_id(filename: str) -> str:
 
 def _read_mos(path: Path) -> list[tuple[int, float, str]]:
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) != 2:
-                raise ValueError(
-                    f"{path}:{lineno}: expected 'MOS filename', found {len(cols)} columns: {line.strip()!r}"
-                )
-            try:
-                mos = float(cols[0])
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: MOS {cols[0]!r} is not a number") from None
-            if not (math.isfinite(mos) and MOS_RANGE[0] <= mos <= MOS_RANGE[1]):
-                raise ValueError(f"{path}:{lineno}: MOS {mos} outside TID2013's range {MOS_RANGE}")
-            rows.append((lineno, mos, cols[1]))
+    for lineno, line, cols in text_rows(path):
+        if len(cols) != 2:
+            raise ValueError(f"{path}:{lineno}: expected 'MOS filename', found {len(cols)} columns: {line.strip()!r}")
+        try:
+            mos = float(cols[0])
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: MOS {cols[0]!r} is not a number") from None
+        if not (math.isfinite(mos) and MOS_RANGE[0] <= mos <= MOS_RANGE[1]):
+            raise ValueError(f"{path}:{lineno}: MOS {mos} outside TID2013's range {MOS_RANGE}")
+        rows.append((lineno, mos, cols[1]))
     return rows
 
 
 def _read_std(path: Path, expected: int) -> np.ndarray:
     values = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if line.strip():
-                try:
-                    values.append(float(line.split()[0]))
-                except ValueError:
-                    raise ValueError(f"{path}:{lineno}: {line.strip()!r} is not a number") from None
+    for lineno, line, cols in text_rows(path):
+        try:
+            values.append(float(cols[0]))
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: {line.strip()!r} is not a number") from None
     if len(values) != expected:
         raise ValueError(f"{path}: {len(values)} values but the MOS file has {expected} rows; they must align")
     return np.asarray(values, dtype=np.float64)
@@ -90,17 +82,17 @@ class TID2013(AestheticDataset):
         self,
         root: str | os.PathLike,
         *,
+        sigma: float = 1.0,
         split: str = "all",
         preprocess: Preprocess | None = None,
         train: bool | None = None,
-        sigma: float = 1.0,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
         val_fraction: float = 0.2,
         test_fraction: float = 0.0,
         seed: int = 0,
         mos_file: str = "mos_with_names.txt",
         std_file: str = "mos_std.txt",
         images_dir: str = "distorted_images",
-        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         root = Path(root)
         check_split(split, "TID2013")
@@ -151,13 +143,5 @@ class TID2013(AestheticDataset):
         self.sigma = sigma
         self.mos = np.asarray(mos, dtype=np.float64)  # aligned with records, on 0..9
         self.mos_std = np.asarray(mos_std, dtype=np.float64) if all_std is not None else None
-        super().__init__(
-            root,
-            records,
-            NUM_BUCKETS,
-            preprocess=preprocess,
-            train=(split == "train") if train is None else train,
-            seed=seed,
-            max_pixels=max_pixels,
-            skipped=skipped,
-        )
+        super().__init__(root, records, NUM_BUCKETS, preprocess=preprocess, train=augments(split, train), seed=seed,
+                         max_pixels=max_pixels, skipped=skipped)  # fmt: skip

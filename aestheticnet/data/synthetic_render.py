@@ -1,0 +1,93 @@
+"""The worker of a synthetic build: one reference crop, all its distortions and levels, stored and labelled.
+
+``config`` arguments are :class:`aestheticnet.data.synthetic.SynthConfig` values; a job is one dict made by
+``synthetic._jobs`` (picklable, so it reaches spawned worker processes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from aestheticnet.data import distortions, raters
+
+__all__ = ["crop_of", "render_reference"]
+
+
+def _rng(config, stream: int, *keys: int) -> np.random.Generator:
+    # Independent stream per purpose and item: results do not depend on work order or
+    # on which other photos are in the build (keys use the global photo index).
+    return np.random.default_rng([config.seed, stream, *keys])
+
+
+def crop_of(config, name: str, crop: int) -> np.ndarray:
+    rng = _rng(config, 1, list(distortions.PHOTOS).index(name), crop)
+    return distortions.crop(name, config.size, config.crop_scale, rng)
+
+
+def _store(x: np.ndarray, root: Path, jpg_rel: str, tid_rel: str, quality: int,
+           tid_exact: bool = False) -> tuple[np.ndarray, dict]:
+    """Write the AVA JPEG and the TID lossless file; return the JPEG's decoded pixels.
+
+    The TID file holds those decoded pixels, or ``x`` itself when ``tid_exact`` (references:
+    TID2013's reference images are the pristine originals).
+    """
+    rgb = np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x  # grey photos stay 3-channel grey
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality, subsampling=0)
+    jpg = buf.getvalue()
+    decoded = np.asarray(Image.open(io.BytesIO(jpg)).convert("RGB"))
+    buf = io.BytesIO()
+    # compress_level=1: zlib level 6 made PNG writing the slowest step for ~8% smaller files.
+    Image.fromarray(rgb if tid_exact else decoded).save(
+        buf, format="PNG" if tid_rel.endswith("png") else "BMP", compress_level=1)
+    (root / jpg_rel).write_bytes(jpg)
+    (root / tid_rel).write_bytes(buf.getvalue())
+    hashes = {jpg_rel: hashlib.sha256(jpg).hexdigest(), tid_rel: hashlib.sha256(buf.getvalue()).hexdigest()}
+    # Grey JPEGs decode with R == G == B exactly (chroma stays at 128), so one channel suffices.
+    return (decoded[..., :1] if x.shape[2] == 1 else decoded), hashes
+
+
+def render_reference(job: dict) -> tuple[list[dict], dict]:
+    """Worker: one reference crop, all its distortions and levels, labels included."""
+    config = job["config"]
+    root, ref, name = Path(job["root"]), job["ref"], job["photo"]
+    photo_key = (list(distortions.PHOTOS).index(name), job["crop"])
+    pool = raters.RaterPool.draw(config.n_raters, config.bias_sd, config.noise_sd, _rng(config, 0))
+    pristine = crop_of(config, name, job["crop"])
+    ctx = distortions.NoiseContext.draw(pristine.shape, _rng(config, 2, *photo_key))
+    top = config.ref_quality + config.ref_spread * _rng(config, 3, *photo_key).standard_normal()
+    ref_name = f"I{ref:02d}"
+
+    # The pristine crop is the TID reference (exact pixels); its AVA image is the q95 copy.
+    variants = [("reference", 0, 0, 0.0, pristine, f"reference_images/{ref_name}.{config.tid_ext}")]
+    for dname in job["types"]:
+        d = distortions.DISTORTIONS[dname]
+        for level in range(1, config.levels + 1):
+            img = distortions.apply(dname, pristine, level, config.levels, ctx)
+            variants.append((dname, d.code, level, distortions.strength(d, level, config.levels), img,
+                             f"distorted_images/i{ref:02d}_{d.code:02d}_{level}.{config.tid_ext}"))
+
+    rows, hashes = [], {}
+    for k, (dname, code, level, strength, img, tid_rel) in enumerate(variants):
+        image_id = job["first_id"] + k
+        jpg_rel = f"images/{image_id}.jpg"
+        seen, h = _store(img, root, jpg_rel, tid_rel, config.storage_jpeg_quality,
+                         tid_exact=dname == "reference")
+        hashes.update(h)
+        q, ssim, psnr = raters.fr_quality(pristine, seen, config.ssim_weight, config.psnr_range)
+        latent = raters.latent_quality(q, top, config.q_floor, config.gamma)
+        vrng = _rng(config, 4, *photo_key, code, level)
+        n = raters.draw_vote_count(vrng, config.votes_median, config.votes_log_sd, *config.votes_range)
+        hist = raters.sample_votes(latent, pool, vrng, n)
+        mean, std = raters.hist_mean_std(hist)
+        rows.append({"image_id": image_id, "photo": name, "crop": job["crop"], "ref_id": ref_name,
+                     "distortion": dname, "type": code, "level": level, "strength": strength,
+                     "fr_quality": q, "ssim": ssim, "psnr": psnr, "latent": latent,
+                     "hist": hist.tolist(), "n_votes": n, "mean": mean, "std": std,
+                     "ava_file": jpg_rel, "tid_file": tid_rel})
+    return rows, hashes

@@ -1,0 +1,194 @@
+"""The package's shape: imports go down the floors and never in a circle; modules and functions stay small.
+
+Floors, bottom up (a module imports only from its own floor or below):
+
+    0 base      top-level modules (aestheticnet/io.py, sizes.py, ...) and the package's __init__
+    1 nas, models
+    2 data, train
+    3 artifacts
+    4 export, runtime
+    5 bench, pipeline, cli (cli.py, aestheticnet/cli/ and every click command module, */commands.py)
+
+with two rules inside a floor: runtime never imports export, and nas and models import nothing above floor 1
+(which the floors already say). Every import counts, also one inside a function: a lazy import still ties the
+two modules together.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = "aestheticnet"
+ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+
+FLOORS = {"nas": 1, "models": 1, "data": 2, "train": 2, "artifacts": 3, "export": 4, "runtime": 4, "bench": 5,
+          "pipeline": 5, "cli": 5}  # fmt: skip
+TOP = 5
+# Pairs of areas on one floor where one may not import the other.
+FORBIDDEN_SIDEWAYS = {("runtime", "export")}
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+# The device runner is copied alone to boards without the package, so it holds its whole program in one file.
+LONG_MODULES = {"aestheticnet.bench.runner"}
+
+
+def module_files() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the package (``pkg/__init__.py`` is ``pkg``)."""
+    modules = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = (PACKAGE, *path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+MODULES = module_files()
+
+
+def is_package(name: str) -> bool:
+    return MODULES[name].name == "__init__.py"
+
+
+def resolve(name: str) -> str | None:
+    """The module of the package that an imported dotted name lands in (the longest known prefix), or None."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in MODULES:
+            return candidate
+    return None
+
+
+def imports_of(name: str) -> set[str]:
+    """Modules of the package that ``name`` imports anywhere in its file, function bodies included."""
+    tree = ast.parse(MODULES[name].read_text(), filename=str(MODULES[name]))
+    package = name if is_package(name) else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            # "from pkg import name": name may be a submodule of pkg, or a value defined in pkg.
+            targets = [f"{module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            if target == PACKAGE or target.startswith(PACKAGE + "."):
+                module = resolve(target)
+                if module is not None and module != name:
+                    found.add(module)
+    return found
+
+
+GRAPH = {name: imports_of(name) for name in MODULES}
+
+
+def area(name: str) -> str | None:
+    """``aestheticnet.export.api`` -> ``export``; None for base modules and the package itself."""
+    parts = name.split(".")
+    if parts[-1] == "commands" or (len(parts) > 1 and parts[1] == "cli"):
+        return "cli"
+    if len(parts) > 2 or (len(parts) == 2 and is_package(name)):
+        return parts[1]
+    return None
+
+
+def floor(name: str) -> int:
+    which = area(name)
+    return 0 if which is None else FLOORS.get(which, TOP)
+
+
+def test_the_walk_sees_the_package():
+    assert len(MODULES) > 50 and "aestheticnet.sizes" in MODULES and "aestheticnet.bench" in MODULES
+    assert "aestheticnet.bench.harness" in GRAPH["aestheticnet.bench.commands"]  # an import inside a function
+    assert floor("aestheticnet.export.commands") == TOP and floor("aestheticnet.sizes") == 0
+
+
+def test_no_import_against_the_floors():
+    wrong = []
+    for name, targets in sorted(GRAPH.items()):
+        for target in sorted(targets):
+            if floor(target) > floor(name):
+                wrong.append(f"{name} (floor {floor(name)}) imports {target} (floor {floor(target)})")
+            elif (area(name), area(target)) in FORBIDDEN_SIDEWAYS:
+                wrong.append(f"{name} imports {target}: {area(name)} never imports {area(target)}")
+    assert not wrong, "\n" + "\n".join(wrong)
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return components
+
+
+def test_no_import_cycles():
+    # A package's __init__ that re-exports its own modules is part of the package, not a cycle partner of them.
+    graph = {
+        name: {t for t in targets if not (is_package(t) and name.startswith(t + "."))}
+        for name, targets in GRAPH.items()
+    }
+    cycles = find_cycles(graph)
+    assert not cycles, "\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_module_sizes():
+    too_long = []
+    for name, path in sorted(MODULES.items()):
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_MODULE_LINES and name not in LONG_MODULES:
+            too_long.append(f"{path.relative_to(ROOT.parent)}: {lines} lines")
+    assert not too_long, f"\nmodules over {MAX_MODULE_LINES} lines:\n" + "\n".join(too_long)
+
+
+def test_function_sizes():
+    too_long = []
+    for path in sorted(MODULES.values()):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} {node.name}(): {length} lines")
+    assert not too_long, f"\nfunctions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(too_long)
