@@ -13,9 +13,9 @@ smaller and easier for every converter (the checkpoint and the training code are
   so without this rewrite the fallback exporter fails.
 
 ``trace`` runs ``torch.export`` once with dynamic batch/height/width (H, W = 32 x Dim, example batch 2, see
-:mod:`~aestheticnet.export.dynamic`) and decomposes the program with the ONNX exporter's table. The decomposed program is ATen dialect and
-is accepted by coremltools as well, so an export of both formats pays for one trace and one decomposition
-(each ~15-35 s for the default model on 2 cores) instead of two.
+:mod:`~aestheticnet.export.dynamic`) and decomposes the program with the ONNX exporter's table. The decomposed
+program is ATen dialect and is accepted by coremltools as well, so an export of both formats pays for one trace and
+one decomposition (each ~15-35 s for the default model on 2 cores) instead of two.
 """
 
 from __future__ import annotations

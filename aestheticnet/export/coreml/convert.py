@@ -13,7 +13,8 @@
   recorded in the manifest.
 * Precision: ``fp32`` = FLOAT32 compute; ``fp16`` = FLOAT16 compute (coremltools' default, ~1e-2 drift upstream);
   ``int8`` = int8 weights (the weight part of the :class:`~aestheticnet.export.int8.recipe.Int8Recipe`, through
-  ``coremltools.optimize``, :func:`quantize_weights`) with FLOAT16 compute, the usual on-device setting. Activation quantisation calibrates by running predict, which needs macOS: not offered.
+  ``coremltools.optimize``, :func:`quantize_weights`) with FLOAT16 compute, the usual on-device setting. Activation
+  quantisation calibrates by running predict, which needs macOS: not offered.
 * Inputs and outputs are float32 in every precision (callers pass float32 arrays).
 """
 

@@ -10,10 +10,10 @@ rose from 0.980 to 0.987 (ONNX QDQ) and from 0.976 to 0.989 (TFLite full int8).
 
 Rule: for every activation, the median over the images of each image's largest |value|; an image is an outlier when
 on some activation its own largest |value| exceeds ``Int8Recipe.outlier_factor`` times that median. At most
-``Int8Recipe.outlier_max_fraction`` of the images are left out (the most extreme first), so a dataset whose activations are
-simply heavy-tailed keeps its images. The left-out images are named in the manifest. Outliers' own int8 outputs
-are clipped where their activations exceed the range: they are rare inputs, and ``verify --data`` measures the
-effect on real images.
+``Int8Recipe.outlier_max_fraction`` of the images are left out (the most extreme first), so a dataset whose
+activations are simply heavy-tailed keeps its images. The left-out images are named in the manifest. Outliers' own
+int8 outputs are clipped where their activations exceed the range: they are rare inputs, and ``verify --data``
+measures the effect on real images.
 
 Whole images are left out, rather than clipping each tensor's range: the TFLite converter calibrates on the images
 it is given, so this way ONNX and TFLite calibrate on the same data.
