@@ -1,4 +1,4 @@
-"""Export timings and parity of every format x precision for the default AestheticNet* (issue 5 acceptance).
+"""Export timings and parity of every format x precision for the default AestheticNet*.
 
     .venv/bin/python benchmarks/export_parity.py --out /tmp/parity            # default model, everything
     .venv/bin/python benchmarks/export_parity.py --layers 8 --init-channels 16 --fit-steps 60 --samples 200
@@ -27,17 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from aestheticnet.export.api import export_checkpoint
-from aestheticnet.export.verify import DEFAULT_SHAPES, verify_artifact
+from aestheticnet.artifacts import Format, Precision, parse_formats, parse_precisions
+from aestheticnet.export import export_checkpoint, verify_artifact
+from aestheticnet.export.verify import DEFAULT_SHAPES
 from aestheticnet.models import create_model, load, read_metadata, save
 
 # The fitted checkpoint is saved with the preprocessing it was fitted at (the synthetic images are 256x192 ->
@@ -79,6 +77,23 @@ def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0, teach
         losses.append(loss.item())
     return model.eval(), {"steps": steps, "seconds": round(time.perf_counter() - t0, 1),
                           "loss_first": losses[0], "loss_last": sum(losses[-10:]) / min(10, len(losses))}  # fmt: skip
+
+
+def _verify_all(rep, ckpt, data, args) -> list[dict]:
+    """verify every exported artifact at the default shapes and on real images; one row per artifact."""
+    rows, cache = [], {}
+    for a in rep.artifacts:
+        t0 = time.perf_counter()
+        v = verify_artifact(a.path, ckpt, list(DEFAULT_SHAPES), data=data, samples=args.samples, threads=args.threads,
+                            cache=cache)  # fmt: skip
+        d = v.to_dict()
+        d["verify_seconds"] = round(time.perf_counter() - t0, 1)
+        rows.append(d)
+        real = d.get("real") or {}
+        worst = max((s.get("max_abs") or 0.0) for s in d["shapes"]) if d["shapes"] else None
+        print(f"{a.format.value:<7}{a.precision.value:<13} passed={d['passed']!s:<5} worst max_abs={worst}  "
+              f"real: srocc={real.get('srocc')} mean-score diff={real.get('mean_score_diff')}", flush=True)  # fmt: skip
+    return rows
 
 
 def main() -> None:
@@ -146,27 +161,17 @@ def main() -> None:
     if not args.skip_timing:
         load_before = list(os.getloadavg())
         t0 = time.perf_counter()
-        rep = export_checkpoint(ckpt, "onnx,tflite,coreml", "fp32", args.out / "timing", log=print)
+        rep = export_checkpoint(ckpt, list(Format), [Precision.FP32], args.out / "timing", log=print)
         results["fp32_timing"] = {"wall_seconds": round(time.perf_counter() - t0, 1), "load_before": load_before,
                                   "load_after": list(os.getloadavg()), "format_seconds": rep.format_seconds,
                                   "shared_seconds": rep.shared_seconds}  # fmt: skip
         print(json.dumps(results["fp32_timing"], indent=1), flush=True)
 
-    rep = export_checkpoint(ckpt, args.formats, args.precisions, args.out / "all", data=data,
+    formats, precisions = parse_formats(args.formats), parse_precisions(args.precisions)
+    rep = export_checkpoint(ckpt, formats, precisions, args.out / "all", data=data,
                             calibration_samples=args.calibration_samples, log=print)  # fmt: skip
     results["export"] = rep.to_dict()
-    rows, cache = [], {}
-    for a in rep.artifacts:
-        t0 = time.perf_counter()
-        v = verify_artifact(a.path, ckpt, list(DEFAULT_SHAPES), data=data, samples=args.samples, threads=args.threads,
-                            cache=cache)  # fmt: skip
-        d = v.to_dict()
-        d["verify_seconds"] = round(time.perf_counter() - t0, 1)
-        rows.append(d)
-        real = d.get("real") or {}
-        worst = max((s.get("max_abs") or 0.0) for s in d["shapes"]) if d["shapes"] else None
-        print(f"{a.format:<7}{a.precision:<13} passed={d['passed']!s:<5} worst max_abs={worst}  "
-              f"real: srocc={real.get('srocc')} mean-score diff={real.get('mean_score_diff')}", flush=True)  # fmt: skip
+    rows = _verify_all(rep, ckpt, data, args)
     results["verify"] = rows
     (args.out / "export_parity.json").write_text(json.dumps(results, indent=1, default=str))
     print(f"wrote {args.out / 'export_parity.json'}")

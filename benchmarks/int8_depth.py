@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
@@ -33,9 +30,9 @@ def main() -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from aestheticnet.artifacts import read_manifest
     from aestheticnet.export.calibration import load_images
-    from aestheticnet.export.manifest import read_manifest
-    from aestheticnet.export.onnx_export import calibration_reader
+    from aestheticnet.export.onnx.int8 import calibration_reader
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("fp32", type=Path)

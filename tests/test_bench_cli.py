@@ -38,7 +38,7 @@ def star_files(tmp_path_factory):
     import torch
 
     from aestheticnet.bench.profile import profile_model
-    from aestheticnet.export.onnx_export import export_onnx
+    from aestheticnet.export.onnx.build import export_onnx
     from aestheticnet.models import create_model, read_metadata, save
 
     torch.manual_seed(0)
@@ -48,14 +48,15 @@ def star_files(tmp_path_factory):
     onnx_path = export_onnx(model, folder / "star.onnx", example_size=(64, 64))
     meta = read_metadata(st)
     # like an export manifest: variant and config rebuild the network, so MACs are exact at every shape
-    (folder / "star.onnx.json").write_text(json.dumps({"variant": meta["variant"], "config": meta["config"],
+    export = {"format": "aestheticnet.export", "artifact": {"format": "onnx", "precision": "fp32"}}
+    (folder / "star.onnx.json").write_text(json.dumps({**export, "variant": meta["variant"], "config": meta["config"],
                                                        "input": {"name": "image", "layout": "NCHW"}}))  # fmt: skip
     # a manifest with numbers only: MACs scale by area from the stated input size
     numbers_only = folder / "numbers.onnx"
     shutil.copy(onnx_path, numbers_only)
     prof = profile_model(model, (64, 64))
-    (folder / "numbers.onnx.json").write_text(json.dumps({"profile": {"params": prof["params"], "macs": prof["macs"],
-                                                                      "input_size": [64, 64]}}))  # fmt: skip
+    profile = {"params": prof["params"], "macs": prof["macs"], "input_size": [64, 64]}
+    (folder / "numbers.onnx.json").write_text(json.dumps({**export, "profile": profile}))
     return {"safetensors": st, "onnx": onnx_path, "numbers": numbers_only, "model": model}
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from aestheticnet.bench.breakdown import format_info_extension, info_extension, model_sizes, profile_breakdown
-from aestheticnet.bench.manifest import guess_precision, model_facts
+from aestheticnet.bench.manifest import model_facts, precision_of
 from aestheticnet.bench.profile import profile_model
 from aestheticnet.models import create_model, save
 
@@ -53,16 +53,18 @@ def test_sizes_per_format_and_precision(tmp_path, star):
     (tmp_path / "star_float16.tflite").write_bytes(b"t" * 400)
     (tmp_path / "star_dynamic_range_quant.tflite").write_bytes(b"q" * 300)
     (tmp_path / "star_w8.onnx").write_bytes(b"w" * 250)
-    (tmp_path / "star_w8.onnx.json").write_text(json.dumps({"precision": "int8"}))
+    (tmp_path / "star_w8.onnx.json").write_text(json.dumps({"format": "aestheticnet.export",
+                                                            "artifact": {"precision": "int8"}}))
     pkg = tmp_path / "star.mlpackage" / "Data"
     pkg.mkdir(parents=True)
     (pkg / "weights.bin").write_bytes(b"c" * 700)
     (tmp_path / "other.onnx").write_bytes(b"x")  # another model: not listed
     sizes = model_sizes(1000, st)
     got = {(f["format"], f["precision"], f["bytes"]) for f in sizes["files"]}
-    assert got == {("safetensors", "fp32", st.stat().st_size), ("onnx", "fp32", 1000), ("onnx", "fp16", 500),
-                   ("tflite", "fp16", 400), ("tflite", "int8-dynamic", 300), ("onnx", "int8", 250),
-                   ("coreml", "fp32", 700)}  # fmt: skip
+    # precision from the manifest only: files without one are listed as "unknown", whatever their names say
+    assert got == {("safetensors", "fp32", st.stat().st_size), ("onnx", "unknown", 1000), ("onnx", "unknown", 500),
+                   ("tflite", "unknown", 400), ("tflite", "unknown", 300), ("onnx", "int8", 250),
+                   ("coreml", "unknown", 700)}  # fmt: skip
     assert sizes["weights_estimate_bytes"] == {"fp32": 4000, "fp16": 2000, "int8": 1000}
     # a variant without files: only the estimates
     assert model_sizes(10, None)["files"] == []
@@ -78,23 +80,30 @@ def test_info_extension_text(tmp_path, star):
         assert needle in text, needle
 
 
-def test_precision_guesses(tmp_path):
-    assert guess_precision("m.onnx") == "fp32"
-    assert guess_precision("m_float16.tflite") == "fp16"
-    assert guess_precision("m_full_integer_quant.tflite") == "int8"
-    assert guess_precision("m_integer_quant_with_int16_act.tflite") == "int16x8"
-    assert guess_precision("m.onnx", {"export": {"precision": "FP16"}}) == "fp16"
+EXPORT = {"format": "aestheticnet.export", "artifact": {"format": "onnx", "precision": "fp16"}}
+
+
+def test_precision_comes_from_the_manifest_never_the_name(tmp_path):
+    assert precision_of("m.safetensors", None) == "fp32"
+    assert precision_of("m_float16.tflite", None) == "unknown"  # a name is not a precision
+    assert precision_of("m_int8.onnx", EXPORT) == "fp16"
+    assert precision_of("m.onnx", {"artifact": {"precision": "int4"}}) == "unknown"
 
 
 def test_model_facts_without_manifest_say_so(tmp_path):
-    p = tmp_path / "m.onnx"
+    p = tmp_path / "m.int8.onnx"
     p.write_bytes(b"x")
     facts = model_facts(p, [(224, 224)])
     assert facts["params"] is None and facts["macs"] == {"224x224": None} and "no manifest" in facts["facts_note"]
-    (tmp_path / "m.onnx.json").write_text(json.dumps({"params": 123}))
+    assert facts["precision"] == "unknown"
+    (tmp_path / "m.int8.onnx.json").write_text(json.dumps({**EXPORT, "params": 123}))
     facts = model_facts(p, [(224, 224)])
-    assert facts["params"] == 123 and facts["macs"]["224x224"] is None and "MACs not in the manifest" in facts["facts_note"]
-    (tmp_path / "m.onnx.json").write_text("{broken")
+    assert facts["params"] == 123 and facts["macs"]["224x224"] is None and facts["precision"] == "fp16"
+    assert "MACs not in the manifest" in facts["facts_note"]
+    (tmp_path / "m.int8.onnx.json").write_text(json.dumps({"params": 123}))
+    facts = model_facts(p, [(224, 224)])
+    assert facts["params"] is None and "not an aestheticnet.export manifest" in facts["facts_note"]
+    (tmp_path / "m.int8.onnx.json").write_text("{broken")
     facts = model_facts(p, [(224, 224)])
     assert facts["params"] is None and "unreadable manifest" in facts["facts_note"]
 
@@ -115,6 +124,5 @@ def test_facts_from_an_exporter_manifest(tmp_path, star):
     exact = profile_model(star, (64, 96))
     assert facts["variant"] == "aestheticnet_star" and facts["precision"] == "int8-dynamic"
     assert facts["params"] == exact["params"] and facts["macs"]["64x96"] == exact["macs"]
-    assert guess_precision(tmp_path / "m.int8-dynamic.tflite") == "int8-dynamic"
     sizes = model_sizes(exact["params"], tmp_path / "star.fp32.onnx")  # a sibling that does not exist yet
     assert [(f["format"], f["precision"]) for f in sizes["files"]] == [("tflite", "int8-dynamic")]

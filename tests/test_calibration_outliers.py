@@ -5,7 +5,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from aestheticnet.export.calibration_outliers import OUTLIER_FACTOR, drop_calibration_outliers, find_outliers
+from aestheticnet.export.int8.outliers import drop_calibration_outliers, find_outliers
+from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
+
+OUTLIER_FACTOR = DEFAULT_RECIPE.outlier_factor
 
 
 def graph(tail: bool = False) -> onnx.ModelProto:
@@ -54,7 +57,7 @@ def test_at_most_a_tenth_of_the_images_is_left_out_worst_first():
     assert [o.index for o in find_outliers(graph(), calib)] == [5, 9]  # 10% of 20; the two largest
     assert find_outliers(graph(), images(9, {4: 90.0})) == []  # fewer than 10 images: nothing is left out
     with pytest.raises(ValueError, match="factor"):
-        find_outliers(graph(), calib, factor=1.0)
+        find_outliers(graph(), calib, recipe=Int8Recipe(outlier_factor=1.0))
 
 
 def test_the_float_tail_does_not_make_an_image_an_outlier():

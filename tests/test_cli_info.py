@@ -59,8 +59,10 @@ def test_info_bad_inputs_are_clear_errors(tmp_path):
 
 def test_info_reports_breakdown_and_sizes_of_sibling_files(tmp_path):
     path = save(create_model("aestheticnet_star", layers=5, init_channels=8), tmp_path / "m.safetensors")
-    (tmp_path / "m.onnx").write_bytes(b"x" * 3000)  # a sibling export: listed by format, precision from the name
-    (tmp_path / "m_fp16.onnx").write_bytes(b"x" * 1500)
+    (tmp_path / "m.onnx").write_bytes(b"x" * 3000)  # a sibling export: listed by format, precision from its manifest
+    manifest = {"format": "aestheticnet.export", "artifact": {"precision": "fp32"}}
+    (tmp_path / "m.onnx.json").write_text(json.dumps(manifest))
+    (tmp_path / "m_fp16.onnx").write_bytes(b"x" * 1500)  # no manifest: precision unknown, whatever the name says
     (tmp_path / "other.onnx").write_bytes(b"x")  # another model's file: not listed
     r = CliRunner().invoke(main, ["info", str(path), "--size", "64x64", "--json"])
     assert r.exit_code == 0, r.output
@@ -70,7 +72,7 @@ def test_info_reports_breakdown_and_sizes_of_sibling_files(tmp_path):
     assert sum(a["macs"] for kinds in b["stage_cell_types"].values() for a in kinds.values()) <= report["macs"]
     assert any(op.endswith("@d2") for op in b["ops"])  # the star's dilated last-stage sep convs
     files = {(f["format"], f["precision"], f["bytes"]) for f in report["sizes"]["files"]}
-    assert ("onnx", "fp32", 3000) in files and ("onnx", "fp16", 1500) in files
+    assert ("onnx", "fp32", 3000) in files and ("onnx", "unknown", 1500) in files
     assert not any(f["path"].endswith("other.onnx") for f in report["sizes"]["files"])
     assert report["sizes"]["weights_estimate_bytes"]["fp16"] == 2 * report["params"]
     text = CliRunner().invoke(main, ["info", str(path), "--size", "64x64"]).output

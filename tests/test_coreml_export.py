@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from aestheticnet.export.coreml_spec import check_spec, summarize_spec
-from aestheticnet.export.manifest import EMBED_KEY
+from aestheticnet.artifacts.embedded import EMBED_KEY
+from aestheticnet.export.coreml.spec import check_spec, summarize_spec
 from aestheticnet.export.prepare import prepare_for_export
 from aestheticnet.models import create_model
 
@@ -19,7 +19,7 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 @pytest.fixture(scope="module")
 def image_package(tmp_path_factory):
-    from aestheticnet.export.coreml_export import DEFAULT_ENUMERATED, convert_coreml
+    from aestheticnet.export.coreml.convert import DEFAULT_ENUMERATED, convert_coreml
 
     torch.manual_seed(0)
     prepared, _ = prepare_for_export(create_model("aestheticnet_star", layers=3, init_channels=8).eval())
@@ -50,7 +50,7 @@ def test_image_input_carries_scale_and_bias(image_package):
 
 
 def test_enumerated_shapes_and_metadata(image_package):
-    from aestheticnet.export.coreml_export import DEFAULT_ENUMERATED
+    from aestheticnet.export.coreml.convert import DEFAULT_ENUMERATED
 
     path, _, _ = image_package
     summary = summarize_spec(path)
@@ -70,8 +70,8 @@ def test_spec_check_reports_a_wrong_promise(image_package):
 
 
 def test_bad_coreml_options_are_refused(tmp_path):
-    from aestheticnet.export.coreml_export import convert_coreml
-    from aestheticnet.export.specs import ExportError
+    from aestheticnet.export.coreml.convert import convert_coreml
+    from aestheticnet.export.errors import ExportError
 
     model = torch.nn.Identity()
     with pytest.raises(ExportError, match="expected fp32, fp16 or int8"):

@@ -5,7 +5,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from aestheticnet.export.equalize import _channel_maxima, _conv_pairs, equalize_activation_ranges
+from aestheticnet.export.int8.equalize import _channel_maxima, _conv_pairs, equalize_activation_ranges
 
 # Output channel sizes of the first convolution: one channel 500x smaller than the largest.
 CHANNEL_GAIN = np.array([1.0, 0.002, 0.1, 5.0], np.float32)

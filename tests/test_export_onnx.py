@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from aestheticnet.export import onnx_export
-from aestheticnet.export.onnx_export import build_onnx
+from aestheticnet.export.onnx import build as onnx_export
+from aestheticnet.export.onnx.build import build_onnx
 from aestheticnet.export.prepare import prepare_for_export
 from aestheticnet.models import create_model
 

@@ -13,16 +13,17 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from aestheticnet.artifacts import SPECS, Format, Precision, read_manifest
+from aestheticnet.artifacts.embedded import EMBED_KEY
 from aestheticnet.cli import main
-from aestheticnet.export.manifest import EMBED_KEY, read_manifest
-from aestheticnet.export.specs import TOLERANCES
 from aestheticnet.models import create_model, save
 from aestheticnet.runtime import CoreMLUnavailableError, InputError, ModelFileError, Scorer
 from aestheticnet.runtime import load as load_backend
+from aestheticnet.sizes import Shape
 
 pytestmark = pytest.mark.slow
 
-SHAPES = [(1, 224, 224), (1, 320, 256), (1, 512, 384), (1, 96, 640), (3, 224, 224)]
+SHAPES = [(1, 224, 224), (1, 320, 256), (1, 512, 384), (1, 96, 640), (3, 224, 224)]  # (batch, height, width)
 PRE = {"policy": "aspect", "size": 96, "max_side": 160, "multiple": 32,
        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # fmt: skip
 
@@ -65,7 +66,7 @@ def exported(tmp_path_factory, tiny_synth):
     ckpt = save(fit_small_model(tiny_synth), root / "small.safetensors", preprocess=PRE)
     out = root / "out"
     report = export_checkpoint(
-        ckpt, "onnx,tflite,coreml", "fp32,fp16,int8,int8-dynamic", out, data=tiny_synth, calibration_samples=24,
+        ckpt, list(Format), list(Precision), out, data=tiny_synth, calibration_samples=24,
         log=None,
     )  # fmt: skip
     return ckpt, out, report
@@ -113,13 +114,13 @@ def test_every_artifact_has_a_complete_manifest(exported):
 def test_metadata_is_embedded_in_onnx_tflite_and_coreml(exported):
     import onnx
 
-    from aestheticnet.export.coreml_spec import summarize_spec
-    from aestheticnet.export.tflite_export import METADATA_NAME, read_tflite_metadata
+    from aestheticnet.artifacts.embedded import read_tflite_metadata
+    from aestheticnet.export.coreml.spec import summarize_spec
 
     props = {p.key: p.value for p in onnx.load(str(art(exported, "onnx", "int8"))).metadata_props}
     assert json.loads(props[EMBED_KEY])["artifact"]["precision"] == "int8"
     assert props["input_layout"] == "NCHW" and props["input_multiple"] == "32"
-    assert json.loads(read_tflite_metadata(art(exported, "tflite", "fp32"))[METADATA_NAME])["input"]["layout"] == "NHWC"
+    assert json.loads(read_tflite_metadata(art(exported, "tflite", "fp32"))[EMBED_KEY])["input"]["layout"] == "NHWC"
     meta = summarize_spec(art(exported, "coreml", "fp16"))["metadata"]
     assert json.loads(meta[EMBED_KEY])["artifact"]["format"] == "coreml" and meta["input_layout"] == "NCHW"
 
@@ -142,7 +143,7 @@ def test_fp32_parity_at_sizes_and_batch_never_exported(exported, fmt):
         ref = reference.run(x)
         got = backend.run(x)
         assert got.shape == ref.shape
-        assert np.abs(got - ref).max() <= TOLERANCES[(fmt, "fp32")].max_abs, (fmt, n, h, w)
+        assert np.abs(got - ref).max() <= SPECS[Format(fmt)].tolerances[Precision.FP32].max_abs, (fmt, n, h, w)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +227,7 @@ def test_verify_collects_every_mismatch_and_exits_1(exported, tmp_path):
     other = save(create_model("aestheticnet_star", layers=5, init_channels=16), tmp_path / "other.safetensors",
                  preprocess=PRE)  # fmt: skip
     with pytest.raises(ParityError) as info:
-        check_parity(art(exported, "onnx", "fp32"), other, shapes=[(1, 224, 224), (2, 96, 128)])
+        check_parity(art(exported, "onnx", "fp32"), other, shapes=[Shape(224, 224), Shape(96, 128, batch=2)])
     checks = [m.check for m in info.value.mismatches]
     assert "source checkpoint sha256" in checks
     assert checks.count("max_abs") == 2  # both shapes reported, not just the first
@@ -236,7 +237,7 @@ def test_verify_collects_every_mismatch_and_exits_1(exported, tmp_path):
 
 
 def test_coreml_spec_has_flexible_ranges_and_metadata(exported, tmp_path):
-    from aestheticnet.export.coreml_spec import summarize_spec
+    from aestheticnet.export.coreml.spec import summarize_spec
 
     summary = summarize_spec(art(exported, "coreml", "fp32"))
     (inp,) = summary["inputs"]
@@ -312,8 +313,8 @@ def test_truncated_and_foreign_model_files_are_refused(exported, tmp_path):
 def test_failed_tflite_conversion_leaves_no_file(exported, tmp_path, monkeypatch):
     import onnx2tf
 
-    from aestheticnet.export.specs import ExportError
-    from aestheticnet.export.tflite_export import convert_tflite
+    from aestheticnet.export.errors import ExportError
+    from aestheticnet.export.tflite.convert import convert_tflite
 
     src = art(exported, "onnx", "fp32")
     before = src.read_bytes()

@@ -6,7 +6,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from aestheticnet.export.onnx_rewrites import (
+from aestheticnet.export.onnx.rewrites import (
     edge_pad_max_pools,
     label_dynamic_dims,
     topological_sort,

@@ -1,16 +1,15 @@
-"""Export specs, tolerance table, argument errors and atomic outputs: fast, no converter runs."""
+"""Artifact specs, tolerance table, argument errors, the int8 recipe's text and atomic outputs: fast, no converter
+runs."""
 
 import json
 
 import pytest
 from click.testing import CliRunner
 
-from aestheticnet.cli import main
-from aestheticnet.export.files import atomic_dir
-from aestheticnet.export.specs import (
-    FORMATS,
+from aestheticnet.artifacts import (
     SPECS,
-    TOLERANCES,
+    Format,
+    Precision,
     UnknownFormatError,
     UnknownPrecisionError,
     artifact_name,
@@ -19,24 +18,29 @@ from aestheticnet.export.specs import (
     parse_precisions,
     tolerance_for,
 )
-from aestheticnet.export.verify import parse_shapes
+from aestheticnet.artifacts.files import atomic_dir
+from aestheticnet.cli import main
 
 
 def test_every_offered_precision_has_one_tolerance():
     for fmt, spec in SPECS.items():
+        assert spec.format == fmt and fmt.value == spec.name
         for precision in spec.precisions:
             tol = tolerance_for(fmt, precision)
-            assert tol.mean_score is not None
-    assert set(TOLERANCES) == {(f, p) for f, s in SPECS.items() for p in s.precisions}
-    assert TOLERANCES[("onnx", "fp32")].max_abs <= 1e-5
-    assert TOLERANCES[("tflite", "fp32")].max_abs <= 1e-4
-    assert TOLERANCES[("onnx", "fp16")].mean_score <= 0.01 and TOLERANCES[("tflite", "fp16")].mean_score <= 0.01
-    assert TOLERANCES[("onnx", "int8")].srocc >= 0.98 and TOLERANCES[("tflite", "int8")].srocc >= 0.98
+            assert tol.mean_score is not None and tol is spec.tolerances[precision]
+    assert [f.value for f in Format] == ["onnx", "tflite", "coreml"]
+    assert Precision.INT8_DYNAMIC.value == "int8-dynamic" and Precision.INT8_DYNAMIC in SPECS[Format.TFLITE].precisions
+    tol = {(f, p): t for f, s in SPECS.items() for p, t in s.tolerances.items()}
+    assert tol[(Format.ONNX, Precision.FP32)].max_abs <= 1e-5
+    assert tol[(Format.TFLITE, Precision.FP32)].max_abs <= 1e-4
+    assert tol[(Format.ONNX, Precision.FP16)].mean_score <= 0.01
+    assert tol[(Format.TFLITE, Precision.FP16)].mean_score <= 0.01
+    assert tol[(Format.ONNX, Precision.INT8)].srocc >= 0.98 and tol[(Format.TFLITE, Precision.INT8)].srocc >= 0.98
 
 
 def test_parsing_formats_and_precisions():
-    assert parse_formats("onnx, TFLite,onnx") == ["onnx", "tflite"]
-    assert parse_precisions(["fp32", "int8"]) == ["fp32", "int8"]
+    assert parse_formats("onnx, TFLite,onnx") == [Format.ONNX, Format.TFLITE]
+    assert parse_precisions(["fp32", "int8"]) == [Precision.FP32, Precision.INT8]
     with pytest.raises(UnknownFormatError, match=r"unknown export format.*'tf'.*onnx, tflite, coreml"):
         parse_formats("onnx,tf")
     with pytest.raises(UnknownPrecisionError, match=r"unknown precision.*'int4'.*fp32, fp16, int8"):
@@ -47,19 +51,41 @@ def test_parsing_formats_and_precisions():
 
 def test_artifact_names_and_format_detection():
     assert artifact_name("star", "tflite", "int8") == "star.int8.tflite"
-    assert format_of_path("a/star.fp16.mlpackage/") == "coreml"
-    assert [format_of_path(f"x{SPECS[f].suffix}") for f in FORMATS] == list(FORMATS)
+    assert format_of_path("a/star.fp16.mlpackage/") == Format.COREML
+    assert [format_of_path(f"x{SPECS[f].suffix}") for f in Format] == list(Format)
     with pytest.raises(UnknownFormatError, match=r"expected a file ending in \.onnx, \.tflite, \.mlpackage"):
         format_of_path("model.pt")
 
 
-def test_verify_shapes_parsing():
-    assert parse_shapes("224x224, 3x320x256") == [(1, 224, 224), (3, 320, 256)]
-    assert (3, 224, 224) in parse_shapes(None) and (1, 96, 640) in parse_shapes(None)
-    with pytest.raises(ValueError, match="multiples of 32"):
-        parse_shapes("224x200")
-    with pytest.raises(ValueError, match="expected HxW or NxHxW"):
-        parse_shapes("224")
+def test_verify_takes_the_one_size_grammar():
+    from aestheticnet.export.verify import DEFAULT_SHAPES
+    from aestheticnet.sizes import Shape, parse_shapes
+
+    assert Shape(224, 224, batch=3) in DEFAULT_SHAPES and Shape(96, 640) in DEFAULT_SHAPES
+    assert parse_shapes(",".join(str(s) for s in DEFAULT_SHAPES)) == DEFAULT_SHAPES
+
+
+def test_export_api_takes_typed_values(tmp_path):
+    from aestheticnet.export import ExportError, export_checkpoint
+
+    with pytest.raises(UnknownFormatError, match="unknown export format 'onnx,tflite'"):
+        export_checkpoint(tmp_path / "m.safetensors", "onnx,tflite", [Precision.FP32], tmp_path)
+    with pytest.raises(ExportError, match="none of the formats"):
+        export_checkpoint(tmp_path / "m.safetensors", [Format.ONNX], [Precision.INT8_DYNAMIC], tmp_path)
+
+
+def test_int8_recipe_describes_itself_in_the_manifest():
+    from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
+
+    text = DEFAULT_RECIPE.onnx_conversion()
+    assert "gain <= 64" in text and "reduce_range (7-bit" in text and text.endswith("classifier bias corrected")
+    rule = DEFAULT_RECIPE.outlier_rule()
+    assert "exceeds 8x the median" in rule and "10% of the images" in rule
+    bare = Int8Recipe(equalize=False, bias_correction=False, float_tail=False, onnx_weight_bits=8)
+    assert "equalisation" not in bare.onnx_conversion() and "bias" not in bare.onnx_conversion()
+    assert "tail" not in bare.onnx_conversion() and "reduce_range" not in bare.onnx_conversion()
+    with pytest.raises(ValueError, match="outlier_factor"):
+        Int8Recipe(outlier_factor=0.5)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +124,7 @@ def test_atomic_dir_leaves_nothing_on_failure_and_replaces_on_success(tmp_path):
 
 
 def test_manifest_reader_errors(tmp_path):
-    from aestheticnet.export.manifest import ManifestError, read_manifest, sidecar_path
+    from aestheticnet.artifacts import ManifestError, read_manifest, sidecar_path
 
     art = tmp_path / "m.fp32.tflite"
     art.write_bytes(b"\0" * 16)

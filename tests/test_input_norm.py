@@ -54,8 +54,8 @@ def test_onnx_export_with_dynamic_sizes_matches_pytorch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     import onnx
 
-    from aestheticnet.export.int8_recipe import input_prefix_nodes
-    from aestheticnet.export.onnx_export import export_onnx
+    from aestheticnet.export.onnx.build import export_onnx
+    from aestheticnet.export.onnx.graph import input_prefix_nodes
 
     torch.manual_seed(0)
     model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="lcn").eval()

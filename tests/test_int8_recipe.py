@@ -1,16 +1,13 @@
-"""The int8 recipe: which operators stay float, and the classifier's bias correction (export/int8_recipe.py)."""
+"""The int8 recipe: which operators stay float, and the classifier's bias correction (export/int8, onnx/graph.py,
+tflite/graph.py)."""
 
 import numpy as np
 import pytest
 import torch
 
-from aestheticnet.export.int8_recipe import (
-    logit_shift,
-    onnx_tail_nodes,
-    shift_onnx_head,
-    shift_tflite_head,
-    tflite_tail_tensors,
-)
+from aestheticnet.export.int8.bias import logit_shift
+from aestheticnet.export.onnx.graph import onnx_tail_nodes, shift_onnx_head
+from aestheticnet.export.tflite.graph import shift_tflite_head, tflite_tail_tensors
 
 
 def softmax(z):

@@ -6,7 +6,8 @@ import torch
 
 ort = pytest.importorskip("onnxruntime")
 
-from aestheticnet.export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx  # noqa: E402
+from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME  # noqa: E402
+from aestheticnet.export.onnx.build import export_onnx  # noqa: E402
 from aestheticnet.models import create_model  # noqa: E402
 
 

@@ -89,3 +89,38 @@ def test_scorer_batches_equal_shapes_and_keeps_order(checkpoint, tmp_path):
     model = load(checkpoint)
     x = Scorer(checkpoint).preprocess.apply(Image.open(paths[3]).convert("RGB")).numpy()[None]
     assert abs(float(model.run(x)[0] @ np.arange(1, 11)) - results[3]["mean"]) < 1e-5
+
+
+def test_cli_score_and_scorer_give_identical_scores_jpeg_included(checkpoint, tmp_path):
+    """One scoring path: `aestheticnet score` is runtime.Scorer, JPEGs decoded in draft mode like the datasets."""
+    import json
+
+    from click.testing import CliRunner
+
+    from aestheticnet.cli import main
+    from aestheticnet.data.images import image_size, load_image
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name, (w, h) in {"big.jpg": (640, 480), "tall.jpeg": (300, 500), "small.png": (120, 90)}.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(folder / name, quality=90)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xffnot a jpeg")
+    out = tmp_path / "scores.json"
+    result = CliRunner().invoke(main, ["score", str(folder), "--model", str(checkpoint), "--format", "json",
+                                       "--out", str(out), "--batch-size", "4", "--quiet"])  # fmt: skip
+    assert result.exit_code == 1 and "broken.jpg" in result.output  # the unreadable file is reported, not fatal
+    cli = json.loads(out.read_text())
+    scorer = Scorer(checkpoint, batch_size=4)
+    readable = [folder / n for n in ("big.jpg", "small.png", "tall.jpeg")]
+    library = scorer.score_paths(readable)
+    assert [r["path"] for r in cli["scores"]] == [str(p) for p in readable]
+    assert cli["scores"] == json.loads(json.dumps(library))  # identical, digit for digit
+    assert [f["path"] for f in cli["failures"]] == [str(folder / "broken.jpg")]
+    # the JPEG went through the datasets' decoding: header size, then draft decoding at a reduced scale
+    big = folder / "big.jpg"
+    size = scorer.preprocess.output_size(*image_size(big))
+    drafted = load_image(big, min_size=size)
+    assert drafted.size[0] < 640  # draft mode really decoded below full size
+    x = scorer.preprocess.apply(drafted, size=size).numpy()[None]
+    assert np.array_equal(scorer.backend.run(x)[0], np.asarray(library[0]["distribution"], np.float32))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from aestheticnet.export.specs import ExportError
+from aestheticnet.export.errors import ExportError
 
 pytest.importorskip("onnx2tf")
 
@@ -12,7 +12,7 @@ pytest.importorskip("onnx2tf")
 def test_onnx2tf_cannot_download_sample_images():
     import onnx2tf.onnx2tf as o2t
 
-    from aestheticnet.export.tflite_export import _no_downloads
+    from aestheticnet.export.tflite.convert import _no_downloads
 
     original = o2t.download_test_image_data
     with _no_downloads(), pytest.raises(ExportError, match="tried to download sample images"):
@@ -21,7 +21,7 @@ def test_onnx2tf_cannot_download_sample_images():
 
 
 def test_arguments_are_checked_before_any_work(tmp_path):
-    from aestheticnet.export.tflite_export import convert_tflite
+    from aestheticnet.export.tflite.convert import convert_tflite
 
     with pytest.raises(ExportError, match=r"TFLite precision\(s\) \['int4'\] unknown"):
         convert_tflite(tmp_path / "missing.onnx", {"int4": tmp_path / "m.tflite"})
@@ -33,7 +33,7 @@ def test_arguments_are_checked_before_any_work(tmp_path):
 def test_metadata_round_trip_in_a_flatbuffer():
     import tensorflow as tf
 
-    from aestheticnet.export.tflite_export import embed_tflite_metadata, read_tflite_metadata
+    from aestheticnet.artifacts.embedded import embed_tflite_metadata, read_tflite_metadata
 
     fn = tf.function(lambda x: tf.nn.relu(x), input_signature=[tf.TensorSpec([None, 4], tf.float32)])
     flat = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
@@ -53,7 +53,7 @@ def test_redilation_is_exact_for_float_and_int8_filters():
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from aestheticnet.export.tflite_rewrites import redilate
+    from aestheticnet.export.tflite.rewrites import redilate
 
     rng = np.random.default_rng(0)
     compact = rng.standard_normal((3, 3, 4, 1)).astype(np.float32)
@@ -96,7 +96,7 @@ def test_input_normalisation_prefix_is_found_and_stays_float_in_int8():
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from aestheticnet.export.int8_recipe import input_prefix_tensors
+    from aestheticnet.export.tflite.graph import input_prefix_tensors
 
     rng = np.random.default_rng(0)
     kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)

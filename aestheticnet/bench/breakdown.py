@@ -7,8 +7,8 @@ model size per format and precision.
   (``sep_conv_3x3``, ``dil_conv_5x5``, ... and the cells' ``preprocess`` convolutions), overall and per stage. The
   sep convs that AestheticNet* dilates in the last stage are listed as e.g. ``sep_conv_3x3@d2``.
 * ``sizes``: the model's files per format and precision (a model file and its siblings with the same stem, e.g.
-  ``m.onnx``, ``m_fp16.onnx``, ``m_float16.tflite``, ``m.mlpackage``; precision from their ``.json`` manifest or
-  the name), and the weight size per precision estimated from the parameter count (fp32 4 B, fp16 2 B,
+  ``m.onnx``, ``m_fp16.onnx``, ``m_float16.tflite``, ``m.mlpackage``; precision from their manifest, "unknown"
+  without one), and the weight size per precision estimated from the parameter count (fp32 4 B, fp16 2 B,
   int8 1 B per weight: a lower bound on a file, which also holds the graph).
 
 MACs use the same counter as ``profile_model`` (``torch.utils.flop_counter``, 2 FLOPs per multiply-add for
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from aestheticnet.bench.manifest import FORMATS, find_manifest, guess_precision, read_manifest
+from aestheticnet.bench.manifest import FORMATS, artifact_manifest, precision_of
 from aestheticnet.models.aestheticnet import AestheticNet
 
 __all__ = ["BYTES_PER_WEIGHT", "format_info_extension", "info_extension", "model_sizes", "profile_breakdown"]
@@ -148,14 +148,10 @@ def model_sizes(params: int | None, path: str | Path | None = None) -> dict[str,
                 continue
             if p.is_dir() and p.suffix.lower() != ".mlpackage":
                 continue
-            manifest = None
-            mpath = find_manifest(p) if fmt != "safetensors" else None
-            if mpath is not None:
-                manifest, _ = read_manifest(mpath)
-            files.append({"path": str(p), "format": fmt,
-                          "precision": "fp32" if fmt == "safetensors" else guess_precision(p, manifest),
+            manifest, _ = artifact_manifest(p) if fmt != "safetensors" else (None, None)
+            files.append({"path": str(p), "format": fmt, "precision": precision_of(p, manifest),
                           "bytes": _dir_size(p) if p.is_dir() else p.stat().st_size,
-                          "manifest": str(mpath) if mpath else None})  # fmt: skip
+                          "manifest": str(p) + ".json" if manifest is not None else None})  # fmt: skip
     estimates = {k: params * v for k, v in BYTES_PER_WEIGHT.items()} if params else {}
     return {
         "files": files,

@@ -1,7 +1,9 @@
 """What the benchmark knows about a model file besides its latency: format, precision, size, params and MACs.
 
-Exported artifacts carry a sidecar manifest, ``<artifact>.json`` (``model.onnx.json``; ``model.json`` is also
-read). Params and MACs are taken from it wherever they sit (top level or nested, e.g. ``{"profile": {"params":
+Exported artifacts carry a manifest (sidecar ``<artifact>.json`` or embedded), read by
+:func:`aestheticnet.artifacts.read_manifest`. The precision is the one the manifest records; a ``.safetensors``
+checkpoint is float32; any other file without a manifest has precision ``"unknown"`` and ``facts_note`` says why.
+Params and MACs are taken from the manifest wherever they sit (top level or nested, e.g. ``{"profile": {"params":
 ..., "macs": ...}}``). MACs depend on the input size, so for each benchmarked shape:
 
 * ``.safetensors`` files are profiled exactly (``profile_model``) at that shape;
@@ -13,40 +15,46 @@ read). Params and MACs are taken from it wherever they sit (top level or nested,
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable
 
-__all__ = ["FORMATS", "file_format", "find_manifest", "guess_precision", "model_facts", "read_manifest"]
+from aestheticnet.artifacts import ManifestError, manifest_precision, read_manifest, sidecar_path
+
+__all__ = ["FORMATS", "UNKNOWN_PRECISION", "artifact_manifest", "file_format", "model_facts", "precision_of"]
 
 FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".safetensors": "safetensors", ".mlpackage": "coreml",
            ".mlmodel": "coreml", ".pte": "executorch"}  # fmt: skip
 BACKEND_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert", "safetensors": "pytorch"}
-_PRECISION_KEYS = ("precision", "dtype", "quantization", "compute_precision")
+UNKNOWN_PRECISION = "unknown"
 
 
 def file_format(path: str | Path) -> str:
     return FORMATS.get(Path(path).suffix.lower(), Path(path).suffix.lower().lstrip(".") or "unknown")
 
 
-def find_manifest(path: str | Path) -> Path | None:
+def artifact_manifest(path: str | Path) -> tuple[dict | None, str | None]:
+    """(manifest, None), or (None, why there is none) for a file without a readable manifest."""
     path = Path(path)
-    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if candidate != path and candidate.is_file():
-            return candidate
-    return None
-
-
-def read_manifest(path: str | Path) -> tuple[dict | None, str | None]:
-    """(manifest, None) or (None, why it could not be read)."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"{Path(path).name}: unreadable manifest ({exc})"
-    if not isinstance(data, dict):
-        return None, f"{Path(path).name}: manifest is not a JSON object"
-    return data, None
+        manifest = read_manifest(path, required=False)
+    except ManifestError as exc:
+        return None, str(exc)
+    if manifest is None:
+        return None, f"no manifest ({sidecar_path(path).name}) next to {path.name} and none embedded in it"
+    return manifest, None
+
+
+def precision_of(path: str | Path, manifest: dict | None) -> str:
+    """The precision the manifest records; ``fp32`` for a checkpoint; ``"unknown"`` without a manifest."""
+    if file_format(path) == "safetensors":
+        return "fp32"  # checkpoints hold float32 weights
+    if manifest is None:
+        return UNKNOWN_PRECISION
+    try:
+        return manifest_precision(manifest, path).value
+    except ManifestError:
+        return UNKNOWN_PRECISION
 
 
 def _walk(obj: Any, depth: int = 0) -> Iterable[tuple[dict, int]]:
@@ -89,43 +97,6 @@ def _size_of(d: dict | None) -> tuple[int, int] | None:
     return None
 
 
-def guess_precision(path: str | Path, manifest: dict | None = None) -> str:
-    """'fp32', 'fp16', 'int8', 'int16x8' ... from the manifest, else from the file name, else 'fp32'."""
-    if manifest:
-        for d, _ in _walk(manifest):
-            for key in _PRECISION_KEYS:
-                v = d.get(key)
-                if isinstance(v, str) and v:
-                    return _normalise_precision(v)
-    name = Path(path).name.lower()
-    if "int8-dynamic" in name or "dynamic_range" in name:
-        return "int8-dynamic"
-    if "int16" in name:
-        return "int16x8"
-    if "int8" in name or "quant" in name or "qint" in name or "w8a8" in name:
-        return "int8"
-    if "fp16" in name or "float16" in name or "half" in name:
-        return "fp16"
-    return "fp32"
-
-
-def _normalise_precision(v: str) -> str:
-    if v in ("fp32", "fp16", "int8", "int8-dynamic", "int16x8"):  # the exporter's names (aestheticnet.export)
-        return v
-    s = v.lower().replace("-", "").replace("_", "")
-    if "dynamic" in s and "8" in s:
-        return "int8-dynamic"
-    if s in ("float32", "fp32", "float", "tensor(float)", "none"):
-        return "fp32"
-    if s in ("float16", "fp16", "half"):
-        return "fp16"
-    if "int16" in s:
-        return "int16x8"
-    if "int8" in s or "quant" in s or s in ("dynamic", "dynamicrange", "w8", "w8a8"):
-        return "int8"
-    return v
-
-
 def _model_dict(manifest: dict) -> dict | None:
     """The (possibly nested) part of a manifest that names the variant and its config, e.g. ``manifest["model"]``."""
     for d, _ in _walk(manifest):
@@ -161,14 +132,12 @@ def model_facts(path: str | Path, shapes: Iterable[tuple[int, int]], batch: int 
                              "manifest": None, "variant": None, "params": None, "params_source": None,
                              "macs": {f"{h}x{w}": None for h, w in shapes}, "macs_source": None,
                              "facts_note": None}  # fmt: skip
-    manifest = None
-    mpath = find_manifest(path) if fmt != "safetensors" else None
-    if mpath is not None:
-        manifest, why = read_manifest(mpath)
-        facts["manifest"] = str(mpath)
-        if why:
-            facts["facts_note"] = why
-    facts["precision"] = guess_precision(path, manifest)
+    manifest, why = artifact_manifest(path) if fmt != "safetensors" else (None, None)
+    if manifest is not None and sidecar_path(path).is_file():
+        facts["manifest"] = str(sidecar_path(path))
+    elif manifest is not None:
+        facts["manifest"] = f"{path.name} (embedded)"
+    facts["precision"] = precision_of(path, manifest)
 
     model = None
     if fmt == "safetensors" and path.is_file():
@@ -225,12 +194,11 @@ def model_facts(path: str | Path, shapes: Iterable[tuple[int, int]], batch: int 
                     facts["macs"][f"{h}x{w}"] = int(round(macs * (h * w) / (mh * mw))) * batch
         missing = [k for k, v in (("params", params), ("MACs", macs)) if v is None]
         if missing and not facts["facts_note"]:
-            facts["facts_note"] = f"{' and '.join(missing)} not in the manifest {mpath.name}"
+            facts["facts_note"] = f"{' and '.join(missing)} not in the manifest of {path.name}"
         return facts
 
     if not facts["facts_note"]:
-        facts["facts_note"] = (f"no manifest ({path.name}.json or {path.stem}.json) next to the model and not a "
-                               ".safetensors file: params and MACs unknown")  # fmt: skip
+        facts["facts_note"] = f"{why or path.name + ': no model file'}: precision, params and MACs unknown"
     return facts
 
 

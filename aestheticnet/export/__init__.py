@@ -3,48 +3,38 @@
 Heavy dependencies (torch.onnx, onnx2tf/TensorFlow, coremltools) are imported by the functions that need them,
 so importing this package is cheap. Main entry points::
 
-    from aestheticnet.export import export_checkpoint, check_parity, verify_artifact
-    export_checkpoint("model.safetensors", "onnx,tflite,coreml", "fp32", "out/")
+    from aestheticnet.artifacts import Format, Precision
+    from aestheticnet.export import check_parity, export_checkpoint
+    export_checkpoint("model.safetensors", [Format.ONNX, Format.TFLITE], [Precision.FP32], "out/")
     check_parity("out/model.fp32.tflite", "model.safetensors")   # raises ParityError listing every mismatch
+
+Layout: ``plan`` (what is made), ``schedule`` (which process makes it), ``steps`` (making it), ``report``;
+one package per format (``onnx``, ``tflite``, ``coreml``) and ``int8`` for the quantisation recipe they share.
 """
 
 from __future__ import annotations
 
-from aestheticnet.export.specs import (
-    FORMATS,
-    PRECISIONS,
-    SPECS,
-    TOLERANCES,
-    ExportError,
-    Tolerance,
-    UnknownFormatError,
-    UnknownPrecisionError,
-)
+from aestheticnet.export.errors import ExportError
 
 __all__ = [
-    "FORMATS",
-    "PRECISIONS",
-    "SPECS",
-    "TOLERANCES",
     "ExportError",
+    "ExportFailed",
+    "Int8Recipe",
     "ParityError",
-    "Tolerance",
-    "UnknownFormatError",
-    "UnknownPrecisionError",
     "check_parity",
     "export_checkpoint",
     "export_onnx",
-    "read_manifest",
     "verify_artifact",
 ]
 
 _LAZY = {
     "export_checkpoint": "aestheticnet.export.api",
-    "export_onnx": "aestheticnet.export.onnx_export",
+    "ExportFailed": "aestheticnet.export.report",
+    "Int8Recipe": "aestheticnet.export.int8.recipe",
+    "export_onnx": "aestheticnet.export.onnx.build",
     "check_parity": "aestheticnet.export.verify",
     "verify_artifact": "aestheticnet.export.verify",
     "ParityError": "aestheticnet.export.verify",
-    "read_manifest": "aestheticnet.export.manifest",
 }
 
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 
-from aestheticnet.export.specs import FORMATS, PRECISIONS
+from aestheticnet.artifacts import Format, Precision
+
+FORMATS = [f.value for f in Format]
+PRECISIONS = [p.value for p in Precision]
 
 
 @click.command("export")
@@ -65,10 +68,12 @@ from aestheticnet.export.specs import FORMATS, PRECISIONS
 def export(checkpoint, formats, precisions, out_dir, data, calibration_samples, coreml_shapes, coreml_input, opset,
            exporter, jobs, name) -> None:  # fmt: skip
     """Export CHECKPOINT to ONNX / TFLite / CoreML with manifests; per-format timings are printed and recorded."""
+    from aestheticnet.artifacts import parse_formats, parse_precisions
     from aestheticnet.export.api import export_checkpoint
 
     export_checkpoint(
-        checkpoint, formats, precisions, out_dir, data=data, calibration_samples=calibration_samples, opset=opset,
+        checkpoint, parse_formats(formats), parse_precisions(precisions), out_dir, data=data,
+        calibration_samples=calibration_samples, opset=opset,
         coreml_shapes=coreml_shapes, coreml_input=coreml_input, exporter=exporter, jobs=jobs, name=name,
         log=click.echo,
     )  # fmt: skip
@@ -100,11 +105,13 @@ def export(checkpoint, formats, precisions, out_dir, data, calibration_samples, 
 )
 def verify(artifact, reference, shapes, data, samples, threads, json_path) -> None:
     """Check ARTIFACT against the PyTorch REFERENCE: names, shapes, values; exit 1 on any mismatch."""
-    from aestheticnet.export.verify import ParityError, check_parity, format_table, parse_shapes
+    from aestheticnet.export.verify import ParityError, check_parity, format_table
     from aestheticnet.io import atomic_write_json
+    from aestheticnet.sizes import parse_shapes
 
+    parsed = parse_shapes(shapes, "--shapes") if shapes else None
     try:
-        report, failed = check_parity(artifact, reference, shapes=parse_shapes(shapes), data=data, samples=samples,
+        report, failed = check_parity(artifact, reference, shapes=parsed, data=data, samples=samples,
                                       threads=threads), False  # fmt: skip
     except ParityError as exc:
         report, failed = exc.report, True

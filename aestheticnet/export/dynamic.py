@@ -1,7 +1,7 @@
 """Dynamic-shape declarations shared by the exporters (torch.export for ONNX and CoreML).
 
 H and W are declared as ``multiple * Dim``: the network only accepts multiples of 32, and a plain Dim makes
-torch.export specialise or fail on the even-size requirement of the reductions (GUIDE.md rule 5). The example
+torch.export specialise or fail on the even-size requirement of the reductions. The example
 batch is 2 because torch.export specialises a dimension of size 1.
 """
 

@@ -12,10 +12,10 @@ smaller and easier for every converter (the checkpoint and the training code are
   into both halves. The TorchScript exporter cannot export a convolution whose kernel is computed in the graph,
   so without this rewrite the fallback exporter fails.
 
-``trace`` runs ``torch.export`` once with dynamic batch/height/width (H, W = 32 x Dim, example batch 2: GUIDE
-rule 5) and decomposes the program with the ONNX exporter's table. The decomposed program is ATen dialect and
-is accepted by coremltools as well, so an export of both formats pays for one trace and one decomposition
-(each ~15-35 s for the default model on 2 cores) instead of two.
+``trace`` runs ``torch.export`` once with dynamic batch/height/width (H, W = 32 x Dim, example batch 2, see
+:mod:`~aestheticnet.export.dynamic`) and decomposes the program with the ONNX exporter's table. The decomposed
+program is ATen dialect and is accepted by coremltools as well, so an export of both formats pays for one trace and
+one decomposition (each ~15-35 s for the default model on 2 cores) instead of two.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ first raised:
    the artifact's and PyTorch's mean scores. The inputs at the test shapes are then real images resized to each
    shape; without data they are Gaussian noise, which int8 models (calibrated on images) are not gated on.
 
-Thresholds come from :data:`aestheticnet.export.specs.TOLERANCES` for the artifact's format and precision. On
+Thresholds come from :data:`aestheticnet.artifacts.SPECS` for the artifact's format and the precision its manifest
+records (an artifact without a manifest fails that check and is gated as fp32, the strictest). On
 Linux a CoreML package gets spec checks (inputs, flexible ranges, image scale/bias, ops, metadata) and the
 report states that numeric parity needs macOS.
 """
@@ -21,14 +22,25 @@ from __future__ import annotations
 import math
 import os
 import platform
-import re
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aestheticnet.export.specs import Tolerance, format_of_path, tolerance_for
+from aestheticnet.artifacts import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    Format,
+    Precision,
+    Tolerance,
+    format_of_path,
+    manifest_precision,
+    read_manifest,
+    tolerance_for,
+)
+from aestheticnet.sizes import Shape
 
 __all__ = [
     "DEFAULT_SHAPES",
@@ -37,20 +49,19 @@ __all__ = [
     "VerifyReport",
     "check_parity",
     "format_table",
-    "parse_shapes",
     "verify_artifact",
 ]
 
 # Below this spread of the reference's mean scores (1..N scale) rank correlations are not meaningful.
 MIN_SCORE_SPREAD = 1e-3
 
-# (batch, height, width). The export traced batch 2 at 224x224; batch 3 and these sizes were never seen.
-DEFAULT_SHAPES: tuple[tuple[int, int, int], ...] = (
-    (1, 224, 224),
-    (1, 320, 256),
-    (1, 512, 384),
-    (1, 96, 640),
-    (3, 224, 224),
+# The export traced batch 2 at 224x224; batch 3 and these sizes were never seen.
+DEFAULT_SHAPES: tuple[Shape, ...] = (
+    Shape(224, 224),
+    Shape(320, 256),
+    Shape(512, 384),
+    Shape(96, 640),
+    Shape(224, 224, batch=3),
 )
 
 
@@ -114,27 +125,6 @@ def _finite(value):
     return value
 
 
-def parse_shapes(text: str | None) -> list[tuple[int, int, int]]:
-    """``"224x224,3x320x256"`` -> ``[(1, 224, 224), (3, 320, 256)]`` (HxW means batch 1)."""
-    if not text:
-        return list(DEFAULT_SHAPES)
-    shapes = []
-    for item in text.split(","):
-        item = item.strip().lower()
-        if not item:
-            continue
-        parts = item.split("x")
-        if len(parts) not in (2, 3) or not all(re.fullmatch(r"\d+", p) for p in parts):
-            raise ValueError(f"--shapes item {item!r}: expected HxW or NxHxW with integers, e.g. 224x224 or 3x320x256")
-        n, h, w = ([1] + [int(p) for p in parts])[-3:] if len(parts) == 2 else [int(p) for p in parts]
-        if n < 1 or h % 32 or w % 32 or h < 32 or w < 32:
-            raise ValueError(f"--shapes item {item!r}: batch must be >= 1 and H, W positive multiples of 32")
-        shapes.append((n, h, w))
-    if not shapes:
-        raise ValueError("--shapes is empty; expected e.g. 224x224,3x320x256")
-    return shapes
-
-
 def _compare(ref: np.ndarray, got: np.ndarray, buckets: np.ndarray) -> dict[str, float]:
     diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
     ms_ref, ms_got = ref @ buckets, got @ buckets
@@ -171,7 +161,7 @@ def _gate(report: VerifyReport, tol: Tolerance, values: dict[str, float], where:
 def verify_artifact(
     artifact: str | os.PathLike,
     reference: str | os.PathLike,
-    shapes: list[tuple[int, int, int]] | None = None,
+    shapes: Iterable[Shape] | None = None,
     data: str | os.PathLike | None = None,
     samples: int = 50,
     threads: int | None = None,
@@ -184,7 +174,6 @@ def verify_artifact(
     artifacts): the reference outputs and the loaded images are computed once.
     """
     cache = {} if cache is None else cache
-    from aestheticnet.export.manifest import read_manifest
     from aestheticnet.io import sha256_file
     from aestheticnet.runtime.backends import load
 
@@ -196,12 +185,9 @@ def verify_artifact(
     # workers spin-wait, and on a busy 2-core machine 2 threads made this small-batch loop ~40x slower.
     ref = load(reference, threads=threads or 1)
     manifest = read_manifest(artifact, required=False)
-    precision = (manifest or {}).get("artifact", {}).get("precision")
-    if precision is None:
-        match = re.search(r"\.(fp32|fp16|int8-dynamic|int8)\.[a-z]+$", artifact.name)
-        precision = match.group(1) if match else "fp32"
+    precision = manifest_precision(manifest, artifact) if manifest is not None else Precision.FP32
     tol = tolerance_for(fmt, precision)
-    report = VerifyReport(str(artifact), fmt, precision, str(reference), tol.to_dict())
+    report = VerifyReport(str(artifact), fmt.value, precision.value, str(reference), tol.to_dict())
     if manifest is None:
         report.notes.append("no manifest found next to the artifact or embedded in it")
         report.mismatches.append(Mismatch("manifest", "artifact", "a sidecar or embedded manifest", "none"))
@@ -211,8 +197,8 @@ def verify_artifact(
         if want != got:
             report.mismatches.append(Mismatch("source checkpoint sha256", "manifest", want, got))
 
-    if fmt == "coreml" and platform.system() != "Darwin":
-        from aestheticnet.export.coreml_spec import check_spec, summarize_spec
+    if fmt == Format.COREML and platform.system() != "Darwin":
+        from aestheticnet.export.coreml.spec import check_spec, summarize_spec
 
         summary = summarize_spec(artifact)
         report.spec = summary
@@ -234,42 +220,56 @@ def verify_artifact(
         if key not in cache:
             cache[key] = load_images(data, ref.preprocess, samples)
         images, _, data_info = cache[key]
-    elif precision.startswith("int8"):
+    elif precision in (Precision.INT8, Precision.INT8_DYNAMIC):
         report.notes.append(
             "int8 activation ranges are calibrated on real images and Gaussian-noise inputs fall "
             "outside them: values at the test shapes are reported, not gated; pass --data"
         )
-    rng = np.random.default_rng(seed)
-    for n, h, w in shapes or DEFAULT_SHAPES:
-        where = f"{n}x3x{h}x{w}"
-        key = ("shape", str(reference), str(data), samples, seed, n, h, w)
-        if key not in cache:
-            x = _shape_inputs(images, n, h, w, rng)
-            cache[key] = (x, ref.run(x))
-        else:
-            _shape_inputs(images, n, h, w, rng)  # keep the generator in step with an uncached run
-        x, expected = cache[key]
-        try:
-            got = backend.run(x)
-        except Exception as exc:  # noqa: BLE001
-            report.mismatches.append(Mismatch("run", where, "a result", f"{type(exc).__name__}: {str(exc)[:200]}"))
-            report.shapes.append({"shape": where, "status": "ERROR"})
-            continue
-        if got.shape != expected.shape:
-            report.mismatches.append(Mismatch("output shape", where, list(expected.shape), list(got.shape)))
-            report.shapes.append({"shape": where, "status": "FAIL"})
-            continue
-        values = _compare(expected, got, buckets)
-        values["input"] = "real images resized" if images else "gaussian noise"
-        if images is None and precision.startswith("int8"):
-            values["status"] = "not gated"
-        else:
-            values["status"] = _gate(report, tol, values, where, agreement=False)
-        report.shapes.append({"shape": where, **values})
+    gated = images is not None or precision not in (Precision.INT8, Precision.INT8_DYNAMIC)
+    inputs = _ShapeInputs(ref, images, seed, cache, (str(reference), str(data), samples, seed))
+    for shape in shapes or DEFAULT_SHAPES:
+        _check_shape(report, backend, inputs, shape, buckets, tol, gated)
     if images is not None:
         report.real = _real_images(ref, backend, images, data_info, buckets, tol, report, cache,
                                    ("real", str(reference), str(data), samples))  # fmt: skip
     return report
+
+
+class _ShapeInputs:
+    """Inputs and reference outputs per shape, drawn in order from one generator and kept in ``cache``."""
+
+    def __init__(self, ref, images, seed: int, cache: dict, key: tuple):
+        self.ref, self.images, self.cache, self.key = ref, images, cache, key
+        self.rng = np.random.default_rng(seed)
+
+    def get(self, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        key = ("shape", *self.key, n, h, w)
+        if key not in self.cache:
+            x = _shape_inputs(self.images, n, h, w, self.rng)
+            self.cache[key] = (x, self.ref.run(x))
+        else:
+            _shape_inputs(self.images, n, h, w, self.rng)  # keep the generator in step with an uncached run
+        return self.cache[key]
+
+
+def _check_shape(report: VerifyReport, backend, inputs: _ShapeInputs, shape: Shape, buckets, tol, gated: bool):
+    n, h, w = shape.batch, shape.height, shape.width
+    where = f"{n}x3x{h}x{w}"
+    x, expected = inputs.get(n, h, w)
+    try:
+        got = backend.run(x)
+    except Exception as exc:  # noqa: BLE001
+        report.mismatches.append(Mismatch("run", where, "a result", f"{type(exc).__name__}: {str(exc)[:200]}"))
+        report.shapes.append({"shape": where, "status": "ERROR"})
+        return
+    if got.shape != expected.shape:
+        report.mismatches.append(Mismatch("output shape", where, list(expected.shape), list(got.shape)))
+        report.shapes.append({"shape": where, "status": "FAIL"})
+        return
+    values = _compare(expected, got, buckets)
+    values["input"] = "real images resized" if inputs.images else "gaussian noise"
+    values["status"] = _gate(report, tol, values, where, agreement=False) if gated else "not gated"
+    report.shapes.append({"shape": where, **values})
 
 
 def check_parity(artifact, reference, **kwargs) -> VerifyReport:
@@ -285,8 +285,8 @@ def _interface(backend, manifest, report: VerifyReport) -> dict[str, Any]:
     if backend.name == "onnxruntime":
         i, o = backend.session.get_inputs()[0], backend.session.get_outputs()[0]
         info.update(input=i.name, input_shape=i.shape, output=o.name, output_shape=o.shape)
-        if i.name != "image" or o.name != "distribution":
-            report.mismatches.append(Mismatch("io names", "interface", ["image", "distribution"], [i.name, o.name]))
+        if i.name != INPUT_NAME or o.name != OUTPUT_NAME:
+            report.mismatches.append(Mismatch("io names", "interface", [INPUT_NAME, OUTPUT_NAME], [i.name, o.name]))
         if not all(isinstance(i.shape[k], str) for k in (0, 2, 3)):
             report.mismatches.append(Mismatch("dynamic dims", "interface", "symbolic batch/height/width", i.shape))
     elif backend.name == "litert":

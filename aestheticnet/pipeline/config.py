@@ -8,14 +8,16 @@ the synthetic dataset, sized to finish the whole pipeline in about 15 minutes on
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aestheticnet.export.specs import FORMATS, PRECISIONS
+from aestheticnet.artifacts import Format, Precision
 from aestheticnet.nas.strategy import PRESETS, SearchConfig
+from aestheticnet.sizes import Shape, SizeError, parse_shape
 from aestheticnet.train.config import TrainConfig
 
 __all__ = ["PipelineConfig", "load_pipeline_config"]
@@ -50,29 +52,69 @@ class TrainSection:
     })  # fmt: skip
 
 
+def _enums(where: str, values, enum: type) -> tuple:
+    """Config values (names or members) as members of ``enum``; an unknown name fails naming the key."""
+    valid = [m.value for m in enum]
+    bad = [v for v in values if (v.value if isinstance(v, enum) else v) not in valid]
+    if bad:
+        raise ValueError(f"pipeline config: {where} has {bad}; valid: {valid}")
+    return tuple(dict.fromkeys(enum(v) for v in values))
+
+
+def _sizes(where: str, values) -> tuple[Shape, ...]:
+    """Config sizes (``"HxW"`` strings or :class:`Shape` values of batch 1) as shapes."""
+    out = []
+    for v in values:
+        try:
+            shape = v if isinstance(v, Shape) else parse_shape(v, where)
+        except SizeError:
+            shape = None
+        if shape is None or shape.batch != 1:
+            raise ValueError(f"pipeline config: {where} has {str(v)!r}; use HxW with multiples of 32")
+        out.append(shape)
+    return tuple(out)
+
+
+def _typed(section, **converters) -> None:
+    for name, convert in converters.items():
+        object.__setattr__(section, name, convert(getattr(section, name)))
+
+
 @dataclass(frozen=True)
 class ExportSection:
     variant: str = "aestheticnet_star"  # the phone model
-    formats: tuple[str, ...] = ("onnx", "tflite", "coreml")
-    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
+    formats: tuple[Format, ...] = (Format.ONNX, Format.TFLITE, Format.COREML)
+    precisions: tuple[Precision, ...] = (Precision.FP32, Precision.FP16, Precision.INT8)
     calibration_samples: int = 64
+
+    def __post_init__(self) -> None:
+        _typed(self, formats=lambda v: _enums("export.formats", v, Format),
+               precisions=lambda v: _enums("export.precisions", v, Precision))  # fmt: skip
 
 
 @dataclass(frozen=True)
 class VerifySection:
-    shapes: tuple[str, ...] = ("96x128", "128x96", "224x224", "96x640")
-    batch: int = 3
+    shapes: tuple[Shape, ...] = (Shape(96, 128), Shape(128, 96), Shape(224, 224), Shape(96, 640))
+    batch: int = 3  # every shape is verified at this batch
     samples: int = 100  # real images for SROCC/PLCC between artifact and PyTorch
+
+    def __post_init__(self) -> None:
+        _typed(self, shapes=lambda v: _sizes("verify.shapes", v))
 
 
 @dataclass(frozen=True)
 class BenchSection:
-    formats: tuple[str, ...] = ("onnx", "tflite")
-    precisions: tuple[str, ...] = ("fp32", "int8")
+    formats: tuple[Format, ...] = (Format.ONNX, Format.TFLITE)
+    precisions: tuple[Precision, ...] = (Precision.FP32, Precision.INT8)
     threads: tuple[int, ...] = (1, 2)
-    shapes: tuple[str, ...] = ("224x224",)
+    shapes: tuple[Shape, ...] = (Shape(224, 224),)
     runs: int = 20
     warmup: int = 3
+
+    def __post_init__(self) -> None:
+        _typed(self, formats=lambda v: _enums("bench.formats", v, Format),
+               precisions=lambda v: _enums("bench.precisions", v, Precision),
+               shapes=lambda v: _sizes("bench.shapes", v))  # fmt: skip
 
 
 _SECTIONS = {
@@ -85,6 +127,16 @@ _SECTIONS = {
 }
 _PASS_THROUGH = {"search": SearchConfig, "train": TrainConfig}
 _PIPELINE_SET = {"train": {"data", "variant", "genotype"}, "search": set()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, (Format, Precision)):
+        return value.value
+    if isinstance(value, Shape):
+        return str(value)
+    return copy.deepcopy(value)
 
 
 def _fields(cls: type) -> dict[str, dataclasses.Field]:
@@ -150,26 +202,19 @@ class PipelineConfig:
             self.train_config(v, "", "PDARTS")
         if self.export.variant not in self.train.variants:
             raise ValueError(f"pipeline config: export.variant={self.export.variant!r} is not in train.variants")
-        for key, values, valid in (("export.formats", self.export.formats, FORMATS),
-                                   ("export.precisions", self.export.precisions, PRECISIONS),
-                                   ("bench.formats", self.bench.formats, FORMATS),
-                                   ("bench.precisions", self.bench.precisions, PRECISIONS)):  # fmt: skip
-            bad = [v for v in values if v not in valid]
-            if bad:
-                raise ValueError(f"pipeline config: {key} has {bad}; valid: {list(valid)}")
         if self.data.path and not Path(self.data.path).exists():
             raise ValueError(f"pipeline config: data.path={self.data.path!r} does not exist")
-        for key, shapes in (("verify.shapes", self.verify.shapes), ("bench.shapes", self.bench.shapes)):
-            for s in shapes:
-                parts = s.lower().split("x")
-                if len(parts) != 2 or not all(p.isdigit() and int(p) % 32 == 0 and int(p) > 0 for p in parts):
-                    raise ValueError(f"pipeline config: {key} has {s!r}; use HxW with multiples of 32")
         if self.bench.runs < 1 or self.verify.batch < 1 or self.export.calibration_samples < 1:
             raise ValueError("pipeline config: bench.runs, verify.batch and export.calibration_samples must be >= 1")
 
     # ---- (de)serialisation -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON values: formats and precisions by name, sizes as ``"HxW"``."""
+        out = {}
+        for name in _SECTIONS:
+            section = getattr(self, name)
+            out[name] = {f.name: _plain(getattr(section, f.name)) for f in dataclasses.fields(section)}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PipelineConfig":

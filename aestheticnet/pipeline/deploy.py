@@ -24,11 +24,11 @@ def export_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
         from aestheticnet.export import export_checkpoint
 
         report = export_checkpoint(
-            checkpoint, ",".join(cfg.export.formats), ",".join(cfg.export.precisions), out, data=data,
+            checkpoint, cfg.export.formats, cfg.export.precisions, out, data=data,
             calibration_samples=cfg.export.calibration_samples, log=ctx.log,
         )  # fmt: skip
         atomic_write_json(out / "export_report.json", report.to_dict())
-        artifacts = [{"format": a.format, "precision": a.precision, "path": a.path, "manifest": a.manifest,
+        artifacts = [{"format": a.format.value, "precision": a.precision.value, "path": a.path, "manifest": a.manifest,
                       "seconds": a.total, "size_bytes": _size(Path(a.path))} for a in report.artifacts]  # fmt: skip
         files = [Path(a["path"]) for a in artifacts] + [Path(a["manifest"]) for a in artifacts]
         return files, {"artifacts": artifacts, "format_seconds": report.format_seconds,
@@ -41,9 +41,10 @@ def verify_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
     out = ctx.out_dir / "verify"
 
     def work():
-        from aestheticnet.export.verify import format_table, parse_shapes, verify_artifact
+        from aestheticnet.export.verify import format_table, verify_artifact
+        from aestheticnet.sizes import Shape
 
-        shapes = parse_shapes(",".join(f"{cfg.verify.batch}x{s}" for s in cfg.verify.shapes))
+        shapes = [Shape(s.height, s.width, batch=cfg.verify.batch) for s in cfg.verify.shapes]
         reports, files = [], []
         for art in export.result["artifacts"]:
             path = Path(art["path"])
@@ -70,13 +71,13 @@ def bench_step(cfg: PipelineConfig, ctx: StepContext, export: StepOutcome) -> St
     out = ctx.out_dir / "bench"
 
     def work():
-        from aestheticnet.bench.harness import BenchSettings, parse_shapes, run_benchmark
+        from aestheticnet.bench.harness import BenchSettings, run_benchmark
         from aestheticnet.bench.report import write_json, write_markdown, write_plots
 
         models = [Path(a["path"]) for a in export.result["artifacts"]
                   if a["format"] in cfg.bench.formats and a["precision"] in cfg.bench.precisions
                   and Path(a["path"]).suffix in (".onnx", ".tflite")]  # fmt: skip
-        settings = BenchSettings(threads=tuple(cfg.bench.threads), shapes=parse_shapes(",".join(cfg.bench.shapes)),
+        settings = BenchSettings(threads=tuple(cfg.bench.threads), shapes=tuple(s.size for s in cfg.bench.shapes),
                                  warmup=cfg.bench.warmup, runs=cfg.bench.runs)  # fmt: skip
         report = run_benchmark(models, settings, progress=ctx.log)
         files = [write_json(report, out / "bench.json"), write_markdown(report, out / "bench.md")]

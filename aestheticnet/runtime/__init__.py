@@ -9,5 +9,17 @@ from aestheticnet.runtime.backends import (
     load,
 )
 from aestheticnet.runtime.scorer import Scorer
+from aestheticnet.runtime.scoring import ScoreResult, collect_images, write_scores
 
-__all__ = ["SUFFIXES", "Backend", "CoreMLUnavailableError", "InputError", "ModelFileError", "Scorer", "load"]
+__all__ = [
+    "SUFFIXES",
+    "Backend",
+    "CoreMLUnavailableError",
+    "InputError",
+    "ModelFileError",
+    "ScoreResult",
+    "Scorer",
+    "collect_images",
+    "load",
+    "write_scores",
+]

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME, SPECS, read_manifest
+
 __all__ = [
     "SUFFIXES",
     "Backend",
@@ -33,7 +35,7 @@ __all__ = [
     "load",
 ]
 
-SUFFIXES = (".safetensors", ".onnx", ".tflite", ".mlpackage")
+SUFFIXES = (".safetensors", *(spec.suffix for spec in SPECS.values()))
 
 
 class ModelFileError(ValueError):
@@ -49,7 +51,7 @@ class CoreMLUnavailableError(ModelFileError):
 
 
 def _default_metadata(multiple: int = 32, buckets: int = 10) -> dict[str, Any]:
-    return {"input": {"multiple": multiple, "name": "image"},
+    return {"input": {"multiple": multiple, "name": INPUT_NAME},
             "model": {"num_buckets": buckets, "score_buckets": list(range(1, buckets + 1))}}  # fmt: skip
 
 
@@ -149,8 +151,6 @@ class TorchBackend(Backend):
 
 
 def _manifest(path: Path) -> dict[str, Any] | None:
-    from aestheticnet.export.manifest import read_manifest
-
     return read_manifest(path, required=False)
 
 
@@ -207,7 +207,7 @@ class TFLiteBackend(Backend):
         data = path.read_bytes()
         if len(data) < 8 or data[4:8] != b"TFL3":
             raise ModelFileError(f"{path}: not a TFLite flatbuffer (no 'TFL3' identifier); expected a .tflite model")
-        from aestheticnet.export.files import silenced
+        from aestheticnet.artifacts.files import silenced
 
         interpreter_cls, self.runtime = _tflite_interpreter()
         try:
@@ -224,15 +224,7 @@ class TFLiteBackend(Backend):
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
         self._shape: tuple | None = None
-        meta = _manifest(path)
-        if meta is None:
-            import json
-
-            from aestheticnet.export.tflite_export import METADATA_NAME, read_tflite_metadata
-
-            raw = read_tflite_metadata(data).get(METADATA_NAME)
-            meta = json.loads(raw) if raw else _default_metadata()
-        super().__init__(path, meta)
+        super().__init__(path, _manifest(path) or _default_metadata())
 
     def _run(self, x):
         nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
@@ -258,7 +250,7 @@ class CoreMLBackend(Backend):
     name = "coreml"
 
     def __init__(self, path: Path, threads: int | None = None):
-        from aestheticnet.export.coreml_spec import CoreMLPackageError, read_spec
+        from aestheticnet.artifacts.coreml_package import CoreMLPackageError, read_spec
 
         try:
             read_spec(path)  # clear errors for missing / truncated packages on every system
@@ -286,10 +278,10 @@ class CoreMLBackend(Backend):
             for sample in x:
                 pixels = np.clip(np.round((sample * std + mean) * 255.0), 0, 255).astype(np.uint8)
                 rows.append(
-                    self.model.predict({"image": Image.fromarray(pixels.transpose(1, 2, 0))})["distribution"][0]
+                    self.model.predict({INPUT_NAME: Image.fromarray(pixels.transpose(1, 2, 0))})[OUTPUT_NAME][0]
                 )
             return np.stack(rows)
-        return self.model.predict({"image": x})["distribution"]
+        return self.model.predict({INPUT_NAME: x})[OUTPUT_NAME]
 
 
 def load(path: str | os.PathLike, threads: int | None = None) -> Backend:

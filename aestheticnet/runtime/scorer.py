@@ -1,5 +1,9 @@
 """``Scorer``: image files -> mean score, std and distribution, with any backend and the model's own preprocessing.
 
+This is the one scoring path: the ``aestheticnet score`` command and library callers both use it. Files are decoded
+as the datasets decode them (size from the header, JPEGs at reduced scale in draft mode when the model input is
+smaller), so a file scores the same here as in evaluation.
+
 The preprocessing policy (resize rule, multiple of 32, mean/std) comes from the artifact's manifest, or from
 the checkpoint metadata for ``.safetensors``; so an ``.onnx`` or ``.tflite`` scores exactly like the checkpoint it
 was exported from. Images whose preprocessed shapes are equal are batched together (the aspect policy gives a
@@ -17,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from aestheticnet.runtime.backends import Backend, ModelFileError, load
+from aestheticnet.runtime.scoring import ScoreResult
 
 __all__ = ["Scorer"]
 
@@ -64,22 +69,46 @@ class Scorer:
                     results[i] = {"path": i, "mean": mean, "std": std, "distribution": dist.tolist()}
         return results  # type: ignore[return-value]
 
-    def score_paths(self, paths: Iterable[str | os.PathLike], chunk: int = 256) -> list[dict[str, Any]]:
-        """``[{path, mean, std, distribution}]`` in input order; unreadable images raise ``ImageDecodeError``."""
+    def image(self, path: str | os.PathLike) -> np.ndarray:
+        """One file decoded and preprocessed (CHW float32) exactly as the datasets do for evaluation."""
         from aestheticnet.data.images import image_size, load_image
 
+        # Size from the header: JPEGs may then decode at reduced scale (draft mode) and still give exactly the
+        # training-time input size.
+        size = self.preprocess.output_size(*image_size(path))
+        img = load_image(path, min_size=self.preprocess.resize_size(size, train=False))
+        return self.preprocess.apply(img, size=size).numpy()
+
+    def score_paths(self, paths: Iterable[str | os.PathLike], chunk: int = 256) -> list[dict[str, Any]]:
+        """``[{path, mean, std, distribution}]`` in input order; unreadable images raise ``ImageDecodeError``."""
+        return self.score_files(paths, chunk=chunk, skip_unreadable=False).scores
+
+    def score_files(
+        self,
+        paths: Iterable[str | os.PathLike],
+        *,
+        chunk: int = 256,
+        skip_unreadable: bool = True,
+        progress: bool = False,
+    ) -> ScoreResult:
+        """Scores of the readable files in input order, and the unreadable ones with the reason."""
+        from tqdm import tqdm
+
         paths = [Path(p) for p in paths]
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(paths), chunk):  # bounded memory for long lists
-            part = paths[start : start + chunk]
-            arrays = []
-            for p in part:
-                # Size from the header, as the datasets do: JPEGs may then decode at reduced scale (draft mode)
-                # and still give exactly the training-time input size.
-                size = self.preprocess.output_size(*image_size(p))
-                img = load_image(p, min_size=size)
-                arrays.append(self.preprocess.apply(img, size=size).numpy())
-            for p, res in zip(part, self.score_arrays(arrays)):
-                res["path"] = str(p)
-                out.append(res)
-        return out
+        result = ScoreResult()
+        with tqdm(total=len(paths), desc="scoring", unit="img", disable=not progress) as bar:
+            for start in range(0, len(paths), chunk):  # bounded memory for long lists
+                kept, arrays = [], []
+                for p in paths[start : start + chunk]:
+                    try:
+                        arrays.append(self.image(p))
+                        kept.append(p)
+                    except (OSError, ValueError) as exc:  # ImageDecodeError is a ValueError
+                        if not skip_unreadable:
+                            raise
+                        result.failures.append({"path": str(p), "error": str(exc)})
+                    bar.update(1)
+                for p, res in zip(kept, self.score_arrays(arrays)):
+                    res["path"] = str(p)
+                    result.scores.append(res)
+        return result

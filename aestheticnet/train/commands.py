@@ -53,13 +53,13 @@ def evaluate(checkpoint, data, split, out, batch_size, threshold, max_items) -> 
 @click.option("--quiet", is_flag=True)
 def score(paths, model_path, out, fmt, batch_size, threads, quiet) -> None:
     """Score image files or folders; exit code 1 when some files could not be read."""
-    from aestheticnet.scoring import collect_images, load_predictor, score_files, write_scores
+    from aestheticnet.runtime import Scorer, collect_images, write_scores
 
     files = collect_images(paths)
     if not files:
         raise ValueError(f"no images found in {list(paths)}")
-    predictor, preprocess = load_predictor(model_path, threads=threads)
-    result = score_files(predictor, preprocess, files, batch_size=batch_size, progress=not quiet)
+    scorer = Scorer(model_path, threads=threads, batch_size=batch_size)
+    result = scorer.score_files(files, progress=not quiet)
     text = write_scores(result, out, fmt)
     if out is None:
         click.echo(text, nl=False)

@@ -4,7 +4,7 @@
   :class:`~aestheticnet.export.dynamic.DynamicSpec`; the network needs multiples of 32, which a RangeDim cannot
   express, so the manifest carries ``multiple: 32`` and runtimes check it). ``enumerated`` gives
   ``EnumeratedShapes``: a RangeDim model runs off the Neural Engine except at its default shape, an enumerated one
-  can run on it at every listed shape (GUIDE rule 7).
+  can run on it at every listed shape.
 * Image input (``input_kind="image"``): ``ImageType`` RGB, batch 1, so iOS code passes a ``CVPixelBuffer``.
   Normalisation ``(pixel / 255 - mean_c) / std_c`` has a per-channel std but ``ImageType`` has one scale:
   the image input applies ``scale = 1/255`` and ``bias = -mean_c`` (giving ``pixel / 255 - mean_c``) and the
@@ -12,15 +12,15 @@
   (:func:`~aestheticnet.export.prepare.fold_input_std`; exact, zero padding included). Scale, bias and the fold are
   recorded in the manifest.
 * Precision: ``fp32`` = FLOAT32 compute; ``fp16`` = FLOAT16 compute (coremltools' default, ~1e-2 drift upstream);
-  ``int8`` = int8 weights (``coremltools.optimize`` linear symmetric per-channel) with FLOAT16 compute, the usual
-  on-device setting. Activation quantisation calibrates by running predict, which needs macOS: not offered.
+  ``int8`` = int8 weights (the weight part of the :class:`~aestheticnet.export.int8.recipe.Int8Recipe`, through
+  ``coremltools.optimize``, :func:`quantize_weights`) with FLOAT16 compute, the usual on-device setting. Activation
+  quantisation calibrates by running predict, which needs macOS: not offered.
 * Inputs and outputs are float32 in every precision (callers pass float32 arrays).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import warnings
 from pathlib import Path
@@ -29,11 +29,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME, SPECS, Format, Precision
+from aestheticnet.artifacts.embedded import coreml_entries
+from aestheticnet.artifacts.files import atomic_dir, failure_text, quiet_fds, scratch_dir
 from aestheticnet.export.dynamic import DynamicSpec, example_input
-from aestheticnet.export.files import atomic_dir, failure_text, quiet_fds, scratch_dir
-from aestheticnet.export.specs import ExportError
+from aestheticnet.export.errors import ExportError
+from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
 
-__all__ = ["COREML_INPUT_KINDS", "COREML_SHAPE_MODES", "DEFAULT_ENUMERATED", "convert_coreml"]
+__all__ = ["COREML_INPUT_KINDS", "COREML_SHAPE_MODES", "DEFAULT_ENUMERATED", "convert_coreml", "quantize_weights"]
 
 COREML_SHAPE_MODES = ("range", "enumerated")
 COREML_INPUT_KINDS = ("tensor", "image")
@@ -70,10 +73,14 @@ def convert_coreml(
     traced=None,
     metadata: dict[str, Any] | None = None,
     quiet: bool = True,
+    recipe: Int8Recipe | dict | None = None,
 ) -> dict[str, Any]:
     """Write ``path`` (an ``.mlpackage`` directory) atomically; returns timings and the input description."""
-    if precision not in ("fp32", "fp16", "int8"):
-        raise ExportError(f"CoreML precision {precision!r} unknown; expected fp32, fp16 or int8")
+    offered = [p.value for p in SPECS[Format.COREML].precisions]
+    if precision not in offered:
+        expected = f"{', '.join(offered[:-1])} or {offered[-1]}"
+        raise ExportError(f"CoreML precision {precision!r} unknown; expected {expected}")
+    recipe = Int8Recipe(**recipe) if isinstance(recipe, dict) else recipe or DEFAULT_RECIPE
     if shapes not in COREML_SHAPE_MODES:
         raise ExportError(f"CoreML shapes={shapes!r}; expected one of {', '.join(COREML_SHAPE_MODES)}")
     if input_kind not in COREML_INPUT_KINDS:
@@ -109,21 +116,14 @@ def convert_coreml(
                 ct_input, described = _input(ct, shapes, input_kind, mean, spec, enumerated, example_size)
                 model = ct.convert(
                     program, convert_to="mlprogram", inputs=[ct_input],
-                    outputs=[ct.TensorType(name="distribution", dtype=np.float32)],
-                    compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
+                    outputs=[ct.TensorType(name=OUTPUT_NAME, dtype=np.float32)],
+                    compute_precision=ct.precision.FLOAT32 if precision == Precision.FP32 else ct.precision.FLOAT16,
                     minimum_deployment_target=ct.target.iOS16,
                 )  # fmt: skip
                 seconds["convert"] = round(time.perf_counter() - t0, 3)
-                if precision == "int8":
+                if precision == Precision.INT8:
                     t0 = time.perf_counter()
-                    import coremltools.optimize.coreml as cto
-
-                    config = cto.OptimizationConfig(
-                        global_config=cto.OpLinearQuantizerConfig(
-                            mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=512
-                        )
-                    )
-                    model = cto.linear_quantize_weights(model, config)
+                    model = quantize_weights(model, recipe)
                     seconds["quantize_weights"] = round(time.perf_counter() - t0, 3)
                 _describe(model, metadata, input_kind)
                 t0 = time.perf_counter()
@@ -135,6 +135,20 @@ def convert_coreml(
         except Exception as exc:
             raise ExportError(failure_text("CoreML conversion", exc, log)) from exc
     return {"seconds": seconds, "input": described}
+
+
+def quantize_weights(model, recipe: Int8Recipe = DEFAULT_RECIPE):
+    """The CoreML int8 model: the recipe's weight quantisation (activations need predict, so macOS)."""
+    import coremltools.optimize.coreml as cto
+
+    config = cto.OptimizationConfig(
+        global_config=cto.OpLinearQuantizerConfig(
+            mode="linear_symmetric" if recipe.symmetric_weights else "linear", dtype="int8",
+            granularity="per_channel" if recipe.per_channel_weights else "per_tensor",
+            weight_threshold=recipe.coreml_weight_threshold,
+        )
+    )  # fmt: skip
+    return cto.linear_quantize_weights(model, config)
 
 
 def _input(ct, shapes: str, input_kind: str, mean, spec: DynamicSpec, enumerated, example_size):
@@ -152,7 +166,7 @@ def _input(ct, shapes: str, input_kind: str, mean, spec: DynamicSpec, enumerated
         described.update(image_scale=scale, image_bias=bias, color_layout="RGB",
                          std_folded_into_first_conv=True)  # fmt: skip
         return ct.ImageType(
-            name="image", shape=shape, scale=scale, bias=bias, color_layout=ct.colorlayout.RGB
+            name=INPUT_NAME, shape=shape, scale=scale, bias=bias, color_layout=ct.colorlayout.RGB
         ), described
     if shapes == "range":
         shape = ct.Shape((ct.RangeDim(1, spec.max_batch, default=1), 3, ct.RangeDim(lo, hi, default=h0),
@@ -162,37 +176,22 @@ def _input(ct, shapes: str, input_kind: str, mean, spec: DynamicSpec, enumerated
         listed = [(1, 3, h, w) for h, w in enumerated]
         shape = ct.EnumeratedShapes(shapes=listed, default=(1, 3, h0, w0))
         described["enumerated"] = [list(s) for s in listed]
-    return ct.TensorType(name="image", shape=shape, dtype=np.float32), described
+    return ct.TensorType(name=INPUT_NAME, shape=shape, dtype=np.float32), described
 
 
 def _describe(model, metadata: dict[str, Any] | None, input_kind: str) -> None:
-    from aestheticnet.export.manifest import EMBED_KEY
-
     model.short_description = "aestheticnet: distribution over aesthetic score buckets"
-    model.input_description["image"] = (
+    model.input_description[INPUT_NAME] = (
         "RGB image (pixel buffer); normalisation is inside the model"
         if input_kind == "image"
         else "float32 NCHW, normalised (pixel/255 - mean)/std, H and W multiples of 32"
     )
-    model.output_description["distribution"] = "float32 (batch, buckets): probabilities over scores 1..N"
+    model.output_description[OUTPUT_NAME] = "float32 (batch, buckets): probabilities over scores 1..N"
     if metadata:
         model.version = str(metadata.get("source", {}).get("package_version") or "")
         user = model.user_defined_metadata
-        user[EMBED_KEY] = json.dumps(metadata)
-        flat = {
-            "variant": metadata["model"]["variant"],
-            "input_name": "image",
-            "input_layout": metadata["input"]["layout"],
-            "input_kind": input_kind,
-            "input_multiple": str(metadata["input"]["multiple"]),
-            "mean": json.dumps(metadata["input"]["mean"]),
-            "std": json.dumps(metadata["input"]["std"]),
-            "score_buckets": json.dumps(metadata["model"]["score_buckets"]),
-            "precision": metadata["artifact"]["precision"],
-            "source_sha256": metadata["source"]["sha256"],
-        }
-        for key, value in flat.items():
-            user[key] = str(value)
+        for key, value in coreml_entries(metadata, input_kind).items():
+            user[key] = value
 
 
 def convert_checkpoint_coreml(checkpoint: str, jobs: list[tuple[str, str, dict]], options: dict) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The manifest every exported artifact carries: a sidecar ``<artifact>.json`` and, where the format has a place
-for it, the same JSON embedded (ONNX ``metadata_props``, CoreML user-defined metadata).
+for it, the same JSON embedded (ONNX ``metadata_props``, TFLite metadata, CoreML user-defined metadata). This
+module is the one reader of both: export, runtime, verify and bench all call :func:`read_manifest`.
 
 It says everything a runtime needs to feed the model and read its output without the checkpoint: variant,
 genotype, input name, layout (NCHW/NHWC), dtype, mean/std and the preprocessing policy, the input multiple
@@ -18,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from aestheticnet import __version__
-from aestheticnet.export.specs import SPECS
+from aestheticnet.artifacts.embedded import EMBED_KEY, read_embedded
+from aestheticnet.artifacts.files import tree_bytes
+from aestheticnet.artifacts.formats import INPUT_NAME, OUTPUT_NAME, SPECS, Format, Precision
+from aestheticnet.io import atomic_write_json, sha256_file
 
 __all__ = [
     "EMBED_KEY",
@@ -26,6 +30,7 @@ __all__ = [
     "MANIFEST_VERSION",
     "ManifestError",
     "build_manifest",
+    "manifest_precision",
     "read_manifest",
     "sidecar_path",
     "tool_versions",
@@ -34,7 +39,6 @@ __all__ = [
 
 MANIFEST_FORMAT = "aestheticnet.export"
 MANIFEST_VERSION = 1
-EMBED_KEY = "aestheticnet.manifest"  # key of the embedded JSON in ONNX metadata_props / CoreML metadata
 
 _TOOLS = (
     "torch", "onnx", "onnxruntime", "onnxscript", "onnxsim", "onnx2tf", "tensorflow", "tf_keras",
@@ -61,8 +65,8 @@ def build_manifest(
     checkpoint_meta: dict[str, Any],
     checkpoint_sha256: str,
     checkpoint_name: str,
-    fmt: str,
-    precision: str,
+    fmt: Format,
+    precision: Precision,
     dynamic: dict[str, list[int]],
     exporter: dict[str, Any],
     input_kind: str = "tensor",
@@ -72,6 +76,7 @@ def build_manifest(
     calibration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest dict (without the artifact's own hash and size, added by :func:`write_sidecar`)."""
+    fmt, precision = Format(fmt), Precision(precision)
     spec = SPECS[fmt]
     pre = dict(checkpoint_meta.get("preprocess", {}))
     n = int(checkpoint_meta.get("num_buckets", len(checkpoint_meta.get("score_buckets", [])) or 10))
@@ -83,7 +88,7 @@ def build_manifest(
     manifest = {
         "format": MANIFEST_FORMAT,
         "manifest_version": MANIFEST_VERSION,
-        "artifact": {"format": fmt, "precision": precision, "runtime": spec.runtime},
+        "artifact": {"format": fmt.value, "precision": precision.value, "runtime": spec.runtime},
         "model": {
             "variant": checkpoint_meta.get("variant"),
             "genotype_name": config.get("genotype_name"),
@@ -93,7 +98,7 @@ def build_manifest(
             "score_buckets": checkpoint_meta.get("score_buckets", list(range(1, n + 1))),
         },
         "input": {
-            "name": "image",
+            "name": INPUT_NAME,
             "kind": input_kind,
             "layout": layout,
             "dtype": "float32" if input_kind == "tensor" else "RGB image (pixel buffer, 8 bits per channel)",
@@ -106,7 +111,7 @@ def build_manifest(
             **(extra_input or {}),
         },
         "output": {
-            "name": "distribution",
+            "name": OUTPUT_NAME,
             "shape": output_shape or ["batch", n],
             "dtype": "float32",
             "meaning": f"probabilities over score buckets 1..{n} (softmax); mean score = sum_k k * p_k",
@@ -119,7 +124,7 @@ def build_manifest(
         },
         "export": {
             **exporter,
-            "precision": precision,
+            "precision": precision.value,
             "tools": tool_versions(),
             "exported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         },
@@ -135,9 +140,6 @@ def sidecar_path(artifact: str | Path) -> Path:
 
 
 def write_sidecar(artifact: str | Path, manifest: dict[str, Any]) -> Path:
-    from aestheticnet.export.files import tree_bytes
-    from aestheticnet.io import atomic_write_json, sha256_file
-
     artifact = Path(artifact)
     full = json.loads(json.dumps(manifest))
     full["artifact"]["file"] = artifact.name
@@ -147,27 +149,6 @@ def write_sidecar(artifact: str | Path, manifest: dict[str, Any]) -> Path:
     path = sidecar_path(artifact)
     atomic_write_json(path, full)
     return path
-
-
-def _embedded(artifact: Path) -> dict[str, Any] | None:
-    """The JSON embedded in an ONNX file or an ``.mlpackage`` (no heavy imports for other formats)."""
-    try:
-        if artifact.suffix == ".onnx" and artifact.is_file():
-            import onnx
-
-            model = onnx.load(str(artifact), load_external_data=False)
-            props = {p.key: p.value for p in model.metadata_props}
-            raw = props.get(EMBED_KEY)
-            return json.loads(raw) if raw else None
-        if artifact.suffix == ".mlpackage" and artifact.is_dir():
-            from aestheticnet.export.coreml_spec import read_spec
-
-            meta = dict(read_spec(artifact).description.metadata.userDefined)
-            raw = meta.get(EMBED_KEY)
-            return json.loads(raw) if raw else None
-    except Exception:  # noqa: BLE001
-        return None
-    return None
 
 
 def read_manifest(artifact: str | Path, required: bool = True) -> dict[str, Any] | None:
@@ -182,7 +163,7 @@ def read_manifest(artifact: str | Path, required: bool = True) -> dict[str, Any]
         if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
             raise ManifestError(f"{side}: not an {MANIFEST_FORMAT} manifest")
         return data
-    data = _embedded(artifact)
+    data = read_embedded(artifact)
     if data is not None:
         return data
     if required:
@@ -191,3 +172,13 @@ def read_manifest(artifact: str | Path, required: bool = True) -> dict[str, Any]
             "re-export with `aestheticnet export`"
         )
     return None
+
+
+def manifest_precision(manifest: dict[str, Any], where: str | Path = "manifest") -> Precision:
+    """The precision a manifest records; a clear error when it records none the exporter knows."""
+    value = manifest.get("artifact", {}).get("precision") if isinstance(manifest, dict) else None
+    try:
+        return Precision(value)
+    except ValueError:
+        valid = ", ".join(p.value for p in Precision)
+        raise ManifestError(f"{where}: the manifest records precision {value!r}; expected one of {valid}") from None

@@ -9,44 +9,28 @@ When a :class:`~aestheticnet.export.prepare.Traced` program is passed (the expor
 decomposed program is translated directly; that step is private API of ``torch.onnx``, so any failure there
 falls back to the public ``torch.onnx.export(..., dynamo=True)``.
 
-fp16 (:func:`to_fp16`): weights and compute in float16, graph inputs and outputs kept float32 (``keep_io_types``)
-so callers pass the same float32 arrays. int8 (:func:`quantize_int8`): static QDQ, per-channel int8 weights (7-bit
-range, see the function) and int8 activations calibrated (MinMax) on dataset images through the checkpoint's
-preprocessing; the input normalisation and the tail stay float, the classifier's bias is corrected
-(:mod:`~aestheticnet.export.int8_recipe`).
+fp16: weights and compute in float16, graph inputs and outputs kept float32 (``keep_io_types``)
+so callers pass the same float32 arrays (:mod:`aestheticnet.export.onnx.fp16`). int8 applies the
+:class:`~aestheticnet.export.int8.recipe.Int8Recipe` (:mod:`aestheticnet.export.onnx.int8`).
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME
+from aestheticnet.artifacts.embedded import embed_onnx_metadata
 from aestheticnet.export.dynamic import DynamicSpec, example_input
-from aestheticnet.export.int8_recipe import input_prefix_nodes, measured_shift, onnx_tail_nodes, shift_onnx_head
-from aestheticnet.export.specs import ExportError
+from aestheticnet.export.errors import ExportError
 from aestheticnet.io import atomic_path
 
-__all__ = [
-    "INPUT_NAME",
-    "OUTPUT_NAME",
-    "OnnxExport",
-    "build_onnx",
-    "calibration_reader",
-    "embed_metadata",
-    "export_onnx",
-    "quantize_int8",
-    "to_fp16",
-]
-
-INPUT_NAME = "image"
-OUTPUT_NAME = "distribution"
+__all__ = ["OnnxExport", "build_onnx", "export_onnx"]
 
 
 @dataclass
@@ -128,7 +112,7 @@ def build_onnx(
             model = _torchscript(prepared, opset, example_size)
     seconds["export"] = round(time.perf_counter() - t0, 3)
 
-    from aestheticnet.export.onnx_rewrites import dynamic_dims, label_dynamic_dims, rename_io
+    from aestheticnet.export.onnx.rewrites import dynamic_dims, label_dynamic_dims, rename_io
 
     rename_io(model, INPUT_NAME, OUTPUT_NAME)
     label_dynamic_dims(model)
@@ -140,7 +124,7 @@ def build_onnx(
     dims = dynamic_dims(model)
     _check_dynamic(dims, path)
     if metadata:
-        embed_metadata(model, metadata)
+        embed_onnx_metadata(model, metadata)
     onnx.checker.check_model(model)
     with atomic_path(path) as tmp:
         onnx.save(model, str(tmp))
@@ -210,7 +194,7 @@ def _simplify(model):
     if not ok:
         return model, False
     # onnxsim must keep the dims dynamic; if it froze any, keep the unsimplified graph.
-    from aestheticnet.export.onnx_rewrites import dynamic_dims
+    from aestheticnet.export.onnx.rewrites import dynamic_dims
 
     before, after = dynamic_dims(model), dynamic_dims(simplified)
     for key in ("input", "output"):
@@ -227,99 +211,3 @@ def _check_dynamic(dims: dict[str, list], path: Path) -> None:
             f"{path}: expected input dims [batch, 3, height, width] with batch/height/width symbolic and a "
             f"symbolic output batch, got input {inp} and output {out}"
         )
-
-
-def embed_metadata(model, entries: dict[str, str]) -> None:
-    """Set (replace) ONNX ``metadata_props`` entries."""
-    keep = [p for p in model.metadata_props if p.key not in entries]
-    del model.metadata_props[:]
-    model.metadata_props.extend(keep)
-    for key, value in entries.items():
-        prop = model.metadata_props.add()
-        prop.key, prop.value = str(key), str(value)
-
-
-def to_fp16(src: str | Path, dst: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """float16 weights and compute, float32 graph inputs and outputs."""
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    model = onnx.load(str(src))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        half = convert_float_to_float16(model, keep_io_types=True)
-    from aestheticnet.export.onnx_rewrites import topological_sort
-
-    topological_sort(half)  # the converter appends the input casts after the nodes that read them
-    if metadata:
-        embed_metadata(half, metadata)
-    onnx.checker.check_model(half)
-    with atomic_path(dst) as tmp:
-        onnx.save(half, str(tmp))
-    return Path(dst)
-
-
-def calibration_reader(images: Iterable[np.ndarray]):
-    """An onnxruntime ``CalibrationDataReader`` over NCHW float32 arrays, one image per call."""
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._it = iter(images)
-
-        def get_next(self):
-            x = next(self._it, None)
-            return None if x is None else {INPUT_NAME: np.ascontiguousarray(x[None] if x.ndim == 3 else x, np.float32)}
-
-    return Reader()
-
-
-def quantize_int8(
-    src: str | Path, dst: str | Path, calibration: list[np.ndarray], metadata: dict[str, str] | None = None
-) -> Path:
-    """Static QDQ int8 (per-channel weights, int8 activations, MinMax calibration on ``calibration``).
-
-    Channel ranges are equalised first (:mod:`aestheticnet.export.equalize`). ``calibration`` is used as given;
-    ``export_checkpoint`` leaves outlier images out of it first (:mod:`aestheticnet.export.calibration_outliers`).
-    The input normalisation and the tail (CBAM, pooling, classifier, softmax) stay float and the classifier's bias
-    is corrected for the int8 offset: see :mod:`aestheticnet.export.int8_recipe`.
-    """
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from aestheticnet.export.equalize import equalize_activation_ranges
-    from aestheticnet.export.files import scratch_dir
-
-    if not calibration:
-        raise ExportError("int8 quantisation needs calibration images; pass --data DIR (or calibration arrays)")
-
-    with scratch_dir() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pre = tmp / "pre.onnx"
-        # onnxruntime's symbolic shape inference cannot follow 32*h_blocks through the graph; ONNX's own
-        # shape inference is enough for the quantiser.
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        prepared = onnx.load(str(pre))
-        # Equal channel ranges before the per-tensor int8 scales are chosen (equalize.py).
-        equalize_activation_ranges(prepared, calibration)
-        onnx.save(prepared, str(pre))
-        out = tmp / "int8.onnx"
-        # reduce_range: 7-bit weights. On x86 CPUs without VNNI (AVX2 only, like the CI machines) ONNX Runtime's
-        # int8 kernels sum u8*s8 pairs in saturating int16 (vpmaddubsw); with 8-bit weights the fused model's
-        # scores drifted (SROCC 0.886 vs 0.994 for the same QDQ graph run unfused on an 8-cell C=16 network).
-        quantize_static(
-            str(pre), str(out), calibration_reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-            reduce_range=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            nodes_to_exclude=input_prefix_nodes(prepared) + onnx_tail_nodes(prepared),
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-        )  # fmt: skip
-
-        model = onnx.load(str(out))
-        # Bias correction of the (float) classifier, measured on the calibration images (int8_recipe.py).
-        shift_onnx_head(model, measured_shift(src, out, calibration))
-        if metadata:
-            embed_metadata(model, metadata)
-        with atomic_path(dst) as final:
-            onnx.save(model, str(final))
-    return Path(dst)

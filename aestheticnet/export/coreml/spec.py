@@ -1,4 +1,4 @@
-"""Read and check a CoreML ``.mlpackage`` without running it (prediction needs macOS).
+"""Check a CoreML ``.mlpackage`` against its manifest without running it (prediction needs macOS).
 
 :func:`summarize_spec` turns the protobuf spec into plain data (inputs with their flexible shapes, outputs,
 the ML program's operation types, image scale/bias found in the program, user metadata); :func:`check_spec`
@@ -7,88 +7,15 @@ lists what does not match the manifest. ``verify`` uses both on Linux.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CoreMLPackageError", "check_spec", "read_spec", "summarize_spec"]
+from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME
+from aestheticnet.artifacts.coreml_package import operations, read_spec
+from aestheticnet.artifacts.embedded import EMBED_KEY
 
-
-class CoreMLPackageError(ValueError):
-    """A path is not a readable ``.mlpackage``; the message says what was expected."""
-
-
-def _check_layout(path: Path) -> Path:
-    if not path.exists():
-        raise CoreMLPackageError(f"{path}: no such CoreML package")
-    if not path.is_dir():
-        raise CoreMLPackageError(f"{path}: expected an .mlpackage directory (with Manifest.json and Data/), got a file")
-    manifest = path / "Manifest.json"
-    if not manifest.is_file():
-        raise CoreMLPackageError(
-            f"{path}: not a complete .mlpackage (Manifest.json missing); the export may have been cut off"
-        )
-    try:
-        items = json.loads(manifest.read_text()).get("itemInfoEntries", {})
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CoreMLPackageError(f"{path}: Manifest.json unreadable ({exc}); the package is damaged") from None
-    spec_file = None
-    for entry in items.values():
-        candidate = path / "Data" / entry.get("path", "")
-        if not candidate.exists():
-            raise CoreMLPackageError(
-                f"{path}: package lists {entry.get('path')!r} but the file is missing (truncated package?)"
-            )
-        if candidate.suffix == ".mlmodel":
-            spec_file = candidate
-    if spec_file is None:
-        raise CoreMLPackageError(f"{path}: package holds no model.mlmodel spec")
-    return spec_file
-
-
-def read_spec(path: str | Path):
-    """The ``Model_pb2.Model`` spec of a package; clear errors for missing or truncated packages."""
-    path = Path(path)
-    spec_file = _check_layout(path)
-    from aestheticnet.export.files import silenced
-
-    with silenced():  # importing coremltools prints version and macOS-library notices
-        from coremltools.proto import Model_pb2
-
-    spec = Model_pb2.Model()
-    try:
-        spec.ParseFromString(spec_file.read_bytes())
-    except Exception as exc:  # noqa: BLE001
-        raise CoreMLPackageError(
-            f"{path}: model spec cannot be parsed ({exc}); the package is truncated or damaged"
-        ) from None
-    if not spec.description.input:
-        raise CoreMLPackageError(f"{path}: model spec has no inputs; the package is truncated or damaged")
-    _check_weight_blobs(path, spec)
-    return spec
-
-
-def _check_weight_blobs(path: Path, spec) -> None:
-    """Every weight the program references must lie inside its blob file (a cut-off copy fails here)."""
-    weights = path / "Data" / "com.apple.CoreML" / "weights"
-    sizes: dict[str, int] = {}
-    for op in _operations(spec):
-        for value in op.attributes.values():
-            if value.WhichOneof("value") != "blobFileValue":
-                continue
-            name = value.blobFileValue.fileName.replace("@model_path/weights/", "")
-            if name not in sizes:
-                blob = weights / name
-                if not blob.is_file():
-                    raise CoreMLPackageError(f"{path}: weight file {name} is missing (truncated package?)")
-                sizes[name] = blob.stat().st_size
-            # a blob record: 64-byte metadata header at `offset`, then the data
-            if value.blobFileValue.offset + 64 > sizes[name]:
-                raise CoreMLPackageError(
-                    f"{path}: weight file {name} is {sizes[name]} bytes but the program reads at offset "
-                    f"{value.blobFileValue.offset}; the package is truncated"
-                )
+__all__ = ["check_spec", "summarize_spec"]
 
 
 def _feature(feature) -> dict[str, Any]:
@@ -121,16 +48,6 @@ def _feature(feature) -> dict[str, Any]:
     return out
 
 
-def _operations(spec) -> list:
-    if spec.WhichOneof("Type") != "mlProgram":
-        return []
-    ops = []
-    for function in spec.mlProgram.functions.values():
-        for block in function.block_specializations.values():
-            ops.extend(block.operations)
-    return ops
-
-
 def _const_value(op) -> list[float] | None:
     """Values of a small ``const`` op (scale/bias of the image preprocessing)."""
     for attr_name, value in op.attributes.items():
@@ -152,7 +69,7 @@ def _const_value(op) -> list[float] | None:
 
 def _image_preprocessing(spec, input_name: str) -> dict[str, Any]:
     """The mul/add ops coremltools inserts after an image input carry ``scale`` and ``bias``."""
-    ops = _operations(spec)
+    ops = operations(spec)
     consts = {op.outputs[0].name: op for op in ops if op.type == "const" and op.outputs}
     found: dict[str, Any] = {}
     current = {input_name}
@@ -176,7 +93,7 @@ def summarize_spec(path: str | Path) -> dict[str, Any]:
     for feature in inputs:
         if feature["type"] == "imageType":
             feature["preprocessing"] = _image_preprocessing(spec, feature["name"])
-    ops = Counter(op.type for op in _operations(spec))
+    ops = Counter(op.type for op in operations(spec))
     return {
         "spec_version": spec.specificationVersion,
         "model_type": spec.WhichOneof("Type"),
@@ -198,14 +115,12 @@ def check_spec(summary: dict[str, Any], manifest: dict[str, Any] | None) -> list
         bad("model type", "mlProgram", summary["model_type"])
     names_in = [f["name"] for f in summary["inputs"]]
     names_out = [f["name"] for f in summary["outputs"]]
-    if names_in != ["image"]:
-        bad("input names", ["image"], names_in)
-    if names_out != ["distribution"]:
-        bad("output names", ["distribution"], names_out)
+    if names_in != [INPUT_NAME]:
+        bad("input names", [INPUT_NAME], names_in)
+    if names_out != [OUTPUT_NAME]:
+        bad("output names", [OUTPUT_NAME], names_out)
     if not summary["ops"]:
         bad("operations", "a non-empty ML program", summary["ops"])
-    from aestheticnet.export.manifest import EMBED_KEY
-
     if EMBED_KEY not in summary["metadata"]:
         bad("metadata", f"user-defined metadata with {EMBED_KEY!r}", sorted(summary["metadata"]))
     if manifest is None or not summary["inputs"]:

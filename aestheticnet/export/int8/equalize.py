@@ -6,12 +6,12 @@ depthwise convolution's output differ a lot in size; the small channels then get
 int8 on 200 images, mean-score error std 0.103 from them alone against 0.149 for all activations).
 
 For a convolution A whose output feeds only a convolution B (directly, or through a ReLU, which commutes with a
-positive scale), multiplying A's output channel c by s_c and dividing B's input channel c by s_c computes the
-same function in exact arithmetic. Choosing s_c = max_k r_k / r_c, with r_c the largest |value| of channel c on
-the calibration images, gives every channel the range of the largest one. s_c is capped, so that a channel that is
-almost never active is not blown up. This is the activation form of cross-layer equalisation (Nagel et al. 2019,
-"Data-Free Quantization Through Weight Equalization and Bias Correction", section 4.1, equalises weight ranges;
-Meller et al. 2019, "Same, Same But Different", equalise activations).
+positive scale), multiplying A's output channel c by s_c and dividing B's input channel c by s_c computes the same
+function in exact arithmetic. Choosing s_c = max_k r_k / r_c, with r_c the largest |value| of channel c on the
+calibration images, gives every channel the range of the largest one. s_c is capped, so that a channel that is
+almost never active is not blown up (``Int8Recipe.equalize_cap``). This is the activation form of cross-layer
+equalisation (Nagel et al. 2019, "Data-Free Quantization Through Weight Equalization and Bias Correction", section
+4.1, equalises weight ranges; Meller et al. 2019, "Same, Same But Different", equalise activations).
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from aestheticnet.export.int8_recipe import onnx_maps
+from aestheticnet.export.int8.recipe import DEFAULT_RECIPE
+from aestheticnet.export.onnx.graph import onnx_maps
 
-__all__ = ["EQUALIZE_CAP", "equalize_activation_ranges"]
-
-# Largest channel gain. Default model (ONNX int8 SROCC, 200 images): cap 16 0.977, 64 0.980, 1000 0.979.
-EQUALIZE_CAP = 64.0
+__all__ = ["equalize_activation_ranges"]
 
 
 def _conv_pairs(model) -> list[tuple]:
@@ -76,7 +74,7 @@ def _channel_maxima(model, tensors: list[str], images: Iterable[np.ndarray]) -> 
     return maxima
 
 
-def equalize_activation_ranges(model, images: list[np.ndarray], cap: float = EQUALIZE_CAP) -> dict:
+def equalize_activation_ranges(model, images: list[np.ndarray], cap: float = DEFAULT_RECIPE.equalize_cap) -> dict:
     """Rescale Conv->[Relu]->Conv channel pairs of ``model`` in place; returns ``{"pairs": n, "max_scale": s}``.
 
     ``images``: calibration images (NCHW float32, or CHW) for the graph's input. The float model computes the same

@@ -9,11 +9,11 @@ cells 7-13, and 31-36 dB without them. Without them, SROCC of the int8 mean scor
 rose from 0.980 to 0.987 (ONNX QDQ) and from 0.976 to 0.989 (TFLite full int8).
 
 Rule: for every activation, the median over the images of each image's largest |value|; an image is an outlier when
-on some activation its own largest |value| exceeds ``OUTLIER_FACTOR`` times that median. At most
-``MAX_OUTLIER_FRACTION`` of the images are left out (the most extreme first), so a dataset whose activations are
-simply heavy-tailed keeps its images. The left-out images are named in the manifest. Outliers' own int8 outputs
-are clipped where their activations exceed the range: they are rare inputs, and ``verify --data`` measures the
-effect on real images.
+on some activation its own largest |value| exceeds ``Int8Recipe.outlier_factor`` times that median. At most
+``Int8Recipe.outlier_max_fraction`` of the images are left out (the most extreme first), so a dataset whose
+activations are simply heavy-tailed keeps its images. The left-out images are named in the manifest. Outliers' own
+int8 outputs are clipped where their activations exceed the range: they are rare inputs, and ``verify --data``
+measures the effect on real images.
 
 Whole images are left out, rather than clipping each tensor's range: the TFLite converter calibrates on the images
 it is given, so this way ONNX and TFLite calibrate on the same data.
@@ -26,12 +26,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["MAX_OUTLIER_FRACTION", "OUTLIER_FACTOR", "Outlier", "drop_calibration_outliers", "find_outliers"]
+from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
 
-# 600-step default model, 100 calibration images: ordinary images reach at most 4.9x, the two outliers 19x and
-# 91x; the 2000-step one has at most one image at 8.5-8.7x; the 5-cell models measured stay within 4x.
-OUTLIER_FACTOR = 8.0
-MAX_OUTLIER_FRACTION = 0.1
+__all__ = ["Outlier", "drop_calibration_outliers", "find_outliers"]
+
+# Measured for the recipe's factor: on the 600-step default model with 100 calibration images, ordinary images
+# reach at most 4.9x, the two outliers 19x and 91x; the 2000-step one has at most one image at 8.5-8.7x; the
+# 5-cell models measured stay within 4x.
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,13 @@ class Outlier:
     tensor: str  # the activation where that ratio was reached
 
 
-def _per_image_maxima(model, images: list[np.ndarray]) -> tuple[list[str], np.ndarray]:
+def _per_image_maxima(model, images: list[np.ndarray], recipe: Int8Recipe) -> tuple[list[str], np.ndarray]:
     """(tensor names, [images x tensors] largest |value|) over the float 4-D activations that full int8
-    quantises: everything after the input normalisation and before the float tail (int8_recipe)."""
+    quantises: everything the recipe does not keep float."""
     from aestheticnet.export.activations import activation_tensors, iter_activations
-    from aestheticnet.export.int8_recipe import input_prefix_nodes, onnx_tail_nodes
+    from aestheticnet.export.onnx.graph import float_nodes
 
-    tensors = activation_tensors(model, exclude_nodes=input_prefix_nodes(model) + onnx_tail_nodes(model))
+    tensors = activation_tensors(model, exclude_nodes=float_nodes(model, recipe))
     kept: list[str] | None = None
     rows = []
     for values in iter_activations(model, tensors, images):
@@ -62,40 +63,38 @@ def find_outliers(
     model,
     images: list[np.ndarray],
     names: list[str] | None = None,
-    factor: float = OUTLIER_FACTOR,
-    max_fraction: float = MAX_OUTLIER_FRACTION,
+    recipe: Int8Recipe = DEFAULT_RECIPE,
 ) -> list[Outlier]:
     """The calibration images to leave out of int8 calibration of ``model`` (ONNX ModelProto), worst first."""
-    if factor <= 1.0:
-        raise ValueError(f"the outlier factor must be > 1, got {factor}")
-    limit = int(len(images) * max_fraction)
+    limit = int(len(images) * recipe.outlier_max_fraction)
     if limit < 1:
         return []
-    tensors, maxima = _per_image_maxima(model, images)
+    tensors, maxima = _per_image_maxima(model, images, recipe)
     if not tensors:
         return []
     median = np.median(maxima, axis=0)
     ratio = np.divide(maxima, median, out=np.zeros_like(maxima), where=median > 0)
     worst = ratio.max(axis=1)
     names = names or [str(i) for i in range(len(images))]
-    order = [int(i) for i in np.argsort(-worst, kind="stable") if worst[i] > factor][:limit]
+    order = [int(i) for i in np.argsort(-worst, kind="stable") if worst[i] > recipe.outlier_factor][:limit]
     return [Outlier(i, names[i], round(float(worst[i]), 2), tensors[int(ratio[i].argmax())]) for i in order]
 
 
 def drop_calibration_outliers(
-    onnx_path: str | os.PathLike, images: list[np.ndarray], names: list[str], info: dict | None
+    onnx_path: str | os.PathLike,
+    images: list[np.ndarray],
+    names: list[str],
+    info: dict | None,
+    recipe: Int8Recipe = DEFAULT_RECIPE,
 ) -> tuple[list[np.ndarray], dict]:
     """``images`` without the outliers of the fp32 model at ``onnx_path``, and ``info`` (the manifest's
     calibration entry) extended by what was left out and why."""
     import onnx
 
-    outliers = find_outliers(onnx.load(str(onnx_path)), images, names)
+    outliers = find_outliers(onnx.load(str(onnx_path)), images, names, recipe)
     left_out = {o.index for o in outliers}
     info = dict(info or {})
     info["used"] = len(images) - len(left_out)
-    info["outlier_rule"] = (
-        f"left out: images whose largest |activation| on some int8 tensor exceeds {OUTLIER_FACTOR:g}x the median "
-        f"image's (at most {MAX_OUTLIER_FRACTION:.0%} of the images)"
-    )
+    info["outlier_rule"] = recipe.outlier_rule()
     info["outliers"] = [{k: v for k, v in asdict(o).items() if k != "index"} for o in outliers]
     return [x for i, x in enumerate(images) if i not in left_out], info

@@ -3,8 +3,8 @@
 The converter rewrites are applied only to the private copy of the graph that goes to onnx2tf; the ``.onnx``
 artifact keeps the original operators.
 
-``undilate_convolutions`` -- the conversion residual GUIDE.md attributes to CBAM. It is not CBAM: it is every
-dilated convolution (DARTS ``dil_conv_3x3``/``dil_conv_5x5`` and AestheticNet*'s dilated ``sep_conv``s).
+``undilate_convolutions`` -- a TFLite conversion error that looks like a small CBAM residual. It is not CBAM: it
+is every dilated convolution (DARTS ``dil_conv_3x3``/``dil_conv_5x5`` and AestheticNet*'s dilated ``sep_conv``s).
 onnx2tf turns a padded dilated Conv into ``tf.pad`` + ``depthwise_conv2d(VALID, dilations=2)``, which TensorFlow
 lowers to SpaceToBatchND -> DepthwiseConv2D -> BatchToSpaceND. With a dynamic batch/H/W the batch-to-space step
 puts the phases back wrongly: only output pixels at (even row, even column) are right. On a random network the

@@ -1,4 +1,6 @@
-"""Atomic outputs for exporters: a failed export leaves neither a half file nor a half ``.mlpackage``.
+"""Atomic outputs and quiet native code for the layers that write and read artifacts.
+
+A failed export leaves neither a half file nor a half ``.mlpackage``.
 
 Files go through :func:`aestheticnet.io.atomic_path`. Directories (``.mlpackage``) are built in a temporary
 sibling and renamed into place; an existing package is moved aside first and removed only after the rename.
@@ -15,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_dir", "quiet_fds", "scratch_dir", "silenced", "tree_bytes"]
+__all__ = ["atomic_dir", "failure_text", "log_tail", "publish", "quiet_fds", "scratch_dir", "silenced", "tree_bytes"]
 
 
 @contextlib.contextmanager

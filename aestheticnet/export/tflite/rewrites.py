@@ -1,6 +1,6 @@
 """Exact rewrites of converted TFLite flatbuffers.
 
-``redilate`` undoes the cost of :func:`~aestheticnet.export.onnx_rewrites.undilate_convolutions`. onnx2tf cannot
+``redilate`` undoes the cost of :func:`~aestheticnet.export.onnx.rewrites.undilate_convolutions`. onnx2tf cannot
 be given dilated convolutions (TensorFlow lowers them to SpaceToBatch/BatchToSpace, wrong under dynamic shapes),
 so they reach it as ordinary convolutions whose kernels hold zeros between the taps: correct, but a 3x3 dilated
 kernel costs 5x5 and a 5x5 one 9x9 (the default AestheticNet* ran 1.66x slower in TFLite). TFLite's own
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pack", "redilate", "unpack"]
+from aestheticnet.artifacts.flatbuffer import pack, unpack
+
+__all__ = ["redilate"]
 
 _DILATIONS = (4, 3, 2)  # largest first: fewest taps
 
@@ -38,23 +40,6 @@ def _dilation_of(w: np.ndarray) -> int:
         if not np.any(w[:, mask, :]):
             return d
     return 1
-
-
-def unpack(flat: bytes):
-    """The editable object tree of a TFLite flatbuffer and the builtin operator code of each opcode index."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(flat), 0))
-    return model, [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
-
-
-def pack(model, size_hint: int = 0) -> bytes:
-    """Serialise an object tree from :func:`unpack` back to a TFLite flatbuffer."""
-    import flatbuffers
-
-    builder = flatbuffers.Builder(size_hint + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 def redilate(flat: bytes) -> tuple[bytes, int]:

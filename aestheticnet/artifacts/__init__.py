@@ -1,0 +1,48 @@
+"""What an exported file is: formats, precisions, tolerances, names, the manifest and the metadata in the file.
+
+This package sits below both ``export`` (which writes artifacts) and ``runtime`` (which runs them) and imports
+neither. Importing it is cheap: converters and runtimes are imported by the functions that read their files.
+"""
+
+from __future__ import annotations
+
+from aestheticnet.artifacts.formats import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    SPECS,
+    ArtifactError,
+    Format,
+    FormatSpec,
+    Precision,
+    Tolerance,
+    UnknownFormatError,
+    UnknownPrecisionError,
+    artifact_name,
+    format_of_path,
+    parse_formats,
+    parse_precisions,
+    tolerance_for,
+)
+from aestheticnet.artifacts.manifest import ManifestError, manifest_precision, read_manifest, sidecar_path
+
+__all__ = [
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "SPECS",
+    "ArtifactError",
+    "Format",
+    "FormatSpec",
+    "ManifestError",
+    "Precision",
+    "Tolerance",
+    "UnknownFormatError",
+    "UnknownPrecisionError",
+    "artifact_name",
+    "format_of_path",
+    "manifest_precision",
+    "parse_formats",
+    "parse_precisions",
+    "read_manifest",
+    "sidecar_path",
+    "tolerance_for",
+]

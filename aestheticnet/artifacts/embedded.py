@@ -1,0 +1,127 @@
+"""The manifest inside the model file: ONNX ``metadata_props``, TFLite metadata buffers, CoreML user metadata.
+
+Each format gets the whole manifest as JSON under :data:`EMBED_KEY`; ONNX and CoreML also get a few flat entries
+(:func:`flat_entries`) that model viewers show without parsing JSON. Readers return ``None`` when a file carries no
+manifest, and never import a converter: only ``onnx``, the LiteRT schema or the CoreML protobuf classes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from aestheticnet.artifacts.formats import INPUT_NAME
+
+__all__ = [
+    "EMBED_KEY",
+    "coreml_entries",
+    "embed_onnx_metadata",
+    "embed_tflite_metadata",
+    "flat_entries",
+    "read_embedded",
+    "read_tflite_metadata",
+]
+
+EMBED_KEY = "aestheticnet.manifest"  # key of the embedded JSON in every format
+
+
+def flat_entries(manifest: dict[str, Any]) -> dict[str, str]:
+    """The manifest's JSON and its most used fields as plain strings (ONNX ``metadata_props``)."""
+    return {
+        EMBED_KEY: json.dumps(manifest),
+        "variant": str(manifest["model"]["variant"]),
+        "input_name": INPUT_NAME,
+        "input_layout": manifest["input"]["layout"],
+        "input_multiple": str(manifest["input"]["multiple"]),
+        "mean": json.dumps(manifest["input"]["mean"]),
+        "std": json.dumps(manifest["input"]["std"]),
+        "score_buckets": json.dumps(manifest["model"]["score_buckets"]),
+        "source_sha256": manifest["source"]["sha256"],
+        "precision": manifest["artifact"]["precision"],
+    }
+
+
+def coreml_entries(manifest: dict[str, Any], input_kind: str) -> dict[str, str]:
+    """The entries of a CoreML package's user-defined metadata: :func:`flat_entries` plus the input kind."""
+    flat = flat_entries(manifest)
+    order = ("variant", "input_name", "input_layout", "input_kind", "input_multiple", "mean", "std", "score_buckets",
+             "precision", "source_sha256")  # fmt: skip
+    return {EMBED_KEY: flat[EMBED_KEY], **{k: input_kind if k == "input_kind" else flat[k] for k in order}}
+
+
+def embed_onnx_metadata(model, entries: dict[str, str]) -> None:
+    """Set (replace) ONNX ``metadata_props`` entries of a ModelProto."""
+    keep = [p for p in model.metadata_props if p.key not in entries]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for key, value in entries.items():
+        prop = model.metadata_props.add()
+        prop.key, prop.value = str(key), str(value)
+
+
+def embed_tflite_metadata(flat: bytes, entries: dict[str, str]) -> bytes:
+    """Add (or replace) named metadata buffers in a TFLite flatbuffer."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    from aestheticnet.artifacts.flatbuffer import pack, unpack
+
+    model, _ = unpack(flat)
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() not in entries]
+    model.buffers = model.buffers or []
+    for name, value in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(value.encode(), dtype=np.uint8)
+        model.buffers.append(buffer)
+        meta = schema.MetadataT()
+        meta.name = name.encode()
+        meta.buffer = len(model.buffers) - 1
+        model.metadata.append(meta)
+    return pack(model, len(flat))
+
+
+def read_tflite_metadata(path_or_bytes: str | os.PathLike | bytes) -> dict[str, str]:
+    """Named metadata entries of a TFLite file, decoded as UTF-8 where possible."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    data = Path(path_or_bytes).read_bytes() if isinstance(path_or_bytes, (str, os.PathLike)) else path_or_bytes
+    model = schema.Model.GetRootAsModel(bytearray(data), 0)
+    out = {}
+    for i in range(model.MetadataLength()):
+        meta = model.Metadata(i)
+        raw = model.Buffers(meta.Buffer()).DataAsNumpy()
+        if isinstance(raw, np.ndarray):
+            try:
+                out[meta.Name().decode()] = raw.tobytes().decode()
+            except UnicodeDecodeError:
+                continue
+    return out
+
+
+def _embedded_text(artifact: Path) -> str | None:
+    name = artifact.name.lower()
+    if name.endswith(".onnx") and artifact.is_file():
+        import onnx
+
+        model = onnx.load(str(artifact), load_external_data=False)
+        return {p.key: p.value for p in model.metadata_props}.get(EMBED_KEY)
+    if name.endswith(".tflite") and artifact.is_file():
+        return read_tflite_metadata(artifact).get(EMBED_KEY)
+    if name.endswith(".mlpackage") and artifact.is_dir():
+        from aestheticnet.artifacts.coreml_package import read_spec
+
+        return dict(read_spec(artifact).description.metadata.userDefined).get(EMBED_KEY)
+    return None
+
+
+def read_embedded(artifact: str | os.PathLike) -> dict[str, Any] | None:
+    """The manifest embedded in an ONNX, TFLite or CoreML file; ``None`` when there is none or it is unreadable
+    (the caller then reports the missing manifest, naming the file)."""
+    try:
+        raw = _embedded_text(Path(artifact))
+        return json.loads(raw) if raw else None
+    except Exception:  # noqa: BLE001 - a damaged file has no readable manifest; its runtime reports the damage
+        return None

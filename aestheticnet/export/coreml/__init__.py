@@ -1,0 +1,1 @@
+"""CoreML export: torch.export -> ML program (.mlpackage); spec checks that run without macOS."""

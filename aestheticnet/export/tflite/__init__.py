@@ -1,0 +1,1 @@
+"""TFLite export: ONNX -> onnx2tf -> TFLite converter, one file per precision, exact flatbuffer rewrites."""
