@@ -40,8 +40,8 @@ import torch
 from aestheticnet.bench.harness import BenchSettings, parse_threads, run_benchmark
 from aestheticnet.bench.report import markdown_report, write_json, write_plots
 from aestheticnet.bench.runner import machine_info
-from aestheticnet.export import export_checkpoint
-from aestheticnet.export.api import ExportFailed
+from aestheticnet.artifacts import Format, Precision
+from aestheticnet.export import ExportFailed, export_checkpoint
 from aestheticnet.io import atomic_write_json
 from aestheticnet.models import create_model, save
 from aestheticnet.sizes import parse_shapes
@@ -116,8 +116,8 @@ def calibration_folder(out: Path) -> Path:
     return folder
 
 
-FORMATS = ("onnx", "tflite")
-PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+FORMATS = (Format.ONNX, Format.TFLITE)
+PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8, Precision.INT8_DYNAMIC)
 
 
 def export_network(name: str, model, folder: Path, fresh: bool, want_litert: bool,
@@ -133,7 +133,7 @@ def export_network(name: str, model, folder: Path, fresh: bool, want_litert: boo
     if fresh or not st.exists():
         save(model, st)
     cached = json.loads(record.read_text()) if record.is_file() and not fresh else None
-    if cached is None or cached.get("formats") != formats or not all(Path(p).exists() for p in cached["files"]):
+    if cached is None or cached.get("formats") != [f.value for f in formats] or not all(Path(p).exists() for p in cached["files"]):
         t = time.time()
         try:
             report = export_checkpoint(st, formats, list(PRECISIONS), folder, data=calibration,
@@ -142,7 +142,7 @@ def export_network(name: str, model, folder: Path, fresh: bool, want_litert: boo
         except ExportFailed as exc:
             report = exc.report
         print(f"  {name}: exported in {time.time() - t:.0f} s", file=sys.stderr)
-        cached = {"formats": formats, "files": [a.path for a in report.artifacts],
+        cached = {"formats": [f.value for f in formats], "files": [a.path for a in report.artifacts],
                   "missing": [f"{name} {k}: {v}" for k, v in report.failures.items()]}  # fmt: skip
         atomic_write_json(record, cached)
     return [st, *map(Path, cached["files"])], list(cached["missing"])

@@ -206,7 +206,7 @@ def test_search_options_come_from_search_config():
     import dataclasses
 
     from aestheticnet.cli import main
-    from aestheticnet.nas.commands import _config_from_options, search
+    from aestheticnet.cli.search import _config_from_options, search
 
     names = {p.name for p in search.params}
     assert {f.name for f in dataclasses.fields(SearchConfig)} - {"stages", "preset"} <= names

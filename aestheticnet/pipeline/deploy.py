@@ -77,7 +77,7 @@ def bench_step(cfg: PipelineConfig, ctx: StepContext, export: StepOutcome) -> St
         models = [Path(a["path"]) for a in export.result["artifacts"]
                   if a["format"] in cfg.bench.formats and a["precision"] in cfg.bench.precisions
                   and Path(a["path"]).suffix in (".onnx", ".tflite")]  # fmt: skip
-        settings = BenchSettings(threads=tuple(cfg.bench.threads), shapes=tuple(s.size for s in cfg.bench.shapes),
+        settings = BenchSettings(threads=tuple(cfg.bench.threads), shapes=tuple(cfg.bench.shapes),
                                  warmup=cfg.bench.warmup, runs=cfg.bench.runs)  # fmt: skip
         report = run_benchmark(models, settings, progress=ctx.log)
         files = [write_json(report, out / "bench.json"), write_markdown(report, out / "bench.md")]

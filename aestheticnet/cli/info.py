@@ -1,44 +1,13 @@
-"""Command line: a thin click layer over functions that take explicit arguments."""
+"""`aestheticnet info`: parameters, MACs, per-stage shapes and genotype of a variant or a model file."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from aestheticnet import __version__
-from aestheticnet.bench import commands as bench_commands
-from aestheticnet.data import commands as data_commands
-from aestheticnet.export import commands as export_commands
-from aestheticnet.nas import commands as nas_commands
-from aestheticnet.pipeline import commands as pipeline_commands
 from aestheticnet.sizes import parse_shape
-from aestheticnet.train import commands as train_commands
-
-# Errors users cause (bad paths, names, values) are ValueErrors with a message that says what to do; the CLI
-# prints the message instead of a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
-
-
-def _fail(exc: BaseException) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except USER_ERRORS as exc:
-            _fail(exc)
-
-
-@click.group(cls=_Group)
-@click.version_option(__version__, prog_name="aestheticnet")
-def main() -> None:
-    """aestheticnet: image-aesthetics networks from architecture search to the phone."""
 
 
 def _model_from_arg(model_or_variant: str, overrides: dict):
@@ -56,7 +25,7 @@ def _model_from_arg(model_or_variant: str, overrides: dict):
     )
 
 
-@main.command()
+@click.command()
 @click.argument("model_or_variant", default="aestheticnet_star")
 @click.option("--size", default="224x224", show_default=True,
               help="input HxW (multiples of 32) for MACs and shapes; NxHxW gives the same numbers (per image)")
@@ -107,10 +76,4 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
         click.echo(line)
 
 
-# Every command group, imported by name: a module that fails to import stops the CLI with its own error.
-for _command in (*data_commands.COMMANDS, *train_commands.COMMANDS, *nas_commands.COMMANDS, *export_commands.COMMANDS,
-                 *bench_commands.COMMANDS, *pipeline_commands.COMMANDS):  # fmt: skip
-    main.add_command(_command)
-
-if __name__ == "__main__":
-    main()
+COMMANDS = [info]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from aestheticnet.config_options import build_config, dataclass_options
+from aestheticnet.cli.options import build_config, dataclass_options
 from aestheticnet.losses import LOSS_NAMES
 from aestheticnet.nas.stem import STEM_STRIDES
 from aestheticnet.nas.strategy import DEFAULT_PRESET, PRESETS, SKIP_DROPOUT_DECAYS, SearchConfig

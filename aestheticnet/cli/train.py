@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from aestheticnet.config_options import build_config, dataclass_options
+from aestheticnet.cli.options import build_config, dataclass_options
 from aestheticnet.train.config import TrainConfig
 
 
