@@ -3,6 +3,9 @@
 P-DARTS (chenxin061/pdarts ``train_search.py``):
 
 * between stages each edge keeps the ops with the largest softmax weights (``get_min_k`` drops the others);
+  here, under a skip-connect cap, a normal-cell edge whose kept ops would all be ``none``/``skip_connect`` swaps
+  the weakest of them for its strongest other op (``prune_stage``), so the cap below always has an op to fall
+  back to (the release's 8 -> 5 -> 3 keeps three ops, which always include one; the paper's 8 -> 5 -> 2 may not);
 * after the last stage ``none`` is dropped, each edge keeps its strongest op, each intermediate node keeps its
   two input edges whose chosen op is strongest, and the normal cell's skip_connects are capped: while there are
   more than ``max_skip_connect`` (2 in the paper), the selected skip edge with the smallest skip weight loses
@@ -28,11 +31,13 @@ from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.operations import PRIMITIVES
 from aestheticnet.nas.active_ops import ActiveOps, cell_edges, check_active
 
-__all__ = ["DerivationError", "rank_ops", "prune_ops", "derive_cell", "derive_genotype"]
+__all__ = ["DerivationError", "rank_ops", "prune_ops", "prune_stage", "derive_cell", "derive_genotype"]
 
 log = logging.getLogger("aestheticnet.nas")
 
 SKIP = "skip_connect"
+# Ops that cannot stand in for a skip_connect the cap removes: ``none`` is never chosen, skip is what is capped.
+NOT_FALLBACK = ("none", SKIP)
 
 
 class DerivationError(ValueError):
@@ -54,19 +59,59 @@ def rank_ops(ops: Sequence[str], probs: Sequence[float]) -> list[str]:
     return [op for op, _ in sorted(zip(ops, probs), key=lambda t: (-t[1], PRIMITIVES.index(t[0])))]
 
 
+def _with_fallback_op(kept: list[str], dropped: list[str]) -> list[str]:
+    """``kept`` (strongest first), its weakest op swapped for the strongest of ``dropped`` that is neither ``none``
+    nor ``skip_connect`` when ``kept`` holds only those two; unchanged when it holds another op or none is left."""
+    if any(op not in NOT_FALLBACK for op in kept):
+        return kept
+    fallbacks = [op for op in dropped if op not in NOT_FALLBACK]
+    return kept[:-1] + fallbacks[:1] if fallbacks else kept
+
+
 def prune_ops(
-    active: Sequence[Sequence[str]], probs: Sequence[Sequence[float]], keep: int, steps: int = 4, kind: str = "cell"
+    active: Sequence[Sequence[str]],
+    probs: Sequence[Sequence[float]],
+    keep: int,
+    steps: int = 4,
+    kind: str = "cell",
+    keep_fallback_op: bool = False,
 ) -> ActiveOps:
-    """Keep the ``keep`` strongest ops of every edge (listed in PRIMITIVES order), as between P-DARTS stages."""
+    """Keep the ``keep`` strongest ops of every edge (listed in PRIMITIVES order), as between P-DARTS stages.
+
+    keep_fallback_op: an edge whose ``keep`` strongest ops are all ``none``/``skip_connect`` keeps, in place of
+    the weakest of them, its strongest op that is neither, so a later skip-connect cap can replace the edge's skip.
+    Only ``keep`` <= 2 can trigger it; edges whose strongest ops include another op are pruned as without it.
+    """
     active = check_active(active, steps, kind)
     rows = _check_probs(active, probs, kind)
     if not 1 <= keep <= len(active[0]):
         raise ValueError(f"{kind}: cannot keep {keep} ops per edge out of {len(active[0])}")
     out = []
     for ops, row in zip(active, rows):
-        kept = set(rank_ops(ops, row)[:keep])
+        ranked = rank_ops(ops, row)
+        kept = _with_fallback_op(ranked[:keep], ranked[keep:]) if keep_fallback_op else ranked[:keep]
         out.append(tuple(op for op in PRIMITIVES if op in kept))
     return tuple(out)
+
+
+def prune_stage(
+    active_normal: Sequence[Sequence[str]],
+    probs_normal: Sequence[Sequence[float]],
+    active_reduce: Sequence[Sequence[str]],
+    probs_reduce: Sequence[Sequence[float]],
+    keep: int,
+    steps: int = 4,
+    max_skip_connect: int | None = 2,
+) -> tuple[ActiveOps, ActiveOps]:
+    """Both cells' active ops for the next stage: the ``keep`` strongest per edge.
+
+    Under a skip-connect cap (``max_skip_connect`` not None) every normal-cell edge also keeps an op other than
+    ``none`` and ``skip_connect`` (``prune_ops(keep_fallback_op=True)``): with it, ``derive_genotype`` can always
+    meet the cap. The reduction cell has no cap and is pruned by weight alone.
+    """
+    normal = prune_ops(active_normal, probs_normal, keep, steps, "normal cell", max_skip_connect is not None)
+    reduce = prune_ops(active_reduce, probs_reduce, keep, steps, "reduction cell")
+    return normal, reduce
 
 
 def _best_ops(

@@ -17,7 +17,9 @@ What a stage does, in the release's terms:
   stride-1 ``skip_connect``, with the release's decay within a stage (:meth:`StageSpec.skip_dropout_at`):
   ``rate * (epochs - epoch - 1) / epochs`` during warm-up and ``rate * exp(-(epoch - warmup) * 0.2)`` after
   (``scale_factor = 0.2``);
-* at the end, each edge keeps the ``ops_kept`` of the next stage with the largest softmax weights.
+* at the end, each edge keeps the ``ops_kept`` of the next stage with the largest softmax weights; under a
+  skip-connect cap a normal-cell edge also keeps one op other than ``none`` and ``skip_connect``
+  (``derivation.prune_stage``), so that the cap can be met whatever ``ops_kept`` is.
 
 The paper's schedule keeps 8 -> 5 -> 2 ops per edge (``pdarts_paper``, the default); the release keeps 8 -> 5 -> 3
 (``num_to_keep = [5, 3, 1]`` counting the final pick; ``pdarts_official``).

@@ -36,7 +36,7 @@ from aestheticnet.distributed import DistContext, init_distributed
 from aestheticnet.io import atomic_write_json
 from aestheticnet.nas.active_ops import full_space
 from aestheticnet.nas.bilevel import BilevelStepper, SearchDivergedError, build_supernet, make_optimizers
-from aestheticnet.nas.derivation import prune_ops
+from aestheticnet.nas.derivation import prune_stage
 from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.plot import plot_genotype
 from aestheticnet.nas.search_space import SearchNetwork
@@ -221,8 +221,9 @@ class _Run:
         record: dict[str, Any] = {"stage": stage + 1, "cells": cfg.stages[stage].cells, **probs}
         if stage + 1 < len(cfg.stages):
             keep = cfg.stages[stage + 1].ops_kept
-            pos["active_normal"] = prune_ops(pos["active_normal"], p_normal, keep, cfg.steps, "normal cell")
-            pos["active_reduce"] = prune_ops(pos["active_reduce"], p_reduce, keep, cfg.steps, "reduction cell")
+            pos["active_normal"], pos["active_reduce"] = prune_stage(
+                pos["active_normal"], p_normal, pos["active_reduce"], p_reduce, keep, cfg.steps, cfg.max_skip_connect
+            )
             record["kept_normal"] = [list(ops) for ops in pos["active_normal"]]
             record["kept_reduce"] = [list(ops) for ops in pos["active_reduce"]]
         else:
