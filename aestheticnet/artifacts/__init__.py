@@ -6,6 +6,7 @@ neither. Importing it is cheap: converters and runtimes are imported by the func
 
 from __future__ import annotations
 
+from aestheticnet.artifacts import formats
 from aestheticnet.artifacts.formats import (
     INPUT_NAME,
     OUTPUT_NAME,
@@ -25,24 +26,4 @@ from aestheticnet.artifacts.formats import (
 )
 from aestheticnet.artifacts.manifest import ManifestError, manifest_precision, read_manifest, sidecar_path
 
-__all__ = [
-    "INPUT_NAME",
-    "OUTPUT_NAME",
-    "SPECS",
-    "ArtifactError",
-    "Format",
-    "FormatSpec",
-    "ManifestError",
-    "Precision",
-    "Tolerance",
-    "UnknownFormatError",
-    "UnknownPrecisionError",
-    "artifact_name",
-    "format_of_path",
-    "manifest_precision",
-    "parse_formats",
-    "parse_precisions",
-    "read_manifest",
-    "sidecar_path",
-    "tolerance_for",
-]
+__all__ = [*formats.__all__, "ManifestError", "manifest_precision", "read_manifest", "sidecar_path"]

@@ -14,6 +14,15 @@ FORMATS = [f.value for f in Format]
 PRECISIONS = [p.value for p in Precision]
 
 
+
+def _choice_option(name: str, choices: tuple[str, ...], help_text: str):
+    """A choice whose first entry is the default."""
+    return click.option(name, type=click.Choice(list(choices)), default=choices[0], show_default=True, help=help_text)
+
+
+def _data_option(help_text: str):
+    return click.option("--data", type=click.Path(exists=True, path_type=Path), default=None, help=help_text)
+
 @click.command("export")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -34,27 +43,12 @@ PRECISIONS = [p.value for p in Precision]
     show_default=True,
     help="output folder",
 )
-@click.option(
-    "--data",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="dataset or image folder for int8 calibration",
-)
+@_data_option("dataset or image folder for int8 calibration")
 @click.option("--calibration-samples", type=int, default=100, show_default=True, help="images used to calibrate int8")
-@click.option(
-    "--coreml-shapes",
-    type=click.Choice(["range", "enumerated"]),
-    default="range",
-    show_default=True,
-    help="CoreML flexible shapes: bounded RangeDims or EnumeratedShapes (Neural Engine friendly)",
-)
-@click.option(
-    "--coreml-input",
-    type=click.Choice(["tensor", "image"]),
-    default="tensor",
-    show_default=True,
-    help="CoreML input: normalised float tensor, or ImageType (pixel buffers; normalisation inside)",
-)
+@_choice_option("--coreml-shapes", ("range", "enumerated"),
+                "CoreML flexible shapes: bounded RangeDims or EnumeratedShapes (Neural Engine friendly)")
+@_choice_option("--coreml-input", ("tensor", "image"),
+                "CoreML input: normalised float tensor, or ImageType (pixel buffers; normalisation inside)")
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option(
     "--exporter",
@@ -88,12 +82,7 @@ def export(checkpoint, formats, precisions, out_dir, data, calibration_samples, 
     help="the .safetensors checkpoint the artifact was exported from",
 )
 @click.option("--shapes", default=None, help="NxHxW or HxW list (default 224x224,320x256,512x384,96x640,3x224x224)")
-@click.option(
-    "--data",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="dataset or image folder: also compare on real images (SROCC/PLCC)",
-)
+@_data_option("dataset or image folder: also compare on real images (SROCC/PLCC)")
 @click.option("--samples", type=int, default=50, show_default=True, help="real images to compare")
 @click.option("--threads", type=int, default=None, help="runtime threads")
 @click.option(

@@ -56,23 +56,15 @@ class OnnxExport:
         }
 
 
-def export_onnx(
-    model: torch.nn.Module,
-    path: str | Path,
-    opset: int = 18,
-    example_size: tuple[int, int] = (224, 224),
-    spec: DynamicSpec = DynamicSpec(),  # noqa: B008
-    *,
-    simplify: bool = True,
-    exporter: str = "auto",
-) -> Path:
-    """Write ``model`` to ``path`` atomically; input ``image`` NCHW float32, output ``distribution``."""
+def export_onnx(model: torch.nn.Module, path: str | Path, **options) -> Path:
+    """Write ``model`` to ``path`` atomically; input ``image`` NCHW float32, output ``distribution``.
+
+    ``options`` are :func:`build_onnx`'s (``opset``, ``example_size``, ``spec``, ``simplify``, ``exporter``).
+    """
     from aestheticnet.export.prepare import prepare_for_export
 
     prepared, _ = prepare_for_export(model)
-    return build_onnx(
-        prepared, path, opset=opset, example_size=example_size, spec=spec, simplify=simplify, exporter=exporter
-    ).path
+    return build_onnx(prepared, path, **options).path
 
 
 def build_onnx(
