@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from aestheticnet.bench.manifest import FORMATS, artifact_manifest, precision_of
+from aestheticnet.bench.manifest import MODEL_FORMATS, artifact_manifest, file_format, precision_of
 from aestheticnet.models.aestheticnet import AestheticNet
 
 __all__ = ["BYTES_PER_WEIGHT", "format_info_extension", "info_extension", "model_sizes", "profile_breakdown"]
@@ -143,8 +143,8 @@ def model_sizes(params: int | None, path: str | Path | None = None) -> dict[str,
         if folder.is_dir():
             candidates += sorted(p for p in folder.iterdir() if p != path)
         for p in candidates:
-            fmt = FORMATS.get(p.suffix.lower())
-            if fmt is None or _base_stem(p).lower() != base:
+            fmt = file_format(p)
+            if fmt not in MODEL_FORMATS or _base_stem(p).lower() != base:
                 continue
             if p.is_dir() and p.suffix.lower() != ".mlpackage":
                 continue

@@ -19,18 +19,33 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from aestheticnet.artifacts import ManifestError, manifest_precision, read_manifest, sidecar_path
+from aestheticnet.artifacts import (
+    Format,
+    ManifestError,
+    UnknownFormatError,
+    format_of_path,
+    manifest_precision,
+    read_manifest,
+    sidecar_path,
+)
 
-__all__ = ["FORMATS", "UNKNOWN_PRECISION", "artifact_manifest", "file_format", "model_facts", "precision_of"]
+__all__ = ["MODEL_FORMATS", "UNKNOWN_PRECISION", "artifact_manifest", "file_format", "model_facts", "precision_of"]
 
-FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".safetensors": "safetensors", ".mlpackage": "coreml",
-           ".mlmodel": "coreml", ".pte": "executorch"}  # fmt: skip
+# The files ``info`` and ``bench`` know as models: checkpoints and every exported format.
+MODEL_FORMATS = ("safetensors", *(f.value for f in Format))
 BACKEND_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert", "safetensors": "pytorch"}
 UNKNOWN_PRECISION = "unknown"
 
 
 def file_format(path: str | Path) -> str:
-    return FORMATS.get(Path(path).suffix.lower(), Path(path).suffix.lower().lstrip(".") or "unknown")
+    """An artifact's format name, ``safetensors`` for a checkpoint, else the file's suffix (or ``unknown``)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".safetensors":
+        return "safetensors"
+    try:
+        return format_of_path(path).value
+    except UnknownFormatError:
+        return suffix.lstrip(".") or "unknown"
 
 
 def artifact_manifest(path: str | Path) -> tuple[dict | None, str | None]:
