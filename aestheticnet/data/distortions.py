@@ -1,7 +1,8 @@
 """Source photos, crops and parametric image distortions for the synthetic default dataset.
 
-The photos are the CC0 / public-domain ones that ship inside the scikit-image wheel; they
-are read straight from its ``skimage/data`` folder, never through its downloader.
+The built-in photos are the CC0 / public-domain ones that ship inside the scikit-image wheel;
+they are read straight from its ``skimage/data`` folder, never through its downloader.  A build
+can add (or use only) the user's own photos: :mod:`aestheticnet.data.user_photos`.
 
 Every distortion maps ``(image, strength, context) -> image`` where ``image`` is a
 ``float32`` array ``H x W x C`` (C = 1 for grey photos, 3 for colour) in 0..255 and
@@ -76,12 +77,23 @@ def load_photo(name: str) -> np.ndarray:
 
 def crop(name: str, size: tuple[int, int], scale: tuple[float, float],
          rng: np.random.Generator) -> np.ndarray:
-    """Random 4:3 (``size`` aspect) crop of photo ``name`` resized to ``size`` = (width, height).
+    """Random crop of the built-in photo ``name``; see :func:`crop_photo`."""
+    return crop_photo(load_photo(name), size, scale, rng)
+
+
+def fits_crop(width: int, height: int, size: tuple[int, int]) -> bool:
+    """Whether a ``width`` x ``height`` photo holds a ``size``-aspect crop of ``size`` pixels without upsampling."""
+    out_w, out_h = size
+    return min(height, width * out_h / out_w) >= out_h
+
+
+def crop_photo(photo: np.ndarray, size: tuple[int, int], scale: tuple[float, float],
+               rng: np.random.Generator) -> np.ndarray:
+    """Random 4:3 (``size`` aspect) crop of ``photo`` (uint8 H x W x C) resized to ``size`` = (width, height).
 
     The crop side is ``scale`` times the largest crop the photo allows, raised if needed
     so the crop is never upsampled (that would look soft before any distortion).
     """
-    photo = load_photo(name)
     h, w = photo.shape[:2]
     out_w, out_h = size
     max_h = min(h, w * out_h / out_w)

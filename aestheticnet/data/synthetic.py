@@ -1,6 +1,7 @@
 """Synthetic default dataset: lets a newcomer run the whole pipeline with no download.
 
-Crops of the free photos that ship inside the scikit-image wheel are distorted by 10
+Crops of the free photos that ship inside the scikit-image wheel (and/or of the user's own photos,
+:func:`build_from_photos`) are distorted by 10
 parametric distortions x ``levels`` severities (:mod:`aestheticnet.data.distortions`),
 scored with a full-reference SSIM/PSNR score and turned into AVA-like vote histograms by
 simulated raters (:mod:`aestheticnet.data.raters`, whose docstring gives the formulas).
@@ -21,8 +22,10 @@ matching marker is reused as is.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -36,8 +39,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from aestheticnet.data import distortions, raters, synthetic_render
+from aestheticnet.data import distortions, synthetic_readme, synthetic_render
 from aestheticnet.data.distortions import PHOTOS
+from aestheticnet.data.user_photos import MIN_PHOTOS, PhotoScan, SourcePhoto, check_enough, scan_photos
 
 GENERATOR_VERSION = 2  # bump when output for a given config changes; invalidates caches
 MARKER = "COMPLETE"
@@ -71,14 +75,25 @@ class SynthConfig:
     votes_range: tuple[int, int] = (78, 549)
     storage_jpeg_quality: int = 95
     tid_ext: str = "png"
+    # The user's own photos (after the built-in ``photos``); their digests key the cache like every other field.
+    user_photos: tuple[SourcePhoto, ...] = ()
+
+    @property
+    def photo_names(self) -> tuple[str, ...]:
+        """Every source photo, built-in first, in the order of the AVA challenge column (1-based)."""
+        return self.photos + tuple(p.name for p in self.user_photos)
 
     def validate(self) -> None:
         unknown = [p for p in self.photos if p not in PHOTOS]
         unknown += [d for d in self.distortions if d not in distortions.DISTORTIONS]
         if unknown:
             raise ValueError(f"unknown photos/distortions: {unknown}")
-        if not self.photos or not self.distortions or self.n_crops_per_photo < 1 or self.levels < 1:
-            raise ValueError("need at least one photo, crop, distortion and level")
+        if len(set(self.photo_names)) != len(self.photo_names):
+            raise ValueError(f"photo names must be unique: {self.photo_names}")
+        if len(self.photo_names) < MIN_PHOTOS:
+            raise ValueError(f"need at least {MIN_PHOTOS} photos: the dataset is split by source photo")
+        if not self.distortions or self.n_crops_per_photo < 1 or self.levels < 1:
+            raise ValueError("need at least one crop, distortion and level")
         if self.votes_range[1] > self.n_raters or not 1 <= self.votes_range[0] <= self.votes_range[1]:
             raise ValueError(f"votes_range {self.votes_range} must fit in 1..n_raters={self.n_raters}")
         if self.tid_ext not in ("png", "bmp"):
@@ -88,6 +103,13 @@ class SynthConfig:
 
     def to_json(self) -> dict:
         return {"generator_version": GENERATOR_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SynthConfig":
+        """Inverse of :meth:`to_json` (JSON lists back to tuples); TypeError/KeyError on another layout."""
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "generator_version"}
+        fields["user_photos"] = tuple(SourcePhoto(**p) for p in fields.get("user_photos", ()))
+        return cls(**fields)
 
     def digest(self) -> str:
         blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
@@ -108,14 +130,25 @@ class SynthInfo:
     reused: bool  # True when an existing complete build was returned
 
 
-def default_synthetic_dir(seed: int = 0) -> Path:
-    """Cache location: ``$AESTHETICNET_CACHE/synthetic-v<GENERATOR_VERSION>/seed<seed>`` (else ~/.cache/aestheticnet)."""
+def default_synthetic_dir(seed: int = 0, photo_set: str | None = None) -> Path:
+    """Cache location: ``$AESTHETICNET_CACHE/synthetic-v<GENERATOR_VERSION>/seed<seed>`` (else ~/.cache/aestheticnet).
+
+    ``photo_set`` (see :func:`photo_set_id`) puts a build from the user's photos in ``photos-<id>/seed<seed>``
+    there instead, so it never replaces the built-in one.
+    """
     root = os.environ.get("AESTHETICNET_CACHE")
     if root:
         base = Path(root)
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aestheticnet"
-    return base / f"synthetic-v{GENERATOR_VERSION}" / f"seed{seed}"
+    base = base / f"synthetic-v{GENERATOR_VERSION}"
+    return (base / f"photos-{photo_set}" if photo_set else base) / f"seed{seed}"
+
+
+def photo_set_id(config: SynthConfig) -> str:
+    """Short digest of a config's source photos (names and, for user photos, file digests)."""
+    lines = [f"builtin\t{n}\n" for n in config.photos] + [f"{p.name}\t{p.sha256}\n" for p in config.user_photos]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()[:16]
 
 
 def ensure_synthetic(out_dir: str | os.PathLike | None = None, seed: int = 0, *,
@@ -138,6 +171,32 @@ def build_synthetic(out_dir: str | os.PathLike, seed: int = 0, n_crops_per_photo
     return build_from_config(out_dir, config, workers=workers, force=force, progress=progress)
 
 
+@dataclass(frozen=True)
+class PhotosBuild:
+    info: SynthInfo
+    scan: PhotoScan  # the photos used and the files skipped, with reasons
+
+
+def build_from_photos(photos_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
+                      with_builtin: bool = False, seed: int = 0, n_crops_per_photo: int = 2,
+                      workers: int = 2, force: bool = False, progress: bool = True, **knobs) -> PhotosBuild:
+    """Build (or reuse) the synthetic dataset from the photos in ``photos_dir``, plus the built-in ones if asked.
+
+    Unreadable, too small and duplicate files are skipped (``scan.skipped`` says why). Too few usable photos
+    raises :class:`aestheticnet.data.user_photos.TooFewPhotosError` before anything is written. ``out_dir``
+    None is the cache folder of this photo set. ``knobs`` are other :class:`SynthConfig` fields.
+    """
+    base = SynthConfig(seed=seed, n_crops_per_photo=n_crops_per_photo,
+                       photos=tuple(PHOTOS) if with_builtin else (), **knobs)  # fmt: skip
+    scan = scan_photos(photos_dir, base, exclude=out_dir)
+    check_enough(scan, len(base.photos))
+    config = dataclasses.replace(base, user_photos=tuple(p.source for p in scan.photos))
+    out = out_dir if out_dir is not None else default_synthetic_dir(seed, photo_set_id(config))
+    crops = {p.source.name: p.crops for p in scan.photos}
+    info = build_from_config(out, config, workers=workers, force=force, progress=progress, crops=crops)
+    return PhotosBuild(info, scan)
+
+
 def read_info(out_dir: str | os.PathLike) -> SynthInfo | None:
     """Info of the complete build in ``out_dir``, or None when there is none."""
     path = Path(out_dir)
@@ -148,9 +207,8 @@ def read_info(out_dir: str | os.PathLike) -> SynthInfo | None:
         return None
     if not isinstance(meta, dict) or not isinstance(cfg, dict):
         return None
-    cfg.pop("generator_version", None)
     try:
-        config = SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+        config = SynthConfig.from_json(cfg)
         if config.digest() != meta.get("config_hash"):
             return None
         return SynthInfo(path=path, config=config, config_hash=meta["config_hash"],
@@ -162,9 +220,17 @@ def read_info(out_dir: str | os.PathLike) -> SynthInfo | None:
 
 
 def build_from_config(out_dir: str | os.PathLike, config: SynthConfig, *, workers: int = 2,
-                      force: bool = False, progress: bool = True) -> SynthInfo:
-    """Like :func:`build_synthetic` with an explicit config; ``force`` rebuilds a matching cache."""
+                      force: bool = False, progress: bool = True,
+                      crops: dict[str, tuple[np.ndarray, ...]] | None = None) -> SynthInfo:
+    """Like :func:`build_synthetic` with an explicit config; ``force`` rebuilds a matching cache.
+
+    ``crops`` maps each user photo's name to its pristine crops (what :func:`scan_photos` made).
+    """
     config.validate()
+    crops = crops or {}
+    missing = [p.name for p in config.user_photos if len(crops.get(p.name, ())) != config.n_crops_per_photo]
+    if missing:
+        raise ValueError(f"no crops given for user photos {missing}; build from a folder with build_from_photos")
     out = Path(out_dir).absolute()
     chash = config.digest()
     existing = read_info(out)
@@ -181,7 +247,7 @@ def build_from_config(out_dir: str | os.PathLike, config: SynthConfig, *, worker
     try:
         for sub in ("reference_images", "distorted_images", "images"):
             (tmp / sub).mkdir()
-        rows, file_hashes = _render_all(tmp, config, workers, progress)
+        rows, file_hashes = _render_all(tmp, config, crops, workers, progress)
         file_hashes.update(_write_tables(tmp, config, rows))
         digest = hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in sorted(file_hashes.items()))
                                 .encode()).hexdigest()
@@ -222,22 +288,25 @@ def _swap_into_place(tmp: Path, out: Path, chash: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _jobs(config: SynthConfig, root: Path) -> list[dict]:
+def _jobs(config: SynthConfig, root: Path, crops: dict[str, tuple[np.ndarray, ...]]) -> list[dict]:
+    # (name, grey, random key, crops or None to crop in the worker), built-in photos first.
+    sources = [(name, PHOTOS[name][1], synthetic_render.builtin_key(name), None) for name in config.photos]
+    sources += [(p.name, p.grey, synthetic_render.user_key(p.sha256), crops[p.name]) for p in config.user_photos]
     jobs, next_id, ref = [], 1, 0
-    for name in config.photos:
-        grey = PHOTOS[name][1]
+    for name, grey, key, pristine in sources:
         types = [d for d in config.distortions if not (grey and distortions.DISTORTIONS[d].colour_only)]
         for crop in range(config.n_crops_per_photo):
             ref += 1
             n = 1 + len(types) * config.levels
-            jobs.append({"config": config, "root": str(root), "photo": name, "crop": crop,
+            jobs.append({"config": config, "root": str(root), "photo": name, "key": key, "crop": crop,
+                         "pristine": None if pristine is None else pristine[crop],
                          "ref": ref, "first_id": next_id, "types": types, "n": n})
             next_id += n
     return jobs
 
 
-def _render_all(tmp: Path, config: SynthConfig, workers: int, progress: bool):
-    jobs = _jobs(config, tmp)
+def _render_all(tmp: Path, config: SynthConfig, crops: dict, workers: int, progress: bool):
+    jobs = _jobs(config, tmp, crops)
     rows, hashes = [], {}
     bar = tqdm(total=sum(j["n"] for j in jobs), desc="synthetic dataset", unit="img",
                disable=not progress)
@@ -272,7 +341,7 @@ def _write_tables(root: Path, config: SynthConfig, rows: list[dict]) -> dict:
     texts = {}
     # The challenge column carries the source photo (1-based, in config order), so AVA's group_by="challenge"
     # splits by photo: crops and distortions of one photo never straddle train and validation.
-    photo_index = {name: k for k, name in enumerate(config.photos, 1)}
+    photo_index = {name: k for k, name in enumerate(config.photo_names, 1)}
     texts["AVA.txt"] = "".join(
         f"{i} {r['image_id']} {' '.join(map(str, r['hist']))} 0 0 {photo_index[r['photo']]}\n"
         for i, r in enumerate(rows, 1))
@@ -282,52 +351,16 @@ def _write_tables(root: Path, config: SynthConfig, rows: list[dict]) -> dict:
     texts["mos_std.txt"] = "".join(f"{r['std'] / np.sqrt(r['n_votes']):.5f}\n" for r in dist)
     cols = ["image_id", "photo", "ref_id", "crop", "distortion", "type", "level", "strength",
             "fr_quality", "ssim", "psnr", "latent", "n_votes", "mean", "std", "ava_file", "tid_file"]
-    lines = [",".join(cols)]
-    for r in rows:
-        lines.append(",".join(f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]) for c in cols))
-    texts["groups.csv"] = "\n".join(lines) + "\n"
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")  # quotes a user photo's name that holds a comma
+    writer.writerow(cols)
+    writer.writerows([f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows)
+    texts["groups.csv"] = table.getvalue()
     texts[CONFIG_FILE] = json.dumps(config.to_json(), indent=1, sort_keys=True) + "\n"
-    texts["README.txt"] = _readme(config, len(rows), len(dist))
+    texts["README.txt"] = synthetic_readme.readme(config, len(rows), len(dist), GENERATOR_VERSION, CONFIG_FILE)
     hashes = {}
     for name, text in texts.items():
         data = text.encode()
         (root / name).write_bytes(data)
         hashes[name] = hashlib.sha256(data).hexdigest()
     return hashes
-
-
-def _readme(config: SynthConfig, n_images: int, n_distorted: int) -> str:
-    import textwrap
-
-    licences = "\n".join(f"  {p:<22}{PHOTOS[p][2]}" for p in config.photos)
-    return f"""\
-SYNTHETIC DATASET - THE LABELS ARE SYNTHETIC, NOT HUMAN OPINIONS.
-
-Made by aestheticnet.data.synthetic (generator v{GENERATOR_VERSION}) so the pipeline can run
-without downloading AVA or TID2013. No person rated these images: every vote was simulated
-from a full-reference quality score. Do not report results on it as aesthetic or quality
-benchmarks. Exact knobs: {CONFIG_FILE}.
-
-{n_images} images = {n_images - n_distorted} reference crops ({config.size[0]}x{config.size[1]}) of
-{len(config.photos)} photos x {config.n_crops_per_photo} crop(s) + {n_distorted} distorted versions:
-{", ".join(config.distortions)} (saturation on colour photos only) x {config.levels} levels,
-each distortion monotone in its level (higher level = stronger = lower quality).
-
-How the labels were made
-{textwrap.indent(textwrap.dedent(raters.__doc__.split(chr(10), 2)[2]).strip(), "  ")}
-
-Files
-  AVA.txt              AVA layout: index, image id, votes for scores 1..10, tag, tag, challenge (= source photo index, for splits by photo)
-  images/<id>.jpg      every image, JPEG quality {config.storage_jpeg_quality} 4:4:4; labels were
-                       computed from these decoded pixels
-  reference_images/    TID2013 layout: pristine crops Ixx.{config.tid_ext}
-  distorted_images/    ixx_tt_l.{config.tid_ext} (reference, type, level) = decoded pixels of images/<id>.jpg
-  mos_with_names.txt   "MOS filename", MOS = mean vote - 1 (0..9), distorted images only
-  mos_std.txt          standard error of that mean (std / sqrt(votes)), as in TID2013
-  groups.csv           per image: photo (split on this: crops of one photo overlap), ref, type,
-                       level, FR score, latent quality, votes, mean, std, both file names
-  COMPLETE             written last; a build without it is incomplete
-
-Source photos (shipped inside the scikit-image wheel; licences as stated by scikit-image):
-{licences}
-"""

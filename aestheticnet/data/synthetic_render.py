@@ -1,7 +1,8 @@
 """The worker of a synthetic build: one reference crop, all its distortions and levels, stored and labelled.
 
 ``config`` arguments are :class:`aestheticnet.data.synthetic.SynthConfig` values; a job is one dict made by
-``synthetic._jobs`` (picklable, so it reaches spawned worker processes).
+``synthetic._jobs`` (picklable, so it reaches spawned worker processes): ``key`` is the photo's random key
+(:func:`builtin_key` or :func:`user_key`), ``pristine`` the crop of a user photo or None for a built-in one.
 """
 
 from __future__ import annotations
@@ -15,18 +16,35 @@ from PIL import Image
 
 from aestheticnet.data import distortions, raters
 
-__all__ = ["crop_of", "render_reference"]
+__all__ = ["builtin_key", "crop_of", "crop_user_photo", "render_reference", "user_key"]
+
+# User photos' random keys start here, above every built-in photo's index.
+_USER_KEY_BASE = 2**64
 
 
 def _rng(config, stream: int, *keys: int) -> np.random.Generator:
-    # Independent stream per purpose and item: results do not depend on work order or
-    # on which other photos are in the build (keys use the global photo index).
+    # Independent stream per purpose and item: results do not depend on work order or on which other photos
+    # are in the build (keys are the built-in photo's global index, or a user photo's content digest).
     return np.random.default_rng([config.seed, stream, *keys])
 
 
+def builtin_key(name: str) -> int:
+    return list(distortions.PHOTOS).index(name)
+
+
+def user_key(sha256: str) -> int:
+    """Random key of a user photo: from its file digest, so renaming or adding other photos changes nothing."""
+    return _USER_KEY_BASE + int(sha256[:16], 16)
+
+
 def crop_of(config, name: str, crop: int) -> np.ndarray:
-    rng = _rng(config, 1, list(distortions.PHOTOS).index(name), crop)
+    rng = _rng(config, 1, builtin_key(name), crop)
     return distortions.crop(name, config.size, config.crop_scale, rng)
+
+
+def crop_user_photo(config, photo: np.ndarray, sha256: str, crop: int) -> np.ndarray:
+    rng = _rng(config, 1, user_key(sha256), crop)
+    return distortions.crop_photo(photo, config.size, config.crop_scale, rng)
 
 
 def _store(x: np.ndarray, root: Path, jpg_rel: str, tid_rel: str, quality: int,
@@ -56,9 +74,10 @@ def render_reference(job: dict) -> tuple[list[dict], dict]:
     """Worker: one reference crop, all its distortions and levels, labels included."""
     config = job["config"]
     root, ref, name = Path(job["root"]), job["ref"], job["photo"]
-    photo_key = (list(distortions.PHOTOS).index(name), job["crop"])
+    photo_key = (job["key"], job["crop"])
     pool = raters.RaterPool.draw(config.n_raters, config.bias_sd, config.noise_sd, _rng(config, 0))
-    pristine = crop_of(config, name, job["crop"])
+    # User photos arrive as crops made while their folder was checked; built-in ones are cropped here.
+    pristine = job["pristine"] if job["pristine"] is not None else crop_of(config, name, job["crop"])
     ctx = distortions.NoiseContext.draw(pristine.shape, _rng(config, 2, *photo_key))
     top = config.ref_quality + config.ref_spread * _rng(config, 3, *photo_key).standard_normal()
     ref_name = f"I{ref:02d}"
