@@ -12,16 +12,16 @@ first raised:
    shape; without data they are Gaussian noise, which int8 models (calibrated on images) are not gated on.
 
 Thresholds come from :data:`aestheticnet.artifacts.SPECS` for the artifact's format and the precision its manifest
-records (an artifact without a manifest fails that check and is gated as fp32, the strictest). On
-Linux a CoreML package gets spec checks (inputs, flexible ranges, image scale/bias, ops, metadata) and the
-report states that numeric parity needs macOS.
+records (an artifact without a manifest fails that check and is gated as fp32, the strictest). A CoreML package
+also gets spec checks (inputs, flexible ranges, image scale/bias, ops, metadata). Its numbers come from Core ML on
+macOS and from the MIL evaluator elsewhere (the package's ML program computed with torch kernels); the report's
+``evaluated_by`` says which, so numbers from the evaluator are never taken for Core ML's on a device.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import platform
 from dataclasses import asdict, dataclass, field
 from collections.abc import Iterable
 from pathlib import Path
@@ -94,11 +94,11 @@ class VerifyReport:
     reference: str
     tolerance: dict
     runtime: str | None = None
+    evaluated_by: str | None = None
     interface: dict = field(default_factory=dict)
     shapes: list[dict] = field(default_factory=list)
     real: dict | None = None
     spec: dict | None = None
-    numeric: bool = True
     notes: list[str] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
 
@@ -197,19 +197,16 @@ def verify_artifact(
         if want != got:
             report.mismatches.append(Mismatch("source checkpoint sha256", "manifest", want, got))
 
-    if fmt == Format.COREML and platform.system() != "Darwin":
+    if fmt == Format.COREML:
         from aestheticnet.export.coreml.spec import check_spec, summarize_spec
 
-        summary = summarize_spec(artifact)
-        report.spec = summary
-        report.numeric = False
-        report.notes.append(f"numeric parity of CoreML needs macOS; on {platform.system()} only the spec is checked")
-        for problem in check_spec(summary, manifest):
+        report.spec = summarize_spec(artifact)
+        for problem in check_spec(report.spec, manifest):
             report.mismatches.append(Mismatch(problem["check"], "spec", problem["expected"], problem["got"]))
-        return report
 
     backend = load(artifact, threads=threads)
     report.runtime = backend.name
+    report.evaluated_by = backend.evaluated_by or backend.name
     report.interface = _interface(backend, manifest, report)
     buckets = np.asarray(ref.score_buckets, dtype=np.float64)
     images = None
@@ -349,6 +346,8 @@ def format_table(report: VerifyReport) -> str:
     tol = report.tolerance
     lines = [f"{report.artifact}  ({report.format} {report.precision}, runtime {report.runtime or '-'})",
              f"reference {report.reference}"]  # fmt: skip
+    if report.evaluated_by and report.evaluated_by != report.runtime:
+        lines.append(f"evaluated by {report.evaluated_by}")
     if report.spec is not None:
         lines.append("spec: inputs " + "; ".join(
             f"{f['name']} {f['type']} {f.get('range') or f.get('enumerated') or f.get('shape')}"
@@ -375,5 +374,5 @@ def format_table(report: VerifyReport) -> str:
         lines.append(f"FAILED: {len(report.mismatches)} mismatch(es)")
         lines.extend(f"  - {m}" for m in report.mismatches)
     else:
-        lines.append("PASSED" + ("" if report.numeric else " (spec checks only)"))
+        lines.append("PASSED")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from aestheticnet.runtime import backends
 from aestheticnet.runtime.backends import (
     SUFFIXES,
     Backend,
+    CoreMLRunner,
     CoreMLUnavailableError,
     InputError,
     ModelFileError,

@@ -6,8 +6,12 @@ file           runtime                                     model layout   thread
 .safetensors   PyTorch (the reference)                     NCHW           ``torch.set_num_threads``
 .onnx          ONNX Runtime, CPU provider                  NCHW           intra-op threads of the session
 .tflite        ai-edge-litert (XNNPACK) or tflite-runtime  NHWC           interpreter threads
-.mlpackage     coremltools, macOS only                     NCHW / image   chosen by CoreML
+.mlpackage     Core ML on macOS; elsewhere the MIL evaluator  NCHW / image   chosen by CoreML / torch threads
 =============  ==========================================  =============  =====================================
+
+A ``.mlpackage`` runs through Apple's Core ML on macOS. On other systems (or with ``coreml=CoreMLRunner.MIL``) its
+ML program is evaluated op by op with torch kernels (:mod:`aestheticnet.runtime.mil`): the numbers of the program,
+not of Core ML on a device (``Backend.evaluated_by`` says which).
 
 ``run`` always takes NCHW float32 and converts the layout itself. Inputs are checked before any runtime sees
 them (rank 4, 3 channels, float32, H and W multiples of the network's stride 32) and model files before they
@@ -17,8 +21,10 @@ are opened (missing, truncated, wrong format); each failure is a :class:`ModelFi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,7 @@ from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME, SPECS, read_manifest
 __all__ = [
     "SUFFIXES",
     "Backend",
+    "CoreMLRunner",
     "CoreMLUnavailableError",
     "InputError",
     "ModelFileError",
@@ -47,7 +54,18 @@ class InputError(ValueError):
 
 
 class CoreMLUnavailableError(ModelFileError):
-    """CoreML models only run on macOS."""
+    """Core ML itself only runs on macOS (the MIL evaluator runs everywhere)."""
+
+
+class CoreMLRunner(str, Enum):
+    """What runs a ``.mlpackage``: ``AUTO`` = Core ML on macOS, the MIL evaluator elsewhere."""
+
+    AUTO = "auto"
+    COREML = "coreml"
+    MIL = "mil"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def _default_metadata(multiple: int = 32, buckets: int = 10) -> dict[str, Any]:
@@ -60,6 +78,7 @@ class Backend:
 
     name = "backend"
     input_layout = "NCHW"
+    evaluated_by = ""  # who computed the numbers, when that is not the runtime the format is made for
 
     def __init__(self, path: Path, metadata: dict[str, Any]):
         self.path = Path(path)
@@ -139,15 +158,24 @@ class TorchBackend(Backend):
     def _run(self, x):
         import torch
 
-        previous = torch.get_num_threads()
-        if self.threads and self.threads != previous:  # for this call only: the setting is process-wide
-            torch.set_num_threads(self.threads)
-        try:
-            with torch.no_grad():
-                return self.model(torch.from_numpy(x)).numpy()
-        finally:
-            if self.threads and self.threads != previous:
-                torch.set_num_threads(previous)
+        with _torch_threads(self.threads), torch.no_grad():
+            return self.model(torch.from_numpy(x)).numpy()
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """torch's thread count for one call only: the setting is process-wide."""
+    import torch
+
+    previous = torch.get_num_threads()
+    change = bool(threads) and threads != previous
+    if change:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(previous)
 
 
 def _manifest(path: Path) -> dict[str, Any] | None:
@@ -246,21 +274,31 @@ class TFLiteBackend(Backend):
         return out
 
 
+def _read_package(path: Path) -> None:
+    from aestheticnet.artifacts.coreml_package import CoreMLPackageError, read_spec
+
+    try:
+        read_spec(path)  # clear errors for missing / truncated packages on every system
+    except CoreMLPackageError as exc:
+        raise ModelFileError(str(exc)) from None
+
+
+def _image_pixels(metadata: dict[str, Any], sample: np.ndarray) -> np.ndarray:
+    """A normalised CHW sample back to the 0..255 RGB pixels an image-input package takes."""
+    mean = np.asarray(metadata["input"]["mean"], np.float32).reshape(3, 1, 1)
+    std = np.asarray(metadata["input"]["std"], np.float32).reshape(3, 1, 1)
+    return (sample * std + mean) * 255.0
+
+
 class CoreMLBackend(Backend):
     name = "coreml"
 
     def __init__(self, path: Path, threads: int | None = None):
-        from aestheticnet.artifacts.coreml_package import CoreMLPackageError, read_spec
-
-        try:
-            read_spec(path)  # clear errors for missing / truncated packages on every system
-        except CoreMLPackageError as exc:
-            raise ModelFileError(str(exc)) from None
+        _read_package(path)
         if platform.system() != "Darwin":
             raise CoreMLUnavailableError(
-                f"{path}: CoreML prediction needs macOS (coremltools only runs models there); on "
-                f"{platform.system()} use `aestheticnet verify {path.name} --reference CHECKPOINT` to check its "
-                "spec, or run the .onnx / .tflite export"
+                f"{path}: Core ML prediction needs macOS; on {platform.system()} load it with "
+                "coreml=CoreMLRunner.MIL (the default there) to evaluate its ML program with torch kernels"
             )
         import coremltools as ct  # pragma: no cover - macOS only
 
@@ -272,11 +310,9 @@ class CoreMLBackend(Backend):
         if self.kind == "image":
             from PIL import Image
 
-            mean = np.asarray(self.metadata["input"]["mean"], np.float32).reshape(3, 1, 1)
-            std = np.asarray(self.metadata["input"]["std"], np.float32).reshape(3, 1, 1)
             rows = []
             for sample in x:
-                pixels = np.clip(np.round((sample * std + mean) * 255.0), 0, 255).astype(np.uint8)
+                pixels = np.clip(np.round(_image_pixels(self.metadata, sample)), 0, 255).astype(np.uint8)
                 rows.append(
                     self.model.predict({INPUT_NAME: Image.fromarray(pixels.transpose(1, 2, 0))})[OUTPUT_NAME][0]
                 )
@@ -284,8 +320,39 @@ class CoreMLBackend(Backend):
         return self.model.predict({INPUT_NAME: x})[OUTPUT_NAME]
 
 
-def load(path: str | os.PathLike, threads: int | None = None) -> Backend:
-    """A :class:`Backend` for a ``.safetensors``, ``.onnx``, ``.tflite`` or ``.mlpackage`` model."""
+class MilBackend(Backend):
+    """The package's ML program evaluated with torch kernels (:class:`aestheticnet.runtime.mil.MilProgram`).
+
+    An image-input package gets the float pixels ``(x * std + mean) * 255`` one image at a time, not rounded to
+    8 bits: the program's own scale and bias are checked, not the quantisation of a camera frame."""
+
+    name = "mil-evaluator"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        _read_package(path)
+        from aestheticnet.runtime.mil import EVALUATED_BY, MilProgram, MilProgramError
+
+        try:
+            self.program = MilProgram(path)
+        except MilProgramError as exc:
+            raise ModelFileError(str(exc)) from None
+        self.evaluated_by = EVALUATED_BY
+        self.threads = int(threads) if threads else None
+        super().__init__(path, _manifest(path) or _default_metadata())
+        self.kind = self.metadata.get("input", {}).get("kind", "tensor")
+
+    def _run(self, x):
+        with _torch_threads(self.threads):
+            if self.kind == "image":
+                return np.concatenate([self.program.run({INPUT_NAME: _image_pixels(self.metadata, s)[None]})[OUTPUT_NAME]
+                                       for s in x])  # fmt: skip
+            return self.program.run({INPUT_NAME: x})[OUTPUT_NAME]
+
+
+def load(path: str | os.PathLike, threads: int | None = None,
+         coreml: CoreMLRunner = CoreMLRunner.AUTO) -> Backend:  # fmt: skip
+    """A :class:`Backend` for a ``.safetensors``, ``.onnx``, ``.tflite`` or ``.mlpackage`` model; ``coreml`` picks
+    what runs a ``.mlpackage`` (Core ML on macOS by default, the MIL evaluator elsewhere)."""
     path = Path(path)
     name = str(path).rstrip("/\\").lower()
     suffix = next((s for s in SUFFIXES if name.endswith(s)), None)
@@ -297,6 +364,9 @@ def load(path: str | os.PathLike, threads: int | None = None) -> Backend:
         raise ModelFileError(f"{path}: is a directory; expected a {suffix} file")
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be >= 1 (or None for the runtime's default), got {threads}")
+    coreml = CoreMLRunner(coreml)
+    if coreml == CoreMLRunner.AUTO:
+        coreml = CoreMLRunner.COREML if platform.system() == "Darwin" else CoreMLRunner.MIL
     cls = {".safetensors": TorchBackend, ".onnx": OnnxBackend, ".tflite": TFLiteBackend,
-           ".mlpackage": CoreMLBackend}[suffix]  # fmt: skip
+           ".mlpackage": CoreMLBackend if coreml == CoreMLRunner.COREML else MilBackend}[suffix]  # fmt: skip
     return cls(path, threads)
