@@ -176,6 +176,9 @@ def test_bad_files_and_conflicting_options(tmp_path, tiny):
     odd.write_bytes(b"x")
     r = invoke(odd)
     assert r.exit_code == 2 and "unknown model type" in r.output
+    (tmp_path / "m.mlpackage").mkdir()  # timed only by Core ML on a device, never by the evaluator
+    r = invoke(tmp_path / "m.mlpackage")
+    assert r.exit_code == 2 and "CoreML packages are not timed here" in r.output
     r = invoke(tiny, "--runs", 5, "--min-seconds", 1)
     assert r.exit_code == 2 and "not both" in r.output
 

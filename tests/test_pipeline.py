@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -118,3 +119,6 @@ def test_killed_during_training_resumes_and_skips_finished_steps(tiny_synth, tmp
                            text=True, timeout=300)  # fmt: skip
     assert "[train_aestheticnet_star] up to date, skipped" in third.stdout
     assert (out / "report" / "report.md").exists() and (out / "report" / "report.html").exists()
+    report = (out / "report" / "report.md").read_text()
+    if ".mlpackage" in report and platform.system() != "Darwin":  # CoreML parity, and who computed it
+        assert "mil-evaluator" in report and "not by Core ML on a device" in report

@@ -113,6 +113,10 @@ def _check_models(models: Sequence[str | Path], device) -> list[Path]:
         p = Path(m)
         if not p.exists():
             raise BenchError(f"{p}: no such model file")
+        if p.suffix.lower() == ".mlpackage":
+            raise BenchError(f"{p.name}: CoreML packages are not timed here: Core ML runs only on Apple systems, and "
+                             "the MIL evaluator that computes their numbers elsewhere says nothing about Core ML's "
+                             "speed (use `aestheticnet verify` for their numbers)")  # fmt: skip
         if p.is_dir():
             raise BenchError(f"{p}: is a folder; give a .onnx, .tflite or .safetensors model file")
         if p.suffix.lower() not in MODEL_SUFFIXES:

@@ -60,6 +60,7 @@ def verify_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
             reports.append({
                 "artifact": path.name, "status": "PASS" if report.passed else "FAIL", "max_abs": worst,
                 "mean_score_diff": mean_diff, "srocc": (report.real or {}).get("srocc"),
+                "evaluated_by": report.evaluated_by,
                 "note": "; ".join(report.notes + [str(m) for m in report.mismatches])[:300],
             })  # fmt: skip
         return files, {"reports": reports, "passed": all(r["status"] == "PASS" for r in reports)}

@@ -73,10 +73,15 @@ def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[tuple[str,
                 for a in arts]  # fmt: skip
         sections.append(("Exported artifacts", _table(["format", "precision", "file", "bytes", "export s"], rows), []))
     if "verify" in steps:
-        rows = [[v["artifact"], v["status"], v.get("max_abs"), v.get("mean_score_diff"), v.get("srocc"), v.get("note", "")]
-                for v in steps["verify"]["result"].get("reports", [])]  # fmt: skip
-        sections.append(("Parity with PyTorch", _table(["artifact", "status", "max abs", "mean-score diff",
-                                                        "SROCC vs PyTorch", "note"], rows), []))  # fmt: skip
+        reports = steps["verify"]["result"].get("reports", [])
+        rows = [[v["artifact"], v["status"], v.get("max_abs"), v.get("mean_score_diff"), v.get("srocc"),
+                 v.get("evaluated_by") or "-", v.get("note", "")] for v in reports]  # fmt: skip
+        lines = _table(["artifact", "status", "max abs", "mean-score diff", "SROCC vs PyTorch", "evaluated by",
+                        "note"], rows)  # fmt: skip
+        if any("not Core ML" in (v.get("evaluated_by") or "") for v in reports):
+            lines += ["", "CoreML rows were computed by the MIL evaluator (the package's ML program with torch "
+                          "kernels on this machine), not by Core ML on a device."]  # fmt: skip
+        sections.append(("Parity with PyTorch", lines, []))
     if "bench" in steps:
         rows = [[b["model"], b["backend"], b["threads"], b["shape"], b.get("p50_ms"), b.get("p90_ms"),
                  b.get("throughput"), b.get("peak_rss_mb")] for b in steps["bench"]["result"].get("rows", [])]  # fmt: skip

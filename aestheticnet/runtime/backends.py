@@ -64,9 +64,6 @@ class CoreMLRunner(str, Enum):
     COREML = "coreml"
     MIL = "mil"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 def _default_metadata(multiple: int = 32, buckets: int = 10) -> dict[str, Any]:
     return {"input": {"multiple": multiple, "name": INPUT_NAME},
