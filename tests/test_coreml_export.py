@@ -81,3 +81,23 @@ def test_bad_coreml_options_are_refused(tmp_path):
     with pytest.raises(ExportError, match="not multiples of 32"):
         convert_coreml(model, tmp_path / "x.mlpackage", shapes="enumerated", enumerated=[(100, 224)])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_image_package_evaluates_like_pytorch(image_package):
+    """The MIL evaluator feeds pixels through the package's own scale, bias and folded std; enumerated shapes are
+    the only ones it accepts, as on a device."""
+    import numpy as np
+
+    from aestheticnet.runtime import CoreMLRunner, load
+
+    path, manifest, _ = image_package
+    torch.manual_seed(0)  # the fixture's network
+    model = create_model("aestheticnet_star", layers=3, init_channels=8).eval()
+    backend = load(path, coreml=CoreMLRunner.MIL)
+    backend.metadata = manifest  # the fixture's manifest is embedded; say so explicitly for the pixel conversion
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 288)).astype(np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    assert np.abs(backend.run(x) - want).max() < 1e-2  # float16 compute
+    with pytest.raises(ValueError, match="not one of the package's enumerated shapes"):
+        backend.run(np.zeros((1, 3, 96, 640), np.float32))

@@ -63,8 +63,12 @@ def test_conv(pad_type, pad, strides, dilations, groups, torch_pad):
 
 def test_conv_in_float16_is_computed_in_float16():
     x, w = rand(1, 4, 8, 8), rand(4, 1, 3, 3)
-    got = evaluate(lambda v: mb.cast(x=mb.conv(x=mb.cast(x=v, dtype="fp16"), weight=w.astype(np.float16),
-                                               pad_type="custom", pad=[1, 1, 1, 1], groups=4), dtype="fp32"), x)  # fmt: skip
+    def build(v):
+        conv = mb.conv(x=mb.cast(x=v, dtype="fp16"), weight=w.astype(np.float16), pad_type="custom",
+                       pad=[1, 1, 1, 1], groups=4)  # fmt: skip
+        return mb.cast(x=conv, dtype="fp32")
+
+    got = evaluate(build, x)
     half = F.conv2d(torch.from_numpy(x).half(), torch.from_numpy(w).half(), padding=1, groups=4).float()
     close(got, half, atol=0)
     exact = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1, groups=4)

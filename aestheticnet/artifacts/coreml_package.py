@@ -1,4 +1,4 @@
-"""Read a CoreML ``.mlpackage`` without running it (prediction needs macOS): its spec, checked for completeness.
+"""Read a CoreML ``.mlpackage`` without running it: its spec, checked for completeness.
 
 A package cut off mid-copy fails here with a message that names what is missing, before any converter or runtime
 sees it.

@@ -147,7 +147,7 @@ SPECS: dict[Format, FormatSpec] = {
         "float32 IO",
     ),
     Format.COREML: FormatSpec(
-        Format.COREML, ".mlpackage", "NCHW", "coremltools (macOS only)",
+        Format.COREML, ".mlpackage", "NCHW", "Core ML (macOS); the MIL evaluator elsewhere",
         {Precision.FP32: _COREML_FP32, Precision.FP16: _COREML_FP16, Precision.INT8: _INT8_WEIGHTS},
         "torch.export -> ML program; RangeDim or EnumeratedShapes; optional ImageType input; int8 = weights only",
     ),

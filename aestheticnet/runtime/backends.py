@@ -341,8 +341,8 @@ class MilBackend(Backend):
     def _run(self, x):
         with _torch_threads(self.threads):
             if self.kind == "image":
-                return np.concatenate([self.program.run({INPUT_NAME: _image_pixels(self.metadata, s)[None]})[OUTPUT_NAME]
-                                       for s in x])  # fmt: skip
+                pixels = [_image_pixels(self.metadata, sample)[None] for sample in x]
+                return np.concatenate([self.program.run({INPUT_NAME: p})[OUTPUT_NAME] for p in pixels])
             return self.program.run({INPUT_NAME: x})[OUTPUT_NAME]
 
 

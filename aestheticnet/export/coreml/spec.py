@@ -1,4 +1,4 @@
-"""Check a CoreML ``.mlpackage`` against its manifest without running it (prediction needs macOS).
+"""Check a CoreML ``.mlpackage`` against its manifest without running it (what the spec promises).
 
 :func:`summarize_spec` turns the protobuf spec into plain data (inputs with their flexible shapes, outputs,
 the ML program's operation types, image scale/bias found in the program, user metadata); :func:`check_spec`

@@ -199,7 +199,9 @@ class MilProgram:
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = sorted(set(self.input_dtypes) - set(inputs))
         if missing:
-            raise MilProgramError(f"{self.path}: inputs {missing} not given; the program takes {list(self.input_dtypes)}")
+            raise MilProgramError(
+                f"{self.path}: inputs {missing} not given; the program takes {list(self.input_dtypes)}"
+            )
         if self.spec is not None:
             for name in self.input_dtypes:
                 check_input_shape(self.path, self.spec, name, tuple(np.shape(inputs[name])))
