@@ -59,6 +59,8 @@ def score(paths, model_path, out, fmt, batch_size, threads, quiet) -> None:
     if not files:
         raise ValueError(f"no images found in {list(paths)}")
     scorer = Scorer(model_path, threads=threads, batch_size=batch_size)
+    if scorer.backend.evaluated_by:  # on stderr: the scores on stdout stay a clean CSV / JSON
+        click.echo(f"scores computed by {scorer.backend.evaluated_by}", err=True)
     result = scorer.score_files(files, progress=not quiet)
     text = write_scores(result, out, fmt)
     if out is None:
