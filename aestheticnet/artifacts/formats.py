@@ -127,8 +127,8 @@ _INT8 = Tolerance(None, 1.5, psnr_db=15.0, agreement=0.8, srocc=0.98, plcc=0.98)
 _INT8_WEIGHTS = Tolerance(None, 0.1, psnr_db=30.0, agreement=0.9, srocc=0.98, plcc=0.98)
 _TFLITE_FP32 = Tolerance(1e-5, 1e-4, psnr_db=90.0, agreement=1.0, srocc=0.999, plcc=0.999,
                          note="1e-4 with dilated convolutions given to onnx2tf; target 1e-5 met")
-_COREML_FP32 = Tolerance(1e-4, 1e-3, psnr_db=70.0, agreement=1.0, srocc=0.999, plcc=0.999,
-                         note="numbers only on macOS; Linux checks the spec")
+_COREML_FP32 = Tolerance(1e-5, 1e-3, psnr_db=70.0, agreement=1.0, srocc=0.999, plcc=0.999,
+                         note="Core ML on macOS, the MIL evaluator elsewhere (measured 1.5e-8 on AestheticNet*)")
 _COREML_FP16 = Tolerance(1e-2, 1e-2, psnr_db=40.0, agreement=0.95, srocc=0.99, plcc=0.99,
                          note="FP16 compute drifts ~1e-2 upstream")
 
