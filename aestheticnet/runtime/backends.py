@@ -334,7 +334,9 @@ class MilBackend(Backend):
         except MilProgramError as exc:
             raise ModelFileError(str(exc)) from None
         self.evaluated_by = EVALUATED_BY
-        self.threads = int(threads) if threads else None
+        # One thread unless told: the evaluator issues hundreds of small kernels per image, and torch's OpenMP
+        # workers spin-wait between them, which on a busy machine made a verify run several times slower.
+        self.threads = int(threads) if threads else 1
         super().__init__(path, _manifest(path) or _default_metadata())
         self.kind = self.metadata.get("input", {}).get("kind", "tensor")
 
