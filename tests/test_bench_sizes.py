@@ -69,3 +69,22 @@ def test_bench_and_info_accept_and_reject_the_same_strings(tmp_path, text):
     assert ("no such model file" in bench.output) == accepted, bench.output
     if not accepted:
         assert "--size" in info.output and "--shapes" in bench.output
+
+
+@pytest.mark.parametrize("text", COMMAND_STRINGS)
+def test_verify_and_the_pipeline_config_accept_and_reject_the_same_strings(tmp_path, text):
+    from aestheticnet.pipeline.config import PipelineConfig
+
+    accepted = sizes_answer(text) is not None
+    # verify checks --shapes before it looks for the files: a valid size reaches the missing-artifact error.
+    verify = CliRunner().invoke(main, ["verify", str(tmp_path / "absent.onnx"), "--reference",
+                                       str(tmp_path / "absent.safetensors"), "--shapes", text])  # fmt: skip
+    assert verify.exit_code == 2, verify.output
+    assert ("no such artifact" in verify.output) == accepted, verify.output
+    for section in ("verify", "bench"):
+        try:
+            PipelineConfig.from_dict({section: {"shapes": [text]}})
+        except ValueError as exc:
+            assert not accepted and f"{section}.shapes" in str(exc), exc
+        else:
+            assert accepted, f"{section}.shapes accepted {text!r}"

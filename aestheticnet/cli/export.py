@@ -98,7 +98,7 @@ def verify(artifact, reference, shapes, data, samples, threads, json_path) -> No
     from aestheticnet.io import atomic_write_json
     from aestheticnet.sizes import parse_shapes
 
-    parsed = parse_shapes(shapes, "--shapes") if shapes else None
+    parsed = parse_shapes(shapes, "--shapes") if shapes is not None else None
     try:
         report, failed = check_parity(artifact, reference, shapes=parsed, data=data, samples=samples,
                                       threads=threads), False  # fmt: skip

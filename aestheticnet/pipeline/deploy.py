@@ -44,7 +44,7 @@ def verify_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
         from aestheticnet.export.verify import format_table, verify_artifact
         from aestheticnet.sizes import Shape
 
-        shapes = [Shape(s.height, s.width, batch=cfg.verify.batch) for s in cfg.verify.shapes]
+        shapes = [s if s.batch > 1 else Shape(s.height, s.width, batch=cfg.verify.batch) for s in cfg.verify.shapes]
         reports, files = [], []
         for art in export.result["artifacts"]:
             path = Path(art["path"])
