@@ -7,6 +7,7 @@ file           runtime                                     model layout   thread
 .onnx          ONNX Runtime, CPU provider                  NCHW           intra-op threads of the session
 .tflite        ai-edge-litert (XNNPACK) or tflite-runtime  NHWC           interpreter threads
 .mlpackage     coremltools, macOS only                     NCHW / image   chosen by CoreML
+.pte           ExecuTorch (XNNPACK delegate)               NCHW           XNNPACK's own pool
 =============  ==========================================  =============  =====================================
 
 ``run`` always takes NCHW float32 and converts the layout itself. Inputs are checked before any runtime sees
@@ -285,7 +286,7 @@ class CoreMLBackend(Backend):
 
 
 def load(path: str | os.PathLike, threads: int | None = None) -> Backend:
-    """A :class:`Backend` for a ``.safetensors``, ``.onnx``, ``.tflite`` or ``.mlpackage`` model."""
+    """A :class:`Backend` for a ``.safetensors``, ``.onnx``, ``.tflite``, ``.mlpackage`` or ``.pte`` model."""
     path = Path(path)
     name = str(path).rstrip("/\\").lower()
     suffix = next((s for s in SUFFIXES if name.endswith(s)), None)
@@ -298,5 +299,7 @@ def load(path: str | os.PathLike, threads: int | None = None) -> Backend:
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be >= 1 (or None for the runtime's default), got {threads}")
     cls = {".safetensors": TorchBackend, ".onnx": OnnxBackend, ".tflite": TFLiteBackend,
-           ".mlpackage": CoreMLBackend}[suffix]  # fmt: skip
+           ".mlpackage": CoreMLBackend}.get(suffix)  # fmt: skip
+    if suffix == ".pte":
+        from aestheticnet.runtime.executorch import ExecuTorchBackend as cls
     return cls(path, threads)
