@@ -47,13 +47,22 @@ def _export(model: torch.nn.Module, spec: DynamicSpec, example_size: tuple[int, 
         return torch.export.export(model, (example_input(example_size),), dynamic_shapes=(spec.dims(),))
 
 
-def _float_modules(recipe: Int8Recipe) -> list[str]:
-    """Names of the prepared network's modules the recipe keeps in float."""
-    names = ["input_norm"] if recipe.float_input_prefix else []
-    return names + (["attention", "head"] if recipe.float_tail else [])
+def _quantized_modules(model: torch.nn.Module, recipe: Int8Recipe) -> list[str]:
+    """Names of the network's modules that become int8: all but the ones the recipe keeps in float (the quantizer
+    takes no "leave this one float" setting, so the int8 ones are named; a module list by its items)."""
+    floats = (["input_norm"] if recipe.float_input_prefix else []) + (["attention", "head"] if recipe.float_tail else [])
+    names = []
+    for name, child in model.named_children():
+        if name in floats or child is None:
+            continue
+        if isinstance(child, torch.nn.ModuleList):
+            names += [f"{name}.{i}" for i in range(len(child))]
+        else:
+            names.append(name)
+    return names
 
 
-def _quantize(program, images: list[np.ndarray], recipe: Int8Recipe, spec: DynamicSpec, example_size):
+def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec: DynamicSpec, example_size):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -62,11 +71,10 @@ def _quantize(program, images: list[np.ndarray], recipe: Int8Recipe, spec: Dynam
 
     if not images:
         raise ExportError("ExecuTorch int8 is calibrated on real images: pass --data DIR")
-    quantizer = XNNPACKQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=recipe.per_channel_weights)
-    )
-    for name in _float_modules(recipe):
-        quantizer.set_module_name(name, None)
+    config = get_symmetric_quantization_config(is_per_channel=recipe.per_channel_weights)
+    quantizer = XNNPACKQuantizer()
+    for name in _quantized_modules(model, recipe):
+        quantizer.set_module_name(name, config)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         observed = prepare_pt2e(program.module(), quantizer)
@@ -114,7 +122,7 @@ def convert_executorch(
     seconds["torch_export"] = round(time.perf_counter() - t0, 3)
     if precision == Precision.INT8:
         t0 = time.perf_counter()
-        program = _quantize(program, list(images or []), recipe, spec, example_size)
+        program = _quantize(prepared, program, list(images or []), recipe, spec, example_size)
         seconds["quantize"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     constants = {EXECUTORCH_METHOD: flat_entries(manifest)[EMBED_KEY]} if manifest else None
