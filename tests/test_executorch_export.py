@@ -111,3 +111,10 @@ def test_bench_runner_measures_a_pte(exported, tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert proc.returncode == 0 and result["ok"], result
     assert result["backend"] == "executorch" and result["input_shape"] == [2, 3, 64, 96] and result["p50_ms"] > 0
+
+
+def test_pipeline_config_takes_executorch():
+    from aestheticnet.pipeline.config import BenchSection, ExportSection
+
+    assert ExportSection(formats=["onnx", "executorch"]).formats == (Format.ONNX, Format.EXECUTORCH)
+    assert BenchSection(formats=["executorch"]).formats == (Format.EXECUTORCH,)

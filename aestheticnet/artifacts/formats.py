@@ -59,24 +59,25 @@ class UnknownPrecisionError(ArtifactError):
     pass
 
 
-class Format(str, Enum):
+class _Named(str, Enum):
+    """An enum whose members print as their value (``str(Format.ONNX) == "onnx"``)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Format(_Named):
     ONNX = "onnx"
     TFLITE = "tflite"
     COREML = "coreml"
     EXECUTORCH = "executorch"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Precision(str, Enum):
+class Precision(_Named):
     FP32 = "fp32"
     FP16 = "fp16"
     INT8 = "int8"
     INT8_DYNAMIC = "int8-dynamic"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

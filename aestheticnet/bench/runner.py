@@ -410,37 +410,6 @@ class TFLiteBackend:
         return [self.interpreter.get_tensor(i) for i in self.outputs]
 
 
-class ExecuTorchBackend:
-    name = "executorch"
-    layout = "NCHW"
-
-    def __init__(self, threads: int):
-        try:
-            import torch
-            from executorch.extension.pybindings import portable_lib
-            from executorch.runtime import Runtime
-        except ImportError as exc:
-            raise RunnerError("missing_runtime", f"executorch is not installed for {sys.executable} ({exc}); "
-                                                 "install it with: python3 -m pip install executorch") from None  # fmt: skip
-        self.torch, self.runtime = torch, Runtime.get()
-        self.version = _dist_version("executorch")
-        reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
-        if reset is not None:  # XNNPACK's thread pool; without this call it uses every core
-            reset(threads)
-
-    def load(self, path: str) -> None:
-        self.method = _open_model(f"executorch {self.version}", path,
-                                  lambda: self.runtime.load_program(path).load_method("forward"))  # fmt: skip
-        self.dtype = "float32"
-
-    def prepare(self, np, shape, seed: int) -> None:
-        # The shape is set on each execute; one outside the exported bounds fails the first inference.
-        self.x = self.torch.from_numpy(_make_input(np, shape, "float32", seed))
-
-    def infer(self):
-        return self.method.execute([self.x])
-
-
 class TorchBackend:
     name = "pytorch"
     layout = "NCHW"
@@ -476,6 +445,34 @@ class TorchBackend:
     def infer(self):
         with self.torch.inference_mode():
             return self.model(self.x)
+
+
+class ExecuTorchBackend(TorchBackend):
+    """ExecuTorch's Python runtime; the input is a torch tensor as for PyTorch (``prepare`` is shared). A shape
+    outside the program's exported bounds fails the first inference."""
+
+    name = "executorch"
+
+    def __init__(self, threads: int):
+        super().__init__(threads)
+        try:
+            from executorch.extension.pybindings import portable_lib
+            from executorch.runtime import Runtime
+        except ImportError as exc:
+            raise RunnerError("missing_runtime", f"executorch is not installed for {sys.executable} ({exc}); "
+                                                 "install it with: python3 -m pip install executorch") from None  # fmt: skip
+        self.runtime, self.version = Runtime.get(), _dist_version("executorch")
+        reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
+        if reset is not None:  # XNNPACK's thread pool; without this call it uses every core
+            reset(threads)
+
+    def load(self, path: str) -> None:
+        self.method = _open_model(f"executorch {self.version}", path,
+                                  lambda: self.runtime.load_program(path).load_method("forward"))  # fmt: skip
+        self.dtype = "float32"
+
+    def infer(self):
+        return self.method.execute([self.x])
 
 
 _LABEL = {}

@@ -5,6 +5,7 @@ from aestheticnet.runtime.backends import (
     SUFFIXES,
     Backend,
     CoreMLUnavailableError,
+    ExecuTorchBackend,
     InputError,
     ModelFileError,
     load,

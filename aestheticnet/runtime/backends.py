@@ -31,6 +31,7 @@ __all__ = [
     "SUFFIXES",
     "Backend",
     "CoreMLUnavailableError",
+    "ExecuTorchBackend",
     "InputError",
     "ModelFileError",
     "load",
@@ -285,6 +286,53 @@ class CoreMLBackend(Backend):
         return self.model.predict({INPUT_NAME: x})[OUTPUT_NAME]
 
 
+_PTE_MAGIC = b"ET"  # the file identifier at bytes 4..6 of every ExecuTorch flatbuffer ("ET12" and later)
+
+
+class ExecuTorchBackend(Backend):
+    """A ``.pte`` program through ExecuTorch's Python runtime. Its input memory is planned for the exported upper
+    bounds (the manifest's ``input.dynamic``), so a batch or size beyond them is refused here, naming the bounds."""
+
+    name = "executorch"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        data = path.read_bytes()[:8]
+        if len(data) < 8 or data[4:6] != _PTE_MAGIC:
+            raise ModelFileError(f"{path}: not an ExecuTorch program (no 'ET' identifier); expected a .pte file")
+        try:
+            from executorch.runtime import Runtime
+        except ImportError:
+            raise ModelFileError("running .pte models needs executorch (pip install executorch)") from None
+        try:
+            program = Runtime.get().load_program(str(path))
+            self.method = program.load_method("forward")
+        except (RuntimeError, ValueError) as exc:
+            raise ModelFileError(
+                f"{path}: not a loadable ExecuTorch program ({exc}); the file may be truncated; expected a .pte "
+                "file written by `aestheticnet export`"
+            ) from None
+        self.runtime = "executorch"
+        super().__init__(path, _manifest(path) or _default_metadata())
+
+    def check_input(self, batch) -> np.ndarray:
+        x = super().check_input(batch)
+        bounds = self.metadata.get("input", {}).get("dynamic") or {}
+        for axis, name in ((0, "batch"), (2, "height"), (3, "width")):
+            lo, hi = bounds.get(name, (None, None))
+            if hi is not None and not lo <= x.shape[axis] <= hi:
+                raise InputError(
+                    f"{self.path.name}: {name} {x.shape[axis]} is outside the program's bounds [{lo}, {hi}] "
+                    "(ExecuTorch plans memory for the exported upper bounds; re-export for larger inputs)"
+                )
+        return x
+
+    def _run(self, x):
+        import torch
+
+        (out,) = self.method.execute([torch.from_numpy(x)])
+        return out.numpy()
+
+
 def load(path: str | os.PathLike, threads: int | None = None) -> Backend:
     """A :class:`Backend` for a ``.safetensors``, ``.onnx``, ``.tflite``, ``.mlpackage`` or ``.pte`` model."""
     path = Path(path)
@@ -299,7 +347,5 @@ def load(path: str | os.PathLike, threads: int | None = None) -> Backend:
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be >= 1 (or None for the runtime's default), got {threads}")
     cls = {".safetensors": TorchBackend, ".onnx": OnnxBackend, ".tflite": TFLiteBackend,
-           ".mlpackage": CoreMLBackend}.get(suffix)  # fmt: skip
-    if suffix == ".pte":
-        from aestheticnet.runtime.executorch import ExecuTorchBackend as cls
+           ".mlpackage": CoreMLBackend, ".pte": ExecuTorchBackend}[suffix]  # fmt: skip
     return cls(path, threads)
