@@ -678,7 +678,16 @@ def measure(args) -> dict:
     }
 
 
+def _leave_package_folder() -> None:
+    """Run as a script, this file's folder is ``sys.path[0]``; inside the package its neighbours (``profile.py``)
+    would shadow standard-library modules that runtimes import (torch and ExecuTorch import ``cProfile``)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == here:
+        sys.path.pop(0)
+
+
 def main(argv=None) -> int:
+    _leave_package_folder()
     # Libraries may print to stdout; keep it for the one JSON object and send everything else to stderr.
     out_fd = os.dup(1)
     sys.stdout.flush()
