@@ -66,7 +66,9 @@ def exported(tmp_path_factory, tiny_synth):
     ckpt = save(fit_small_model(tiny_synth), root / "small.safetensors", preprocess=PRE)
     out = root / "out"
     report = export_checkpoint(
-        ckpt, list(Format), list(Precision), out, data=tiny_synth, calibration_samples=24,
+        # ExecuTorch has its own tests (tests/test_executorch_export.py); its lowering would double this fixture.
+        ckpt, [Format.ONNX, Format.TFLITE, Format.COREML], list(Precision), out, data=tiny_synth,
+        calibration_samples=24,
         log=None,
     )  # fmt: skip
     return ckpt, out, report

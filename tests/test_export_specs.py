@@ -28,7 +28,9 @@ def test_every_offered_precision_has_one_tolerance():
         for precision in spec.precisions:
             tol = tolerance_for(fmt, precision)
             assert tol.mean_score is not None and tol is spec.tolerances[precision]
-    assert [f.value for f in Format] == ["onnx", "tflite", "coreml"]
+    assert [f.value for f in Format] == ["onnx", "tflite", "coreml", "executorch"]
+    assert tolerance_for(Format.EXECUTORCH, Precision.FP32).max_abs <= 1e-5
+    assert tolerance_for(Format.EXECUTORCH, Precision.INT8).srocc >= 0.98
     assert Precision.INT8_DYNAMIC.value == "int8-dynamic" and Precision.INT8_DYNAMIC in SPECS[Format.TFLITE].precisions
     tol = {(f, p): t for f, s in SPECS.items() for p, t in s.tolerances.items()}
     assert tol[(Format.ONNX, Precision.FP32)].max_abs <= 1e-5

@@ -1,4 +1,6 @@
-"""The manifest inside the model file: ONNX ``metadata_props``, TFLite metadata buffers, CoreML user metadata.
+"""The manifest inside the model file: ONNX ``metadata_props``, TFLite metadata buffers, CoreML user metadata,
+an ExecuTorch program's constant method :data:`EXECUTORCH_METHOD` (a method that returns the JSON string; any
+ExecuTorch runtime can read it, no sidecar needed).
 
 Each format gets the whole manifest as JSON under :data:`EMBED_KEY`; ONNX and CoreML also get a few flat entries
 (:func:`flat_entries`) that model viewers show without parsing JSON. Readers return ``None`` when a file carries no
@@ -16,6 +18,7 @@ from aestheticnet.artifacts.formats import INPUT_NAME
 
 __all__ = [
     "EMBED_KEY",
+    "EXECUTORCH_METHOD",
     "coreml_entries",
     "embed_onnx_metadata",
     "embed_tflite_metadata",
@@ -25,6 +28,7 @@ __all__ = [
 ]
 
 EMBED_KEY = "aestheticnet.manifest"  # key of the embedded JSON in every format
+EXECUTORCH_METHOD = "aestheticnet_manifest"  # a method name is a C identifier: no dot
 
 
 def flat_entries(manifest: dict[str, Any]) -> dict[str, str]:
@@ -114,7 +118,20 @@ def _embedded_text(artifact: Path) -> str | None:
         from aestheticnet.artifacts.coreml_package import read_spec
 
         return dict(read_spec(artifact).description.metadata.userDefined).get(EMBED_KEY)
+    if name.endswith(".pte") and artifact.is_file():
+        return read_executorch_text(artifact)
     return None
+
+
+def read_executorch_text(path: Path) -> str | None:
+    """The JSON string returned by the program's :data:`EXECUTORCH_METHOD`, ``None`` when it has none."""
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(str(path))
+    if EXECUTORCH_METHOD not in program.method_names:
+        return None
+    (value,) = program.load_method(EXECUTORCH_METHOD).execute([])
+    return str(value)
 
 
 def read_embedded(artifact: str | os.PathLike) -> dict[str, Any] | None:

@@ -12,6 +12,8 @@ Precisions:
   format, so callers always pass float32 arrays.
 * ``int8``: ONNX static QDQ and TFLite full-integer, both calibrated on dataset images; CoreML int8 *weights*
   (activation quantisation calibrates by running predict, which needs macOS).
+  ExecuTorch int8 is the PT2E XNNPACK quantizer (int8 activations, per-channel int8 weights), calibrated on
+  the same images.
 * ``int8-dynamic``: TFLite dynamic-range quantisation (int8 weights, float activations); no calibration.
 """
 
@@ -57,23 +59,25 @@ class UnknownPrecisionError(ArtifactError):
     pass
 
 
-class Format(str, Enum):
-    ONNX = "onnx"
-    TFLITE = "tflite"
-    COREML = "coreml"
+class _Named(str, Enum):
+    """An enum whose members print as their value (``str(Format.ONNX) == "onnx"``)."""
 
     def __str__(self) -> str:
         return self.value
 
 
-class Precision(str, Enum):
+class Format(_Named):
+    ONNX = "onnx"
+    TFLITE = "tflite"
+    COREML = "coreml"
+    EXECUTORCH = "executorch"
+
+
+class Precision(_Named):
     FP32 = "fp32"
     FP16 = "fp16"
     INT8 = "int8"
     INT8_DYNAMIC = "int8-dynamic"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,12 @@ SPECS: dict[Format, FormatSpec] = {
         Format.COREML, ".mlpackage", "NCHW", "Core ML (macOS); the MIL evaluator elsewhere",
         {Precision.FP32: _COREML_FP32, Precision.FP16: _COREML_FP16, Precision.INT8: _INT8_WEIGHTS},
         "torch.export -> ML program; RangeDim or EnumeratedShapes; optional ImageType input; int8 = weights only",
+    ),
+    Format.EXECUTORCH: FormatSpec(
+        Format.EXECUTORCH, ".pte", "NCHW", "executorch (XNNPACK delegate)",
+        {Precision.FP32: _FP32, Precision.INT8: _INT8},
+        "torch.export -> to_edge_transform_and_lower(XnnpackPartitioner); dynamic batch and bounded H/W (see the "
+        "manifest); int8 = PT2E XNNPACK quantizer, static, calibrated; float32 IO",
     ),
 }  # fmt: skip
 

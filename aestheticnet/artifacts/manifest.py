@@ -42,7 +42,7 @@ MANIFEST_VERSION = 1
 
 _TOOLS = (
     "torch", "onnx", "onnxruntime", "onnxscript", "onnxsim", "onnx2tf", "tensorflow", "tf_keras",
-    "ai-edge-litert", "coremltools", "numpy",
+    "ai-edge-litert", "coremltools", "executorch", "torchao", "numpy",
 )  # fmt: skip
 
 

@@ -33,7 +33,7 @@ __all__ = ["MODEL_FORMATS", "UNKNOWN_PRECISION", "artifact_manifest", "file_form
 
 # The files ``info`` and ``bench`` know as models: checkpoints and every exported format.
 MODEL_FORMATS = ("safetensors", *(f.value for f in Format))
-BACKEND_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert", "safetensors": "pytorch"}
+BACKEND_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert", "executorch": "executorch", "safetensors": "pytorch"}
 UNKNOWN_PRECISION = "unknown"
 
 

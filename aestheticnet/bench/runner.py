@@ -9,6 +9,7 @@ only the standard library at module level; numpy and the runtime are imported wh
 
 Backends by file type: ``.onnx`` -> onnxruntime (CPU provider, ``intra_op_num_threads``); ``.tflite`` ->
 ai_edge_litert (XNNPACK delegate unless ``--no-xnnpack``), else tflite_runtime, else tensorflow.lite;
+``.pte`` -> ExecuTorch's Python runtime (XNNPACK delegate; ``--threads`` sets its thread pool);
 ``.safetensors`` -> PyTorch eager through aestheticnet. The input layout (NCHW or NHWC) and dtype are read from
 the model. Random inputs of the requested batch and HxW; H and W must be multiples of ``--multiple`` (32).
 
@@ -44,7 +45,7 @@ EXIT_CODES = {
     "internal": 6,
 }
 
-BACKENDS = ("auto", "onnxruntime", "litert", "tflite_runtime", "tensorflow", "pytorch")
+BACKENDS = ("auto", "onnxruntime", "litert", "tflite_runtime", "tensorflow", "executorch", "pytorch")
 
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                "NUMEXPR_NUM_THREADS")  # fmt: skip
@@ -146,8 +147,8 @@ def library_versions() -> dict:
     except ImportError:  # Python < 3.8
         return {}
     out = {}
-    for dist in ("numpy", "onnxruntime", "ai-edge-litert", "tflite-runtime", "tensorflow", "torch", "psutil",
-                 "aestheticnet"):  # fmt: skip
+    for dist in ("numpy", "onnxruntime", "ai-edge-litert", "tflite-runtime", "tensorflow", "executorch", "torch",
+                 "psutil", "aestheticnet"):  # fmt: skip
         try:
             out[dist] = metadata.version(dist)
         except Exception:
@@ -263,10 +264,12 @@ def backend_for(path: str, backend: str) -> str:
         return "onnxruntime"
     if ext == ".tflite":
         return "litert"
+    if ext == ".pte":
+        return "executorch"
     if ext == ".safetensors":
         return "pytorch"
     raise RunnerError("unsupported_model", f"{_label(path)}: unknown model type {ext!r} "
-                                           "(expected .onnx, .tflite or .safetensors)")  # fmt: skip
+                                           "(expected .onnx, .tflite, .pte or .safetensors)")  # fmt: skip
 
 
 def _layout(shape) -> str:
@@ -444,6 +447,34 @@ class TorchBackend:
             return self.model(self.x)
 
 
+class ExecuTorchBackend(TorchBackend):
+    """ExecuTorch's Python runtime; the input is a torch tensor as for PyTorch (``prepare`` is shared). A shape
+    outside the program's exported bounds fails the first inference."""
+
+    name = "executorch"
+
+    def __init__(self, threads: int):
+        super().__init__(threads)
+        try:
+            from executorch.extension.pybindings import portable_lib
+            from executorch.runtime import Runtime
+        except ImportError as exc:
+            raise RunnerError("missing_runtime", f"executorch is not installed for {sys.executable} ({exc}); "
+                                                 "install it with: python3 -m pip install executorch") from None  # fmt: skip
+        self.runtime, self.version = Runtime.get(), _dist_version("executorch")
+        reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
+        if reset is not None:  # XNNPACK's thread pool; without this call it uses every core
+            reset(threads)
+
+    def load(self, path: str) -> None:
+        self.method = _open_model(f"executorch {self.version}", path,
+                                  lambda: self.runtime.load_program(path).load_method("forward"))  # fmt: skip
+        self.dtype = "float32"
+
+    def infer(self):
+        return self.method.execute([self.x])
+
+
 _LABEL = {}
 
 
@@ -471,6 +502,8 @@ def make_backend(kind: str, threads: int, xnnpack: bool):
         return OnnxRuntimeBackend(threads)
     if kind in ("litert", "tflite_runtime", "tensorflow"):
         return TFLiteBackend(threads, kind, xnnpack)
+    if kind == "executorch":
+        return ExecuTorchBackend(threads)
     if kind == "pytorch":
         return TorchBackend(threads)
     raise RunnerError("bad_argument", f"unknown backend {kind!r} (choose from {', '.join(BACKENDS)})")
@@ -645,7 +678,16 @@ def measure(args) -> dict:
     }
 
 
+def _leave_package_folder() -> None:
+    """Run as a script, this file's folder is ``sys.path[0]``; inside the package its neighbours (``profile.py``)
+    would shadow standard-library modules that runtimes import (torch and ExecuTorch import ``cProfile``)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == here:
+        sys.path.pop(0)
+
+
 def main(argv=None) -> int:
+    _leave_package_folder()
     # Libraries may print to stdout; keep it for the one JSON object and send everything else to stderr.
     out_fd = os.dup(1)
     sys.stdout.flush()

@@ -84,7 +84,7 @@ class ExportPlan:
 
     @property
     def needs_calibration(self) -> bool:
-        return any(p == Precision.INT8 and f in (Format.ONNX, Format.TFLITE) for f, p in self.pairs)
+        return any(p == Precision.INT8 and f in (Format.ONNX, Format.TFLITE, Format.EXECUTORCH) for f, p in self.pairs)
 
 
 def make_plan(
@@ -119,7 +119,8 @@ def make_plan(
                       skipped, options)  # fmt: skip
     if plan.needs_calibration and options.data is None:
         raise ExportError(
-            "int8 for ONNX/TFLite is calibrated on real images: pass --data DIR (a dataset or a folder of images)"
+            "int8 for ONNX/TFLite/ExecuTorch is calibrated on real images: pass --data DIR (a dataset or a folder of "
+            "images)"
         )
     plan.meta = read_metadata(checkpoint)
     if options.spec is None:
@@ -128,14 +129,17 @@ def make_plan(
     return plan
 
 
+def _bounds(spec: DynamicSpec) -> dict[str, list[int]]:
+    lo = max(spec.multiple, spec.min_side)
+    return {"batch": [1, spec.max_batch], "height": [lo, spec.max_side], "width": [lo, spec.max_side]}
+
+
 class Manifests:
     """The manifest of each artifact of a plan, from the checkpoint's metadata and the export's rewrites."""
 
     def __init__(self, plan: ExportPlan, sha256: str, rewrites: list[str]):
         self.plan, self.sha256, self.rewrites = plan, sha256, rewrites
-        spec = plan.options.spec
-        lo = max(spec.multiple, spec.min_side)
-        self.bounds = {"batch": [1, spec.max_batch], "height": [lo, spec.max_side], "width": [lo, spec.max_side]}
+        self.bounds = _bounds(plan.options.spec)
 
     def build(self, fmt: Format, precision: Precision, exporter: dict, **kw) -> dict:
         return build_manifest(
@@ -148,6 +152,21 @@ class Manifests:
         info = {"exporter": "onnx2tf + TFLiteConverter (from the dynamo ONNX)", "onnx_exporter": onnx_exporter}
         return self.build(Format.TFLITE, precision, info, input_shape=["batch", "height", "width", 3],
                           calibration=calibration if precision == Precision.INT8 else None)  # fmt: skip
+
+    @property
+    def et_spec(self) -> DynamicSpec:
+        from aestheticnet.export.executorch.convert import executorch_spec
+
+        return executorch_spec(self.plan.options.spec)
+
+    def executorch(self, precision: Precision, calibration: dict | None) -> dict:
+        from aestheticnet.export.executorch.convert import conversion_text
+
+        dynamic = _bounds(self.et_spec)
+        info = {"exporter": "torch.export -> ExecuTorch (XNNPACK delegate)",
+                "conversion": conversion_text(precision, self.plan.options.recipe),
+                "bounds_note": "the runtime plans input memory for the upper bounds"}  # fmt: skip
+        return self.build(Format.EXECUTORCH, precision, info, dynamic=dynamic, calibration=calibration)
 
     def coreml(self, precision: Precision) -> dict:
         from aestheticnet.export.coreml.convert import DEFAULT_ENUMERATED

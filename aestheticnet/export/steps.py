@@ -80,6 +80,7 @@ class ExportRun:
             for fmt, precision in self.plan.pairs:
                 if fmt == Format.ONNX and precision != Precision.FP32 and self.onnx_fp32 is not None:
                     self.onnx_variant(precision)
+            self.executorch_here()
             self.finish_tflite(tflite)
             if coreml_job is not None:
                 self.finish_coreml(*coreml_job)
@@ -200,6 +201,24 @@ class ExportRun:
             self.rec.report.format_seconds["tflite_wall"] = round(time.perf_counter() - started["start"], 3)
         except Exception as exc:  # noqa: BLE001
             self.rec.failure("tflite/" + ",".join(p.value for p in precisions), exc)
+
+    # ---- ExecuTorch ---------------------------------------------------------------------------------------
+    def executorch_here(self) -> None:
+        """ExecuTorch in this process, while the TFLite and CoreML workers convert."""
+        from aestheticnet.export.executorch.convert import convert_executorch
+
+        for precision in self.plan.precisions(Format.EXECUTORCH):
+            dst = self.plan.path(Format.EXECUTORCH, precision)
+            calibration = self.calibration_info if precision == Precision.INT8 else None
+            manifest = self.manifests.executorch(precision, calibration)
+            try:
+                seconds = convert_executorch(self.prepared, dst, precision=precision, spec=self.manifests.et_spec,
+                                             images=self.calibration, recipe=self.options.recipe,
+                                             manifest=manifest)  # fmt: skip
+                manifest["export"]["seconds"] = seconds
+                self.rec.artifact(Format.EXECUTORCH, precision, dst, seconds, manifest)
+            except Exception as exc:  # noqa: BLE001
+                self.rec.failure(f"executorch/{precision.value}", exc)
 
     # ---- CoreML -------------------------------------------------------------------------------------------
     def start_coreml_worker(self) -> tuple[Job, float] | None:

@@ -175,7 +175,7 @@ def verify_artifact(
     """
     cache = {} if cache is None else cache
     from aestheticnet.io import sha256_file
-    from aestheticnet.runtime.backends import load
+    from aestheticnet.runtime.loading import load
 
     artifact, reference = Path(artifact), Path(reference)
     fmt = format_of_path(artifact)

@@ -7,10 +7,13 @@ from aestheticnet.runtime.backends import (
     CoreMLRunner,
     CoreMLUnavailableError,
     InputError,
+    MilBackend,
     ModelFileError,
-    load,
 )
+from aestheticnet.runtime.executorch import ExecuTorchBackend
+from aestheticnet.runtime.loading import load
 from aestheticnet.runtime.scorer import Scorer
 from aestheticnet.runtime.scoring import ScoreResult, collect_images, write_scores
 
-__all__ = [*backends.__all__, "ScoreResult", "Scorer", "collect_images", "write_scores"]
+__all__ = [*backends.__all__, "ExecuTorchBackend", "ScoreResult", "Scorer", "collect_images", "load",
+           "write_scores"]  # fmt: skip

@@ -7,6 +7,7 @@ file           runtime                                     model layout   thread
 .onnx          ONNX Runtime, CPU provider                  NCHW           intra-op threads of the session
 .tflite        ai-edge-litert (XNNPACK) or tflite-runtime  NHWC           interpreter threads
 .mlpackage     Core ML on macOS; elsewhere the MIL evaluator  NCHW / image   chosen by CoreML / torch threads
+.pte           ExecuTorch (XNNPACK delegate)               NCHW           XNNPACK's own pool
 =============  ==========================================  =============  =====================================
 
 A ``.mlpackage`` runs through Apple's Core ML on macOS. On other systems (or with ``coreml=CoreMLRunner.MIL``) its
@@ -39,7 +40,7 @@ __all__ = [
     "CoreMLUnavailableError",
     "InputError",
     "ModelFileError",
-    "load",
+    "MilBackend",
 ]
 
 SUFFIXES = (".safetensors", *(spec.suffix for spec in SPECS.values()))
@@ -346,26 +347,3 @@ class MilBackend(Backend):
                 pixels = [_image_pixels(self.metadata, sample)[None] for sample in x]
                 return np.concatenate([self.program.run({INPUT_NAME: p})[OUTPUT_NAME] for p in pixels])
             return self.program.run({INPUT_NAME: x})[OUTPUT_NAME]
-
-
-def load(path: str | os.PathLike, threads: int | None = None,
-         coreml: CoreMLRunner = CoreMLRunner.AUTO) -> Backend:  # fmt: skip
-    """A :class:`Backend` for a ``.safetensors``, ``.onnx``, ``.tflite`` or ``.mlpackage`` model; ``coreml`` picks
-    what runs a ``.mlpackage`` (Core ML on macOS by default, the MIL evaluator elsewhere)."""
-    path = Path(path)
-    name = str(path).rstrip("/\\").lower()
-    suffix = next((s for s in SUFFIXES if name.endswith(s)), None)
-    if suffix is None:
-        raise ModelFileError(f"{path}: unknown model type; expected a file ending in {', '.join(SUFFIXES)}")
-    if not path.exists():
-        raise ModelFileError(f"{path}: no such model file")
-    if suffix != ".mlpackage" and path.is_dir():
-        raise ModelFileError(f"{path}: is a directory; expected a {suffix} file")
-    if threads is not None and int(threads) < 1:
-        raise ValueError(f"threads must be >= 1 (or None for the runtime's default), got {threads}")
-    coreml = CoreMLRunner(coreml)
-    if coreml == CoreMLRunner.AUTO:
-        coreml = CoreMLRunner.COREML if platform.system() == "Darwin" else CoreMLRunner.MIL
-    cls = {".safetensors": TorchBackend, ".onnx": OnnxBackend, ".tflite": TFLiteBackend,
-           ".mlpackage": CoreMLBackend if coreml == CoreMLRunner.COREML else MilBackend}[suffix]  # fmt: skip
-    return cls(path, threads)

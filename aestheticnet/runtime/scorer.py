@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from aestheticnet.runtime.backends import Backend, ModelFileError, load
+from aestheticnet.runtime.backends import Backend, ModelFileError
+from aestheticnet.runtime.loading import load
 from aestheticnet.runtime.scoring import ScoreResult
 
 __all__ = ["Scorer"]

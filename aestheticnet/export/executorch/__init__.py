@@ -1,0 +1,1 @@
+"""ExecuTorch export: ``.pte`` programs with the XNNPACK delegate (:mod:`.convert`)."""

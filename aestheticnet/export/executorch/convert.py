@@ -1,0 +1,136 @@
+"""``torch.export`` -> ExecuTorch program (``.pte``) with every supported op delegated to XNNPACK.
+
+* Shapes: dynamic batch and bounded dynamic H/W (``multiple x Dim``, as for ONNX and CoreML), with bounds of
+  their own (:func:`executorch_spec`): ExecuTorch plans the memory of the program's input and output for the
+  upper bounds when a method loads, so the bounds are what a runtime allocates (batch 8 x 3 x 1024 x 1024 float32
+  = 96 MiB); the XNNPACK delegate sizes its own intermediate tensors per call. The manifest records the bounds.
+* Precision: ``fp32``; ``int8`` = the PT2E flow with ExecuTorch's XNNPACK quantizer (static int8 activations,
+  symmetric int8 weights, per-channel as the :class:`~aestheticnet.export.int8.recipe.Int8Recipe` says),
+  calibrated on the same images as the ONNX and TFLite int8 exports; the recipe's float parts (input
+  normalisation, tail) are left unquantised. Inputs and outputs are float32 in every precision.
+* Metadata: the manifest JSON is a constant method of the program
+  (:data:`~aestheticnet.artifacts.embedded.EXECUTORCH_METHOD`) and the sidecar manifest as for every format.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aestheticnet.artifacts import SPECS, Format, Precision
+from aestheticnet.artifacts.embedded import EMBED_KEY, EXECUTORCH_METHOD, flat_entries
+from aestheticnet.export.dynamic import DynamicSpec, example_input
+from aestheticnet.export.errors import ExportError
+from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
+
+__all__ = ["EXECUTORCH_MAX_BATCH", "EXECUTORCH_MAX_SIDE", "conversion_text", "convert_executorch", "executorch_spec"]
+
+EXECUTORCH_MAX_BATCH = 8
+EXECUTORCH_MAX_SIDE = 1024
+
+
+def executorch_spec(spec: DynamicSpec) -> DynamicSpec:
+    """``spec`` with ExecuTorch's upper bounds (module docstring: they are allocated when a method loads)."""
+    return replace(spec, max_batch=min(spec.max_batch, EXECUTORCH_MAX_BATCH),
+                   max_side=min(spec.max_side, EXECUTORCH_MAX_SIDE))  # fmt: skip
+
+
+def _export(model: torch.nn.Module, spec: DynamicSpec, example_size: tuple[int, int]):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.export.export(model, (example_input(example_size),), dynamic_shapes=(spec.dims(),))
+
+
+def _quantized_modules(model: torch.nn.Module, recipe: Int8Recipe) -> list[str]:
+    """Names of the network's modules that become int8: all but the ones the recipe keeps in float (the quantizer
+    takes no "leave this one float" setting, so the int8 ones are named; a module list by its items)."""
+    floats = (["input_norm"] if recipe.float_input_prefix else []) + (["attention", "head"] if recipe.float_tail else [])
+    names = []
+    for name, child in model.named_children():
+        if name in floats or child is None:
+            continue
+        if isinstance(child, torch.nn.ModuleList):
+            names += [f"{name}.{i}" for i in range(len(child))]
+        else:
+            names.append(name)
+    return names
+
+
+def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec: DynamicSpec, example_size):
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    if not images:
+        raise ExportError("ExecuTorch int8 is calibrated on real images: pass --data DIR")
+    config = get_symmetric_quantization_config(is_per_channel=recipe.per_channel_weights)
+    quantizer = XNNPACKQuantizer()
+    for name in _quantized_modules(model, recipe):
+        quantizer.set_module_name(name, config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        observed = prepare_pt2e(program.module(), quantizer)
+        with torch.no_grad():
+            for x in images:
+                observed(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(1, *x.shape[-3:]))
+        converted = convert_pt2e(observed)
+    return _export(converted, spec, example_size)
+
+
+def conversion_text(precision: Precision, recipe: Int8Recipe) -> str:
+    """The ``export.conversion`` entry of an ExecuTorch manifest."""
+    text = "torch.export -> executorch.exir.to_edge_transform_and_lower(XnnpackPartitioner) -> to_executorch"
+    if precision != Precision.INT8:
+        return text
+    weights = "per-channel" if recipe.per_channel_weights else "per-tensor"
+    return (f"{text}; PT2E XNNPACKQuantizer (static int8 activations, symmetric {weights} int8 weights, "
+            f"MinMax calibration); {recipe.float_parts()}")  # fmt: skip
+
+
+def convert_executorch(
+    prepared: torch.nn.Module,
+    path: str | Path,
+    *,
+    precision: Precision = Precision.FP32,
+    spec: DynamicSpec = DynamicSpec(),  # noqa: B008 - frozen dataclass
+    images: list[np.ndarray] | None = None,
+    recipe: Int8Recipe = DEFAULT_RECIPE,
+    manifest: dict[str, Any] | None = None,
+    example_size: tuple[int, int] = (224, 224),
+) -> dict[str, float]:
+    """Write ``path`` (a ``.pte`` file) atomically; returns the seconds of each step."""
+    precision = Precision(precision)
+    if precision not in SPECS[Format.EXECUTORCH].tolerances:
+        offered = ", ".join(p.value for p in SPECS[Format.EXECUTORCH].precisions)
+        raise ExportError(f"ExecuTorch precision {precision.value!r} is not offered; expected one of {offered}")
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    from aestheticnet.io import atomic_path
+
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    program = _export(prepared, spec, example_size)
+    seconds["torch_export"] = round(time.perf_counter() - t0, 3)
+    if precision == Precision.INT8:
+        t0 = time.perf_counter()
+        program = _quantize(prepared, program, list(images or []), recipe, spec, example_size)
+        seconds["quantize"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    constants = {EXECUTORCH_METHOD: flat_entries(manifest)[EMBED_KEY]} if manifest else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()], constant_methods=constants)
+        buffer = lowered.to_executorch().buffer
+    seconds["lower"] = round(time.perf_counter() - t0, 3)
+    with atomic_path(Path(path)) as tmp:
+        Path(tmp).write_bytes(buffer)
+    return seconds

@@ -1,0 +1,57 @@
+"""ExecuTorch programs (``.pte``) through ExecuTorch's Python runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from aestheticnet.runtime.backends import Backend, InputError, ModelFileError, _default_metadata, _manifest
+
+__all__ = ["ExecuTorchBackend"]
+
+_PTE_MAGIC = b"ET"  # the file identifier at bytes 4..6 of every ExecuTorch flatbuffer ("ET12" and later)
+
+
+class ExecuTorchBackend(Backend):
+    """A ``.pte`` program through ExecuTorch's Python runtime. Its input memory is planned for the exported upper
+    bounds (the manifest's ``input.dynamic``), so a batch or size beyond them is refused here, naming the bounds."""
+
+    name = "executorch"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        data = path.read_bytes()[:8]
+        if len(data) < 8 or data[4:6] != _PTE_MAGIC:
+            raise ModelFileError(f"{path}: not an ExecuTorch program (no 'ET' identifier); expected a .pte file")
+        try:
+            from executorch.runtime import Runtime
+        except ImportError:
+            raise ModelFileError("running .pte models needs executorch (pip install executorch)") from None
+        try:
+            program = Runtime.get().load_program(str(path))
+            self.method = program.load_method("forward")
+        except (RuntimeError, ValueError) as exc:
+            raise ModelFileError(
+                f"{path}: not a loadable ExecuTorch program ({exc}); the file may be truncated; expected a .pte "
+                "file written by `aestheticnet export`"
+            ) from None
+        self.runtime = "executorch"
+        super().__init__(path, _manifest(path) or _default_metadata())
+
+    def check_input(self, batch) -> np.ndarray:
+        x = super().check_input(batch)
+        bounds = self.metadata.get("input", {}).get("dynamic") or {}
+        for axis, name in ((0, "batch"), (2, "height"), (3, "width")):
+            lo, hi = bounds.get(name, (None, None))
+            if hi is not None and not lo <= x.shape[axis] <= hi:
+                raise InputError(
+                    f"{self.path.name}: {name} {x.shape[axis]} is outside the program's bounds [{lo}, {hi}] "
+                    "(ExecuTorch plans memory for the exported upper bounds; re-export for larger inputs)"
+                )
+        return x
+
+    def _run(self, x):
+        import torch
+
+        (out,) = self.method.execute([torch.from_numpy(x)])
+        return out.numpy()

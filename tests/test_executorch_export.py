@@ -1,0 +1,120 @@
+"""ExecuTorch export: .pte with the XNNPACK delegate, fp32 and int8, dynamic batch and bounded H/W, manifests
+(sidecar and embedded as a constant method), parity through verify, the runtime backend and the bench runner."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from aestheticnet.artifacts import Format, Precision
+from aestheticnet.artifacts.embedded import read_embedded
+from aestheticnet.artifacts.manifest import sidecar_path
+from aestheticnet.sizes import Shape
+
+pytest.importorskip("executorch")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_synth):
+    from aestheticnet.export import export_checkpoint
+    from aestheticnet.models import create_model, save
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("executorch")
+    ckpt = save(create_model("aestheticnet_star", layers=3, init_channels=4), root / "tiny.safetensors")
+    report = export_checkpoint(ckpt, [Format.EXECUTORCH], [Precision.FP32, Precision.INT8], root / "out",
+                               data=tiny_synth, calibration_samples=8, log=None)  # fmt: skip
+    paths = {p: root / "out" / f"tiny.{p}.pte" for p in ("fp32", "int8")}
+    return ckpt, paths, report
+
+
+def test_manifest_sidecar_and_embedded_with_bounds(exported):
+    _, paths, _ = exported
+    for precision, path in paths.items():
+        assert path.is_file(), path
+        side = json.loads(sidecar_path(path).read_text())
+        embedded = read_embedded(path)
+        assert embedded is not None and embedded["input"] == side["input"] and embedded["model"] == side["model"]
+        assert side["artifact"]["format"] == "executorch" and side["artifact"]["precision"] == precision
+        assert side["input"]["dynamic"] == {"batch": [1, 8], "height": [32, 1024], "width": [32, 1024]}
+        assert side["input"]["layout"] == "NCHW" and side["input"]["multiple"] == 32
+    int8 = json.loads(sidecar_path(paths["int8"]).read_text())
+    assert "XNNPACKQuantizer" in int8["export"]["conversion"] and int8["export"]["calibration"]["samples"] >= 1
+
+
+def test_fp32_parity_at_several_shapes(exported):
+    from aestheticnet.export.verify import verify_artifact
+
+    ckpt, paths, _ = exported
+    shapes = [Shape(64, 64), Shape(96, 160), Shape(224, 224, batch=3), Shape(32, 1024)]
+    report = verify_artifact(paths["fp32"], ckpt, shapes=shapes)
+    assert report.passed, report.mismatches
+    assert [s["shape"] for s in report.shapes] and max(s["max_abs"] for s in report.shapes) <= 1e-5
+
+
+def test_int8_runs_and_verifies(exported, tiny_synth):
+    from aestheticnet.export.verify import verify_artifact
+
+    ckpt, paths, _ = exported
+    report = verify_artifact(paths["int8"], ckpt, shapes=[Shape(96, 128), Shape(64, 64, batch=2)], data=tiny_synth,
+                             samples=12)  # fmt: skip
+    assert report.precision == "int8" and report.real is not None
+    assert report.passed, report.mismatches
+
+
+def test_backend_refuses_bad_inputs_and_files(exported, tmp_path):
+    from aestheticnet.runtime import InputError, ModelFileError, load
+
+    _, paths, _ = exported
+    backend = load(paths["fp32"])
+    assert backend.name == "executorch"
+    assert backend.run(np.zeros((2, 3, 64, 96), np.float32)).shape == (2, 10)
+    with pytest.raises(InputError, match=r"batch 9 is outside the program's bounds \[1, 8\]"):
+        backend.run(np.zeros((9, 3, 64, 64), np.float32))
+    with pytest.raises(InputError, match="multiples of 32"):
+        backend.run(np.zeros((1, 3, 70, 64), np.float32))
+    truncated = tmp_path / "cut.pte"
+    truncated.write_bytes(paths["fp32"].read_bytes()[:4000])
+    with pytest.raises(ModelFileError, match="cut.pte"):
+        load(truncated)
+    other = tmp_path / "other.pte"
+    other.write_bytes(b"not a program at all")
+    with pytest.raises(ModelFileError, match="not an ExecuTorch program"):
+        load(other)
+
+
+def test_bad_export_requests_are_refused(tmp_path):
+    from aestheticnet.export.errors import ExportError
+    from aestheticnet.export.executorch.convert import convert_executorch
+    from aestheticnet.export.plan import ExportOptions, make_plan
+    from aestheticnet.models import create_model, save
+
+    model = create_model("aestheticnet_star", layers=3, init_channels=4).eval()
+    with pytest.raises(ExportError, match="ExecuTorch precision 'fp16' is not offered; expected one of fp32, int8"):
+        convert_executorch(model, tmp_path / "m.pte", precision=Precision.FP16)
+    ckpt = save(model, tmp_path / "m.safetensors")
+    with pytest.raises(ExportError, match="int8 for ONNX/TFLite/ExecuTorch is calibrated on real images"):
+        make_plan(ckpt, [Format.EXECUTORCH], [Precision.INT8], tmp_path, ExportOptions())
+    assert not (tmp_path / "m.pte").exists()
+
+
+def test_bench_runner_measures_a_pte(exported, tmp_path):
+    from aestheticnet.bench.devices import runner_path
+
+    _, paths, _ = exported
+    proc = subprocess.run([sys.executable, str(runner_path()), str(paths["fp32"]), "--threads", "1", "--shape",
+                           "2x64x96", "--runs", "3"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0 and result["ok"], result
+    assert result["backend"] == "executorch" and result["input_shape"] == [2, 3, 64, 96] and result["p50_ms"] > 0
+
+
+def test_pipeline_config_takes_executorch():
+    from aestheticnet.pipeline.config import BenchSection, ExportSection
+
+    assert ExportSection(formats=["onnx", "executorch"]).formats == (Format.ONNX, Format.EXECUTORCH)
+    assert BenchSection(formats=["executorch"]).formats == (Format.EXECUTORCH,)
