@@ -205,16 +205,28 @@ class ExportRun:
     # ---- ExecuTorch ---------------------------------------------------------------------------------------
     def executorch_here(self) -> None:
         """ExecuTorch in this process, while the TFLite and CoreML workers convert."""
-        from aestheticnet.export.executorch.convert import convert_executorch
+        from aestheticnet.export.executorch.convert import convert_executorch, export_program
 
-        for precision in self.plan.precisions(Format.EXECUTORCH):
+        precisions = self.plan.precisions(Format.EXECUTORCH)
+        if not precisions:
+            return
+        t0 = time.perf_counter()
+        try:
+            program = export_program(self.prepared, self.manifests.et_spec)
+        except Exception as exc:  # noqa: BLE001
+            for precision in precisions:
+                self.rec.failure(f"executorch/{precision.value}", exc)
+            return
+        traced = {"torch_export": round(time.perf_counter() - t0, 3)}
+        for precision in precisions:
             dst = self.plan.path(Format.EXECUTORCH, precision)
             calibration = self.calibration_info if precision == Precision.INT8 else None
             manifest = self.manifests.executorch(precision, calibration)
             try:
-                seconds = convert_executorch(self.prepared, dst, precision=precision, spec=self.manifests.et_spec,
-                                             images=self.calibration, recipe=self.options.recipe,
-                                             manifest=manifest)  # fmt: skip
+                seconds = traced | convert_executorch(  # the shared trace is counted once, with the first precision
+                    self.prepared, dst, precision=precision, spec=self.manifests.et_spec, images=self.calibration,
+                    recipe=self.options.recipe, manifest=manifest, program=program)
+                traced = {}
                 manifest["export"]["seconds"] = seconds
                 self.rec.artifact(Format.EXECUTORCH, precision, dst, seconds, manifest)
             except Exception as exc:  # noqa: BLE001

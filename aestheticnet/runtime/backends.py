@@ -327,12 +327,12 @@ class MilBackend(Backend):
     name = "mil-evaluator"
 
     def __init__(self, path: Path, threads: int | None = None):
-        _read_package(path)
+        from aestheticnet.artifacts.coreml_package import CoreMLPackageError
         from aestheticnet.runtime.mil import EVALUATED_BY, MilProgram, MilProgramError
 
-        try:
+        try:  # MilProgram reads the spec once, with the package's own clear errors
             self.program = MilProgram(path)
-        except MilProgramError as exc:
+        except (CoreMLPackageError, MilProgramError) as exc:
             raise ModelFileError(str(exc)) from None
         self.evaluated_by = EVALUATED_BY
         # One thread unless told: the evaluator issues hundreds of small kernels per image, and torch's OpenMP

@@ -41,7 +41,8 @@ def executorch_spec(spec: DynamicSpec) -> DynamicSpec:
                    max_side=min(spec.max_side, EXECUTORCH_MAX_SIDE))  # fmt: skip
 
 
-def _export(model: torch.nn.Module, spec: DynamicSpec, example_size: tuple[int, int]):
+def export_program(model: torch.nn.Module, spec: DynamicSpec, example_size: tuple[int, int] = (224, 224)):
+    """The float program every ExecuTorch precision starts from (quantisation works on a copy of its module)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.export.export(model, (example_input(example_size),), dynamic_shapes=(spec.dims(),))
@@ -82,7 +83,7 @@ def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec
             for x in images:
                 observed(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(1, *x.shape[-3:]))
         converted = convert_pt2e(observed)
-    return _export(converted, spec, example_size)
+    return export_program(converted, spec, example_size)
 
 
 def conversion_text(precision: Precision, recipe: Int8Recipe) -> str:
@@ -105,8 +106,12 @@ def convert_executorch(
     recipe: Int8Recipe = DEFAULT_RECIPE,
     manifest: dict[str, Any] | None = None,
     example_size: tuple[int, int] = (224, 224),
+    program=None,
 ) -> dict[str, float]:
-    """Write ``path`` (a ``.pte`` file) atomically; returns the seconds of each step."""
+    """Write ``path`` (a ``.pte`` file) atomically; returns the seconds of each step.
+
+    ``program`` is the float ``torch.export`` of ``prepared`` under ``spec`` (:func:`export_program`), shared by
+    the precisions of one export so that the model is traced once; without it, it is made here."""
     precision = Precision(precision)
     if precision not in SPECS[Format.EXECUTORCH].tolerances:
         offered = ", ".join(p.value for p in SPECS[Format.EXECUTORCH].precisions)
@@ -117,9 +122,10 @@ def convert_executorch(
     from aestheticnet.io import atomic_path
 
     seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    program = _export(prepared, spec, example_size)
-    seconds["torch_export"] = round(time.perf_counter() - t0, 3)
+    if program is None:
+        t0 = time.perf_counter()
+        program = export_program(prepared, spec, example_size)
+        seconds["torch_export"] = round(time.perf_counter() - t0, 3)
     if precision == Precision.INT8:
         t0 = time.perf_counter()
         program = _quantize(prepared, program, list(images or []), recipe, spec, example_size)
