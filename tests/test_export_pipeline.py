@@ -223,6 +223,19 @@ def test_int8_keeps_the_tail_float_and_corrects_the_classifier_bias(exported):
     assert dtypes["FULLY_CONNECTED"] == {"float32"} and dtypes["SOFTMAX"] == {"float32"}
     # the cells are int8; the float CONV_2Ds are CBAM's 1x1 gate convolutions in the tail
     assert "int8" in dtypes["CONV_2D"] and dtypes["DEPTHWISE_CONV_2D"] == {"int8"}
+    # int8 RELUs that XNNPACK cannot take are written as the QUANTIZE they equal; none is left
+    assert any(r.startswith("int8_relu_as_quantize") for r in rewrites) and "int8" not in dtypes.get("RELU", set())
+
+
+def test_onnx_int8_activations_are_uint8_for_the_fused_kernels(exported):
+    import onnx
+    from onnx import TensorProto
+
+    model = onnx.load(str(art(exported, "onnx", "int8")))
+    zero_points = {t.name: t.data_type for t in model.graph.initializer}
+    quantize = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantize and {zero_points[n.input[2]] for n in quantize} == {TensorProto.UINT8}
+    assert "uint8 activations" in read_manifest(art(exported, "onnx", "int8"))["export"]["conversion"]
 
 
 def test_verify_collects_every_mismatch_and_exits_1(exported, tmp_path):

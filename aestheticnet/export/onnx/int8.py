@@ -54,6 +54,7 @@ def quantize_int8(
     from aestheticnet.export.int8.bias import measured_shift
     from aestheticnet.export.int8.equalize import equalize_activation_ranges
     from aestheticnet.export.onnx.graph import float_nodes, shift_onnx_head
+    from aestheticnet.export.onnx.uint8 import uint8_activations
 
     if not calibration:
         raise ExportError("int8 quantisation needs calibration images; pass --data DIR (or calibration arrays)")
@@ -78,6 +79,9 @@ def quantize_int8(
                            "WeightSymmetric": recipe.symmetric_weights},
         )  # fmt: skip
         model = onnx.load(str(out))
+        if recipe.onnx_uint8_activations:  # before the bias is measured: the shift is measured on the final graph
+            uint8_activations(model)
+            onnx.save(model, str(out))
         if recipe.bias_correction:  # measured on the calibration images
             shift_onnx_head(model, measured_shift(src, out, calibration))
         if metadata:

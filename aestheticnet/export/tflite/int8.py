@@ -37,6 +37,7 @@ def convert_int8(
 
     from aestheticnet.export.int8.bias import measured_shift
     from aestheticnet.export.tflite.graph import input_prefix_tensors, shift_tflite_head, tflite_tail_tensors
+    from aestheticnet.export.tflite.relu import relus_as_requantize
     from aestheticnet.export.tflite.rewrites import redilate
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -52,6 +53,10 @@ def convert_int8(
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=prefix + tail),
     )  # fmt: skip
     flat, redilated = redilate(debugger.get_nondebug_quantized_model())
+    if recipe.tflite_relu_as_requantize:
+        flat, swapped = relus_as_requantize(flat)
+        if swapped:
+            rewrites.append(f"int8_relu_as_quantize x{swapped}")
     if prefix:
         rewrites.append(f"float_input_normalisation x{len(prefix)} tensors")
     if tail:

@@ -1,0 +1,167 @@
+"""The int8 rewrites for the runtimes' kernels keep the function: outputs compared on random inputs."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+
+class _Cellish(nn.Module):
+    """ReLU on a state that feeds two convolutions (a DARTS cell's shape), an Add and a Concat."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.a = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.b = nn.Conv2d(8, 8, 1)
+        self.c = nn.Conv2d(16, 8, 1)
+
+    def forward(self, x):
+        s = torch.relu(self.stem(x))
+        y = self.a(s) + self.b(s)
+        return self.c(torch.cat([torch.relu(y), s], 1))
+
+
+def _qdq_model(tmp_path):
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    torch.manual_seed(0)
+    src = tmp_path / "f.onnx"
+    torch.onnx.export(_Cellish().eval(), torch.randn(1, 3, 16, 16), str(src), input_names=["image"], dynamo=False)
+    rng = np.random.default_rng(0)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"image": rng.standard_normal((1, 3, 16, 16)).astype(np.float32)} for _ in range(8)])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    dst = tmp_path / "q.onnx"
+    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)  # fmt: skip
+    return onnx.load(str(dst))
+
+
+def _run_onnx(model, x, level):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = level
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {"image": x})[0]
+
+
+def test_uint8_activations_are_the_same_grid(tmp_path):
+    import onnxruntime as ort
+    from onnx import TensorProto, numpy_helper
+
+    from aestheticnet.export.onnx.uint8 import uint8_activations
+
+    signed = _qdq_model(tmp_path)
+    unsigned = _qdq_model(tmp_path)
+    assert uint8_activations(unsigned) == sum(n.op_type == "QuantizeLinear" for n in unsigned.graph.node) > 3
+    inits = {t.name: t for t in unsigned.graph.initializer}
+    for node in unsigned.graph.node:  # every activation zero point is uint8, every weight stays int8
+        if node.op_type == "QuantizeLinear":
+            assert inits[node.input[2]].data_type == TensorProto.UINT8
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            assert inits[node.input[0]].data_type in (TensorProto.INT8, TensorProto.INT32)  # weights, biases
+    x = np.random.default_rng(1).standard_normal((1, 3, 16, 16)).astype(np.float32) * 2
+    literal = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # each Q and DQ executed as written
+    np.testing.assert_array_equal(_run_onnx(unsigned, x, literal), _run_onnx(signed, x, literal))
+    # optimised, the fused integer kernels round differently from float Conv: within a few quantisation steps
+    step = float(numpy_helper.to_array(inits[unsigned.graph.node[-1].input[1]]))
+    full = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert np.abs(_run_onnx(unsigned, x, full) - _run_onnx(signed, x, literal)).max() <= 4 * step
+
+
+def test_uint8_activations_refuse_a_dequantize_without_zero_point(tmp_path):
+    from aestheticnet.export.onnx.uint8 import uint8_activations
+
+    model = _qdq_model(tmp_path)
+    q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
+    dq = next(n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == q.output[0])
+    del dq.input[2]
+    with pytest.raises(ValueError, match="without an int8 zero point"):
+        uint8_activations(model)
+
+
+def _int8_tflite():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    w1 = tf.constant(rng.standard_normal((3, 3, 3, 8)).astype(np.float32))
+    w2 = tf.constant(rng.standard_normal((1, 1, 8, 8)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 16, 16, 3], tf.float32)])
+    def net(x):
+        a = tf.nn.conv2d(x, w1, 1, "SAME")  # a state read raw and through a ReLU: the ReLU cannot be fused
+        b = tf.nn.conv2d(tf.nn.relu(a), w2, 1, "SAME") + tf.nn.conv2d(a, w2, 1, "SAME")
+        return tf.nn.conv2d(tf.nn.relu(b), w2, 1, "SAME") + b
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([net.get_concrete_function()], net)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([rng.standard_normal((1, 16, 16, 3)).astype(np.float32)] for _ in range(16))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return conv.convert()
+
+
+def _run_tflite(flat, x, delegate: bool):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kind = OpResolverType.AUTO if delegate else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    it = Interpreter(model_content=flat, num_threads=1, experimental_op_resolver_type=kind)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return it.get_tensor(it.get_output_details()[0]["index"]).copy()
+
+
+def _op_names(flat):
+    from ai_edge_litert import schema_py_generated as schema
+
+    from aestheticnet.artifacts.flatbuffer import unpack
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model, codes = unpack(flat)
+    return [names[codes[op.opcodeIndex]] for sg in model.subgraphs for op in sg.operators]
+
+
+def _output_step(flat) -> float:
+    """The int8 grid step of the model's output (the scale of the tensor its final DEQUANTIZE reads)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=flat)
+    ops = it._get_ops_details()
+    last_dequantize = next(op for op in reversed(ops) if op["op_name"] == "DEQUANTIZE")
+    return float(it._get_tensor_details(last_dequantize["inputs"][0], 0)["quantization"][0])
+
+
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs")
+def test_int8_relus_become_the_quantize_they_equal():
+    pytest.importorskip("tensorflow")
+    from aestheticnet.export.tflite.relu import relus_as_requantize
+
+    flat = _int8_tflite()
+    relus = _op_names(flat).count("RELU")
+    assert relus >= 1
+    new, swapped = relus_as_requantize(flat)
+    assert swapped == relus and "RELU" not in _op_names(new)
+    assert _op_names(new).count("QUANTIZE") == _op_names(flat).count("QUANTIZE") + swapped
+    step = _output_step(flat)
+    rng = np.random.default_rng(2)
+    for _ in range(5):  # inputs well outside the calibrated range included
+        x = (rng.standard_normal((1, 16, 16, 3)) * rng.choice([0.1, 1.0, 4.0])).astype(np.float32)
+        # TFLite's own kernels: bit-identical
+        np.testing.assert_array_equal(_run_tflite(new, x, False), _run_tflite(flat, x, False))
+        # XNNPACK rounds its requantisations differently from TFLite's kernels: the original file under XNNPACK
+        # differs from itself under the builtin kernels in most outputs; the swap moves a few outputs by a few steps
+        # of the output grid (one step where the QUANTIZE rounds the other way, grown by the layers after it)
+        swap = np.abs(_run_tflite(new, x, True) - _run_tflite(flat, x, True))
+        xnnpack = np.abs(_run_tflite(flat, x, True) - _run_tflite(flat, x, False))
+        assert (swap > 0).mean() < 0.1 * (xnnpack > 0).mean()
+        assert swap.max() <= 4.01 * step
+    assert relus_as_requantize(new) == (new, 0)  # nothing left to swap
