@@ -1,0 +1,173 @@
+"""Int8 against fp32 of one checkpoint: latency, where the time goes, and whether the ranking survives.
+
+    .venv/bin/python benchmarks/int8_speed.py --checkpoint CKPT --out /tmp/int8_speed [--rounds 5]
+
+Exports ``CKPT`` (default: the default AestheticNet*, random weights with randomised BatchNorm statistics) to ONNX
+and TFLite in fp32, in int8 with the default recipe ("int8") and in int8 with the recipe's two kernel rewrites
+turned off ("int8-before": signed int8 ONNX activations, int8 RELUs left in the TFLite file), then:
+
+1. latency at 224x224, batch 1, 1 thread (``--threads``): every artifact timed by ``aestheticnet bench``'s harness
+   in a fresh process, the artifacts interleaved within each of ``--rounds`` rounds; the p50 of each round, then
+   the median over rounds, and the ratio of each int8 file to its fp32 file;
+2. where the time goes: ONNX Runtime's profiler (1 thread, 224x224): milliseconds per operator type per run, and
+   the operator types left after ONNX Runtime's graph optimisations; LiteRT: the number of XNNPACK delegate
+   partitions (every operator XNNPACK does not take splits the graph) and the file's operators (LiteRT's Python
+   API has no per-operator timer);
+3. with ``--data`` (or the synthetic default), ``verify`` of every int8 artifact against the checkpoint on
+   ``--samples`` images: SROCC of its mean scores against PyTorch's (the gate is 0.98).
+
+Writes ``int8_speed.json`` and ``int8_speed.md`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aestheticnet.artifacts import Format, Precision
+from aestheticnet.bench.harness import BenchSettings, run_benchmark
+from aestheticnet.export import Int8Recipe, export_checkpoint, verify_artifact
+from aestheticnet.models import create_model, save
+from aestheticnet.sizes import Shape
+
+BEFORE = Int8Recipe(onnx_uint8_activations=False, tflite_relu_as_requantize=False)
+
+
+def default_checkpoint(out: Path) -> Path:
+    torch.manual_seed(0)
+    model = create_model("aestheticnet_star").eval()
+    for m in model.modules():  # random BN statistics: activations vary across images, so calibration is not flat
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    return save(model, out / "star.safetensors")
+
+
+def export_all(ckpt: Path, out: Path, data: Path, calibration: int) -> dict[str, Path]:
+    formats = [Format.ONNX, Format.TFLITE]
+    after = export_checkpoint(ckpt, formats, [Precision.FP32, Precision.INT8], out, data=data,
+                              calibration_samples=calibration, name="star", log=None)  # fmt: skip
+    before = export_checkpoint(ckpt, formats, [Precision.INT8], out, data=data, calibration_samples=calibration,
+                               recipe=BEFORE, name="before", log=None)  # fmt: skip
+    arts = {f"{a.format.value} {a.precision.value}": a.path for a in after.artifacts}
+    arts.update({f"{a.format.value} int8-before": a.path for a in before.artifacts})
+    return arts
+
+
+def interleaved_latency(arts: dict[str, Path], threads: int, rounds: int, runs: int) -> dict[str, dict]:
+    settings = BenchSettings(threads=(threads,), shapes=(Shape(224, 224),), runs=runs, warmup=5)
+    p50s: dict[str, list[float]] = collections.defaultdict(list)
+    for r in range(rounds):
+        for key, path in arts.items():
+            row = run_benchmark([path], settings)["results"][0]
+            if not row["ok"]:
+                raise SystemExit(f"{key}: {row['error']}")
+            p50s[key].append(row["p50_ms"])
+        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in p50s.items()), flush=True)
+    return {k: {"p50_ms_per_round": v, "median_p50_ms": statistics.median(v)} for k, v in p50s.items()}
+
+
+def onnx_profile(path: Path, runs: int = 20) -> dict:
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(tmp) / "p")
+        so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+        for _ in range(runs + 3):
+            sess.run(None, {sess.get_inputs()[0].name: x})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+        import onnx
+
+        left = collections.Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
+    per_op: dict[str, float] = collections.defaultdict(float)
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            per_op[e["args"]["op_name"]] += e["dur"] / 1000.0
+    scale = 1.0 / (runs + 3)
+    top = sorted(((op, ms * scale) for op, ms in per_op.items()), key=lambda kv: -kv[1])
+    return {"ms_per_run_by_op": {op: round(ms, 3) for op, ms in top}, "ops_after_optimisation": dict(left)}
+
+
+def litert_partitions(path: Path) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path), num_threads=1)
+    inp = it.get_input_details()[0]
+    it.resize_tensor_input(inp["index"], [1, 224, 224, 3])
+    it.allocate_tensors()
+    ops = collections.Counter(op["op_name"] for op in it._get_ops_details())
+    return {"delegate_partitions": ops.pop("DELEGATE", 0), "ops_in_file": dict(ops)}
+
+
+def markdown(result: dict) -> str:
+    lat = result["latency"]
+    lines = ["| artifact | p50 ms (median of rounds) | ratio to its fp32 | SROCC vs PyTorch | structure |",
+             "|---|---:|---:|---:|---|"]  # fmt: skip
+    for key, row in lat.items():
+        fmt = key.split()[0]
+        fp32 = lat.get(f"{fmt} fp32", {}).get("median_p50_ms")
+        ratio = f"{row['median_p50_ms'] / fp32:.2f}" if fp32 else "-"
+        srocc = result["verify"].get(key, {}).get("srocc")
+        srocc = "-" if srocc is None else f"{srocc:.4f}"
+        prof = result["profiles"].get(key, {})
+        if fmt == "onnx":
+            left = prof.get("ops_after_optimisation", {})
+            shape = ", ".join(f"{op} {left[op]}" for op in ("QLinearConv", "Conv", "DequantizeLinear") if op in left)
+        else:
+            shape = f"{prof.get('delegate_partitions')} XNNPACK partitions"
+        lines.append(f"| {key} | {row['median_p50_ms']:.1f} | {ratio} | {srocc} | {shape} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path("int8_speed"))
+    ap.add_argument("--data", type=Path, default=None, help="calibration and verification images")
+    ap.add_argument("--calibration-samples", type=int, default=100)
+    ap.add_argument("--samples", type=int, default=200, help="images for the SROCC gate (0: skip verify)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=30, help="timed runs per artifact per round")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.data is None:
+        from aestheticnet.data.synthetic import ensure_synthetic
+
+        args.data = ensure_synthetic(progress=False)
+    ckpt = args.checkpoint or default_checkpoint(args.out)
+    arts = export_all(ckpt, args.out, args.data, args.calibration_samples)
+    profiles = {k: (onnx_profile(p) if k.startswith("onnx") else litert_partitions(p)) for k, p in arts.items()}
+    verify = {}
+    if args.samples:
+        for key, path in arts.items():
+            if "int8" in key:
+                real = verify_artifact(path, ckpt, [Shape(224, 224)], data=args.data, samples=args.samples,
+                                       threads=1).to_dict().get("real") or {}  # fmt: skip
+                verify[key] = {"srocc": real.get("srocc"), "mean_score_diff": real.get("mean_score_diff")}
+                print(f"{key}: SROCC vs PyTorch {real.get('srocc')}", flush=True)
+    latency = interleaved_latency(arts, args.threads, args.rounds, args.runs)
+    result = {"checkpoint": str(ckpt), "weights": "given" if args.checkpoint else "random, BN statistics randomised",
+              "threads": args.threads, "size": "224x224", "rounds": args.rounds, "runs": args.runs,
+              "artifacts": {k: str(p) for k, p in arts.items()}, "latency": latency, "profiles": profiles,
+              "verify": verify}  # fmt: skip
+    (args.out / "int8_speed.json").write_text(json.dumps(result, indent=1))
+    (args.out / "int8_speed.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
