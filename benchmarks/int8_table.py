@@ -1,0 +1,113 @@
+"""The README's int8 table: SROCC of int8 mean scores against PyTorch's, per checkpoint x recipe x format.
+
+    .venv/bin/python benchmarks/int8_table.py --model demo=runs/demo/star/best.safetensors \\
+        --model train_default=runs/train_default/best.safetensors --recipes default,before --out /tmp/int8_table
+
+For every ``--model NAME=CKPT``, every recipe of ``--recipes`` and every dataset of ``--data`` (default: the
+synthetic default), exports ONNX and TFLite int8 (``--precisions``; calibrated on ``--calibration-samples``
+images of that dataset, as ``aestheticnet export CKPT --data DIR`` does) and verifies each artifact on
+``--samples`` images of the same dataset (``aestheticnet verify ART --reference CKPT --data DIR``): the SROCC
+and PLCC of its mean scores against PyTorch's, and the largest mean-score difference.
+
+Recipes (:class:`aestheticnet.export.Int8Recipe`):
+``default``; ``before``: without the two kernel rewrites (signed int8 ONNX activations, int8 TFLite RELUs);
+``no-outliers``: no calibration image left out; ``no-equalisation``: neither outliers left out nor ranges
+equalised (the README's bracketed columns).
+
+Writes ``int8_table.json`` and ``int8_table.md`` in ``--out`` (one row per model x data x recipe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from aestheticnet.artifacts import Format, Precision, parse_precisions
+from aestheticnet.export import Int8Recipe, export_checkpoint, verify_artifact
+from aestheticnet.sizes import Shape
+
+RECIPES = {
+    "default": Int8Recipe(),
+    "before": Int8Recipe(onnx_uint8_activations=False, tflite_relu_as_requantize=False),
+    "no-outliers": Int8Recipe(outlier_max_fraction=0.0),
+    "no-equalisation": Int8Recipe(outlier_max_fraction=0.0, equalize=False),
+}
+
+
+def _named(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"--model {text!r}: expected NAME=CHECKPOINT")
+    if not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"--model {text!r}: {path} is not a file")
+    return name, Path(path)
+
+
+def measure(name: str, ckpt: Path, data: Path, recipe: str, args) -> dict:
+    out = args.out / name / data.name / recipe
+    t0 = time.perf_counter()
+    rep = export_checkpoint(ckpt, [Format.ONNX, Format.TFLITE], args.precisions, out, data=data,
+                            calibration_samples=args.calibration_samples, recipe=RECIPES[recipe], log=None)  # fmt: skip
+    row = {"model": name, "checkpoint": str(ckpt), "data": str(data), "recipe": recipe,
+           "export_seconds": round(time.perf_counter() - t0, 1), "artifacts": {}}  # fmt: skip
+    cache: dict = {}
+    for art in rep.artifacts:
+        v = verify_artifact(art.path, ckpt, [Shape(224, 224)], data=data, samples=args.samples, threads=1,
+                            cache=cache).to_dict()  # fmt: skip
+        real = v.get("real") or {}
+        key = f"{art.format.value} {art.precision.value}"
+        row["artifacts"][key] = {"srocc": real.get("srocc"), "plcc": real.get("plcc"),
+                                 "mean_score_diff": real.get("mean_score_diff"), "passed": v["passed"]}  # fmt: skip
+        print(f"{name} {data.name} {recipe} {key}: SROCC {real.get('srocc')}", flush=True)
+    return row
+
+
+def markdown(rows: list[dict]) -> str:
+    keys = sorted({k for r in rows for k in r["artifacts"]})
+    lines = ["| model | data | recipe | " + " | ".join(keys) + " |", "|---|---|---|" + "---:|" * len(keys)]
+    for r in rows:
+        cells = []
+        for k in keys:
+            s = r["artifacts"].get(k, {}).get("srocc")
+            cells.append("-" if s is None else f"{s:.4f}")
+        lines.append(f"| {r['model']} | {Path(r['data']).name} | {r['recipe']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=_named, action="append", required=True, help="NAME=CHECKPOINT (repeat)")
+    ap.add_argument("--data", type=Path, action="append", default=None, help="dataset folder (repeat)")
+    ap.add_argument("--recipes", default="default", help=f"comma-separated: {', '.join(RECIPES)}")
+    ap.add_argument("--precisions", default="int8", help="int8[,int8-dynamic]")
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--calibration-samples", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=Path("int8_table"))
+    args = ap.parse_args()
+    recipes = [r for r in args.recipes.split(",") if r]
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        ap.error(f"--recipes: unknown {unknown}; valid: {', '.join(RECIPES)}")
+    args.precisions = [p for p in parse_precisions(args.precisions) if p in (Precision.INT8, Precision.INT8_DYNAMIC)]
+    torch.set_num_threads(1)
+    if args.data is None:
+        from aestheticnet.data.synthetic import ensure_synthetic
+
+        args.data = [ensure_synthetic(progress=False)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, ckpt in args.model:
+        for data in args.data:
+            for recipe in recipes:
+                rows.append(measure(name, ckpt, data, recipe, args))
+                (args.out / "int8_table.json").write_text(json.dumps(rows, indent=1))
+    (args.out / "int8_table.md").write_text(markdown(rows))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
