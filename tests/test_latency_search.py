@@ -21,6 +21,15 @@ OP_MS = {"none": 7.0, "max_pool_3x3": 0.5, "avg_pool_3x3": 0.6, "skip_connect": 
          "sep_conv_5x5": 3.0, "dil_conv_3x3": 1.5, "dil_conv_5x5": 2.5}  # fmt: skip
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny convolutions: one thread beats two contended ones on a shared machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def edge_costs(steps: int = 4, fixed: float = 4.0) -> EdgeCosts:
     # `none` gets a cost on purpose: the expected latency must count it as 0 whatever the table says.
     normal = tuple(tuple(OP_MS[op] * (1 + e / 10) for op in PRIMITIVES) for e in range(num_edges(steps)))
@@ -140,13 +149,13 @@ def test_penalty_with_a_target_leaves_a_fast_network_to_the_loss():
         latency_penalty(loss, slow_lat, 0.5, target_ms=None, reference_ms=0.0)
 
 
-def _stepper(weight: float, target=None):
-    cfg = SearchConfig(stages=(StageSpec(3, 8, 1, 0),), resolution=32, init_channels=4, batch_size=4, stem="cifar",
-                       latency_table="t.json" if weight else None, latency_weight=weight,
-                       latency_target_ms=target)  # fmt: skip
+def _stepper(weight: float, order: str = "first"):
+    cfg = SearchConfig(stages=(StageSpec(3, 8, 1, 0),), resolution=32, init_channels=4, batch_size=4,
+                       latency_table="t.json" if weight else None, latency_weight=weight, order=order)  # fmt: skip
     model = build_supernet(cfg, 0, full_space(4), full_space(4), num_buckets=10).train()
     latency = ExpectedLatency(edge_costs(), model.active_normal, model.active_reduce)
-    return BilevelStepper(cfg, model, None, None, DistContext(), lambda: "", latency), model
+    opt_w = torch.optim.SGD(model.weight_parameters(), 0.1, momentum=0.9)
+    return BilevelStepper(cfg, model, opt_w, None, DistContext(), lambda: "", latency), model
 
 
 def test_the_architecture_gradient_sees_latency_only_with_a_weight():
@@ -165,6 +174,19 @@ def test_the_architecture_gradient_sees_latency_only_with_a_weight():
     col = PRIMITIVES.index
     diff = grads[2.0][0] - grads[0.0][0]
     assert (diff[:, col("sep_conv_5x5")] > diff[:, col("skip_connect")]).all()
+
+
+def test_the_second_order_gradient_carries_the_latency_factor():
+    torch.manual_seed(2)
+    x, xa = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
+    y, ya = torch.softmax(torch.randn(4, 10), 1), torch.softmax(torch.randn(4, 10), 1)
+    stepper, model = _stepper(2.0, order="second")
+    _, second = stepper._unrolled_grads(xa, ya, x, y, lr=0.0)  # no unrolling: the first-order objective's gradient
+    first = torch.autograd.grad(stepper.arch_objective(stepper._loss(xa, ya)), model.arch_parameters())
+    unweighted = torch.autograd.grad(stepper._loss(xa, ya), model.arch_parameters())
+    for s, f, u in zip(second, first, unweighted):
+        torch.testing.assert_close(s, f, rtol=1e-4, atol=1e-7)
+        assert not torch.allclose(s, u)
 
 
 # ---- config --------------------------------------------------------------------------------------------------
