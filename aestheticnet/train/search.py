@@ -40,8 +40,7 @@ from aestheticnet.distributed import DistContext, init_distributed
 from aestheticnet.io import atomic_write_json
 from aestheticnet.nas.active_ops import full_space
 from aestheticnet.nas.bilevel import BilevelStepper, SearchDivergedError, build_supernet, make_optimizers
-from aestheticnet.nas.derivation import prune_stage
-from aestheticnet.nas.derivation import DerivationError
+from aestheticnet.nas.derivation import DerivationError, prune_stage
 from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.latency import EdgeCosts
 from aestheticnet.nas.latency_penalty import ExpectedLatency, check_costs
@@ -243,8 +242,8 @@ class _Run:
             return float(self.latency(model.alphas_normal, model.alphas_reduce))
 
     def _latency_record(self, model: SearchNetwork, stage: int, genotype: Genotype | None) -> dict[str, Any]:
-        """Expected latency and the predicted latency of the genotype the weights give now (derived here before
-        the last stage, where it only reports and changes nothing)."""
+        """Expected latency and the predicted latency of the genotype the weights give now. Before the last stage
+        that genotype is derived here for the report only; the search goes on with the pruned ops."""
         if genotype is None:
             try:
                 genotype = model.export(self.config.max_skip_connect)
