@@ -40,11 +40,19 @@ def test_default_config_is_valid_and_round_trips():
         ("[verify]\nbatch = 'three'\n", "verify.batch must be a number"),
         ("[data]\npath = '/no/such/folder'\n", "data.path='/no/such/folder' does not exist"),
         ("[search\n", "not valid TOML"),
+        ("[search]\npreset = 'phone'\n", r"\[search\].*preset 'phone'.*set latency_table"),
     ],
 )
 def test_bad_config_fails_naming_the_key(tmp_path, toml, message):
     with pytest.raises(ValueError, match=message):
         load_pipeline_config(write(tmp_path, toml))
+
+
+def test_search_preset_settings_and_overrides_meet(tmp_path):
+    cfg = load_pipeline_config(write(tmp_path, "[search]\npreset = 'phone'\nlatency_table = 't.json'\n"))
+    search = cfg.search_config()
+    assert search.preset == "phone" and search.latency_table == "t.json" and search.latency_weight > 0
+    assert search.resolution == 32  # the demo's overrides still apply
 
 
 def test_cli_rejects_bad_config_before_any_work(tmp_path):

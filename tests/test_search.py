@@ -14,6 +14,9 @@ from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.distributed import DistContext
 from aestheticnet.nas.active_ops import full_space
 from aestheticnet.nas.bilevel import BilevelStepper, SearchDivergedError, build_supernet
+from aestheticnet.nas.latency import EdgeCosts
+from aestheticnet.nas.latency_penalty import ExpectedLatency
+from aestheticnet.nas.operations import PRIMITIVES
 from aestheticnet.nas.strategy import SearchConfig, StageSpec
 from aestheticnet.state import StateKind, load_state
 from aestheticnet.train.search import STATE_FILE, run_search
@@ -215,3 +218,60 @@ def test_search_options_come_from_search_config():
     config = _config_from_options(None, "pdarts_official", 0.2, {"arch_betas": (0.4, 0.9), "seed": 3, "order": None})
     assert config.arch_betas == (0.4, 0.9) and config.seed == 3 and config.preset == "pdarts_official"
     assert [s.epochs for s in config.stages] == [5, 5, 5] and config.stages[2].ops_kept == 3
+
+
+# ---- latency-aware search ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def latency_table(tmp_path_factory):
+    """Edge costs where convolutions cost more than pools and skips, and every edge differs."""
+    op_ms = {"max_pool_3x3": 0.5, "avg_pool_3x3": 0.6, "skip_connect": 0.1, "sep_conv_3x3": 2.0,
+             "sep_conv_5x5": 3.0, "dil_conv_3x3": 1.5, "dil_conv_5x5": 2.5, "none": 0.0}  # fmt: skip
+    normal = tuple(tuple(op_ms[op] * (1 + e / 10) for op in PRIMITIVES) for e in range(14))
+    costs = EdgeCosts(PRIMITIVES, normal, tuple(tuple(3 * c for c in row) for row in normal), 4.0)
+    path = tmp_path_factory.mktemp("latency") / "table.json"
+    path.write_text(json.dumps(costs.to_dict()))
+    return path, costs
+
+
+@pytest.fixture(scope="module")
+def unweighted_latency_run(data_dir, latency_table, tmp_path_factory):
+    out = tmp_path_factory.mktemp("search_latency0")
+    return run_search(tiny_config(latency_table=str(latency_table[0])), data_dir, out, progress=False), out
+
+
+def _without(record: dict, keys: tuple[str, ...]) -> dict:
+    return {k: v for k, v in record.items() if k not in keys}
+
+
+def test_a_table_without_weight_only_reports_latency(full_run, unweighted_latency_run, latency_table):
+    (result, out), costs = unweighted_latency_run, latency_table[1]
+    base, base_out, _ = full_run
+    assert result.genotype == base.genotype
+    stages = json.loads((out / "arch_weights.json").read_text())["stages"]
+    base_stages = json.loads((base_out / "arch_weights.json").read_text())["stages"]
+    assert [_without(s, ("latency",)) for s in stages] == base_stages  # every weight of every stage
+    timing = ("seconds", "images_per_s", "expected_ms")
+    assert [_without(h, timing) for h in result.history] == [_without(h, timing) for h in base.history]
+    summary = json.loads((out / "search_summary.json").read_text())["epochs"]
+    assert all(h["expected_ms"] > costs.fixed_ms for h in summary)
+    for s in stages:  # each stage reports its genotype, predicted by the table, and the expected latency
+        assert s["latency"]["genotype_ms"] == pytest.approx(costs.genotype_ms(Genotype.from_dict(s["latency"]["genotype"])))
+        assert s["latency"]["expected_ms"] > costs.fixed_ms
+    assert stages[-1]["latency"]["genotype"] == result.genotype.to_dict() and result.latency == stages[-1]["latency"]
+
+
+def test_latency_weight_lowers_the_expected_latency(unweighted_latency_run, data_dir, latency_table, tmp_path):
+    from aestheticnet.cli import main
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(tiny_config(stages=TINY_STAGES[:1]).to_dict()))
+    args = ["search", "--data", str(data_dir), "--out", str(tmp_path / "out"), "--config", str(config),
+            "--no-progress", "--latency-table", str(latency_table[0]), "--latency-weight", "20"]  # fmt: skip
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "predicted latency:" in r.output
+    weighted = json.loads((tmp_path / "out" / "arch_weights.json").read_text())["stages"][0]["latency"]
+    unweighted = json.loads((unweighted_latency_run[1] / "arch_weights.json").read_text())["stages"][0]["latency"]
+    # Same seeds and data: the few architecture steps move the weights little, but towards the cheaper ops.
+    assert weighted["expected_ms"] < unweighted["expected_ms"]
+    assert weighted["genotype_ms"] < unweighted["genotype_ms"]

@@ -16,7 +16,7 @@ import click
 from aestheticnet.cli.options import build_config, dataclass_options
 from aestheticnet.losses import LOSS_NAMES
 from aestheticnet.nas.stem import STEM_STRIDES
-from aestheticnet.nas.strategy import DEFAULT_PRESET, PRESETS, SKIP_DROPOUT_DECAYS, SearchConfig
+from aestheticnet.nas.strategy import DEFAULT_PRESET, PRESET_SETTINGS, PRESETS, SKIP_DROPOUT_DECAYS, SearchConfig
 
 __all__ = ["COMMANDS", "search"]
 
@@ -27,11 +27,12 @@ _CHOICES = {"order": ("first", "second"), "loss": tuple(LOSS_NAMES), "stem": tup
 def _config_from_options(
     config_file: str | None, preset: str | None, epochs_scale: float, options: dict
 ) -> SearchConfig:
-    """A JSON config file, else the default; then the preset's stages; then the explicit options; then the
-    epochs scale."""
+    """A JSON config file, else the default; then the preset's stages and settings; then the explicit options;
+    then the epochs scale."""
     values = dict(options)
     if preset is not None:
-        values.update(stages=PRESETS[preset], preset=preset)
+        settings = {k: v for k, v in PRESET_SETTINGS.get(preset, {}).items() if values.get(k) is None}
+        values.update(stages=PRESETS[preset], preset=preset, **settings)
     config = build_config(SearchConfig, config_file, values)
     if epochs_scale != 1.0:
         config = config.replace(stages=tuple(s.scaled(epochs_scale) for s in config.stages))
@@ -80,6 +81,9 @@ def search(data, out_dir, preset, config_file, epochs_scale, device, resume, max
     if result.finished:
         click.echo(f"genotype: {Path(out_dir) / 'genotype.json'}")
         click.echo(result.genotype.to_json())
+        if result.latency is not None:
+            click.echo(f"predicted latency: {result.latency['genotype_ms']:.2f} ms ({config.latency_table}); "
+                       f"expected under the final weights {result.latency['expected_ms']:.2f} ms")  # fmt: skip
     else:
         click.echo(f"stopped before stage {result.stage + 1} epoch {result.epoch + 1}; continue with --resume")
 

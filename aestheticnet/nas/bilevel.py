@@ -2,7 +2,9 @@
 
 Each step of an architecture epoch first updates the architecture on a batch of the architecture split (first
 order by default; ``order="second"`` is DARTS' unrolled step with the finite-difference Hessian-vector product),
-then the weights on a batch of the weight split, as in P-DARTS' ``train``. A non-finite loss, network output or
+then the weights on a batch of the weight split, as in P-DARTS' ``train``. With a latency table and
+``latency_weight > 0`` the architecture objective is the loss times a factor of the expected latency
+(``latency_penalty.latency_penalty``); the weights are trained on the loss alone. A non-finite loss, network output or
 architecture weight raises :class:`SearchDivergedError`. The loop over batches, epochs and stages, with its
 files, is the search job (``aestheticnet.train.search``).
 """
@@ -17,6 +19,7 @@ from torch.func import functional_call
 from aestheticnet.distributed import DistContext
 from aestheticnet.losses import make_loss
 from aestheticnet.nas.active_ops import ActiveOps
+from aestheticnet.nas.latency_penalty import ExpectedLatency, latency_penalty
 from aestheticnet.nas.search_space import SearchNetwork
 from aestheticnet.nas.strategy import SearchConfig
 
@@ -59,14 +62,27 @@ class BilevelStepper:
     """The two updates of a search step on one supernet: architecture weights (Adam) and network weights (SGD).
 
     ``where`` describes the current position for divergence messages; gradients are averaged over the
-    processes of ``ctx``.
+    processes of ``ctx``. ``latency`` (the stage's expected latency) enters the architecture objective when
+    ``config.latency_weight > 0``; otherwise the step is exactly the one without a table.
     """
 
-    def __init__(self, config: SearchConfig, model: SearchNetwork, opt_w, opt_a, ctx: DistContext, where: Callable):
+    def __init__(
+        self, config: SearchConfig, model: SearchNetwork, opt_w, opt_a, ctx: DistContext, where: Callable,
+        latency: ExpectedLatency | None = None,
+    ):  # fmt: skip
         self.config, self.model, self.opt_w, self.opt_a, self.ctx, self.where = config, model, opt_w, opt_a, ctx, where
         self.criterion = make_loss(config.loss, r=config.loss_r, lam=config.loss_lam)
         self.alphas = model.arch_parameters()
         self.weights = model.weight_parameters()
+        self.latency = latency if config.latency_weight > 0 else None
+
+    def arch_objective(self, loss: torch.Tensor) -> torch.Tensor:
+        """The architecture loss with the latency term of the current architecture weights (if any)."""
+        if self.latency is None:
+            return loss
+        cfg = self.config
+        expected = self.latency(self.model.alphas_normal, self.model.alphas_reduce)
+        return latency_penalty(loss, expected, cfg.latency_weight, cfg.latency_target_ms, self.latency.reference_ms)
 
     def _loss(self, x, y, params: dict | None = None, what: str | None = None) -> torch.Tensor:
         pred = self.model(x) if params is None else functional_call(self.model, params, (x,))
@@ -92,12 +108,13 @@ class BilevelStepper:
         return float(loss.detach())
 
     def arch_step(self, xa, ya, x, y, lr: float) -> float:
+        """One architecture update; returns the architecture loss without the latency factor."""
         self.opt_a.zero_grad(set_to_none=True)
         if self.config.order == "second":
             loss, grads = self._unrolled_grads(xa, ya, x, y, lr)
         else:
             loss = self._loss(xa, ya, what="architecture loss")
-            grads = torch.autograd.grad(loss, self.alphas)
+            grads = torch.autograd.grad(self.arch_objective(loss), self.alphas)
         for a, g in zip(self.alphas, grads):
             a.grad = g
         self.ctx.average_grads(self.alphas)
@@ -120,7 +137,9 @@ class BilevelStepper:
                 step = g + cfg.weight_decay * p + (cfg.momentum * buf if buf is not None else 0.0)
                 virtual.append((p - lr * step).requires_grad_())
         loss = self._loss(xa, ya, dict(zip(names, virtual)), what="architecture loss")
-        grads = torch.autograd.grad(loss, self.alphas + virtual)
+        # The latency factor depends on the architecture weights only: it scales the gradient in the virtual
+        # weights too, and so the Hessian-vector product below, as d/dalpha of loss(w'(alpha)) * factor(alpha) needs.
+        grads = torch.autograd.grad(self.arch_objective(loss), self.alphas + virtual)
         d_alpha, d_w = grads[: len(self.alphas)], grads[len(self.alphas) :]
         eps = 0.01 / torch.sqrt(sum((d * d).sum() for d in d_w)).clamp_min(1e-12)
         saved = [p.detach().clone() for p in self.weights]

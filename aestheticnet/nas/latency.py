@@ -12,8 +12,10 @@ the earlier nodes, and its edges follow those of node ``i - 1``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aestheticnet.nas.genotypes import Genotype
 
@@ -52,6 +54,27 @@ class EdgeCosts:
         if len(self.normal) != len(self.reduce):
             raise LatencyError("EdgeCosts: the normal and reduction cells must have the same number of edges")
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"ops": list(self.ops), "normal": [list(r) for r in self.normal],
+                "reduce": [list(r) for r in self.reduce], "fixed_ms": self.fixed_ms}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "edge costs") -> "EdgeCosts":
+        """The inverse of :meth:`to_dict`; every cost must be a finite number >= 0. Errors name ``source``."""
+        keys = ("ops", "normal", "reduce", "fixed_ms")
+        if not isinstance(data, dict) or set(data) != set(keys):
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise LatencyError(f"{source}: expected an object with exactly the keys {list(keys)}, got {got}")
+        ops = data["ops"]
+        if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops) or len(set(ops)) != len(ops):
+            raise LatencyError(f"{source}: 'ops' must be a list of distinct operation names, got {ops!r}")
+        rows = {kind: _cost_rows(data[kind], f"{source}: '{kind}'") for kind in ("normal", "reduce")}
+        fixed = _cost(data["fixed_ms"], f"{source}: 'fixed_ms'")
+        try:
+            return cls(tuple(ops), rows["normal"], rows["reduce"], fixed)
+        except LatencyError as exc:
+            raise LatencyError(f"{source}: {exc}") from None
+
     @property
     def steps(self) -> int:
         return next(s for s in range(1, 9) if num_edges(s) == len(self.normal))
@@ -72,3 +95,15 @@ class EdgeCosts:
         if len(genotype.normal) != 2 * self.steps or len(genotype.reduce) != 2 * self.steps:
             raise LatencyError(f"the genotype has {len(genotype.normal) // 2} nodes per cell; this table {self.steps}")
         return self.fixed_ms + self.cell_ms("normal", genotype.normal) + self.cell_ms("reduce", genotype.reduce)
+
+
+def _cost(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise LatencyError(f"{where}: {value!r} is not a latency (need a finite number of milliseconds >= 0)")
+    return float(value)
+
+
+def _cost_rows(rows: Any, where: str) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise LatencyError(f"{where}: expected a list of edges, each a list of costs per op")
+    return tuple(tuple(_cost(c, f"{where}[{e}]") for c in row) for e, row in enumerate(rows))

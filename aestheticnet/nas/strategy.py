@@ -41,6 +41,7 @@ __all__ = [
     "StageSpec",
     "SearchConfig",
     "PRESETS",
+    "PRESET_SETTINGS",
     "DEFAULT_PRESET",
     "SKIP_DROPOUT_DECAYS",
     "preset_stages",
@@ -124,21 +125,31 @@ class StageSpec:
         return cls(**data)
 
 
+# The paper (Sec. 3.2 / 4.2): 5, 11, 17 cells; 8 -> 5 -> 2 candidates per edge; 25 epochs, 10 weights-only.
+_PAPER_STAGES = (
+    StageSpec(cells=5, ops_kept=8, epochs=25, warmup_epochs=10, skip_dropout=0.1),
+    StageSpec(cells=11, ops_kept=5, epochs=25, warmup_epochs=10, skip_dropout=0.4),
+    StageSpec(cells=17, ops_kept=2, epochs=25, warmup_epochs=10, skip_dropout=0.7),
+)
 PRESETS: dict[str, tuple[StageSpec, ...]] = {
-    # The paper (Sec. 3.2 / 4.2): 5, 11, 17 cells; 8 -> 5 -> 2 candidates per edge; 25 epochs, 10 weights-only.
-    "pdarts_paper": (
-        StageSpec(cells=5, ops_kept=8, epochs=25, warmup_epochs=10, skip_dropout=0.1),
-        StageSpec(cells=11, ops_kept=5, epochs=25, warmup_epochs=10, skip_dropout=0.4),
-        StageSpec(cells=17, ops_kept=2, epochs=25, warmup_epochs=10, skip_dropout=0.7),
-    ),
+    "pdarts_paper": _PAPER_STAGES,
     # The authors' release: num_to_keep = [5, 3, 1], so the last stage searches over 3 ops per edge.
     "pdarts_official": (
         StageSpec(cells=5, ops_kept=8, epochs=25, warmup_epochs=10, skip_dropout=0.1),
         StageSpec(cells=11, ops_kept=5, epochs=25, warmup_epochs=10, skip_dropout=0.4),
         StageSpec(cells=17, ops_kept=3, epochs=25, warmup_epochs=10, skip_dropout=0.7),
     ),
+    # The paper's schedule against a phone's latency table: see PRESET_SETTINGS.
+    "phone": _PAPER_STAGES,
 }
 DEFAULT_PRESET = "pdarts_paper"
+# SearchConfig fields a preset sets besides its stages (explicit values override them). A preset that sets
+# latency_weight refuses to run without a latency_table: it cannot know the target device.
+PRESET_SETTINGS: dict[str, dict[str, Any]] = {
+    # No target: a table's milliseconds depend on the device, so the soft form applies; 0.5 trades 1% of
+    # predicted latency for up to 0.5% of SW-EMD. latency_target_ms turns it into a budget.
+    "phone": {"latency_weight": 0.5},
+}
 
 
 def preset_stages(name: str) -> tuple[StageSpec, ...]:
@@ -161,6 +172,27 @@ def _stage_problems(stages: tuple[StageSpec, ...]) -> list[str]:
             problems.append(f"stages[{i}].ops_kept={stages[i].ops_kept} exceeds the previous stage's "
                             f"{stages[i - 1].ops_kept} (ops are only ever dropped)")  # fmt: skip
     return problems
+
+
+def _latency_problems(config: "SearchConfig") -> list[str]:
+    target, weight = config.latency_target_ms, config.latency_weight
+    problems = problems_of([
+        (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0.0 <= weight < math.inf,
+         f"latency_weight={weight!r} (need a number >= 0; 0 turns the latency term off)"),
+        (target is None or (isinstance(target, (int, float)) and 0.0 < target < math.inf),
+         f"latency_target_ms={target!r} (need a number of milliseconds > 0, or None for no target)"),
+        (config.latency_table is None or (isinstance(config.latency_table, str) and config.latency_table != ""),
+         f"latency_table={config.latency_table!r} (need the path of a latency table, or None)"),
+    ])  # fmt: skip
+    if problems or config.latency_table is not None:
+        return problems
+    if PRESET_SETTINGS.get(config.preset, {}).get("latency_weight", 0.0) > 0:
+        return [f"preset {config.preset!r} searches against a target's latency: set latency_table "
+                "(--latency-table T.json; build T with `aestheticnet bench ops`)"]  # fmt: skip
+    if weight > 0:
+        return [f"latency_weight={weight} needs latency_table (--latency-table T.json; build T with "
+                "`aestheticnet bench ops`), or set latency_weight=0"]  # fmt: skip
+    return []
 
 
 @dataclass(frozen=True)
@@ -201,6 +233,11 @@ class SearchConfig:
     max_skip_connect: int | None = 2  # skip_connects allowed in the normal cell; None: no cap
     skip_dropout_decay: str = "pdarts"
     skip_dropout_scale: float = 0.2
+    # Latency (``nas/latency_penalty.py``): the architecture objective becomes
+    # loss * max(1, expected_ms / target) ** weight, or loss * (expected_ms / average_ms) ** weight without a target.
+    latency_table: str | None = None  # the target's table (``aestheticnet bench ops``); its predictions are logged
+    latency_target_ms: float | None = None  # predicted milliseconds the network may take before it pays
+    latency_weight: float = 0.0  # 0: the search ignores latency (the table, if any, is only reported)
     seed: int = 0
     workers: int = 0  # DataLoader worker processes
 
@@ -231,7 +268,7 @@ class SearchConfig:
             (self.arch_lr > 0, f"arch_lr={self.arch_lr} (need > 0)"),
             (self.grad_clip is None or self.grad_clip > 0, f"grad_clip={self.grad_clip} (need > 0)"),
             (self.workers >= 0, f"workers={self.workers} (need >= 0)"),
-        ]))  # fmt: skip
+        ]) + _latency_problems(self))  # fmt: skip
 
     @property
     def input_multiple(self) -> int:
@@ -243,10 +280,12 @@ class SearchConfig:
 
     @classmethod
     def from_preset(cls, name: str = DEFAULT_PRESET, epochs_scale: float = 1.0, **overrides: Any) -> "SearchConfig":
+        """The preset's stages (epochs scaled) and settings (``PRESET_SETTINGS``), then ``overrides``."""
+        reject_unknown(cls, overrides, "SearchConfig.from_preset")
         stages = preset_stages(name)
         if epochs_scale != 1.0:
             stages = tuple(s.scaled(epochs_scale) for s in stages)
-        return cls(stages=stages, preset=name, **overrides)
+        return cls(**{"stages": stages, "preset": name, **PRESET_SETTINGS.get(name, {}), **overrides})
 
     def replace(self, **changes: Any) -> "SearchConfig":
         reject_unknown(type(self), changes, "SearchConfig.replace")

@@ -176,7 +176,7 @@ class PipelineConfig:
         if s.epochs_scale <= 0:
             raise ValueError(f"pipeline config: search.epochs_scale={s.epochs_scale} must be > 0")
         try:
-            return SearchConfig.from_preset(s.preset, epochs_scale=s.epochs_scale).replace(**s.overrides)
+            return SearchConfig.from_preset(s.preset, epochs_scale=s.epochs_scale, **s.overrides)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"pipeline config: [search]: {exc}") from None
 

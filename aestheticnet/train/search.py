@@ -13,6 +13,10 @@ Files in ``out_dir`` (written by rank 0 only, each atomically):
   each stage, the ops kept for the next stage;
 * ``genotype.json`` (``Genotype.load`` / ``train --genotype``) and ``cells.png`` at the end.
 
+With a latency table (``SearchConfig.latency_table``) every epoch record also holds ``expected_ms``, the
+expected latency of the final network under the architecture weights, and every stage record a ``latency``
+object: that expected latency, the genotype the weights give at that point and its predicted ``genotype_ms``.
+
 A non-finite loss, architecture weight or network weight raises :class:`SearchDivergedError` before anything is
 written for that epoch, so the last checkpoint is the last good one. Under ``torchrun`` every process joins a
 gloo (CPU) or nccl (CUDA) group, takes its share of the batches, and gradients are averaged across processes
@@ -36,8 +40,11 @@ from aestheticnet.distributed import DistContext, init_distributed
 from aestheticnet.io import atomic_write_json
 from aestheticnet.nas.active_ops import full_space
 from aestheticnet.nas.bilevel import BilevelStepper, SearchDivergedError, build_supernet, make_optimizers
-from aestheticnet.nas.derivation import prune_stage
+from aestheticnet.nas.derivation import DerivationError, prune_stage
 from aestheticnet.nas.genotypes import Genotype
+from aestheticnet.nas.latency import EdgeCosts
+from aestheticnet.nas.latency_penalty import ExpectedLatency, check_costs
+from aestheticnet.nas.latency_source import load_edge_costs
 from aestheticnet.nas.plot import plot_genotype
 from aestheticnet.nas.search_space import SearchNetwork
 from aestheticnet.nas.strategy import SearchConfig
@@ -60,6 +67,8 @@ class SearchResult:
     stage: int  # next stage to run (0-based); len(stages) when finished
     epoch: int  # next epoch within that stage
     history: list[dict[str, Any]] = field(default_factory=list)
+    # With a latency table: the last finished stage's expected_ms, genotype_ms and genotype (see the module doc).
+    latency: dict[str, Any] | None = None
 
 
 def run_search(
@@ -99,6 +108,10 @@ def _search(config, data, out: Path, ctx: DistContext, resume, max_epochs, progr
         raise ValueError(
             f"{out} already holds a search ({STATE_FILE}); pass --resume to continue it or use another --out"
         )
+    costs = None
+    if config.latency_table is not None:  # read before any data, so a bad table fails first
+        costs = load_edge_costs(config.latency_table)
+        check_costs(costs, config.steps, f"latency table {config.latency_table}")
     if ctx.is_main:
         atomic_write_json(out / "search_config.json", config.to_dict())
 
@@ -118,19 +131,23 @@ def _search(config, data, out: Path, ctx: DistContext, resume, max_epochs, progr
             log.warning("resuming with %d processes, the checkpoint was written by %d", ctx.world_size,
                         saved.get("world_size", 1))  # fmt: skip
     log.info("search data: %s", proxy.describe())
-    run = _Run(config, ctx, out, proxy, pos, progress)
+    run = _Run(config, ctx, out, proxy, pos, progress, costs)
     finished = run.loop(saved, max_epochs)
     genotype = Genotype.from_dict(pos["genotype"]) if pos["genotype"] is not None else None
     if finished and ctx.is_main:
         genotype.save(out / "genotype.json")
         plot_genotype(genotype, out / "cells.png", title=f"searched cells ({config.preset}, seed {config.seed})")
         log.info("genotype written to %s", out / "genotype.json")
-    return SearchResult(out, finished, genotype, pos["stage"], pos["epoch"], pos["history"])
+    latency = pos["stages"][-1].get("latency") if pos["stages"] else None
+    return SearchResult(out, finished, genotype, pos["stage"], pos["epoch"], pos["history"], latency)
 
 
 class _Run:
-    def __init__(self, config: SearchConfig, ctx: DistContext, out: Path, proxy: ProxyData, pos: dict, progress: bool):
+    def __init__(self, config: SearchConfig, ctx: DistContext, out: Path, proxy: ProxyData, pos: dict, progress: bool,
+                 costs: EdgeCosts | None):  # fmt: skip
         self.config, self.ctx, self.out, self.proxy, self.pos, self.progress = config, ctx, out, proxy, pos, progress
+        self.costs = costs
+        self.latency: ExpectedLatency | None = None  # the current stage's, with a table
 
     def where(self, stage: int, epoch: int, step: int | None = None) -> str:
         n = self.config.stages[stage]
@@ -146,6 +163,8 @@ class _Run:
             stage, spec = pos["stage"], cfg.stages[pos["stage"]]
             model = build_supernet(cfg, stage, pos["active_normal"], pos["active_reduce"], self.proxy.num_buckets)
             model.to(self.ctx.device)
+            if self.costs is not None:
+                self.latency = ExpectedLatency(self.costs, model.active_normal, model.active_reduce, self.ctx.device)
             opt_w, opt_a, sched = make_optimizers(cfg, model, spec.epochs)
             if saved is not None and "model" in saved and saved["stage"] == stage:
                 model.load_state_dict(saved["model"])
@@ -175,7 +194,8 @@ class _Run:
         train_arch = spec.trains_arch(epoch)
         lr = opt_w.param_groups[0]["lr"]
         step_no = [0]
-        stepper = BilevelStepper(cfg, model, opt_w, opt_a, ctx, lambda: self.where(stage, epoch, step_no[0]))
+        stepper = BilevelStepper(cfg, model, opt_w, opt_a, ctx, lambda: self.where(stage, epoch, step_no[0]),
+                                 self.latency)  # fmt: skip
         weight_loader, arch_loader = self.proxy.loaders(stage, epoch, global_epoch)
         arch_iter, cycle = iter(arch_loader) if train_arch else None, 0
         label = f"stage {stage + 1}/{len(cfg.stages)} epoch {epoch + 1}/{spec.epochs}"
@@ -210,9 +230,32 @@ class _Run:
             "arch_loss": sum(arch_losses) / len(arch_losses) if arch_losses else None,
             "seconds": seconds, "images_per_s": images * ctx.world_size / seconds if seconds > 0 else None,
         }  # fmt: skip
+        if self.latency is not None:
+            record["expected_ms"] = self._expected_ms(model)
         self.pos["history"].append(record)
-        log.info("%s: loss %.4f%s, %.1f s", label, record["loss"],
-                 f", arch loss {record['arch_loss']:.4f}" if arch_losses else "", seconds)  # fmt: skip
+        log.info("%s: loss %.4f%s%s, %.1f s", label, record["loss"],
+                 f", arch loss {record['arch_loss']:.4f}" if arch_losses else "",
+                 f", expected {record['expected_ms']:.2f} ms" if "expected_ms" in record else "", seconds)  # fmt: skip
+
+    def _expected_ms(self, model: SearchNetwork) -> float:
+        with torch.no_grad():
+            return float(self.latency(model.alphas_normal, model.alphas_reduce))
+
+    def _latency_record(self, model: SearchNetwork, stage: int, genotype: Genotype | None) -> dict[str, Any]:
+        """Expected latency and the predicted latency of the genotype the weights give now. Before the last stage
+        that genotype is derived here for the report only; the search goes on with the pruned ops."""
+        if genotype is None:
+            try:
+                genotype = model.export(self.config.max_skip_connect)
+            except DerivationError as exc:  # a node whose edges hold only `none`: no genotype yet
+                log.info("stage %d: no genotype to predict the latency of (%s)", stage + 1, exc)
+        record = {"expected_ms": self._expected_ms(model),
+                  "genotype_ms": self.costs.genotype_ms(genotype) if genotype is not None else None,
+                  "genotype": genotype.to_dict() if genotype is not None else None}  # fmt: skip
+        predicted = f"{record['genotype_ms']:.2f} ms" if genotype is not None else "none"
+        log.info("stage %d/%d latency: expected %.2f ms, genotype %s (%s)", stage + 1, len(self.config.stages),
+                 record["expected_ms"], predicted, self.config.latency_table)  # fmt: skip
+        return record
 
     def _end_stage(self, model: SearchNetwork, stage: int) -> None:
         cfg, pos = self.config, self.pos
@@ -226,10 +269,13 @@ class _Run:
             )
             record["kept_normal"] = [list(ops) for ops in pos["active_normal"]]
             record["kept_reduce"] = [list(ops) for ops in pos["active_reduce"]]
+            genotype = None
         else:
             genotype = model.export(cfg.max_skip_connect)
             pos["genotype"] = genotype.to_dict()
             record["genotype"] = genotype.to_dict()
+        if self.latency is not None:
+            record["latency"] = self._latency_record(model, stage, genotype)
         pos["stages"].append(record)
         if self.ctx.is_main:
             atomic_write_json(self.out / f"arch_weights_stage{stage + 1}.json", record)
