@@ -161,13 +161,14 @@ def model_sizes(params: int | None, path: str | Path | None = None) -> dict[str,
     }
 
 
-def info_extension(model: AestheticNet, size: tuple[int, int], path: str | Path | None = None,
+def info_extension(model: torch.nn.Module, size: tuple[int, int], path: str | Path | None = None,
                    params: int | None = None) -> dict[str, Any]:  # fmt: skip
-    """The keys ``aestheticnet info`` adds to its report: ``breakdown`` and ``sizes``."""
+    """The keys ``aestheticnet info`` adds to its report: ``breakdown`` (null without searched cells) and ``sizes``."""
     from aestheticnet.models.aestheticnet import count_parameters
 
     params = params if params is not None else count_parameters(model, exclude_auxiliary=True)
-    return {"breakdown": profile_breakdown(model, size), "sizes": model_sizes(params, path)}
+    breakdown = profile_breakdown(model, size) if isinstance(model, AestheticNet) else None
+    return {"breakdown": breakdown, "sizes": model_sizes(params, path)}
 
 
 def _fmt_bytes(n: int) -> str:

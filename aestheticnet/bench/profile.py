@@ -1,5 +1,8 @@
 """Static profile of a network: parameters, multiply-accumulates at an input size, per-stage output shapes.
 
+Every registered variant gets the totals and the output shapes of its ``stage_names()``; networks of searched
+cells (``AestheticNet``) also get per-cell and per-stage sums.
+
 MACs come from ``torch.utils.flop_counter.FlopCounterMode`` (the counter torch ships), which counts two FLOPs
 per multiply-add for convolutions and matrix products; element-wise ops (BN, ReLU, pooling) are not counted,
 as in the usual MAC tables of mobile networks.
@@ -10,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from aestheticnet.models.aestheticnet import AestheticNet, count_parameters
@@ -23,8 +27,8 @@ def _stage_of(model: AestheticNet, index: int) -> int:
 
 
 @torch.no_grad()
-def profile_model(model: AestheticNet, size: tuple[int, int] = (224, 224), batch: int = 1) -> dict[str, Any]:
-    """Parameters, MACs and per-cell output shapes at ``size`` (H, W). The model is run once, in eval mode."""
+def _count(model: nn.Module, size: tuple[int, int], batch: int) -> tuple[FlopCounterMode, dict[str, list[int]]]:
+    """The FLOP counter after one eval-mode run at ``size``, and the output shape of every ``stage_names()``."""
     h, w = size
     model_was_training = model.training
     model.eval()
@@ -42,10 +46,27 @@ def profile_model(model: AestheticNet, size: tuple[int, int] = (224, 224), batch
         for hook in hooks:
             hook.remove()
         model.train(model_was_training)
+    return counter, shapes
 
-    flops_by_module = counter.get_flop_counts()
-    total_macs = int(counter.get_total_flops()) // 2
 
+def profile_model(model: nn.Module, size: tuple[int, int] = (224, 224), batch: int = 1) -> dict[str, Any]:
+    """Parameters, MACs and per-stage output shapes at ``size`` (H, W). The model is run once, in eval mode."""
+    counter, shapes = _count(model, size, batch)
+    totals = {
+        "input_size": list(size),
+        "batch": batch,
+        "params": count_parameters(model, exclude_auxiliary=True),
+        "params_with_auxiliary": count_parameters(model, exclude_auxiliary=False),
+        "macs": int(counter.get_total_flops()) // 2,
+        "output_shape": [batch, model.config.num_buckets],
+    }
+    if not isinstance(model, AestheticNet):
+        return {**totals, "output_shapes": shapes}
+    return {**totals, **_cell_profile(model, counter.get_flop_counts(), shapes)}
+
+
+def _cell_profile(model: AestheticNet, flops_by_module: dict, shapes: dict[str, list[int]]) -> dict[str, Any]:
+    """Per-cell, per-stage and per-cell-type parameters and MACs, and the stem's and head's."""
     root = type(model).__name__  # the counter names submodules "<RootClass>.<fqn>"
 
     def macs_of(prefix: str) -> int:
@@ -72,16 +93,10 @@ def profile_model(model: AestheticNet, size: tuple[int, int] = (224, 224), batch
         t: {k: sum(c[k] for c in cells if c["type"] == t) for k in ("params", "macs")} for t in ("normal", "reduce")
     }
     return {
-        "input_size": [h, w],
-        "batch": batch,
-        "params": count_parameters(model, exclude_auxiliary=True),
-        "params_with_auxiliary": count_parameters(model, exclude_auxiliary=False),
-        "macs": total_macs,
         "stem": {"params": stem_params, "macs": macs_of("stem0") + macs_of("stem1"),
                  "output_shapes": {k: v for k, v in shapes.items() if k.startswith("stem")}},
         "head": {"params": head_params, "macs": macs_of("attention") + macs_of("head")},
         "stages": per_stage,
         "cell_types": by_type,
         "cells": cells,
-        "output_shape": [batch, model.config.num_buckets],
     }  # fmt: skip

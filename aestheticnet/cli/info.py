@@ -41,12 +41,13 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
     model = _model_from_arg(model_or_variant, {"genotype": genotype, "layers": layers, "init_channels": init_channels})
     report = profile_model(model, (h, w))
     cfg = model.config
+    g = getattr(cfg, "genotype", None)  # None: a variant without searched cells (NIMA-MobileNetV2)
     report = {
         "model": model_or_variant,
         "variant": model.variant,
-        "genotype_name": cfg.genotype_name,
+        "genotype_name": getattr(cfg, "genotype_name", None),
         "config": {k: v for k, v in cfg.to_dict().items() if k != "genotype"},
-        "genotype": cfg.genotype.to_dict(),
+        "genotype": g.to_dict() if g is not None else None,
         **report,
     }
     # Per stage / cell type / operation breakdown, and the sizes of this model's files per format and precision.
@@ -58,22 +59,37 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"{report['variant']}  genotype={cfg.genotype_name}  C={cfg.init_channels}  cells={cfg.layers}")
-    click.echo(f"parameters: {report['params']:,} ({report['params'] / 1e6:.2f}M, auxiliary head excluded)")
-    click.echo(f"MACs at {h}x{w}: {report['macs']:,} ({report['macs'] / 1e9:.3f} G)")
-    click.echo("output shapes:")
-    for name, shape in report["stem"]["output_shapes"].items():
-        click.echo(f"  {name:<10} {shape}")
-    for cell in report["cells"]:
-        click.echo(f"  cells.{cell['index']:<4} {cell['type']:<7} {cell['output_shape']}  params={cell['params']:,}")
-    click.echo("per stage:")
-    for stage, agg in report["stages"].items():
-        click.echo(f"  {stage:<11} cells={agg['cells']:<3} params={agg['params']:>10,}  MACs={agg['macs']:>13,}")
-    g = cfg.genotype
-    click.echo(f"normal cell: {[list(e) for e in g.normal]} concat {list(g.normal_concat)}")
-    click.echo(f"reduce cell: {[list(e) for e in g.reduce]} concat {list(g.reduce_concat)}")
-    for line in format_info_extension(report):
+    lines = _cell_lines(report, cfg) if g is not None else _plain_lines(report)
+    for line in lines + format_info_extension(report):
         click.echo(line)
+
+
+def _totals(report: dict) -> list[str]:
+    h, w = report["input_size"]
+    return [f"parameters: {report['params']:,} ({report['params'] / 1e6:.2f}M, auxiliary head excluded)",
+            f"MACs at {h}x{w}: {report['macs']:,} ({report['macs'] / 1e9:.3f} G)"]  # fmt: skip
+
+
+def _plain_lines(report: dict) -> list[str]:
+    config = "  ".join(f"{k}={v}" for k, v in report["config"].items())
+    lines = [f"{report['variant']}  {config}", *_totals(report), "output shapes:"]
+    return lines + [f"  {name:<12} {shape}" for name, shape in report["output_shapes"].items()]
+
+
+def _cell_lines(report: dict, cfg) -> list[str]:
+    lines = [f"{report['variant']}  genotype={cfg.genotype_name}  C={cfg.init_channels}  cells={cfg.layers}",
+             *_totals(report), "output shapes:"]  # fmt: skip
+    for name, shape in report["stem"]["output_shapes"].items():
+        lines.append(f"  {name:<10} {shape}")
+    for cell in report["cells"]:
+        lines.append(f"  cells.{cell['index']:<4} {cell['type']:<7} {cell['output_shape']}  params={cell['params']:,}")
+    lines.append("per stage:")
+    for stage, agg in report["stages"].items():
+        lines.append(f"  {stage:<11} cells={agg['cells']:<3} params={agg['params']:>10,}  MACs={agg['macs']:>13,}")
+    g = cfg.genotype
+    lines.append(f"normal cell: {[list(e) for e in g.normal]} concat {list(g.normal_concat)}")
+    lines.append(f"reduce cell: {[list(e) for e in g.reduce]} concat {list(g.reduce_concat)}")
+    return lines
 
 
 COMMANDS = [info]

@@ -1,4 +1,4 @@
-"""Networks built from genotypes, their registry and their model files."""
+"""Networks built from genotypes, the NIMA-MobileNetV2 baseline, their registry and their model files."""
 
 from aestheticnet.models.aestheticnet import (
     AestheticNet,
@@ -8,6 +8,7 @@ from aestheticnet.models.aestheticnet import (
 )
 from aestheticnet.models.checkpoint import CheckpointError, load, read_metadata, save
 from aestheticnet.models.distribution import mean_score, score_std
+from aestheticnet.models.mobilenet_v2 import MobileNetV2, MobileNetV2Config
 from aestheticnet.models.registry import create_model, get_entry, list_models
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "get_entry",
     "list_models",
     "load",
+    "MobileNetV2",
+    "MobileNetV2Config",
     "mean_score",
     "read_metadata",
     "save",

@@ -39,6 +39,7 @@ __all__ = [
     "AestheticNetStarConfig",
     "AestheticNet",
     "AuxiliaryHead",
+    "check_image_batch",
     "count_parameters",
 ]
 
@@ -176,15 +177,7 @@ class AestheticNet(nn.Module):
         self.set_drop_path(self.config.drop_path * epoch / epochs)
 
     def check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected a float batch of shape (N, 3, H, W), got shape {tuple(x.shape)}")
-        h, w = x.shape[2], x.shape[3]
-        m = self.input_multiple
-        if h % m != 0 or w % m != 0:
-            raise ValueError(
-                f"input size {int(h)}x{int(w)} (HxW) is not accepted: height and width must be multiples of {m} "
-                f"(total stride of the network); resize or let the preprocessing round the size"
-            )
+        check_image_batch(x, self.input_multiple)
 
     def _cells(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         self.check_input(x)
@@ -221,6 +214,18 @@ class AestheticNet(nn.Module):
         """Named points whose output shapes `info` reports."""
         stems = ["stem0"] + (["stem1"] if self.stem1 is not None else [])
         return stems + [f"cells.{i}" for i in range(len(self.cells))]
+
+
+def check_image_batch(x: torch.Tensor, multiple: int) -> None:
+    """Refuse anything but an (N, 3, H, W) batch with H and W multiples of the network's total stride."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected a float batch of shape (N, 3, H, W), got shape {tuple(x.shape)}")
+    h, w = x.shape[2], x.shape[3]
+    if h % multiple != 0 or w % multiple != 0:
+        raise ValueError(
+            f"input size {int(h)}x{int(w)} (HxW) is not accepted: height and width must be multiples of {multiple} "
+            f"(total stride of the network); resize or let the preprocessing round the size"
+        )
 
 
 def count_parameters(model: nn.Module, exclude_auxiliary: bool = True) -> int:

@@ -5,6 +5,8 @@ key, ``aestheticnet``, whose value is a JSON object:
 
     format, format_version, variant, config (incl. genotype), genotype, preprocess (policy, size, max_side,
     multiple, mean, std), num_buckets, score_buckets, package_version, plus any ``extra`` the caller adds.
+
+``genotype`` is null for a variant without searched cells (NIMA-MobileNetV2).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from aestheticnet import __version__
-from aestheticnet.models.aestheticnet import AestheticNet
 from aestheticnet.models.registry import build_model, get_entry
 from aestheticnet.state import StateFileError, check_version, read_json_header, read_tensors, write_safetensors
 
@@ -31,7 +33,7 @@ class CheckpointError(StateFileError):
     """A model file cannot be used; the message names the file and the problem."""
 
 
-def build_metadata(model: AestheticNet, preprocess: dict[str, Any] | None = None, extra: dict | None = None) -> dict:
+def build_metadata(model: nn.Module, preprocess: dict[str, Any] | None = None, extra: dict | None = None) -> dict:
     variant = getattr(model, "variant", None)
     if variant is None:
         raise ValueError("model has no registered variant; build it with aestheticnet.models.create_model")
@@ -40,12 +42,13 @@ def build_metadata(model: AestheticNet, preprocess: dict[str, Any] | None = None
     pre = {k: list(v) if isinstance(v, tuple) else v for k, v in pre.items()}
     pre.setdefault("multiple", model.input_multiple)
     n = model.config.num_buckets
+    genotype = getattr(model.config, "genotype", None)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "variant": variant,
         "config": model.config.to_dict(),
-        "genotype": model.config.genotype.to_dict(),
+        "genotype": genotype.to_dict() if genotype is not None else None,
         "preprocess": pre,
         "num_buckets": n,
         "score_buckets": list(range(1, n + 1)),
@@ -57,7 +60,7 @@ def build_metadata(model: AestheticNet, preprocess: dict[str, Any] | None = None
 
 
 def save(
-    model: AestheticNet,
+    model: nn.Module,
     path: str | Path,
     preprocess: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
@@ -77,7 +80,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load(path: str | Path, strict: bool = True) -> AestheticNet:
+def load(path: str | Path, strict: bool = True) -> nn.Module:
     """Rebuild the model from the metadata and load its weights; returned in eval mode on the CPU."""
     path = Path(path)
     meta = read_metadata(path)

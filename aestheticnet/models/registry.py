@@ -1,15 +1,20 @@
-"""A small registry of model variants: name -> config class, default preprocessing, description.
+"""A small registry of model variants: name -> config class, network class, default preprocessing, description.
 
 Each variant is a config class with its own defaults, so a checkpoint's metadata (variant + config dict)
-rebuilds exactly the network that was saved.
+rebuilds exactly the network that was saved. Besides the searched networks it holds NIMA-MobileNetV2, the
+hand-designed baseline, so that the baseline is saved, exported, verified and benchmarked by the same routes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from torch import nn
+
 from aestheticnet.models.aestheticnet import AestheticNet, AestheticNetConfig, AestheticNetStarConfig
+from aestheticnet.models.mobilenet_v2 import MobileNetV2, MobileNetV2Config
 from aestheticnet.registry import Registry
 
 __all__ = ["ModelEntry", "MODELS", "register_model", "list_models", "get_entry", "create_model", "build_model"]
@@ -22,9 +27,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    config_cls: type[AestheticNetConfig]
+    config_cls: type  # a frozen dataclass with replace, to_dict, from_dict, num_buckets and input_multiple
     preprocess: dict[str, Any]
     description: str
+    network: Callable[[Any], nn.Module] = AestheticNet  # builds the module from a config_cls value
 
 
 MODELS: Registry[ModelEntry] = Registry("model variant", ValueError)
@@ -42,16 +48,16 @@ def get_entry(name: str) -> ModelEntry:
     return MODELS.get(name)
 
 
-def build_model(name: str, config: AestheticNetConfig) -> AestheticNet:
+def build_model(name: str, config: Any) -> nn.Module:
     entry = get_entry(name)
     if not isinstance(config, entry.config_cls):
         raise TypeError(f"variant {name!r} needs a {entry.config_cls.__name__}, got {type(config).__name__}")
-    model = AestheticNet(config)
+    model = entry.network(config)
     model.variant = name
     return model
 
 
-def create_model(name: str, **overrides: Any) -> AestheticNet:
+def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build a registered variant; keyword arguments override config fields (``genotype`` may be a name/path)."""
     entry = get_entry(name)
     config = entry.config_cls().replace(**overrides) if overrides else entry.config_cls()
@@ -71,4 +77,9 @@ register_model(ModelEntry(
 register_model(ModelEntry(
     "aestheticnet_star", AestheticNetStarConfig, _imagenet_preprocess("aspect", 640),
     "AestheticNet + CBAM tail + dilated last-stage sep convs; any size that is a multiple of 32",
+))  # fmt: skip
+register_model(ModelEntry(
+    "nima_mobilenet_v2", MobileNetV2Config, _imagenet_preprocess("fixed", 224),
+    "baseline: MobileNetV2 1.0 with NIMA's head (dropout 0.75, 10 buckets, softmax); trained at a fixed 224x224",
+    MobileNetV2,
 ))  # fmt: skip

@@ -1,0 +1,149 @@
+"""NIMA-MobileNetV2: the baseline a phone user would otherwise pick, built and exported like AestheticNet.
+
+MobileNetV2 1.0 (Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018): a 3x3
+stem of 32 channels at stride 2, the inverted residual blocks of the paper's table 2 (expand 1x1 with ReLU6,
+depthwise 3x3 with ReLU6, linear 1x1 projection; a residual where stride is 1 and the width is unchanged), a 1x1
+convolution to 1280 channels and global average pooling. With a 1000-class classifier it has the published
+3,504,872 parameters and about 300 M multiply-adds at 224x224 (tests/test_mobilenet_v2.py checks both).
+
+The head is NIMA's (Talebi and Milanfar, "NIMA: Neural Image Assessment", IEEE TIP 2018): the classifier is
+replaced by dropout 0.75 and a fully connected layer to the 10 score buckets followed by a softmax, so the output
+is the same distribution over buckets 1..N as AestheticNet's and every export, runtime and scoring path takes it
+unchanged. Global pooling is the only size-dependent step, so any input that is a multiple of 32 runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from aestheticnet.configs import problems_of, raise_problems, reject_unknown
+from aestheticnet.models.aestheticnet import check_image_batch
+
+__all__ = ["INVERTED_RESIDUALS", "LAST_CHANNELS", "STEM_CHANNELS", "InvertedResidual", "MobileNetV2",
+           "MobileNetV2Config"]  # fmt: skip
+
+# (t, c, n, s): expansion factor, output channels, repeats, stride of the first repeat (the paper's table 2).
+INVERTED_RESIDUALS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                      (6, 320, 1, 1))  # fmt: skip
+STEM_CHANNELS = 32
+LAST_CHANNELS = 1280
+TOTAL_STRIDE = 32  # the stem and four stride-2 stages
+
+
+@dataclass(frozen=True)
+class MobileNetV2Config:
+    """Everything needed to rebuild the network. Saved in every checkpoint."""
+
+    num_buckets: int = 10  # 1000 gives the ImageNet classifier whose published size the tests check
+    head_dropout: float = 0.75  # NIMA's dropout before the last layer
+
+    def __post_init__(self) -> None:
+        raise_problems(self, problems_of([
+            (self.num_buckets >= 2, f"num_buckets={self.num_buckets} (need >= 2)"),
+            (0.0 <= self.head_dropout < 1.0, f"head_dropout={self.head_dropout} (need 0 <= p < 1)"),
+        ]))  # fmt: skip
+
+    @property
+    def input_multiple(self) -> int:
+        return TOTAL_STRIDE
+
+    def replace(self, **changes: Any) -> "MobileNetV2Config":
+        # Refused by name: AestheticNet's options (genotype, layers, ...) mean nothing to this network.
+        reject_unknown(type(self), changes, "model overrides")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "MobileNetV2Config":
+        reject_unknown(cls, data, source)
+        return cls(**data)
+
+
+def conv_bn_relu6(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    # One Sequential per Conv -> BN pair: the exporter folds each BN into its convolution.
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU6(inplace=False),
+    )
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int):
+        super().__init__()
+        hidden = c_in * expansion
+        expand = [conv_bn_relu6(c_in, hidden, 1)] if expansion != 1 else []
+        self.block = nn.Sequential(
+            *expand,
+            conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+            nn.Conv2d(hidden, c_out, 1, bias=False),  # linear bottleneck: no activation after the projection
+            nn.BatchNorm2d(c_out),
+        )
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x) if self.residual else self.block(x)
+
+
+def _features() -> nn.Sequential:
+    layers: list[nn.Module] = [conv_bn_relu6(3, STEM_CHANNELS, 3, 2)]
+    c_in = STEM_CHANNELS
+    for t, c, n, s in INVERTED_RESIDUALS:
+        for i in range(n):
+            layers.append(InvertedResidual(c_in, c, s if i == 0 else 1, t))
+            c_in = c
+    layers.append(conv_bn_relu6(c_in, LAST_CHANNELS, 1))
+    return nn.Sequential(*layers)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 1.0 features, global average pooling, dropout and a softmax over ``num_buckets``."""
+
+    def __init__(self, config: MobileNetV2Config):
+        super().__init__()
+        self.config = config
+        self.features = _features()
+        self.num_features = LAST_CHANNELS
+        self.head_drop = nn.Dropout(config.head_dropout)
+        self.head = nn.Linear(LAST_CHANNELS, config.num_buckets)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # The reference initialisation of MobileNetV2: He (fan-out) convolutions, unit BN, a small classifier.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def input_multiple(self) -> int:
+        return self.config.input_multiple
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x, self.input_multiple)
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = features.mean(dim=(2, 3))
+        if pre_logits:
+            return pooled
+        return torch.softmax(self.head(self.head_drop(pooled)), dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def stage_names(self) -> list[str]:
+        """Named points whose output shapes `info` reports: the stem, every block and the last convolution."""
+        return [f"features.{i}" for i in range(len(self.features))]
