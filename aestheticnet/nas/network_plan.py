@@ -114,8 +114,8 @@ class NetworkSpec:
         return cls(**data)
 
     def differences(self, other: "NetworkSpec") -> list[str]:
-        """``field: mine vs theirs`` for every field that differs."""
-        return [f"{f.name} {getattr(self, f.name)} vs {getattr(other, f.name)}" for f in dataclasses.fields(self)
+        """``field: mine, theirs`` for every field that differs."""
+        return [f"{f.name}: {getattr(self, f.name)}, not {getattr(other, f.name)}" for f in dataclasses.fields(self)
                 if getattr(self, f.name) != getattr(other, f.name)]  # fmt: skip
 
     def describe(self) -> str:
