@@ -37,9 +37,12 @@ def test_probes_hold_copies_and_baselines_their_feed_alone():
     sep = next(s for s in plan.entries() if s.op == "sep_conv_3x3" and s.stride == 1)
     model = probe(sep, SPEC, copies=3)
     assert sum(isinstance(m, SepConv) for m in model.modules()) == 3 and copies_of(sep, 3) == 3
-    pre = plan.cells[1].preprocess[1]
-    assert sum(isinstance(m, ReLUConvBN) for m in probe(pre, SPEC, copies=3).modules()) == 3
+    pre = plan.cells[1].preprocess[1]  # two copies: the next two cells share a cell output's ReLU
+    assert sum(isinstance(m, ReLUConvBN) for m in probe(pre, SPEC, copies=3).modules()) == 2
     assert copies_of(plan.stem, 3) == 1 and copies_of(plan.head, 3) == 1
+    pool_s2 = plan.cells[1].edge_op("max_pool_3x3", 0)  # copies side by side would be one common subexpression
+    assert pool_s2.stride == 2 and copies_of(pool_s2, 3) == 1
+    assert copies_of(plan.cells[1].edge_op("max_pool_3x3", 2), 3) == 3
     concat = plan.cells[0].concat
     assert feed_for(concat, SPEC) == Feed(8, 16, 4) and baseline_feed(concat, SPEC) == Feed(8, 16, 1)
     base = probe(None, SPEC, baseline_feed(sep, SPEC))
@@ -72,7 +75,7 @@ def test_bench_ops_command_line(tmp_path, monkeypatch):
 def test_a_small_table_timed_by_the_runner(tmp_path, monkeypatch):
     """Two entries of the tiny network, exported and timed for real (the full plan takes minutes)."""
     full = plan_network(SPEC)
-    chosen = (full.cells[0].node_add, next(s for s in full.entries() if s.op == "sep_conv_3x3"))
+    chosen = (full.cells[0].edge_op("max_pool_3x3", 0), full.cells[0].edge_op("sep_conv_3x3", 2))
     monkeypatch.setattr(NetworkPlan, "entries", lambda self: chosen)
     settings = ops_table.OpsBenchSettings(runs=5, warmup=1, rounds=2, copies=2)
     table = ops_table.build_latency_table(SPEC, settings, models_dir=tmp_path)

@@ -75,7 +75,7 @@ def test_edge_costs_sum_each_op_over_the_cells_of_a_kind():
     assert costs.cost("reduce", edge_index(1, 2), "max_pool_3x3") == ms("max_pool_3x3", 8, 8, 4, 4) + ms(
         "max_pool_3x3", 16, 16, 2, 2)  # fmt: skip
     assert costs.cost("reduce", edge_index(1, 2), "skip_connect") == 0.0
-    # fixed: stem, 5 x (two preprocessing blocks, 4 node sums, a concat), CBAM, head
+    # fixed: stem, 5 x (two preprocessing blocks, a concat), CBAM, head
     preprocess = [("factorized_reduce", 4, 4, 16, 16, 2), ("relu_conv_bn", 4, 4, 8, 8),  # cell 0
                   ("relu_conv_bn", 4, 8, 8, 8), ("relu_conv_bn", 16, 8, 8, 8),  # cell 1
                   ("factorized_reduce", 16, 8, 8, 8, 2), ("relu_conv_bn", 32, 8, 4, 4),  # cell 2
@@ -83,7 +83,7 @@ def test_edge_costs_sum_each_op_over_the_cells_of_a_kind():
                   ("factorized_reduce", 32, 16, 4, 4, 2), ("relu_conv_bn", 64, 16, 2, 2)]  # cell 4  # fmt: skip
     nodes = [(4, 8), (8, 4), (8, 4), (16, 2), (16, 2)]  # channels and size of each cell's nodes
     fixed = ms("stem", 3, 4, 64, 64, 8) + sum(ms(*p) for p in preprocess)
-    fixed += sum(4 * ms("node_add", c, c, r, r) + ms("concat", c, 4 * c, r, r) for c, r in nodes)
+    fixed += sum(ms("concat", c, 4 * c, r, r) for c, r in nodes)
     fixed += ms("cbam", 64, 64, 2, 2) + ms("head", 64, 10, 2, 2)
     assert costs.fixed_ms == pytest.approx(fixed)
 
@@ -169,7 +169,7 @@ def test_info_predicts_from_a_table_and_refuses_another_network(tmp_path):
 def test_every_op_and_part_has_a_plan_entry_and_nothing_else():
     entries = plan_network(SPEC).entries()
     ops = {s.op for s in entries}
-    assert ops == (set(PRIMITIVES) - {"none"}) | {"stem", "relu_conv_bn", "factorized_reduce", "node_add", "concat",
+    assert ops == (set(PRIMITIVES) - {"none"}) | {"stem", "relu_conv_bn", "factorized_reduce", "concat",
                                                   "cbam", "head"}  # fmt: skip
     assert len(entries) == len({s.key for s in entries})
     with pytest.raises(LatencyError, match="unknown operation"):

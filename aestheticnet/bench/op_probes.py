@@ -2,16 +2,20 @@
 
 Every probe takes the network's own input (a ``1x3xHxW`` image, so the device runner and the exporters treat it
 like any exported network) and makes the part's input from it with a :class:`Feed`: average pooling down to the
-part's resolution, then 1x1 convolutions to its channels. The part runs on that tensor and its output is the
-probe's output. The baseline is the same model without the part; the part's cost is the difference of the two
-latencies, which removes what every probe pays besides the part (the runtime's call, the input copy, the feed).
+part's resolution, then 1x1 convolutions to its channels. Copies of the part run on that tensor (more copies, more
+difference to the baseline for the same noise) and a one-pixel sink hands out the result. The baseline is the
+same model without the part; the part's cost is the difference of the two latencies over the number of copies,
+which removes what every probe pays besides the part (the runtime's call, the input copy, the feed, the sink).
 
-The feed imitates what comes before the part in the network, because runtimes fuse across that boundary (ONNX
-Runtime folds a ReLU into the convolution before it, and keeps convolution outputs in a blocked layout that a
-concatenation has to leave):
+Each part is timed in the surroundings it has in the network, because runtimes fuse across that boundary (ONNX
+Runtime folds a ReLU into the convolution before it when nothing else reads the convolution, folds a sum into the
+convolution that produces one of its terms, and keeps convolution outputs in a blocked layout that a concatenation
+of channel counts off its block has to leave):
 
-* candidate operations and node sums read the output of a convolution (a preprocessed cell input);
-* preprocessing and CBAM read a cell's output, a concatenation of ``multiplier`` nodes: the feed is that many
+* an edge's operation reads a tensor that other edges read too and its output is summed into a node: copies of a
+  stride-1 operation form a residual chain, ``x = op(x) + x``; copies of a stride-2 one read the feed side by side
+  and are summed. Either way the entry holds the edge's share of its node's sum;
+* preprocessing and CBAM read a cell's output, a concatenation of ``multiplier`` nodes: their feed is that many
   convolutions concatenated;
 * the concatenation is timed as such a feed against one convolution to all of its channels;
 * the stem reads the image itself (negated, so that its baseline is a model with one node).
@@ -33,10 +37,14 @@ from aestheticnet.nas.network_plan import NetworkSpec, OpShape
 from aestheticnet.nas.operations import PRIMITIVES, FactorizedReduce, ReLUConvBN, make_op
 from aestheticnet.nas.stem import build_stem, run_stem
 
-__all__ = ["Feed", "baseline_feed", "copies_of", "feed_for", "probe", "probe_body"]
+__all__ = ["PROBES_VERSION", "Feed", "baseline_feed", "copies_of", "feed_for", "probe", "probe_body"]
+
+# Changes whenever a probe's structure changes: kept probe files carry it in their names, tables in their method.
+PROBES_VERSION = 3
 
 _RUN_ONCE = ("stem", "concat", "cbam", "head")
-_READS_CELL_OUTPUT = ("relu_conv_bn", "factorized_reduce", "cbam", "concat")
+_PREPROCESSING = ("relu_conv_bn", "factorized_reduce")
+_READS_CELL_OUTPUT = (*_PREPROCESSING, "cbam", "concat")
 
 
 @dataclass(frozen=True, order=True)
@@ -81,11 +89,6 @@ class _Stem(nn.Module):
         return run_stem(self.stem0, self.stem1, self.input_norm(x))[1]
 
 
-class _NodeAdd(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + x
-
-
 class _Head(nn.Module):
     """The network's head: global average pooling, linear layer, softmax (dropout is off at inference)."""
 
@@ -97,18 +100,20 @@ class _Head(nn.Module):
         return torch.softmax(self.head(x.mean(dim=(2, 3))), dim=1)
 
 
-class _Series(nn.Module):
+class _Copies(nn.Module):
     def __init__(self, parts: list[nn.Module]):
         super().__init__()
         self.parts = nn.ModuleList(parts)
 
+
+class _Residual(_Copies):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for part in self.parts:
-            x = part(x)
+            x = part(x) + x
         return x
 
 
-class _ParallelSum(_Series):
+class _ParallelSum(_Copies):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.parts[0](x)
         for part in self.parts[1:]:
@@ -165,8 +170,6 @@ def probe_body(shape: OpShape, spec: NetworkSpec) -> nn.Module | None:
         return ReLUConvBN(shape.c_in, shape.c_out, 1, 1, 0)
     if op == "factorized_reduce":
         return FactorizedReduce(shape.c_in, shape.c_out)
-    if op == "node_add":
-        return _NodeAdd()
     if op == "concat":
         return None
     if op == "cbam":
@@ -179,16 +182,22 @@ def probe_body(shape: OpShape, spec: NetworkSpec) -> nn.Module | None:
 
 
 def copies_of(shape: OpShape, copies: int) -> int:
-    """How many copies of the part its probe runs: ``copies``, or one for the parts a network runs once per place
-    it has them (stem, concatenation, CBAM, head)."""
-    return 1 if shape.op in _RUN_ONCE else copies
+    """How many copies of the part its probe runs: ``copies``, except
+
+    * one for the parts a network runs once where it has them (stem, concatenation, CBAM, head), and for pools of
+      stride 2: copies side by side would read the same input, and a runtime computes identical parameter-free
+      operations once (common subexpressions);
+    * two for the preprocessing blocks: a cell's output is read by the next two cells, whose preprocessing share
+      its ReLU (one ReLU for two convolutions, as in the network, where more copies would share it more).
+    """
+    if shape.op in _RUN_ONCE or (shape.op.endswith("_pool_3x3") and shape.stride != 1):
+        return 1
+    return min(copies, 2) if shape.op in _PREPROCESSING else copies
 
 
 def probe(shape: OpShape | None, spec: NetworkSpec, feed: Feed | None = None, copies: int = 1) -> nn.Module:
-    """The eval-mode probe of ``shape`` with :func:`copies_of` copies of the part, or (``shape`` None) the baseline
-    model of ``feed``. Copies of an operation that keeps its input's shape run one after the other (as a cell's
-    nodes follow each other); the others (stride 2, preprocessing) all read the feed and their outputs are summed
-    (as a node sums its two edges)."""
+    """The eval-mode probe of ``shape`` with :func:`copies_of` copies of the part (see the module docstring), or
+    (``shape`` None) the baseline model of ``feed``."""
     torch.manual_seed(0)
     if shape is None:
         if feed is None:
@@ -200,4 +209,4 @@ def probe(shape: OpShape | None, spec: NetworkSpec, feed: Feed | None = None, co
         return _Probe(feed_for(shape, spec), probe_body(shape, spec), out_size).eval()
     parts = [probe_body(shape, spec) for _ in range(n)]
     chain = shape.stride == 1 and shape.c_in == shape.c_out and shape.op not in _READS_CELL_OUTPUT
-    return _Probe(feed_for(shape, spec), _Series(parts) if chain else _ParallelSum(parts), out_size).eval()
+    return _Probe(feed_for(shape, spec), _Residual(parts) if chain else _ParallelSum(parts), out_size).eval()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from aestheticnet.bench.devices import BenchError, LocalDevice
 from aestheticnet.bench.harness import BenchSettings, run_benchmark
-from aestheticnet.bench.op_probes import Feed, baseline_feed, copies_of, probe
+from aestheticnet.bench.op_probes import PROBES_VERSION, Feed, baseline_feed, copies_of, probe
 from aestheticnet.bench.ssh import SshDevice
 from aestheticnet.nas.latency_table import LatencyTable, TableRuntime
 from aestheticnet.nas.network_plan import NetworkSpec, OpShape, plan_network
@@ -90,7 +90,7 @@ def export_probes(spec: NetworkSpec, runtime: TableRuntime, folder: str | Path, 
     jobs += [(f.name, f.name, None, f) for f in feeds]
     files: dict[str, Path] = {}
     for n, (name, file_name, shape, feed) in enumerate(jobs, 1):
-        target = folder / (_file_name(file_name) + _SUFFIX[runtime])
+        target = folder / (_file_name(f"{file_name} v{PROBES_VERSION}") + _SUFFIX[runtime])
         if not target.is_file():
             _export(probe(shape, spec, feed, copies), target, spec, runtime)
         files[name] = target
@@ -151,4 +151,6 @@ def build_latency_table(
         runtime_version=rows[0].get("runtime_version") if rows else None, device=report.get("device", "local"),
         shapes=shapes, measurements=measurements, device_info=report.get("device_info"),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        method={"probes_version": PROBES_VERSION, "copies": settings.copies, "rounds": settings.rounds,
+                "runs": settings.runs, "warmup": settings.warmup, "statistic": "median over rounds of p50"},
     )  # fmt: skip

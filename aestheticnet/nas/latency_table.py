@@ -65,6 +65,7 @@ class LatencyTable:
     measurements: Mapping[str, Any] = field(default_factory=dict)  # how each entry was measured (raw p50s, ...)
     device_info: Mapping[str, Any] | None = None
     created: str | None = None
+    method: Mapping[str, Any] = field(default_factory=dict)  # how the entries were measured (probes, rounds, ...)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtime", TableRuntime(self.runtime))
@@ -89,6 +90,7 @@ class LatencyTable:
             "threads": self.threads,
             "size": f"{self.network.height}x{self.network.width}",
             "network": self.network.to_dict(),
+            "method": dict(self.method),
             "entries": [{**self._shape(key).to_dict(), "key": key, "ms": ms, **self.measurements.get(key, {})}
                         for key, ms in self.entries.items()],  # fmt: skip
         }
@@ -135,7 +137,7 @@ class LatencyTable:
                 measurements[shape.key] = {k: v for k, v in item.items() if k not in known | {"key", "ms"}}
             return cls(runtime, int(data["threads"]), network, entries, data.get("runtime_version"),
                        data.get("device", "local"), shapes, measurements, data.get("device_info"),
-                       data.get("created"))  # fmt: skip
+                       data.get("created"), data.get("method", {}))  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LatencyError):
                 raise
@@ -191,7 +193,7 @@ class LatencyTable:
         parts: dict[str, float] = {"stem": self.ms(plan.stem)}
         for cell in plan.cells:
             edges = genotype.reduce if cell.reduction else genotype.normal
-            ms = sum(self.ms(p) for p in cell.fixed(steps))
+            ms = sum(self.ms(p) for p in cell.fixed())
             ms += sum(self.ms(cell.edge_op(op, source)) for op, source in edges)
             parts[cell.stage] = parts.get(cell.stage, 0.0) + ms
         parts["cbam"] = self.ms(plan.cbam)

@@ -2,8 +2,9 @@
 
 A latency table times each candidate operation at every shape the final network can run it at, and the parts
 every network of one configuration runs whatever its genotype: the stem, each cell's two preprocessing blocks
-(``ReLUConvBN``, or ``FactorizedReduce`` after a reduction), the sums of each node's two edges, the concatenation
-of the nodes, CBAM and the head (global pooling, linear, softmax). :func:`plan_network` lists them for a
+(``ReLUConvBN``, or ``FactorizedReduce`` after a reduction), the concatenation of the nodes, CBAM and the head
+(global pooling, linear, softmax). A node's sum of its two edges has no entry of its own: each edge is timed where
+it feeds a sum, so its entry holds the sum (which runtimes fuse into the edge's last convolution). :func:`plan_network` lists them for a
 :class:`NetworkSpec` (variant, depth, width, stem, CBAM, last-stage dilation, input size), with the same channel
 plan the networks are built from (``nas/stem.py``: ``build_stem``, ``cell_slots``, ``cell_dilation``).
 
@@ -26,7 +27,7 @@ from aestheticnet.nas.stem import (STEM_STRIDES, build_stem, cell_dilation, cell
 __all__ = ["FIXED_PARTS", "CellPlan", "NetworkPlan", "NetworkSpec", "OpShape", "plan_network", "stage_of"]
 
 # The parts every network of a configuration runs, whatever its genotype.
-FIXED_PARTS = ("stem", "relu_conv_bn", "factorized_reduce", "node_add", "concat", "cbam", "head")
+FIXED_PARTS = ("stem", "relu_conv_bn", "factorized_reduce", "concat", "cbam", "head")
 # Where a DARTS cell's dilated ops (dil_conv) always run: dilation 2, in every cell.
 _DIL_CONV_DILATION = 2
 
@@ -143,7 +144,6 @@ class CellPlan:
     width: int
     dilation: int  # of its sep convs
     preprocess: tuple[OpShape, OpShape]
-    node_add: OpShape
     concat: OpShape
 
     def edge_op(self, op: str, source: int) -> OpShape | None:
@@ -155,9 +155,9 @@ class CellPlan:
         dilation = self.dilation if op.startswith("sep_conv_") else _DIL_CONV_DILATION if op.startswith("dil_") else 1
         return OpShape(op, self.c, self.c, h, w, stride, dilation)
 
-    def fixed(self, steps: int) -> list[OpShape]:
-        """The parts the cell runs whatever its genotype: preprocessing, one sum per node, the concatenation."""
-        return [*self.preprocess, *[self.node_add] * steps, self.concat]
+    def fixed(self) -> list[OpShape]:
+        """The parts the cell runs whatever its genotype: its preprocessing and its concatenation."""
+        return [*self.preprocess, self.concat]
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class NetworkPlan:
     def fixed(self) -> list[OpShape]:
         """Every genotype-independent part the network runs, once per time it runs it."""
         tail = [self.cbam] if self.cbam is not None else []
-        return [self.stem, *(p for cell in self.cells for p in cell.fixed(self.spec.steps)), *tail, self.head]
+        return [self.stem, *(p for cell in self.cells for p in cell.fixed()), *tail, self.head]
 
     def entries(self) -> tuple[OpShape, ...]:
         """Every distinct part and candidate operation at every shape the network can run it at, sorted."""
@@ -205,7 +205,7 @@ def plan_network(spec: NetworkSpec) -> NetworkPlan:
         cells.append(CellPlan(
             slot.index, stage_of(slot.index, reductions), slot.reduction, c, h1, w1,
             cell_dilation(slot.index, slot.reduction, spec.layers, spec.dilation), (pre0, pre1),
-            OpShape("node_add", c, c, ho, wo), OpShape("concat", c, slot.c_out, ho, wo),
+            OpShape("concat", c, slot.c_out, ho, wo),
         ))  # fmt: skip
         h0, w0, h1, w1 = h1, w1, ho, wo
     c_last = slots[-1].c_out
