@@ -30,6 +30,7 @@ import torch
 
 from aestheticnet.artifacts import Format, Precision
 from aestheticnet.bench.harness import BenchSettings, run_benchmark
+from aestheticnet.bench.op_probes import CopyRule
 from aestheticnet.bench.ops_table import OpsBenchSettings, build_latency_table
 from aestheticnet.bench.runner import machine_info
 from aestheticnet.export import export_checkpoint
@@ -148,7 +149,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--table-rounds", type=int, default=3)
-    p.add_argument("--copies", type=int, default=8)
+    p.add_argument("--copies", type=int, default=8, help="least copies of an operation in its probe")
+    p.add_argument("--weights-mb", type=float, default=4.0, help="and enough copies for this much weight data")
     return p.parse_args(argv)
 
 
@@ -169,7 +171,8 @@ def main(argv=None) -> int:
         table_path = args.table
     else:
         t0 = time.time()
-        settings = OpsBenchSettings(runtime, args.threads, rounds=args.table_rounds, copies=args.copies)
+        rule = CopyRule(args.copies, int(args.weights_mb * 2**20))
+        settings = OpsBenchSettings(runtime, args.threads, rounds=args.table_rounds, copies=rule)
         table = build_latency_table(spec, settings, models_dir=out / "probes", progress=None)
         table_path = str(table.save(out / "latency_table.json"))
         log(f"latency table built in {time.time() - t0:.0f} s: {table_path}")

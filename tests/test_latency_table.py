@@ -29,7 +29,7 @@ def _table(spec: NetworkSpec = SPEC, runtime=TableRuntime.ONNXRUNTIME, threads: 
     """Entry i (in sorted order) costs i + 1 ms: every entry distinct, so a wrong lookup changes the sums."""
     shapes = {s.key: s for s in plan_network(spec).entries()}
     entries = {key: float(i + 1) for i, key in enumerate(shapes)}
-    return LatencyTable(runtime, threads, spec, entries, "1.0", "local", shapes, {k: {"copies": 8} for k in shapes})
+    return LatencyTable(runtime, threads, spec, entries, "1.0", "local", {k: {"copies": 8} for k in shapes})
 
 
 def test_json_round_trip(tmp_path):
@@ -41,6 +41,8 @@ def test_json_round_trip(tmp_path):
     assert data["runtime"] == "onnxruntime" and data["threads"] == 1 and data["size"] == "64x64"
     assert data["network"]["layers"] == 5 and data["network"]["variant"] == "aestheticnet_star"
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left nothing behind
+    with pytest.raises(LatencyError, match="no parts of"):
+        LatencyTable(TableRuntime.ONNXRUNTIME, 1, SPEC, {OpShape("sep_conv_3x3", 5, 5, 8, 8).key: 1.0})
 
 
 def test_load_refuses_another_runtime_or_thread_count(tmp_path):

@@ -12,6 +12,7 @@ its probe's latency minus its baseline's, never below zero.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import re
 import statistics
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from aestheticnet.bench.devices import BenchError, LocalDevice
 from aestheticnet.bench.harness import BenchSettings, run_benchmark
-from aestheticnet.bench.op_probes import PROBES_VERSION, Feed, baseline_feed, copies_of, probe
+from aestheticnet.bench.op_probes import PROBES_VERSION, CopyRule, Feed, baseline_feed, copies_of, probe
 from aestheticnet.bench.ssh import SshDevice
 from aestheticnet.nas.latency_table import LatencyTable, TableRuntime
 from aestheticnet.nas.network_plan import NetworkSpec, OpShape, plan_network
@@ -39,14 +40,16 @@ class OpsBenchSettings:
     warmup: int = 10
     runs: int = 100  # timed runs per measurement; the probes are small, so many runs cost little
     rounds: int = 3
-    copies: int = 8  # copies of a part per probe: the difference to the baseline grows, its noise does not
+    copies: CopyRule = CopyRule()  # copies of a part per probe
     timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtime", TableRuntime(self.runtime))
-        if min(self.threads, self.runs, self.rounds, self.copies) < 1 or self.warmup < 0:
+        c = self.copies
+        counts = (self.threads, self.runs, self.rounds, c.copies, c.max_copies)
+        if min(counts) < 1 or min(self.warmup, c.weights_bytes) < 0:
             raise BenchError(f"bench ops: threads={self.threads}, runs={self.runs}, rounds={self.rounds}, "
-                             f"copies={self.copies}, warmup={self.warmup} (need warmup >= 0, the others >= 1)")
+                             f"warmup={self.warmup}, {c} (need warmup and weights_bytes >= 0, the others >= 1)")
 
 
 def _file_name(text: str) -> str:
@@ -74,9 +77,11 @@ def _export(module, path: Path, spec: NetworkSpec, runtime: TableRuntime) -> Pat
     return tflite_path
 
 
-def export_probes(spec: NetworkSpec, runtime: TableRuntime, folder: str | Path, copies: int = 1,
-                  progress: Callable[[str], None] | None = None) -> tuple[dict[str, Path], dict[str, Path]]:  # fmt: skip
-    """Export every probe (``copies`` copies of its part) and baseline of ``spec`` into ``folder``; files already
+def export_probes(
+    spec: NetworkSpec, runtime: TableRuntime, folder: str | Path, rule: CopyRule = CopyRule(),
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Path], dict[str, Path]]:  # fmt: skip
+    """Export every probe (copies of its part by ``rule``) and baseline of ``spec`` into ``folder``; files already
     there are reused (their names say what they hold).
 
     Returns ``({entry key: probe file}, {feed name: baseline file})``.
@@ -85,12 +90,12 @@ def export_probes(spec: NetworkSpec, runtime: TableRuntime, folder: str | Path, 
     folder.mkdir(parents=True, exist_ok=True)
     entries = plan_network(spec).entries()
     feeds = sorted({baseline_feed(s, spec) for s in entries})
-    jobs: list[tuple[str, str, OpShape | None, Feed | None]] = [
-        (s.key, f"{s.key} x{copies_of(s, copies)}", s, None) for s in entries]
-    jobs += [(f.name, f.name, None, f) for f in feeds]
+    jobs: list[tuple[str, int, OpShape | None, Feed | None]] = [(s.key, copies_of(s, spec, rule), s, None)
+                                                                 for s in entries]  # fmt: skip
+    jobs += [(f.name, 1, None, f) for f in feeds]
     files: dict[str, Path] = {}
-    for n, (name, file_name, shape, feed) in enumerate(jobs, 1):
-        target = folder / (_file_name(f"{file_name} v{PROBES_VERSION}") + _SUFFIX[runtime])
+    for n, (name, copies, shape, feed) in enumerate(jobs, 1):
+        target = folder / (_file_name(f"{name} x{copies} v{PROBES_VERSION}") + _SUFFIX[runtime])
         if not target.is_file():
             _export(probe(shape, spec, feed, copies), target, spec, runtime)
         files[name] = target
@@ -141,7 +146,7 @@ def build_latency_table(
     entries, measurements = {}, {}
     for key, path in probes.items():
         base = baselines[baseline_feed(shapes[key], spec).name]
-        copies = copies_of(shapes[key], settings.copies)
+        copies = copies_of(shapes[key], spec, settings.copies)
         entries[key] = max(0.0, p50[path] - p50[base]) / copies
         measurements[key] = {"copies": copies, "probe_ms": p50[path], "baseline_ms": p50[base],
                              "probe_rounds_ms": times[path], "baseline_rounds_ms": times[base]}  # fmt: skip
@@ -149,8 +154,9 @@ def build_latency_table(
     return LatencyTable(
         runtime=settings.runtime, threads=settings.threads, network=spec, entries=entries,
         runtime_version=rows[0].get("runtime_version") if rows else None, device=report.get("device", "local"),
-        shapes=shapes, measurements=measurements, device_info=report.get("device_info"),
+        measurements=measurements, device_info=report.get("device_info"),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        method={"probes_version": PROBES_VERSION, "copies": settings.copies, "rounds": settings.rounds,
-                "runs": settings.runs, "warmup": settings.warmup, "statistic": "median over rounds of p50"},
+        method={"probes_version": PROBES_VERSION, "copies": dataclasses.asdict(settings.copies),
+                "rounds": settings.rounds, "runs": settings.runs, "warmup": settings.warmup, "statistic": "median over rounds of p50",
+                "backend": rows[0].get("backend") if rows else None},
     )  # fmt: skip

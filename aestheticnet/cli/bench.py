@@ -99,7 +99,9 @@ def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, tim
               help="times every model is timed, one model after the other (median of the rounds)")
 @click.option("--runs", type=int, default=100, show_default=True, help="timed runs per measurement")
 @click.option("--warmup", type=int, default=10, show_default=True, help="warm-up runs per measurement")
-@click.option("--copies", type=int, default=8, show_default=True, help="copies of an operation in its probe model")
+@click.option("--copies", type=int, default=8, show_default=True, help="least copies of an operation in its probe")
+@click.option("--weights-mb", type=float, default=4.0, show_default=True,
+              help="and enough copies for this much weight data (more than the target CPU's L2 cache)")
 @click.option("--keep-models", "models_dir", default=None,
               help="keep the probe models in this folder (and reuse those already there)")
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
@@ -108,7 +110,7 @@ def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, tim
 @click.option("--remote-python", default="python3", show_default=True, help="Python on the device")
 @click.option("--quiet", is_flag=True, help="no progress lines on stderr")
 def bench_ops(device, runtime, threads, size, out_path, variant, layers, init_channels, rounds, runs, warmup, copies,
-              models_dir, timeout_s, ssh_options, remote_python, quiet) -> None:  # fmt: skip
+              weights_mb, models_dir, timeout_s, ssh_options, remote_python, quiet) -> None:  # fmt: skip
     """Time every operation of the search space at every shape the final network runs it at, and the parts every
     network runs (stem, cell preprocessing, node sums, concatenation, CBAM, head), each exported alone (fp32, by
     the network's export route) and run by the device runner in fresh processes; writes the latency table.
@@ -116,6 +118,7 @@ def bench_ops(device, runtime, threads, size, out_path, variant, layers, init_ch
     The table predicts a network's latency (`aestheticnet info MODEL --latency-table T`) and gives the
     latency-aware search its per-edge costs. It is made for one runtime, thread count, device and network.
     """
+    from aestheticnet.bench.op_probes import CopyRule
     from aestheticnet.bench.ops_table import OpsBenchSettings, build_latency_table
     from aestheticnet.bench.ssh import parse_device
     from aestheticnet.models import get_entry
@@ -127,7 +130,8 @@ def bench_ops(device, runtime, threads, size, out_path, variant, layers, init_ch
     overrides = {k: v for k, v in (("layers", layers), ("init_channels", init_channels)) if v is not None}
     config = get_entry(variant).config_cls().replace(**overrides)
     spec = NetworkSpec.of(variant, config, shape.size)
-    settings = OpsBenchSettings(TableRuntime(runtime), threads, warmup, runs, rounds, copies, timeout_s)
+    rule = CopyRule(copies, int(weights_mb * 2**20))
+    settings = OpsBenchSettings(TableRuntime(runtime), threads, warmup, runs, rounds, rule, timeout_s)
     target = parse_device(device, ssh_options=ssh_options, remote_python=remote_python)
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     table = build_latency_table(spec, settings, target, models_dir, progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,6 @@ class LatencyTable:
     entries: Mapping[str, float]  # OpShape.key -> ms
     runtime_version: str | None = None
     device: str = "local"
-    shapes: Mapping[str, OpShape] = field(default_factory=dict)  # OpShape.key -> the shape it names
     measurements: Mapping[str, Any] = field(default_factory=dict)  # how each entry was measured (raw p50s, ...)
     device_info: Mapping[str, Any] | None = None
     created: str | None = None
@@ -71,6 +71,9 @@ class LatencyTable:
         object.__setattr__(self, "runtime", TableRuntime(self.runtime))
         if self.threads < 1:
             raise LatencyError(f"latency table: threads={self.threads} (need >= 1)")
+        unknown = sorted(set(self.entries) - set(self._shapes))
+        if unknown:
+            raise LatencyError(f"latency table: {unknown[:3]} are no parts of {self.network.describe()}")
 
     def describe(self) -> str:
         version = f" {self.runtime_version}" if self.runtime_version else ""
@@ -91,7 +94,7 @@ class LatencyTable:
             "size": f"{self.network.height}x{self.network.width}",
             "network": self.network.to_dict(),
             "method": dict(self.method),
-            "entries": [{**self._shape(key).to_dict(), "key": key, "ms": ms, **self.measurements.get(key, {})}
+            "entries": [{**self._shapes[key].to_dict(), "key": key, "ms": ms, **self.measurements.get(key, {})}
                         for key, ms in self.entries.items()],  # fmt: skip
         }
 
@@ -128,25 +131,19 @@ class LatencyTable:
         try:
             runtime = TableRuntime(data["runtime"])
             network = NetworkSpec.from_dict(data["network"], source)
-            entries, shapes, measurements = {}, {}, {}
+            entries, measurements = {}, {}
             known = {"op", "c_in", "c_out", "height", "width", "stride", "dilation"}
             for item in data["entries"]:
-                shape = OpShape.from_dict({k: v for k, v in item.items() if k in known}, source)
-                entries[shape.key] = float(item["ms"])
-                shapes[shape.key] = shape
-                measurements[shape.key] = {k: v for k, v in item.items() if k not in known | {"key", "ms"}}
+                key = OpShape.from_dict({k: v for k, v in item.items() if k in known}, source).key
+                entries[key] = float(item["ms"])
+                measurements[key] = {k: v for k, v in item.items() if k not in known | {"key", "ms"}}
             return cls(runtime, int(data["threads"]), network, entries, data.get("runtime_version"),
-                       data.get("device", "local"), shapes, measurements, data.get("device_info"),
-                       data.get("created"), data.get("method", {}))  # fmt: skip
+                       data.get("device", "local"), measurements, data.get("device_info"), data.get("created"),
+                       data.get("method", {}))  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LatencyError):
                 raise
             raise LatencyError(f"latency table {source} is malformed: {type(exc).__name__}: {exc}") from None
-
-    def _shape(self, key: str) -> OpShape:
-        if key in self.shapes:
-            return self.shapes[key]
-        raise LatencyError(f"latency table: entry {key!r} has no shape")
 
     # ------------------------------------------------------------------------------------------ predictions
 
@@ -166,9 +163,14 @@ class LatencyTable:
             raise LatencyError(f"the latency table has no entry for {shape.key} ({self.describe()})")
         return self.entries[shape.key]
 
-    @property
+    @cached_property
     def plan(self) -> NetworkPlan:
+        """The parts of the network the table is made for, at their shapes."""
         return plan_network(self.network)
+
+    @cached_property
+    def _shapes(self) -> dict[str, OpShape]:
+        return {s.key: s for s in self.plan.entries()}
 
     def edge_costs(self) -> EdgeCosts:
         """Per edge and operation, the milliseconds summed over every cell of each kind; the rest as fixed."""

@@ -4,9 +4,10 @@ A latency table times each candidate operation at every shape the final network 
 every network of one configuration runs whatever its genotype: the stem, each cell's two preprocessing blocks
 (``ReLUConvBN``, or ``FactorizedReduce`` after a reduction), the concatenation of the nodes, CBAM and the head
 (global pooling, linear, softmax). A node's sum of its two edges has no entry of its own: each edge is timed where
-it feeds a sum, so its entry holds the sum (which runtimes fuse into the edge's last convolution). :func:`plan_network` lists them for a
-:class:`NetworkSpec` (variant, depth, width, stem, CBAM, last-stage dilation, input size), with the same channel
-plan the networks are built from (``nas/stem.py``: ``build_stem``, ``cell_slots``, ``cell_dilation``).
+it feeds a sum, so its entry holds the sum (which runtimes fuse into the edge's last convolution).
+:func:`plan_network` lists the parts for a :class:`NetworkSpec` (variant, depth, width, stem, CBAM, last-stage
+dilation, input size), with the same channel plan the networks are built from (``nas/stem.py``: ``build_stem``,
+``cell_slots``, ``cell_dilation``).
 
 An :class:`OpShape` is one such part at one shape: the operation, input and output channels, the input height and
 width, the stride and the dilation it runs with. Edges of a reduction cell that leave the cell inputs have stride
@@ -120,8 +121,9 @@ class NetworkSpec:
                 if getattr(self, f.name) != getattr(other, f.name)]  # fmt: skip
 
     def describe(self) -> str:
-        return (f"{self.variant}, {self.layers} cells, C={self.init_channels}, {self.stem} stem, "
-                f"CBAM {'on' if self.cbam else 'off'}, dilation {self.dilation}, {self.height}x{self.width}")  # fmt: skip
+        cbam = "on" if self.cbam else "off"
+        return (f"{self.variant}, {self.layers} cells, C={self.init_channels}, {self.stem} stem, CBAM {cbam}, "
+                f"dilation {self.dilation}, {self.height}x{self.width}")  # fmt: skip
 
 
 def stage_of(index: int, reductions: tuple[int, int]) -> str:
