@@ -139,7 +139,7 @@ def markdown(result: dict) -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="benchmarks/out/latency_table")
+    p.add_argument("--out", default="runs/latency_table", help="networks, probes, table, JSON and Markdown go here")
     p.add_argument("--genotypes", default=DEFAULT_GENOTYPES)
     p.add_argument("--runtime", choices=[r.value for r in TableRuntime], default="onnxruntime")
     p.add_argument("--threads", type=int, default=1)

@@ -112,7 +112,7 @@ def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, tim
 def bench_ops(device, runtime, threads, size, out_path, variant, layers, init_channels, rounds, runs, warmup, copies,
               weights_mb, models_dir, timeout_s, ssh_options, remote_python, quiet) -> None:  # fmt: skip
     """Time every operation of the search space at every shape the final network runs it at, and the parts every
-    network runs (stem, cell preprocessing, node sums, concatenation, CBAM, head), each exported alone (fp32, by
+    network runs (stem, cell preprocessing, concatenation, CBAM, head), each exported alone (fp32, by
     the network's export route) and run by the device runner in fresh processes; writes the latency table.
 
     The table predicts a network's latency (`aestheticnet info MODEL --latency-table T`) and gives the
