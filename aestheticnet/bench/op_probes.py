@@ -16,7 +16,7 @@ of channel counts off its block has to leave):
   stride-1 operation form a residual chain, ``x = op(x) + x``; copies of a stride-2 one read the feed side by side
   and are summed. Either way the entry holds the edge's share of its node's sum;
 * preprocessing and CBAM read a cell's output, a concatenation of ``multiplier`` nodes: their feed is that many
-  convolutions concatenated;
+  convolutions concatenated (copies of a preprocessing block read it side by side and are summed);
 * the concatenation is timed as such a feed against one convolution to all of its channels;
 * the stem reads the image itself (negated, so that its baseline is a model with one node).
 
