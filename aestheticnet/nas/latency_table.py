@@ -113,9 +113,7 @@ class LatencyTable:
             raise LatencyError(f"cannot read latency table {path}: {exc.strerror}") from None
         except json.JSONDecodeError as exc:
             raise LatencyError(f"latency table {path} is not JSON ({exc})") from None
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise LatencyError(f"{path} is not a latency table ({SCHEMA}); build one with `aestheticnet bench ops`")
-        table = cls._from_dict(data, str(path))
+        table = cls.from_dict(data, str(path))
         wanted = TableRuntime(runtime) if runtime is not None else table.runtime
         if wanted != table.runtime or (threads is not None and threads != table.threads):
             asked = f"{wanted.value} with {_threads_text(threads if threads is not None else table.threads)}"
@@ -127,7 +125,10 @@ class LatencyTable:
         return table
 
     @classmethod
-    def _from_dict(cls, data: dict[str, Any], source: str) -> "LatencyTable":
+    def from_dict(cls, data: Any, source: str = "latency table") -> "LatencyTable":
+        """The table in ``data`` (the JSON :meth:`to_dict` writes); errors name ``source``."""
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise LatencyError(f"{source} is not a latency table ({SCHEMA}); build one with `aestheticnet bench ops`")
         try:
             runtime = TableRuntime(data["runtime"])
             network = NetworkSpec.from_dict(data["network"], source)
