@@ -1,4 +1,5 @@
-"""`aestheticnet info`: parameters, MACs, per-stage shapes and genotype of a variant or a model file."""
+"""`aestheticnet info`: parameters, MACs, per-stage shapes and genotype of a variant or a model file, and its
+latency predicted from a target's latency table (``--latency-table``)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,12 @@ def _model_from_arg(model_or_variant: str, overrides: dict):
 @click.option("--genotype", default=None, help="registered genotype name or genotype.json (variants only)")
 @click.option("--layers", type=int, default=None, help="number of cells (variants only)")
 @click.option("--init-channels", type=int, default=None, help="initial channels C (variants only)")
+@click.option("--latency-table", "latency_table", default=None,
+              help="a latency table (`aestheticnet bench ops`): predict this network's latency from it")
 @click.option("--json", "as_json", is_flag=True, help="print JSON for machines")
-def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_json: bool) -> None:
-    """Parameters, MACs, per-stage output shapes and genotype of a variant or a model file."""
+def info(model_or_variant: str, size: str, genotype, layers, init_channels, latency_table, as_json: bool) -> None:
+    """Parameters, MACs, per-stage output shapes and genotype of a variant or a model file; with
+    --latency-table, its predicted latency on the table's target, by part."""
     from aestheticnet.bench.profile import profile_model
 
     h, w = parse_shape(size, "--size").size
@@ -56,12 +60,33 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, as_j
 
     model_path = None if model_or_variant in list_models() else model_or_variant
     report.update(info_extension(model, (h, w), path=model_path, params=report["params"]))
+    if latency_table:
+        report["latency"] = predicted_latency(model, model_or_variant, (h, w), latency_table)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     lines = _cell_lines(report, cfg) if g is not None else _plain_lines(report)
     for line in lines + format_info_extension(report):
         click.echo(line)
+    if latency_table:
+        latency = report["latency"]
+        click.echo(f"predicted latency: {latency['predicted_ms']:.2f} ms on {latency['target']} "
+                   f"(table {latency['table']})")  # fmt: skip
+        for part, ms in latency["parts"].items():
+            click.echo(f"  {part:<11} {ms:8.3f} ms")
+
+
+def predicted_latency(model, name: str, size: tuple[int, int], table_path: str) -> dict:
+    """The latency ``table_path`` predicts for ``model`` at ``size``; refused for another network or size."""
+    from aestheticnet.nas.latency_table import LatencyTable
+    from aestheticnet.nas.network_plan import NetworkSpec
+
+    table = LatencyTable.load(table_path)
+    spec = NetworkSpec.of(model.variant, model.config, size)
+    table.check_network(spec, what=f"{name} at {size[0]}x{size[1]}")
+    prediction = table.predict(model.config.genotype)
+    return {"table": str(table_path), "target": table.describe(), "predicted_ms": prediction.total_ms,
+            "parts": prediction.parts}  # fmt: skip
 
 
 def _totals(report: dict) -> list[str]:

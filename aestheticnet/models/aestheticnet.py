@@ -32,7 +32,8 @@ from aestheticnet.models.cbam import CBAM
 from aestheticnet.models.cells import Cell
 from aestheticnet.models.input_norm import INPUT_NORMS, make_input_norm
 from aestheticnet.nas.genotypes import Genotype, resolve_genotype
-from aestheticnet.nas.stem import build_stem, cell_slots, check_stem, input_multiple, reduction_layers, run_stem
+from aestheticnet.nas.stem import (build_stem, cell_dilation, cell_slots, check_stem, input_multiple, reduction_layers,
+                                   run_stem)
 
 __all__ = [
     "AestheticNetConfig",
@@ -151,8 +152,7 @@ class AestheticNet(nn.Module):
         slots = cell_slots(stem, layers, concat.__getitem__)
         self.cells = nn.ModuleList(
             Cell(genotype, slot.c_prev_prev, slot.c_prev, slot.c, slot.reduction, slot.reduction_prev,
-                 # dilation widens the last stage's normal cells only (module docstring)
-                 config.dilation if slot.index > self.reduction_layers[1] and not slot.reduction else 1)
+                 cell_dilation(slot.index, slot.reduction, layers, config.dilation))
             for slot in slots
         )  # fmt: skip
         self.num_features = c_prev = slots[-1].c_out

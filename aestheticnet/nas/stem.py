@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 __all__ = ["STEM_STRIDES", "StemLayout", "CellSlot", "build_stem", "run_stem", "check_stem", "input_multiple",
-           "reduction_layers", "cell_slots"]
+           "reduction_layers", "cell_dilation", "cell_slots"]
 
 # Total input stride before the cells.
 STEM_STRIDES = {"imagenet": 8, "cifar": 1}
@@ -78,6 +78,12 @@ def build_stem(stem: str, c_in: int, c: int) -> StemLayout:
 def reduction_layers(layers: int) -> tuple[int, int]:
     """Indices of the two reduction cells: at 1/3 and 2/3 of the depth, as in DARTS."""
     return layers // 3, 2 * layers // 3
+
+
+def cell_dilation(index: int, reduction: bool, layers: int, dilation: int) -> int:
+    """The dilation of the sep convs of cell ``index``: ``dilation`` in the normal cells after the second
+    reduction (AestheticNet*'s last stage, where the map is small and a wider window costs no parameters), else 1."""
+    return dilation if index > reduction_layers(layers)[1] and not reduction else 1
 
 
 @dataclass(frozen=True)
