@@ -176,3 +176,11 @@ def test_every_op_and_part_has_a_plan_entry_and_nothing_else():
     assert len(entries) == len({s.key for s in entries})
     with pytest.raises(LatencyError, match="unknown operation"):
         OpShape("conv_7x1_1x7", 4, 4, 8, 8)
+
+
+def test_the_search_reads_a_bench_ops_table_as_its_edge_costs(tmp_path):
+    from aestheticnet.nas.latency_source import load_edge_costs
+
+    table = _table()
+    path = table.save(tmp_path / "table.json")
+    assert load_edge_costs(path) == table.edge_costs()
