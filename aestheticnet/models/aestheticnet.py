@@ -30,6 +30,7 @@ from torch import nn
 from aestheticnet.configs import problems_of, raise_problems, reject_unknown
 from aestheticnet.models.cbam import CBAM
 from aestheticnet.models.cells import Cell
+from aestheticnet.models.head import DistributionHead
 from aestheticnet.models.input_norm import INPUT_NORMS, make_input_norm
 from aestheticnet.nas.genotypes import Genotype, resolve_genotype
 from aestheticnet.nas.stem import (build_stem, cell_dilation, cell_slots, check_stem, input_multiple, reduction_layers,
@@ -138,7 +139,7 @@ class AuxiliaryHead(nn.Module):
         return torch.softmax(self.classifier(self.features(x).mean(dim=(2, 3))), dim=1)
 
 
-class AestheticNet(nn.Module):
+class AestheticNet(DistributionHead, nn.Module):
     def __init__(self, config: AestheticNetConfig):
         super().__init__()
         self.config = config
@@ -191,15 +192,6 @@ class AestheticNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._cells(x)[0]
-
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        pooled = features.mean(dim=(2, 3))
-        if pre_logits:
-            return pooled
-        return torch.softmax(self.head(self.head_drop(pooled)), dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Main distribution and, when the auxiliary head exists and the model trains, its distribution."""

@@ -23,6 +23,7 @@ from torch import nn
 
 from aestheticnet.configs import problems_of, raise_problems, reject_unknown
 from aestheticnet.models.aestheticnet import check_image_batch
+from aestheticnet.models.head import DistributionHead
 
 __all__ = ["INVERTED_RESIDUALS", "LAST_CHANNELS", "STEM_CHANNELS", "InvertedResidual", "MobileNetV2",
            "MobileNetV2Config"]  # fmt: skip
@@ -103,7 +104,7 @@ def _features() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(DistributionHead, nn.Module):
     """MobileNetV2 1.0 features, global average pooling, dropout and a softmax over ``num_buckets``."""
 
     def __init__(self, config: MobileNetV2Config):
@@ -134,15 +135,6 @@ class MobileNetV2(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, self.input_multiple)
         return self.features(x)
-
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        pooled = features.mean(dim=(2, 3))
-        if pre_logits:
-            return pooled
-        return torch.softmax(self.head(self.head_drop(pooled)), dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def stage_names(self) -> list[str]:
         """Named points whose output shapes `info` reports: the stem, every block and the last convolution."""
