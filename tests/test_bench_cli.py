@@ -249,3 +249,30 @@ def test_remote_errors_through_the_protocol(tmp_path, tiny, fake_ssh):
     (row,) = report["results"]
     assert not row["ok"] and row["error_kind"] == "timeout" and "timed out after 1 s" in row["error"]
     assert not os.path.exists(report["remote_dirs"][0])
+
+
+@pytest.fixture(scope="module")
+def tiny_program(tmp_path_factory):
+    pytest.importorskip("executorch")
+    from aestheticnet.bench.fixtures import tiny_pte
+
+    return tiny_pte(tmp_path_factory.mktemp("pte") / "tiny.pte")
+
+
+def test_pte_locally_and_through_the_remote_protocol(tiny_program, fake_ssh):
+    settings = BenchSettings(threads=(1, 2), shapes=(Shape(64, 96),), batch=2, runs=2, warmup=0)
+    local = run_benchmark([tiny_program], settings)
+    device = SshDevice(parse_ssh_url("ssh://device"), remote_python=sys.executable, ssh_binary=fake_ssh)
+    remote = run_benchmark([tiny_program], settings, device)
+    for report in (local, remote):
+        assert not report["errors"], report["errors"]
+        assert [r["threads"] for r in report["results"]] == [1, 2]
+        for row in report["results"]:
+            assert row["ok"] and row["backend"] == "executorch" and row["runtime_version"], row
+            assert row["format"] == "executorch" and row["batch"] == 2 and row["runs"] == 2
+    (remote_dir,) = remote["remote_dirs"]
+    assert not os.path.exists(remote_dir)
+    # beyond the program's bounds (batch 1-8): a clear error from the runtime, not a crash
+    over = run_benchmark([tiny_program], BenchSettings(shapes=(Shape(64, 64),), batch=9, runs=1, warmup=0))
+    (row,) = over["results"]
+    assert not row["ok"] and row["error_kind"] and row["error"], row

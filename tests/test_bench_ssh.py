@@ -69,6 +69,22 @@ def test_bench_over_ssh_cli(tmp_path, model):
     assert "| tiny model.onnx |" in (tmp_path / "r.md").read_text()
 
 
+def test_pte_over_ssh(tmp_path):
+    # The device's Python runs ExecuTorch's runtime (AESTHETICNET_TEST_SSH_PYTHON must have executorch).
+    pytest.importorskip("executorch")
+    from aestheticnet.bench.fixtures import tiny_pte
+
+    program = tiny_pte(tmp_path / "tiny net.pte")
+    dev = device()
+    report = run_benchmark([program], BenchSettings(threads=(1, 2), shapes=(Shape(64, 96),), runs=3, warmup=1), dev)
+    assert not report["errors"], report["errors"]
+    assert "executorch" in report["device_info"]["libraries"]
+    for row in report["results"]:
+        assert row["ok"] and row["backend"] == "executorch" and row["runs"] == 3, row
+        assert row["file_size_bytes"] == program.stat().st_size
+    assert_gone(dev, report["remote_dirs"])
+
+
 def test_min_seconds_over_ssh(model):
     dev = device()
     report = run_benchmark([model], BenchSettings(shapes=(Shape(32, 32),), min_seconds=1, warmup=0), dev)

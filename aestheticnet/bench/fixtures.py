@@ -2,7 +2,8 @@
 
 They are not AestheticNet: one 3x3 convolution, global average pooling and a softmax over 10 buckets, with the
 same input conventions as the exported networks (ONNX: input ``image`` NCHW ``[N, 3, H, W]`` with dynamic N, H,
-W; TFLite: NHWC ``[-1, -1, -1, 3]`` as onnx2tf writes it).
+W; TFLite: NHWC ``[-1, -1, -1, 3]`` as onnx2tf writes it; ExecuTorch: NCHW with batch 1-8 and H, W multiples of
+32 up to 256, delegated to XNNPACK like the exported networks).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["tiny_onnx", "tiny_tflite"]
+__all__ = ["tiny_onnx", "tiny_pte", "tiny_tflite"]
 
 
 def tiny_onnx(path: str | Path, channels: int = 10) -> Path:
@@ -52,4 +53,23 @@ def tiny_tflite(path: str | Path, channels: int = 10) -> Path:
     converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()], forward)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(converter.convert())
+    return path
+
+
+def tiny_pte(path: str | Path, channels: int = 10) -> Path:
+    """Needs executorch (its lowering takes a few seconds)."""
+    import torch
+    from torch.export import Dim
+
+    from aestheticnet.export.executorch.lowering import lower_to_executorch
+
+    path = Path(path)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, channels, 3, stride=2, padding=1, bias=False)
+    model = torch.nn.Sequential(conv, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Softmax(1)).eval()
+    h, w = Dim("h_blocks", min=1, max=8), Dim("w_blocks", min=1, max=8)
+    dims = ({0: Dim("batch", min=1, max=8), 2: 32 * h, 3: 32 * w},)
+    program = torch.export.export(model, (torch.rand(2, 3, 64, 96),), dynamic_shapes=dims)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(lower_to_executorch(program))
     return path

@@ -23,7 +23,7 @@ __all__ = ["REPORT_SCHEMA", "ROW_FIELDS", "BenchSettings", "parse_shapes", "pars
 
 REPORT_SCHEMA = "aestheticnet.bench/1"
 DEFAULT_RUNS = 50
-MODEL_SUFFIXES = (".onnx", ".tflite", ".safetensors")
+MODEL_SUFFIXES = (".onnx", ".tflite", ".pte", ".safetensors")
 
 # Every row has these keys (null when not measured or unknown); the tests check them all.
 ROW_FIELDS = (
@@ -118,12 +118,12 @@ def _check_models(models: Sequence[str | Path], device) -> list[Path]:
                              "the MIL evaluator that computes their numbers elsewhere says nothing about Core ML's "
                              "speed (use `aestheticnet verify` for their numbers)")  # fmt: skip
         if p.is_dir():
-            raise BenchError(f"{p}: is a folder; give a .onnx, .tflite or .safetensors model file")
+            raise BenchError(f"{p}: is a folder; give a .onnx, .tflite, .pte or .safetensors model file")
         if p.suffix.lower() not in MODEL_SUFFIXES:
             raise BenchError(f"{p.name}: unknown model type {p.suffix!r} (expected {', '.join(MODEL_SUFFIXES)})")
         if getattr(device, "remote", False) and p.suffix.lower() == ".safetensors":
-            raise BenchError(f"{p.name}: .safetensors models run locally with PyTorch; export to ONNX or TFLite for "
-                             f"{device.describe()}")  # fmt: skip
+            raise BenchError(f"{p.name}: .safetensors models run locally with PyTorch; export to ONNX, TFLite or "
+                             f"ExecuTorch for {device.describe()}")  # fmt: skip
         paths.append(p)
     if not paths:
         raise BenchError("no model given")

@@ -42,6 +42,8 @@ from aestheticnet.bench.devices import (
 __all__ = ["SSH_OPTS_ENV", "SshDevice", "SshTarget", "parse_device", "parse_ssh_url"]
 
 SSH_OPTS_ENV = "AESTHETICNET_SSH_OPTS"
+# Exported files only: a device runs the runner with its own Python and runtime, without this package's models.
+REMOTE_SUFFIXES = (".onnx", ".tflite", ".pte")
 MARK = "@@aestheticnet-bench"
 # Exit statuses of the remote session script (ssh itself uses 255).
 _NO_PYTHON, _NO_TOOLS, _NO_TMP, _BAD_UPLOAD = 90, 91, 92, 93
@@ -204,8 +206,8 @@ class SshDevice:
 
     def run(self, model: Path, jobs: Sequence[Job], progress: Callable[[str], None] | None = None) -> list[dict]:
         model = Path(model)
-        if model.suffix.lower() not in (".onnx", ".tflite"):
-            raise BenchError(f"{model.name}: remote devices run .onnx and .tflite models; export "
+        if model.suffix.lower() not in REMOTE_SUFFIXES:
+            raise BenchError(f"{model.name}: remote devices run .onnx, .tflite and .pte models; export "
                              f"{model.suffix or 'this model'} first (aestheticnet export)")  # fmt: skip
         model_name = "model" + model.suffix.lower()
         script = self._session_script(model_name, jobs, label=model.name)

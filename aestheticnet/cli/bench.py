@@ -46,7 +46,7 @@ class _ModelsOrOps(click.Command):
 @click.option("--quiet", is_flag=True, help="no progress lines on stderr")
 def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, timeout_s, json_path, md_path, plots_dir,
           ssh_options, remote_python, quiet) -> None:  # fmt: skip
-    """Benchmark model files (.onnx, .tflite, .safetensors) x threads x shapes, each in a fresh process.
+    """Benchmark model files (.onnx, .tflite, .pte, .safetensors) x threads x shapes, each in a fresh process.
 
     Reports load/init time, first inference, warm-up mean, p50/p90/p99/mean/std/min/max latency, throughput,
     peak memory (RSS delta), file size, params and MACs (from the model's <file>.json manifest), with the CPU

@@ -75,9 +75,10 @@ def bench_step(cfg: PipelineConfig, ctx: StepContext, export: StepOutcome) -> St
         from aestheticnet.bench.harness import BenchSettings, run_benchmark
         from aestheticnet.bench.report import write_json, write_markdown, write_plots
 
+        # A .mlpackage is left out: off macOS it runs in the MIL evaluator, whose time says nothing of a device.
         models = [Path(a["path"]) for a in export.result["artifacts"]
                   if a["format"] in cfg.bench.formats and a["precision"] in cfg.bench.precisions
-                  and Path(a["path"]).suffix in (".onnx", ".tflite")]  # fmt: skip
+                  and Path(a["path"]).suffix in (".onnx", ".tflite", ".pte")]  # fmt: skip
         settings = BenchSettings(threads=tuple(cfg.bench.threads), shapes=tuple(cfg.bench.shapes),
                                  warmup=cfg.bench.warmup, runs=cfg.bench.runs)  # fmt: skip
         report = run_benchmark(models, settings, progress=ctx.log)

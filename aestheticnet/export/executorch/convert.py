@@ -88,7 +88,7 @@ def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec
 
 def conversion_text(precision: Precision, recipe: Int8Recipe) -> str:
     """The ``export.conversion`` entry of an ExecuTorch manifest."""
-    text = "torch.export -> executorch.exir.to_edge_transform_and_lower(XnnpackPartitioner) -> to_executorch"
+    text = "torch.export -> executorch.exir.to_edge -> to_backend(XnnpackPartitioner) -> to_executorch"
     if precision != Precision.INT8:
         return text
     weights = "per-channel" if recipe.per_channel_weights else "per-tensor"
@@ -116,9 +116,7 @@ def convert_executorch(
     if precision not in SPECS[Format.EXECUTORCH].tolerances:
         offered = ", ".join(p.value for p in SPECS[Format.EXECUTORCH].precisions)
         raise ExportError(f"ExecuTorch precision {precision.value!r} is not offered; expected one of {offered}")
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-
+    from aestheticnet.export.executorch.lowering import lower_to_executorch
     from aestheticnet.io import atomic_path
 
     seconds: dict[str, float] = {}
@@ -132,10 +130,7 @@ def convert_executorch(
         seconds["quantize"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     constants = {EXECUTORCH_METHOD: flat_entries(manifest)[EMBED_KEY]} if manifest else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()], constant_methods=constants)
-        buffer = lowered.to_executorch().buffer
+    buffer = lower_to_executorch(program, constants)
     seconds["lower"] = round(time.perf_counter() - t0, 3)
     with atomic_path(Path(path)) as tmp:
         Path(tmp).write_bytes(buffer)
