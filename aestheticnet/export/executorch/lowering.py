@@ -1,10 +1,10 @@
 """A ``torch.export`` program -> the bytes of an ExecuTorch program with every supported op in XNNPACK.
 
 The lowering is Python passes over the graph, and nearly every pass re-propagates symbolic shapes through every
-node (fake tensors whose sizes are expressions in batch, H and W), so its time is (passes x nodes) and dynamic H/W
-make each node about twice as dear as static shapes. Measured on the default network (1,500 nodes,
-``benchmarks/export_parity.py --timing-only``) three choices cut about half of it, none of which changes the program
-the runtime executes (the tests compare outputs of both lowerings bit for bit):
+node (fake tensors whose sizes are expressions in batch, H and W), so its time is (passes x nodes), and dynamic H/W
+make each node 2-3 times as dear as static shapes. On the default network (1,500 nodes) three choices cut the CPU
+time of the lowering about in half (``benchmarks/export_time.py`` times whole exports), none of which changes what
+the program computes (the tests compare the outputs of both lowerings bit for bit):
 
 * ``to_edge`` + ``to_backend`` instead of ``to_edge_transform_and_lower``: the latter decomposes the program three
   times (functionalise, decompose around the ops a partitioner wants kept, decompose again) to keep ``linear``
@@ -12,7 +12,7 @@ the runtime executes (the tests compare outputs of both lowerings bit for bit):
   connected node. XNNPACK's partitioner logs that this workflow is deprecated; with executorch pinned, the tests
   hold the two workflows to the same outputs, and the log line is kept out of the export's output.
 * ``EdgeCompileConfig(_check_ir_validity=False)``: the edge-dialect check re-runs every node with fake tensors
-  after every pass to compare dtypes; our parity check after the export compares the numbers themselves.
+  after passes to compare dtypes; the parity check after every export compares the numbers themselves.
 * XNNPACK preprocessing runs its whole pass list on every delegated partition; the passes that rewrite ops our
   graph does not contain (:data:`PASS_TRIGGERS`) are left out for that graph, decided per export from its ops.
 """
