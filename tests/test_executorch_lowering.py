@@ -65,6 +65,13 @@ def test_pass_list_is_restored_after_lowering_even_on_error():
     assert [p.__name__ for p in XNNPACKPassManager(None).passes] == full
 
 
+def _outside_xnnpack(buffer: bytes) -> tuple[list[str], int]:
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    plan = deserialize_pte_binary(buffer).program.execution_plan[0]
+    return sorted(o.name for o in plan.operators), len(plan.delegates)
+
+
 class _OpsOfTheNetworks(torch.nn.Module):
     """A few nodes of every op kind AestheticNet* lowers (separable convs, concat, sum, both poolings, the
     padding-aware average, CBAM's reductions, the classifier), so both lowerings take seconds."""
@@ -111,6 +118,8 @@ def test_fast_lowering_computes_what_the_recommended_workflow_computes(precision
         warnings.simplefilter("ignore")
         recommended = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
     fast = lower_to_executorch(program)
+    # the same ops outside XNNPACK (ExecuTorch's portable kernels are far slower) and the same number of delegates
+    assert _outside_xnnpack(fast) == _outside_xnnpack(recommended)
     g = torch.Generator().manual_seed(2)
     inputs = [torch.rand(b, 3, h, w, generator=g) * 2 - 1 for b, h, w in ((1, 64, 64), (3, 96, 160))]
     outputs = []

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,38 @@ def test_killed_during_training_resumes_and_skips_finished_steps(tiny_synth, tmp
     report = (out / "report" / "report.md").read_text()
     if ".mlpackage" in report and platform.system() != "Darwin":  # CoreML parity, and who computed it
         assert "mil-evaluator" in report and "not by Core ML on a device" in report
+
+
+@pytest.mark.slow
+def test_export_verify_bench_and_report_take_executorch(tiny_synth, tmp_path):
+    pytest.importorskip("executorch")
+    import torch
+
+    from aestheticnet.models import create_model, save
+    from aestheticnet.pipeline.deploy import bench_step, export_step, verify_step
+    from aestheticnet.pipeline.report import write_report
+    from aestheticnet.pipeline.steps import StepContext
+
+    torch.manual_seed(0)
+    checkpoint = save(create_model("aestheticnet_star", layers=3, init_channels=4), tmp_path / "star.safetensors")
+    cfg = PipelineConfig.from_dict({
+        "export": {"formats": ["executorch"], "precisions": ["fp32"]},  # int8: tests/test_executorch_export.py
+        "verify": {"shapes": ["64x96", "96x64"], "samples": 12},
+        "bench": {"threads": [1], "shapes": ["64x64"], "runs": 2, "warmup": 0},
+    })  # fmt: skip
+    ctx = StepContext(tmp_path / "out", log=lambda _m: None)
+    steps = {"export": export_step(cfg, ctx, checkpoint, str(tiny_synth), {})}
+    steps["verify"] = verify_step(cfg, ctx, checkpoint, str(tiny_synth), steps["export"])
+    steps["bench"] = bench_step(cfg, ctx, steps["export"])
+    assert steps["verify"].result["passed"], steps["verify"].result
+    assert [r["artifact"] for r in steps["verify"].result["reports"]] == ["star.fp32.pte"]
+    assert [r["model"] for r in steps["bench"].result["rows"]] == ["star.fp32.pte"]
+    assert all(r["backend"] == "executorch" and r["p50_ms"] for r in steps["bench"].result["rows"])
+    summary = {"out": str(ctx.out_dir), "wall_seconds": 1.0, "steps": {
+        "data": {"skipped": True, "seconds": 0.0, "result": {"path": str(tiny_synth)}},
+        "search": {"skipped": True, "seconds": 0.0, "result": {}},
+        **{k: {"skipped": s.skipped, "seconds": s.seconds, "result": s.result} for k, s in steps.items()}}}  # fmt: skip
+    text = Path(write_report(cfg, ctx.out_dir, summary)["markdown"]).read_text()
+    parity = text.split("## Parity with PyTorch")[1].split("##")[0]
+    latency = text.split("## Latency on this machine")[1]
+    assert "| star.fp32.pte | PASS |" in parity and "| star.fp32.pte | executorch |" in latency

@@ -158,7 +158,7 @@ SPECS: dict[Format, FormatSpec] = {
     Format.EXECUTORCH: FormatSpec(
         Format.EXECUTORCH, ".pte", "NCHW", "executorch (XNNPACK delegate)",
         {Precision.FP32: _FP32, Precision.INT8: _INT8},
-        "torch.export -> to_edge_transform_and_lower(XnnpackPartitioner); dynamic batch and bounded H/W (see the "
+        "torch.export -> to_edge -> to_backend(XnnpackPartitioner); dynamic batch and bounded H/W (see the "
         "manifest); int8 = PT2E XNNPACK quantizer, static, calibrated; float32 IO",
     ),
 }  # fmt: skip

@@ -1,4 +1,4 @@
-"""Export checkpoints to ONNX, TFLite and CoreML with dynamic shapes, manifests and verified parity.
+"""Export checkpoints to ONNX, TFLite, CoreML and ExecuTorch with dynamic shapes, manifests and verified parity.
 
 Heavy dependencies (torch.onnx, onnx2tf/TensorFlow, coremltools) are imported by the functions that need them,
 so importing this package is cheap. Main entry points::
@@ -9,7 +9,8 @@ so importing this package is cheap. Main entry points::
     check_parity("out/model.fp32.tflite", "model.safetensors")   # raises ParityError listing every mismatch
 
 Layout: ``plan`` (what is made), ``schedule`` (which process makes it), ``steps`` (making it), ``report``;
-one package per format (``onnx``, ``tflite``, ``coreml``) and ``int8`` for the quantisation recipe they share.
+one package per format (``onnx``, ``tflite``, ``coreml``, ``executorch``) and ``int8`` for the quantisation recipe
+they share.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def _typed(section, **converters) -> None:
 @dataclass(frozen=True)
 class ExportSection:
     variant: str = "aestheticnet_star"  # the phone model
-    formats: tuple[Format, ...] = (Format.ONNX, Format.TFLITE, Format.COREML)
+    formats: tuple[Format, ...] = (Format.ONNX, Format.TFLITE, Format.COREML, Format.EXECUTORCH)
     precisions: tuple[Precision, ...] = (Precision.FP32, Precision.FP16, Precision.INT8)
     calibration_samples: int = 64
 
@@ -98,7 +98,7 @@ class VerifySection:
 
 @dataclass(frozen=True)
 class BenchSection:
-    formats: tuple[Format, ...] = (Format.ONNX, Format.TFLITE)
+    formats: tuple[Format, ...] = (Format.ONNX, Format.TFLITE, Format.EXECUTORCH)  # CoreML is never timed here
     precisions: tuple[Precision, ...] = (Precision.FP32, Precision.INT8)
     threads: tuple[int, ...] = (1, 2)
     shapes: tuple[Shape, ...] = (Shape(224, 224),)

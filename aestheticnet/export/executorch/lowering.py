@@ -1,18 +1,21 @@
 """A ``torch.export`` program -> the bytes of an ExecuTorch program with every supported op in XNNPACK.
 
 The lowering is Python passes over the graph, and nearly every pass re-propagates symbolic shapes through every
-node (fake tensors whose sizes are expressions in batch, H and W), so its time is (passes x nodes) and dynamic H/W
-make each node about twice as dear as static shapes. Measured on the default network (1,500 nodes,
-``benchmarks/export_parity.py --timing-only``) three choices cut about half of it, none of which changes the program
-the runtime executes (the tests compare outputs of both lowerings bit for bit):
+node (fake tensors whose sizes are expressions in batch, H and W), so its time is (passes x nodes), and dynamic H/W
+make each node 2-3 times as dear as static shapes. On the default network (1,500 nodes) three choices cut the CPU
+time of the lowering about in half (``benchmarks/export_time.py`` times whole exports), none of which changes what
+the program computes (the tests compare the outputs of both lowerings bit for bit):
 
 * ``to_edge`` + ``to_backend`` instead of ``to_edge_transform_and_lower``: the latter decomposes the program three
-  times (functionalise, decompose around the ops a partitioner wants kept, decompose again) to keep ``linear``
-  whole; ``to_edge`` decomposes once and XNNPACK's own ``ConvertToLinearPass`` turns ``addmm`` back into a fully
-  connected node. XNNPACK's partitioner logs that this workflow is deprecated; with executorch pinned, the tests
-  hold the two workflows to the same outputs, and the log line is kept out of the export's output.
+  times (functionalise, decompose around the ops the partitioner wants whole, decompose again, keeping those of
+  them that pass the partitioner's checks). ``to_edge`` decomposes once, told to keep the same ops whole
+  (:func:`ops_kept_whole`: the partitioner's list and checks, applied to the program beforehand), so the same ops
+  reach XNNPACK (decomposed, ``max_pool2d`` would become ``max_pool2d_with_indices``, which XNNPACK does not
+  take). XNNPACK's partitioner logs that this workflow is deprecated; with executorch pinned, the tests hold both
+  workflows to the same operators outside XNNPACK and the same outputs, and the log line is kept out of the
+  export's output.
 * ``EdgeCompileConfig(_check_ir_validity=False)``: the edge-dialect check re-runs every node with fake tensors
-  after every pass to compare dtypes; our parity check after the export compares the numbers themselves.
+  after passes to compare dtypes; the parity check after every export compares the numbers themselves.
 * XNNPACK preprocessing runs its whole pass list on every delegated partition; the passes that rewrite ops our
   graph does not contain (:data:`PASS_TRIGGERS`) are left out for that graph, decided per export from its ops.
 """
@@ -25,7 +28,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["PASS_TRIGGERS", "lower_to_executorch", "passes_to_skip"]
+__all__ = ["PASS_TRIGGERS", "lower_to_executorch", "ops_kept_whole", "passes_to_skip"]
 
 # XNNPACK pass -> what in an op's name makes it rewrite anything (read from the passes of executorch 1.5.1: each
 # one matches only these ops or patterns built on them). Conv1dUnsqueezePass rewrites 1-D convolutions only, so
@@ -77,6 +80,18 @@ def _xnnpack_default_passes_without(skipped: frozenset[str]) -> Iterator[None]:
         manager.__init__ = original
 
 
+def ops_kept_whole(program, partitioner) -> list:
+    """The ops ``partitioner`` asks to keep undecomposed that every node of ``program`` using them passes the
+    partitioner's check for (what ``to_edge_transform_and_lower`` keeps, decided on the program as exported)."""
+    ops, check = partitioner.ops_to_not_decompose(program)
+    keep = []
+    for op in ops:
+        nodes = [n for n in program.graph.nodes if n.op == "call_function" and n.target == op]
+        if nodes and all(check is None or check(n) for n in nodes):
+            keep.append(op)
+    return keep
+
+
 class _DropWorkflowNotice(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "to_edge() + to_backend()" not in record.getMessage()
@@ -84,21 +99,22 @@ class _DropWorkflowNotice(logging.Filter):
 
 def lower_to_executorch(program, constant_methods: dict[str, Any] | None = None, *, trim_passes: bool = True) -> bytes:
     """The ``.pte`` bytes of ``program`` with XNNPACK delegation (module docstring). ``trim_passes=False`` runs
-    XNNPACK's full pass list (the tests compare both)."""
+    XNNPACK's full pass list."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge
 
+    partitioner = XnnpackPartitioner()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        edge = to_edge(program, constant_methods=constant_methods,
-                       compile_config=EdgeCompileConfig(_check_ir_validity=False))  # fmt: skip
+        config = EdgeCompileConfig(_check_ir_validity=False, preserve_ops=ops_kept_whole(program, partitioner))
+        edge = to_edge(program, constant_methods=constant_methods, compile_config=config)
         skipped = passes_to_skip(edge.exported_program().graph) if trim_passes else frozenset()
         notice = _DropWorkflowNotice()
         logger = logging.getLogger("executorch.backends.xnnpack.partition.xnnpack_partitioner")
         logger.addFilter(notice)
         try:
             with _xnnpack_default_passes_without(skipped):
-                lowered = edge.to_backend(XnnpackPartitioner())
+                lowered = edge.to_backend(partitioner)
         finally:
             logger.removeFilter(notice)
         return lowered.to_executorch().buffer
