@@ -24,8 +24,9 @@ def tiny_config(data, **kw):
     return TrainConfig(**base)
 
 
-def test_resume_after_interruption_is_bit_identical(tiny_synth, tmp_path):
-    cfg = tiny_config(tiny_synth)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_after_interruption_is_bit_identical(tiny_synth, tmp_path, ema_decay):
+    cfg = tiny_config(tiny_synth, ema_decay=ema_decay)
     train(cfg, tmp_path / "straight", progress=False)
     train(cfg, tmp_path / "resumed", progress=False, stop_after_epoch=1)
     assert json.loads((tmp_path / "resumed" / METRICS_FILE).read_text().splitlines()[-1])["epoch"] == 0

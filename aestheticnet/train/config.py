@@ -40,6 +40,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 3e-4
     grad_clip: float = 5.0
+    ema_decay: float = 0.0  # > 0: validate and save a moving average of the weights (train/ema.py); 0 = off
     drop_path: float = 0.0  # ramped linearly from 0 to this value over the epochs (DARTS)
     auxiliary_weight: float = 0.0  # > 0 adds the auxiliary head and its loss
     loss: str = "sw_emd"  # "emd" or "sw_emd"
@@ -60,6 +61,7 @@ class TrainConfig:
             "momentum": 0 <= self.momentum < 1,
             "weight_decay": self.weight_decay >= 0,
             "grad_clip": self.grad_clip >= 0,
+            "ema_decay": 0 <= self.ema_decay < 1,
             "drop_path": 0 <= self.drop_path < 1,
             "auxiliary_weight": self.auxiliary_weight >= 0,
             "loss": self.loss in ("emd", "sw_emd"),

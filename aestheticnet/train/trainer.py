@@ -33,6 +33,7 @@ from aestheticnet.train.config import RESUME_FREE, TrainConfig
 from aestheticnet.data.base import AestheticDataset
 from aestheticnet.data.preprocess import Preprocess
 from aestheticnet.models.aestheticnet import AestheticNet
+from aestheticnet.train.ema import WeightAverage
 from aestheticnet.train.data import make_loader, open_split, predict, preprocess_for
 from aestheticnet.distributed import DistContext, init_distributed
 from aestheticnet.state import StateKind, load_state, rng_state, save_state, set_rng_state
@@ -146,6 +147,7 @@ class _TrainingRun:
         self.val_ds: AestheticDataset = open_split(cfg.data, "val", self.preprocess, train=False,
                                                    max_items=cfg.max_val_items, **split_kw)  # fmt: skip
         self.model = _build_model(cfg, self.train_ds.num_buckets).to(ctx.device)
+        self.average = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.step_module: nn.Module = _TrainStep(self.model)
         if ctx.distributed:
             self.step_module = nn.parallel.DistributedDataParallel(
@@ -170,6 +172,8 @@ class _TrainingRun:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.average is not None:  # the saved config matched (_check_resumable), so the average was saved
+            self.average.load_state_dict(state["average"])
         set_rng_state(state["rng"])
         self.start_epoch, self.best = int(state["epoch"]) + 1, dict(state["best"])
 
@@ -213,6 +217,8 @@ class _TrainingRun:
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update(self.model)
             seen += x.shape[0]
             loss_sum += loss.item() * x.shape[0]
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{seen / (time.perf_counter() - t0):.1f}")
@@ -223,7 +229,9 @@ class _TrainingRun:
                 "train_seconds": train_seconds}  # fmt: skip
 
     def _validate_and_save(self, record: dict[str, Any], epoch: int) -> None:
-        cfg, out, model = self.cfg, self.out, self.model
+        cfg, out = self.cfg, self.out
+        # What is validated is what is saved: the weight average when there is one.
+        model = self.average.module if self.average is not None else self.model
         t1 = time.perf_counter()
         pred, target, _ = predict(model, self.val_ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
         record["val"] = evaluate_distributions(pred, target)
@@ -238,10 +246,11 @@ class _TrainingRun:
         if improved:
             save_model(model, out / "best.safetensors", preprocess=self.preprocess.to_dict(), extra=extra)
         # Written last: a crash before this line re-runs the epoch on resume, never skips it.
-        save_state(self.state_path, StateKind.TRAIN, {
-            "model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "epoch": epoch, "best": self.best,
-        })  # fmt: skip
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "epoch": epoch, "best": self.best}
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
+        save_state(self.state_path, StateKind.TRAIN, state)
         if self.progress:
             v = record["val"]
             tqdm.write(
