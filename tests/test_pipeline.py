@@ -56,6 +56,21 @@ def test_search_preset_settings_and_overrides_meet(tmp_path):
     assert search.resolution == 32  # the demo's overrides still apply
 
 
+def test_cli_seed_sets_the_search_and_training_seeds(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import aestheticnet.pipeline.run as run
+    from aestheticnet.cli import main
+
+    seen = {}
+    monkeypatch.setattr(run, "run_pipeline", lambda cfg, out: seen.update(cfg=cfg))
+    r = CliRunner().invoke(main, ["pipeline", "--seed", "3", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    cfg = seen["cfg"]
+    assert cfg.search_config().seed == 3 and cfg.train_config("aestheticnet_star", "d", "PDARTS").seed == 3
+    assert cfg.train_config("aestheticnet_star", "d", "PDARTS").input_norm == "mscn"  # the demo's settings kept
+
+
 def test_cli_rejects_bad_config_before_any_work(tmp_path):
     from click.testing import CliRunner
 
