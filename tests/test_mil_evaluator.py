@@ -71,6 +71,18 @@ def test_verify_computes_coreml_numbers(package):
     assert (outputs @ np.arange(1, 11)).std() > 1e-3  # scores vary: the parity above is not vacuous
 
 
+def test_a_model_with_mscn_input_verifies(tmp_path):
+    from aestheticnet.export.api import export_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("aestheticnet_star", layers=3, init_channels=8, input_norm="mscn").eval()
+    ckpt = save(model, tmp_path / "mscn.safetensors")
+    export_checkpoint(ckpt, [Format.COREML], [Precision.FP32], tmp_path / "out", log=None)
+    report = verify_artifact(tmp_path / "out" / "mscn.fp32.mlpackage", ckpt, shapes=SHAPES)
+    assert report.passed, report.mismatches
+    assert report.spec["ops"]["sqrt"] >= 1  # the normaliser's deviation ran in the evaluator
+
+
 def test_a_changed_convolution_weight_fails_verify(package, tmp_path):
     ckpt, path = package
 

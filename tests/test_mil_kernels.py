@@ -128,6 +128,7 @@ def test_elementwise_reductions_and_head():
         (lambda a, c: mb.relu(x=a), torch.relu(tx)),
         (lambda a, c: mb.sigmoid(x=a), torch.sigmoid(tx)),
         (lambda a, c: mb.tanh(x=a), torch.tanh(tx)),
+        (lambda a, c: mb.sqrt(x=mb.add(x=mb.mul(x=a, y=a), y=mb.mul(x=c, y=c))), torch.sqrt(tx * tx + ty * ty)),
         (lambda a, c: mb.add(x=a, y=c), tx + ty),
         (lambda a, c: mb.sub(x=a, y=c), tx - ty),
         (lambda a, c: mb.mul(x=a, y=c), tx * ty),
