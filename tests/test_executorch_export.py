@@ -25,7 +25,9 @@ def exported(tmp_path_factory, tiny_synth):
 
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("executorch")
-    ckpt = save(create_model("aestheticnet_star", layers=3, init_channels=4), root / "tiny.safetensors")
+    # MSCN input, as the demo trains: its window means must run in XNNPACK too
+    model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="mscn")
+    ckpt = save(model, root / "tiny.safetensors")
     report = export_checkpoint(ckpt, [Format.EXECUTORCH], [Precision.FP32, Precision.INT8], root / "out",
                                data=tiny_synth, calibration_samples=8, log=None)  # fmt: skip
     paths = {p: root / "out" / f"tiny.{p}.pte" for p in ("fp32", "int8")}
@@ -72,9 +74,10 @@ def test_xnnpack_pools_swaps_the_quotient_form_for_the_same_average():
     from aestheticnet.nas.operations import AvgPool3x3
 
     torch.manual_seed(0)
-    model = create_model("aestheticnet_star", layers=3, init_channels=4).eval()
+    model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="mscn").eval()
     swapped = xnnpack_pools(model)
     assert any(isinstance(m, AvgPool3x3) for m in model.modules())  # the original is left as it was
+    assert not model.input_norm.exclude_padding and swapped.input_norm.exclude_padding
     assert not any(isinstance(m, AvgPool3x3) for m in swapped.modules())
     pools = [m for m in swapped.modules() if isinstance(m, torch.nn.AvgPool2d)]
     assert pools and all(not p.count_include_pad and p.padding == 1 for p in pools)

@@ -181,3 +181,49 @@ def test_export_verify_bench_and_report_take_executorch(tiny_synth, tmp_path):
     parity = text.split("## Parity with PyTorch")[1].split("##")[0]
     latency = text.split("## Latency on this machine")[1]
     assert "| star.fp32.pte | PASS |" in parity and "| star.fp32.pte | executorch |" in latency
+
+
+def test_concurrent_runs_needs_a_core_per_variant_and_the_switch():
+    from aestheticnet.pipeline.training import concurrent_runs
+
+    assert concurrent_runs(2, True, cpus=2) == 2 and concurrent_runs(3, True, cpus=2) == 2
+    assert concurrent_runs(2, False, cpus=8) == 1 and concurrent_runs(2, True, cpus=1) == 1
+    assert concurrent_runs(1, True, cpus=8) == 1
+
+
+@pytest.mark.slow
+def test_variants_train_side_by_side_and_resume_with_another_thread_count(tiny_synth, tmp_path, capfd):
+    from aestheticnet.pipeline.run import run_pipeline
+    from aestheticnet.pipeline.training import _same_run
+
+    cfg = load_pipeline_config(write(tmp_path, f"""
+        [data]
+        path = "{tiny_synth}"
+        [search]
+        enabled = false
+        genotype = "DARTS_V2"
+        [train]
+        variants = ["aestheticnet", "aestheticnet_star"]
+        layers = 3
+        init_channels = 4
+        image_size = 32
+        max_side = 64
+        train_crop = 0
+        epochs = 2
+        batch_size = 8
+        max_train_items = 24
+        max_val_items = 8
+        [export]
+        variant = "aestheticnet_star"
+    """))
+    lines: list[str] = []
+    run_pipeline(cfg, tmp_path / "out", log=lines.append, stop_after="evaluate", cpus=2)
+    printed = capfd.readouterr().out
+    for variant in ("aestheticnet", "aestheticnet_star"):
+        run = tmp_path / "out" / "train" / variant
+        assert (run / "best.safetensors").exists()
+        assert json.loads((run / "train_config.json").read_text())["threads"] == 1  # its share of 2 cores
+        assert f"[train_{variant}] epoch 2/2" in printed  # one line per epoch, labelled
+        assert f"[evaluate_{variant}] done" in "\n".join(lines)
+    saved = json.loads((tmp_path / "out" / "train" / "aestheticnet" / "train_config.json").read_text())
+    assert _same_run(saved, {**saved, "threads": None}) and not _same_run(saved, {**saved, "lr": 1.0})

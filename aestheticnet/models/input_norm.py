@@ -37,13 +37,20 @@ class LocalContrastNorm(nn.Module):
         if kernel < 3 or kernel % 2 == 0:
             raise ValueError(f"LocalContrastNorm kernel={kernel}: need an odd size >= 3")
         self.kernel, self.eps = kernel, eps
+        # The same window means as one padding-excluding pooling: for converters whose runtime takes that form
+        # (ExecuTorch's XNNPACK delegate); the quotient form is what ONNX, TFLite and Core ML convert correctly.
+        self.exclude_padding = False
 
-    def _mean(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def _mean(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        if valid is None:
+            return F.avg_pool2d(x, self.kernel, 1, self.kernel // 2, count_include_pad=False)
         return F.avg_pool2d(x, self.kernel, 1, self.kernel // 2, count_include_pad=True) / valid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ones = torch.ones_like(x[:1, :1])
-        valid = F.avg_pool2d(ones, self.kernel, 1, self.kernel // 2, count_include_pad=True)
+        valid = None
+        if not self.exclude_padding:
+            ones = torch.ones_like(x[:1, :1])
+            valid = F.avg_pool2d(ones, self.kernel, 1, self.kernel // 2, count_include_pad=True)
         centred = x - self._mean(x, valid)
         # The deviation is the window mean of squared *centred* values, not E[x^2] - mu^2: in flat regions that
         # difference cancels to rounding noise, and float32 evaluations that round differently (PyTorch, ONNX

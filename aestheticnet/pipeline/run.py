@@ -14,6 +14,7 @@ from typing import Any, Callable
 from aestheticnet.io import atomic_write_json
 from aestheticnet.pipeline.config import PipelineConfig
 from aestheticnet.pipeline.steps import StepContext, StepOutcome, run_step
+from aestheticnet.pipeline.training import train_steps
 
 __all__ = ["run_pipeline"]
 
@@ -62,27 +63,6 @@ def _search_step(cfg: PipelineConfig, ctx: StepContext, data: str, upstream: dic
     return outcome, str(out / "genotype.json")
 
 
-def _train_step(cfg, ctx, variant: str, data: str, genotype: str, upstream: dict) -> StepOutcome:
-    out = ctx.out_dir / "train" / variant
-
-    def work():
-        from aestheticnet.train.trainer import CONFIG_FILE, STATE_FILE, train
-
-        train_cfg = cfg.train_config(variant, data, genotype)
-        saved = out / CONFIG_FILE
-        if saved.exists() and json.loads(saved.read_text()) != train_cfg.to_dict():
-            # The settings changed: that run cannot be resumed. Keep it aside rather than delete anyone's work.
-            aside = out.with_name(f"{variant}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-            out.rename(aside)
-            ctx.log(f"[train_{variant}] settings changed; the previous run was moved to {aside}")
-        summary = train(train_cfg, out, resume=(out / STATE_FILE).exists())
-        return [out / "best.safetensors", out / "last.safetensors"], {"best": summary["best"],
-                                                                       "epochs": summary["epochs_done"]}  # fmt: skip
-
-    train_cfg = cfg.train_config(variant, data, genotype).to_dict()
-    return run_step(ctx, f"train_{variant}", train_cfg, upstream, work)
-
-
 def _evaluate_step(cfg, ctx, variant: str, data: str, upstream: dict) -> StepOutcome:
     out = ctx.out_dir / "evaluate" / variant
     checkpoint = ctx.out_dir / "train" / variant / "best.safetensors"
@@ -103,8 +83,10 @@ def run_pipeline(
     out_dir: str | Path,
     log: Callable[[str], None] = print,
     stop_after: str | None = None,
+    cpus: int | None = None,
 ) -> dict[str, Any]:
-    """Run every step into ``out_dir``; returns the summary also written to ``pipeline.json``."""
+    """Run every step into ``out_dir``; returns the summary also written to ``pipeline.json``. ``cpus``: the
+    cores the training steps share (default: all of this machine's)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "pipeline_config.json", cfg.to_dict())
@@ -114,9 +96,10 @@ def run_pipeline(
 
     steps["data"], data = _data_step(cfg, ctx)
     steps["search"], genotype = _search_step(cfg, ctx, data, steps["data"].outputs)
+    trained = train_steps(cfg, ctx, data, genotype, steps["search"].outputs, cpus)
     for variant in cfg.train.variants:
-        steps[f"train_{variant}"] = _train_step(cfg, ctx, variant, data, genotype, steps["search"].outputs)
-        steps[f"evaluate_{variant}"] = _evaluate_step(cfg, ctx, variant, data, steps[f"train_{variant}"].outputs)
+        steps[f"train_{variant}"] = trained[variant]
+        steps[f"evaluate_{variant}"] = _evaluate_step(cfg, ctx, variant, data, trained[variant].outputs)
     if stop_after != "evaluate":
         from aestheticnet.pipeline.deploy import bench_step, export_step, verify_step
 
