@@ -71,16 +71,25 @@ def test_verify_computes_coreml_numbers(package):
     assert (outputs @ np.arange(1, 11)).std() > 1e-3  # scores vary: the parity above is not vacuous
 
 
-def test_a_model_with_mscn_input_verifies(tmp_path):
+def test_a_model_with_mscn_input_verifies_and_keeps_its_normaliser_float32_in_fp16(tmp_path):
+    from coremltools.proto import MIL_pb2
+
     from aestheticnet.export.api import export_checkpoint
 
     torch.manual_seed(0)
     model = create_model("aestheticnet_star", layers=3, init_channels=8, input_norm="mscn").eval()
     ckpt = save(model, tmp_path / "mscn.safetensors")
-    export_checkpoint(ckpt, [Format.COREML], [Precision.FP32], tmp_path / "out", log=None)
-    report = verify_artifact(tmp_path / "out" / "mscn.fp32.mlpackage", ckpt, shapes=SHAPES)
-    assert report.passed, report.mismatches
-    assert report.spec["ops"]["sqrt"] >= 1  # the normaliser's deviation ran in the evaluator
+    export_checkpoint(ckpt, [Format.COREML], [Precision.FP32, Precision.FP16], tmp_path / "out", log=None)
+    for precision in ("fp32", "fp16"):
+        path = tmp_path / "out" / f"mscn.{precision}.mlpackage"
+        report = verify_artifact(path, ckpt, shapes=SHAPES)
+        assert report.passed, (precision, report.mismatches)
+        assert report.spec["ops"]["sqrt"] >= 1  # the normaliser's deviation ran in the evaluator
+    dtypes = {}
+    for op in operations(read_spec(tmp_path / "out" / "mscn.fp16.mlpackage")):
+        dtypes.setdefault(op.type, set()).add(op.outputs[0].type.tensorType.dataType)
+    assert dtypes["sqrt"] == {MIL_pb2.FLOAT32}  # the normaliser stays float32
+    assert dtypes["conv"] == {MIL_pb2.FLOAT16}  # the network computes in float16
 
 
 def test_a_changed_convolution_weight_fails_verify(package, tmp_path):
