@@ -8,7 +8,7 @@ from aestheticnet.models import create_model, load, save
 from aestheticnet.models.input_norm import LocalContrastNorm
 
 
-def reference_lcn(x: np.ndarray, k: int = 7, eps: float = 0.05) -> np.ndarray:
+def reference_lcn(x: np.ndarray, k: int = 7, eps: float = 1.0) -> np.ndarray:
     """Direct loops over the window's real pixels only: each pixel minus its window's mean, divided by
     sqrt(window mean of those centred values squared + eps^2)."""
     n, c, h, w = x.shape

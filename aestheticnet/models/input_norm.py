@@ -31,7 +31,11 @@ class LocalContrastNorm(nn.Module):
     """``cat([x, (x - mu) / sqrt(sigma^2 + eps^2)])``: mu the mean over a k x k window, sigma^2 the window mean of
     ``(x - mu)^2`` (each pixel centred on its own window's mean)."""
 
-    def __init__(self, kernel: int = 7, eps: float = 0.05, keep_input: bool = True):
+    # eps is in units of the input (normalised by the dataset std): contrast well below it passes in proportion
+    # (so the strength of noise or blur on a flat area shows), contrast well above it is normalised away. With
+    # 0.05 nearly everything was normalised, and a densely textured photo looked like a noisy one: the demo's
+    # AestheticNet* ranked its unseen photos at SROCC 0.46; with 1.0, 0.56 (same genotype, seed and budget).
+    def __init__(self, kernel: int = 7, eps: float = 1.0, keep_input: bool = True):
         super().__init__()
         self.keep_input = keep_input
         if kernel < 3 or kernel % 2 == 0:
