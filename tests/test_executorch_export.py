@@ -119,6 +119,19 @@ def test_backend_refuses_bad_inputs_and_files(exported, tmp_path):
         load(other)
 
 
+def test_backend_sizes_xnnpacks_thread_pool(exported, monkeypatch):
+    from executorch.extension.pybindings import portable_lib
+
+    from aestheticnet.runtime import load
+
+    calls = []
+    monkeypatch.setattr(portable_lib, "_unsafe_reset_threadpool", calls.append, raising=False)
+    _, paths, _ = exported
+    load(paths["fp32"], threads=1)
+    load(paths["fp32"])  # no threads: the pool is left as it is
+    assert calls == [1]
+
+
 def test_bad_export_requests_are_refused(tmp_path):
     from aestheticnet.export.errors import ExportError
     from aestheticnet.export.executorch.convert import convert_executorch

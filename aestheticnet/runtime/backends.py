@@ -7,7 +7,7 @@ file           runtime                                     model layout   thread
 .onnx          ONNX Runtime, CPU provider                  NCHW           intra-op threads of the session
 .tflite        ai-edge-litert (XNNPACK) or tflite-runtime  NHWC           interpreter threads
 .mlpackage     Core ML on macOS; elsewhere the MIL evaluator  NCHW / image   chosen by CoreML / torch threads
-.pte           ExecuTorch (XNNPACK delegate)               NCHW           XNNPACK's own pool
+.pte           ExecuTorch (XNNPACK delegate)               NCHW           XNNPACK's pool (one per process)
 =============  ==========================================  =============  =====================================
 
 A ``.mlpackage`` runs through Apple's Core ML on macOS. On other systems (or with ``coreml=CoreMLRunner.MIL``) its

@@ -35,6 +35,8 @@ class ExecuTorchBackend(Backend):
                 f"{path}: not a loadable ExecuTorch program ({exc}); the file may be truncated; expected a .pte "
                 "file written by `aestheticnet export`"
             ) from None
+        if threads:
+            _set_xnnpack_threads(int(threads))
         self.runtime = "executorch"
         super().__init__(path, _manifest(path) or _default_metadata())
 
@@ -55,3 +57,13 @@ class ExecuTorchBackend(Backend):
 
         (out,) = self.method.execute([torch.from_numpy(x)])
         return out.numpy()
+
+
+def _set_xnnpack_threads(threads: int) -> None:
+    """Size XNNPACK's thread pool, which otherwise takes every core. The pool is one per process, so the last
+    backend opened with ``threads`` sets it for every ExecuTorch program of the process."""
+    from executorch.extension.pybindings import portable_lib
+
+    reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
+    if reset is not None:
+        reset(threads)
