@@ -194,7 +194,8 @@ def test_concurrent_runs_needs_a_core_per_variant_and_the_switch():
 @pytest.mark.slow
 def test_variants_train_side_by_side_and_resume_with_another_thread_count(tiny_synth, tmp_path, capfd):
     from aestheticnet.pipeline.run import run_pipeline
-    from aestheticnet.pipeline.training import _same_run
+    from aestheticnet.train.config import TrainConfig
+    from aestheticnet.train.trainer import resume_differences
 
     cfg = load_pipeline_config(write(tmp_path, f"""
         [data]
@@ -226,4 +227,5 @@ def test_variants_train_side_by_side_and_resume_with_another_thread_count(tiny_s
         assert f"[train_{variant}] epoch 2/2" in printed  # one line per epoch, labelled
         assert f"[evaluate_{variant}] done" in "\n".join(lines)
     saved = json.loads((tmp_path / "out" / "train" / "aestheticnet" / "train_config.json").read_text())
-    assert _same_run(saved, {**saved, "threads": None}) and not _same_run(saved, {**saved, "lr": 1.0})
+    assert not resume_differences(saved, TrainConfig(**{**saved, "threads": None}))
+    assert resume_differences(saved, TrainConfig(**{**saved, "lr": 1.0})) == ["lr"]

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from aestheticnet.pipeline.steps import StepContext, StepOutcome, run_step
-from aestheticnet.train.config import RESUME_FREE, TrainConfig
+from aestheticnet.train.config import TrainConfig
 
 __all__ = ["concurrent_runs", "train_steps"]
 
 
-def concurrent_runs(variants: int, parallel: bool, cpus: int | None = None) -> int:
+def concurrent_runs(variants: int, parallel: bool, cpus: int) -> int:
     """How many variants train at once: all of them when ``parallel`` and there is a core for each, else 1."""
-    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
     return min(variants, cpus) if parallel and variants > 1 and cpus > 1 else 1
 
 
@@ -45,23 +44,16 @@ def train_steps(cfg, ctx: StepContext, data: str, genotype: str, upstream: dict,
         return {v: f.result() for v, f in futures.items()}
 
 
-def _same_run(saved: dict[str, Any], current: dict[str, Any]) -> bool:
-    """Whether a run folder's saved settings describe the run ``current`` would resume (thread counts, workers
-    and the data path may differ)."""
-    keys = (set(saved) | set(current)) - RESUME_FREE
-    return all(saved.get(k) == current.get(k) for k in keys)
-
-
 def _train_step(cfg, ctx: StepContext, variant: str, data: str, genotype: str, upstream: dict,
                 threads: int | None) -> StepOutcome:  # fmt: skip
     out = ctx.out_dir / "train" / variant
     train_cfg: TrainConfig = cfg.train_config(variant, data, genotype)
 
     def work():
-        from aestheticnet.train.trainer import CONFIG_FILE, STATE_FILE, train
+        from aestheticnet.train.trainer import CONFIG_FILE, STATE_FILE, resume_differences, train
 
         saved = out / CONFIG_FILE
-        if saved.exists() and not _same_run(json.loads(saved.read_text()), train_cfg.to_dict()):
+        if saved.exists() and resume_differences(json.loads(saved.read_text()), train_cfg):
             # The settings changed: that run cannot be resumed. Keep it aside rather than delete anyone's work.
             aside = out.with_name(f"{variant}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
             out.rename(aside)
@@ -88,7 +80,6 @@ def _train_in_child(cfg: TrainConfig, out: str, resume: bool, label: str) -> dic
 
 
 def _print_epoch(label: str, epochs: int, record: dict[str, Any]) -> None:
-    v = record["val"]
-    print(f"{label} epoch {record['epoch'] + 1}/{epochs} loss {record['train_loss']:.4f} "
-          f"({record['train_images_per_s']:.1f} img/s)  val srocc {v['srocc']:.3f} plcc {v['plcc']:.3f}",
-          flush=True)  # fmt: skip
+    from aestheticnet.train.trainer import epoch_line
+
+    print(f"{label} {epoch_line(record, epochs)}", flush=True)

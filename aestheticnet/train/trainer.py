@@ -56,9 +56,24 @@ class _TrainStep(nn.Module):
         return self.model.forward_train(x)
 
 
+def resume_differences(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
+    """The settings of ``cfg`` that differ from a run folder's saved ``train_config.json`` and forbid resuming it
+    (thread counts, loader workers and the data path may differ)."""
+    current = cfg.to_dict()
+    return sorted(k for k in current if k not in RESUME_FREE and saved.get(k) != current[k])
+
+
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """One epoch's summary as training prints it."""
+    v = record["val"]
+    return (f"epoch {record['epoch'] + 1}/{epochs} loss {record['train_loss']:.4f} "
+            f"({record['train_images_per_s']:.1f} img/s)  val srocc {v['srocc']:.3f} plcc {v['plcc']:.3f} "
+            f"acc {v['accuracy']:.3f} emd_r2 {v['emd_r2']:.4f}")  # fmt: skip
+
+
 def _check_resumable(saved: dict[str, Any], cfg: TrainConfig, out: Path) -> None:
     current = cfg.to_dict()
-    diff = sorted(k for k in current if k not in RESUME_FREE and saved.get(k) != current[k])
+    diff = resume_differences(saved, cfg)
     if diff:
         changes = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in diff)
         raise ValueError(
@@ -252,11 +267,6 @@ class _TrainingRun:
             state["average"] = self.average.state_dict()
         save_state(self.state_path, StateKind.TRAIN, state)
         if self.progress:
-            v = record["val"]
-            tqdm.write(
-                f"epoch {epoch + 1}/{cfg.epochs} loss {record['train_loss']:.4f} "
-                f"({record['train_images_per_s']:.1f} img/s)  val srocc {v['srocc']:.3f} plcc {v['plcc']:.3f} "
-                f"acc {v['accuracy']:.3f} emd_r2 {v['emd_r2']:.4f}"
-            )
+            tqdm.write(epoch_line(record, cfg.epochs))
         if self.on_epoch_end is not None:
             self.on_epoch_end(record)

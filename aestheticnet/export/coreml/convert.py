@@ -147,18 +147,11 @@ def _fp16_after_input_prefix():
 
     def before_first_conv(op) -> bool:
         if op.name not in in_prefix:
-            producers = [v.op for v in _input_vars(op) if v.op is not None]
+            producers = [v.op for v in op.get_flattened_inputs() if v.op is not None]
             in_prefix[op.name] = op.op_type != "conv" and all(before_first_conv(p) for p in producers)
         return in_prefix[op.name]
 
     return lambda op: op.op_type == "const" or not before_first_conv(op)
-
-
-def _input_vars(op) -> list:
-    out = []
-    for value in op.inputs.values():
-        out.extend(value if isinstance(value, (list, tuple)) else [value])
-    return out
 
 
 def quantize_weights(model, recipe: Int8Recipe = DEFAULT_RECIPE):
