@@ -194,7 +194,8 @@ KERNELS: dict[str, Callable] = {
     "add": _binary(torch.add), "sub": _binary(torch.sub), "mul": _binary(torch.mul),
     "real_div": _binary(torch.div), "maximum": _binary(torch.maximum), "minimum": _binary(torch.minimum),
     "relu": _unary(torch.relu), "sigmoid": _unary(torch.sigmoid), "tanh": _unary(torch.tanh),
-    "sqrt": _unary(torch.sqrt), "identity": _unary(lambda x: x), "conv": conv, "max_pool": max_pool, "avg_pool": avg_pool, "pad": pad,
+    "sqrt": _unary(torch.sqrt), "identity": _unary(lambda x: x), "conv": conv, "max_pool": max_pool,
+    "avg_pool": avg_pool, "pad": pad,
     "reduce_mean": reduce_mean, "reduce_max": reduce_max, "concat": concat, "slice_by_index": slice_by_index,
     "fill_like": fill_like, "cast": cast, "linear": linear, "softmax": softmax,
 }  # fmt: skip
