@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half a file."""
+"""File I/O: atomic writes (a reader sees the old file or the whole new one, never half a file), checked reads."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "sha256_file"]
+__all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "read_parsed", "sha256_file"]
 
 
 @contextlib.contextmanager
@@ -37,6 +37,24 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_parsed(path: str | Path, parse: Callable[[str], Any], what: str, syntax: str,
+                error: type[Exception] = ValueError) -> Any:
+    """Read a text file and parse it; an unreadable or malformed file raises ``error`` naming the file.
+
+    ``what`` says what the file is ("pipeline config"), ``syntax`` what it should be written in ("TOML"); the
+    parser's own error must be a ``ValueError`` (``json`` and ``tomllib`` raise subclasses of it).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise error(f"{what} {path} is not valid {syntax}: {exc}") from None
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -22,7 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from aestheticnet.io import atomic_write_json
+from aestheticnet.io import atomic_write_json, read_parsed
 from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.latency import EdgeCosts, LatencyError
 from aestheticnet.nas.network_plan import NetworkPlan, NetworkSpec, OpShape, plan_network
@@ -107,12 +107,7 @@ class LatencyTable:
     def load(cls, path: str | Path, runtime: TableRuntime | None = None, threads: int | None = None) -> "LatencyTable":
         """Read a table; with ``runtime`` / ``threads``, refuse one made for another runtime or thread count."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except OSError as exc:
-            raise LatencyError(f"cannot read latency table {path}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise LatencyError(f"latency table {path} is not JSON ({exc})") from None
+        data = read_parsed(path, json.loads, "latency table", "JSON", LatencyError)
         table = cls.from_dict(data, str(path))
         wanted = TableRuntime(runtime) if runtime is not None else table.runtime
         if wanted != table.runtime or (threads is not None and threads != table.threads):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aestheticnet.artifacts import Format, Precision
+from aestheticnet.io import read_parsed
 from aestheticnet.nas.strategy import PRESETS, SearchConfig
 from aestheticnet.sizes import Shape, SizeError, parse_shape
 from aestheticnet.train.config import TrainConfig
@@ -253,13 +254,7 @@ class PipelineConfig:
 def load_pipeline_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     data: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        try:
-            data = tomllib.loads(p.read_text())
-        except OSError as exc:
-            raise ValueError(f"cannot read pipeline config {p}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"pipeline config {p} is not valid TOML: {exc}") from None
+        data = read_parsed(path, tomllib.loads, "pipeline config", "TOML")
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         data.setdefault(section, {})[key] = value
