@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/int8_speed.py --checkpoint CKPT --out /tmp/int8_speed [--rounds 5]
 
 Exports ``CKPT`` (default: the default AestheticNet*, random weights with randomised BatchNorm statistics) to ONNX
-and TFLite in fp32, in int8 with the default recipe ("int8") and in int8 with the recipe's two kernel rewrites
-turned off ("int8-before": signed int8 ONNX activations, int8 RELUs left in the TFLite file), then:
+and TFLite in fp32, in int8 with the default recipe ("int8") and in int8 with the recipe's kernel rewrites turned
+off ("int8-before": signed int8 ONNX activations with their ReLUs as Relu, int8 RELUs left in the TFLite file),
+then:
 
 1. latency at 224x224, batch 1, 1 thread (``--threads``): every artifact timed by ``aestheticnet bench``'s harness
    in a fresh process, the artifacts interleaved within each of ``--rounds`` rounds; the p50 of each round, then
@@ -37,7 +38,7 @@ from aestheticnet.export import Int8Recipe, export_checkpoint, verify_artifact
 from aestheticnet.models import create_model, save
 from aestheticnet.sizes import Shape
 
-BEFORE = Int8Recipe(onnx_uint8_activations=False, tflite_relu_as_requantize=False)
+BEFORE = Int8Recipe(onnx_uint8_activations=False, onnx_relu_as_leaky_relu=False, tflite_relu_as_requantize=False)
 
 
 def default_checkpoint(out: Path) -> Path:

@@ -10,7 +10,7 @@ images of that dataset, as ``aestheticnet export CKPT --data DIR`` does) and ver
 and PLCC of its mean scores against PyTorch's, and the largest mean-score difference.
 
 Recipes (:class:`aestheticnet.export.Int8Recipe`):
-``default``; ``before``: without the two kernel rewrites (signed int8 ONNX activations, int8 TFLite RELUs);
+``default``; ``before``: without the kernel rewrites (signed int8 ONNX activations with their ReLUs as Relu, int8 TFLite RELUs);
 ``no-outliers``: no calibration image left out; ``no-equalisation``: neither outliers left out nor ranges
 equalised (the README's bracketed columns).
 
@@ -32,7 +32,7 @@ from aestheticnet.sizes import Shape
 
 RECIPES = {
     "default": Int8Recipe(),
-    "before": Int8Recipe(onnx_uint8_activations=False, tflite_relu_as_requantize=False),
+    "before": Int8Recipe(onnx_uint8_activations=False, onnx_relu_as_leaky_relu=False, tflite_relu_as_requantize=False),
     "no-outliers": Int8Recipe(outlier_max_fraction=0.0),
     "no-equalisation": Int8Recipe(outlier_max_fraction=0.0, equalize=False),
 }

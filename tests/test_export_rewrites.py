@@ -7,8 +7,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from aestheticnet.export.onnx.rewrites import (
-    edge_pad_max_pools,
     label_dynamic_dims,
+    same_pad_max_pools,
     topological_sort,
     undilate_convolutions,
 )
@@ -85,16 +85,34 @@ def test_undilated_convolution_is_exact(kernel, dilation, group):
         np.testing.assert_allclose(_run(rewritten, x), _run(model, x), rtol=0, atol=2e-6)
 
 
-def test_edge_padded_max_pool_is_exact():
-    pool = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+@pytest.mark.parametrize(
+    "kernel, stride, pads, ops",
+    [
+        (3, 1, [1, 1, 1, 1], ["MaxPool"]),
+        (3, 2, [1, 1, 1, 1], ["MaxPool", "Conv"]),
+        (5, 2, [2, 2, 2, 2], ["MaxPool", "Conv"]),
+        (3, 2, [0, 1, 0, 1], ["Pad", "MaxPool"]),  # not centred: edge padding
+    ],
+)
+def test_rewritten_max_pool_is_exact(kernel, stride, pads, ops):
+    pool = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[kernel] * 2, strides=[stride] * 2, pads=pads)
     model = _graph([pool], {})
     rewritten = _graph([pool], {})
-    assert edge_pad_max_pools(rewritten) == 1
-    assert [n.op_type for n in rewritten.graph.node] == ["Pad", "MaxPool"]
+    assert same_pad_max_pools(rewritten) == 1
+    assert [n.op_type for n in rewritten.graph.node] == ops
     rng = np.random.default_rng(0)
-    for shape in [(1, 4, 14, 14), (2, 4, 7, 9)]:
+    for shape in [(1, 4, 14, 14), (2, 4, 7, 9), (1, 4, 1, 5)]:
         x = rng.standard_normal(shape).astype(np.float32) - 3.0  # all negative: zero padding would be wrong
         np.testing.assert_array_equal(_run(rewritten, x), _run(model, x))
+
+
+def test_unpadded_and_ceil_mode_max_pools_are_left_alone():
+    plain = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])
+    ceil = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4, ceil_mode=1)
+    for node in (plain, ceil):
+        model = _graph([node], {})
+        assert same_pad_max_pools(model) == 0
+        assert [n.op_type for n in model.graph.node] == ["MaxPool"]
 
 
 def test_topological_sort_and_dim_labels():

@@ -7,7 +7,8 @@ from torch import nn
 
 
 class _Cellish(nn.Module):
-    """ReLU on a state that feeds two convolutions (a DARTS cell's shape), an Add and a Concat."""
+    """A DARTS cell's shape: a ReLU'd state feeding two convolutions, an Add whose sum is read both through a ReLU
+    (the next cell's preprocessing) and directly (the Concat)."""
 
     def __init__(self):
         super().__init__()
@@ -19,7 +20,7 @@ class _Cellish(nn.Module):
     def forward(self, x):
         s = torch.relu(self.stem(x))
         y = self.a(s) + self.b(s)
-        return self.c(torch.cat([torch.relu(y), s], 1))
+        return self.c(torch.cat([torch.relu(y), y], 1))
 
 
 def _qdq_model(tmp_path):
@@ -76,6 +77,44 @@ def test_uint8_activations_are_the_same_grid(tmp_path):
     step = float(numpy_helper.to_array(inits[unsigned.graph.node[-1].input[1]]))
     full = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert np.abs(_run_onnx(unsigned, x, full) - _run_onnx(signed, x, literal)).max() <= 4 * step
+
+
+def test_quantised_relus_become_leaky_relus_onnx_runtime_fuses(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from aestheticnet.export.onnx.relu import quantised_relus_as_leaky_relu
+    from aestheticnet.export.onnx.uint8 import uint8_activations
+
+    plain = _qdq_model(tmp_path)
+    uint8_activations(plain)
+    leaky = onnx.ModelProto()
+    leaky.CopyFrom(plain)
+    relus = [n for n in plain.graph.node if n.op_type == "Relu"]
+    assert relus and quantised_relus_as_leaky_relu(leaky) == len(relus)
+    assert not any(n.op_type == "Relu" for n in leaky.graph.node)
+    x = np.random.default_rng(2).standard_normal((1, 3, 16, 16)).astype(np.float32) * 2
+    for level in (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
+        np.testing.assert_array_equal(_run_onnx(leaky, x, level), _run_onnx(plain, x, level))
+    # what it is for: ONNX Runtime runs them as integer tables, with no float requantisation left
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    ort.InferenceSession(leaky.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    fused = [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+    assert fused.count("QLinearLeakyRelu") == len(relus)
+
+
+def test_float_relus_are_left_alone():
+    from onnx import TensorProto, helper
+
+    from aestheticnet.export.onnx.relu import quantised_relus_as_leaky_relu
+
+    relu = helper.make_node("Relu", ["x"], ["y"])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    model = helper.make_model(helper.make_graph([relu], "g", [x], [y]))
+    assert quantised_relus_as_leaky_relu(model) == 0
+    assert model.graph.node[0].op_type == "Relu"
 
 
 def test_uint8_activations_refuse_a_dequantize_without_zero_point(tmp_path):

@@ -54,6 +54,7 @@ def quantize_int8(
     from aestheticnet.export.int8.bias import measured_shift
     from aestheticnet.export.int8.equalize import equalize_activation_ranges
     from aestheticnet.export.onnx.graph import float_nodes, shift_onnx_head
+    from aestheticnet.export.onnx.relu import quantised_relus_as_leaky_relu
     from aestheticnet.export.onnx.uint8 import uint8_activations
 
     if not calibration:
@@ -79,8 +80,12 @@ def quantize_int8(
                            "WeightSymmetric": recipe.symmetric_weights},
         )  # fmt: skip
         model = onnx.load(str(out))
-        if recipe.onnx_uint8_activations:  # before the bias is measured: the shift is measured on the final graph
+        # Before the bias is measured: the shift is measured on the final graph.
+        if recipe.onnx_uint8_activations:
             uint8_activations(model)
+        if recipe.onnx_relu_as_leaky_relu:
+            quantised_relus_as_leaky_relu(model)
+        if recipe.onnx_uint8_activations or recipe.onnx_relu_as_leaky_relu:
             onnx.save(model, str(out))
         if recipe.bias_correction:  # measured on the calibration images
             shift_onnx_head(model, measured_shift(src, out, calibration))
