@@ -10,7 +10,8 @@ then:
 1. latency at 224x224, batch 1, 1 thread (``--threads``): every artifact timed by ``aestheticnet bench``'s harness
    in a fresh process, the artifacts interleaved within each of ``--rounds`` rounds; the p50 of each round, then
    the median over rounds, and the ratio of each int8 file to its fp32 file;
-2. where the time goes: ONNX Runtime's profiler (1 thread, 224x224): milliseconds per operator type per run, and
+2. where the time goes: ONNX Runtime's profiler (1 thread, 224x224): milliseconds per operator type per run, per
+   kind of convolution (depthwise by channel count, pointwise, dense), and
    the operator types left after ONNX Runtime's graph optimisations; LiteRT: the number of XNNPACK delegate
    partitions (every operator XNNPACK does not take splits the graph) and the file's operators (LiteRT's Python
    API has no per-operator timer);
@@ -91,14 +92,38 @@ def onnx_profile(path: Path, runs: int = 20) -> dict:
         events = json.loads(Path(sess.end_profiling()).read_text())
         import onnx
 
-        left = collections.Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
+        optimised = onnx.load(so.optimized_model_filepath)
+        left = collections.Counter(n.op_type for n in optimised.graph.node)
+        kinds = {n.name: conv_kind(n) for n in optimised.graph.node if n.op_type in _CONVS}
     per_op: dict[str, float] = collections.defaultdict(float)
+    per_conv: dict[str, float] = collections.defaultdict(float)
     for e in events:
         if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
             per_op[e["args"]["op_name"]] += e["dur"] / 1000.0
+            kind = kinds.get(e["name"][: -len("_kernel_time")])
+            if kind:
+                per_conv[kind] += e["dur"] / 1000.0
     scale = 1.0 / (runs + 3)
-    top = sorted(((op, ms * scale) for op, ms in per_op.items()), key=lambda kv: -kv[1])
-    return {"ms_per_run_by_op": {op: round(ms, 3) for op, ms in top}, "ops_after_optimisation": dict(left)}
+
+    def table(times: dict[str, float]) -> dict[str, float]:
+        return {k: round(ms * scale, 3) for k, ms in sorted(times.items(), key=lambda kv: -kv[1])}
+
+    return {"ms_per_run_by_op": table(per_op), "ms_per_run_by_convolution": table(per_conv),
+            "ops_after_optimisation": dict(left)}  # fmt: skip
+
+
+_CONVS = ("Conv", "FusedConv", "QLinearConv")
+
+
+def conv_kind(node) -> str:
+    """``depthwise 36ch``, ``pointwise`` or ``dense``: ONNX Runtime's int8 depthwise kernel is fast only for some
+    channel counts, so depthwise convolutions are told apart by theirs."""
+    attrs = {a.name: a for a in node.attribute}
+    group = attrs["group"].i if "group" in attrs else 1
+    kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else []
+    if group > 1:
+        return f"{node.op_type} depthwise {group}ch"
+    return f"{node.op_type} {'pointwise' if kernel == [1, 1] else 'dense'}"
 
 
 def litert_partitions(path: Path) -> dict:

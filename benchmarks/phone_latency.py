@@ -2,13 +2,16 @@
 
     python benchmarks/phone_latency.py [--out DIR] [--rounds 4] [--threads 1,2] [--runs 30] [--warmup 5]
                                        [--skip-int8] [--models nima_mobilenet_v2,aestheticnet_star]
-                                       [--model NAME=CKPT ...] [--calibration-samples 100] [--fresh]
+                                       [--model NAME=CKPT ...] [--genotype NAME=GENOTYPE ...]
+                                       [--calibration-samples 100] [--fresh]
 
 NIMA-MobileNetV2 (``create_model("nima_mobilenet_v2")``: MobileNetV2 1.0 with NIMA's head) is the baseline a phone
 user would otherwise pick. Every network, the registered variants of ``--models`` and the checkpoints of
-``--model NAME=CKPT`` (e.g. a latency-searched AestheticNet*), goes the same way:
+``--model NAME=CKPT`` and the default AestheticNet* with each genotype of ``--genotype NAME=GENOTYPE`` (a registered
+name or a ``genotype.json``, e.g. a latency-aware search's), goes the same way:
 
-1. a checkpoint: a variant of ``--models`` gets random weights (seed 0) with randomised BN statistics, as
+1. a checkpoint: a variant of ``--models`` or ``--genotype`` gets random weights (seed 0) with randomised BN
+   statistics, as
    ``benchmarks/export_parity.py`` does, so that the int8 calibration ranges are not degenerate; latency does not
    depend on the weights. A ``--model`` checkpoint is used as it is;
 2. ``aestheticnet.export.export_checkpoint`` to ONNX and TFLite, fp32 and int8 (int8 calibrated on the synthetic
@@ -80,6 +83,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="registered variants, comma-separated (random weights)")  # fmt: skip
     p.add_argument("--model", action="append", default=[], metavar="NAME=CKPT",
                    help="a checkpoint to add under NAME (repeatable), e.g. a latency-searched AestheticNet*")  # fmt: skip
+    p.add_argument("--genotype", action="append", default=[], metavar="NAME=GENOTYPE",
+                   help="the default AestheticNet* with this genotype (name or genotype.json), random weights")  # fmt: skip
     p.add_argument("--calibration-samples", type=int, default=100, help="int8 calibration images")
     p.add_argument("--fresh", action="store_true", help="rebuild the exports even when cached")
     args = p.parse_args(argv)
@@ -103,20 +108,29 @@ def networks_from_args(args: argparse.Namespace, folder: Path) -> list[Network]:
         if not Path(path).is_file():
             raise SystemExit(f"--model {spec!r}: {path} is not a file")
         nets.append(Network(name, Path(path), f"from {path}"))
+    for spec in args.genotype:
+        name, sep, genotype = spec.partition("=")
+        if not sep or not name or not genotype:
+            raise SystemExit(f"--genotype {spec!r}: expected NAME=GENOTYPE, e.g. searched=runs/search/genotype.json")
+        try:
+            ckpt = random_checkpoint("aestheticnet_star", folder, genotype=genotype, name=name)
+        except (KeyError, ValueError, OSError) as exc:
+            raise SystemExit(f"--genotype {spec!r}: {exc}") from None
+        nets.append(Network(name, ckpt, f"{RANDOM_WEIGHTS}; genotype {genotype}"))
     taken = [n.name for n in nets]
     if len(set(taken)) != len(taken):
         raise SystemExit(f"network names must differ, got {taken}")
     return nets
 
 
-def random_checkpoint(variant: str, folder: Path) -> Path:
+def random_checkpoint(variant: str, folder: Path, genotype: str | None = None, name: str | None = None) -> Path:
     torch.manual_seed(0)
-    model = create_model(variant).eval()
+    model = create_model(variant, **({"genotype": genotype} if genotype else {})).eval()
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 1.5)
-    return save(model, folder / f"{variant}.safetensors")
+    return save(model, folder / f"{name or variant}.safetensors")
 
 
 def export_network(net: Network, folder: Path, precisions: list[Precision], args, data: Path | None) -> None:
