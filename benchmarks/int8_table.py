@@ -10,7 +10,8 @@ images of that dataset, as ``aestheticnet export CKPT --data DIR`` does) and ver
 and PLCC of its mean scores against PyTorch's, and the largest mean-score difference.
 
 Recipes (:class:`aestheticnet.export.Int8Recipe`):
-``default``; ``before``: without the kernel rewrites (signed int8 ONNX activations with their ReLUs as Relu, int8 TFLite RELUs);
+``default``; ``before``: without the kernel rewrites (signed int8 ONNX activations with their ReLUs as Relu, int8
+TFLite RELUs);
 ``no-outliers``: no calibration image left out; ``no-equalisation``: neither outliers left out nor ranges
 equalised (the README's bracketed columns).
 

@@ -84,7 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", action="append", default=[], metavar="NAME=CKPT",
                    help="a checkpoint to add under NAME (repeatable), e.g. a latency-searched AestheticNet*")  # fmt: skip
     p.add_argument("--genotype", action="append", default=[], metavar="NAME=GENOTYPE",
-                   help="the default AestheticNet* with this genotype (name or genotype.json), random weights")  # fmt: skip
+                   help="the default AestheticNet* with this genotype (name or genotype.json), random weights")
     p.add_argument("--calibration-samples", type=int, default=100, help="int8 calibration images")
     p.add_argument("--fresh", action="store_true", help="rebuild the exports even when cached")
     args = p.parse_args(argv)
@@ -111,7 +111,7 @@ def networks_from_args(args: argparse.Namespace, folder: Path) -> list[Network]:
     for spec in args.genotype:
         name, sep, genotype = spec.partition("=")
         if not sep or not name or not genotype:
-            raise SystemExit(f"--genotype {spec!r}: expected NAME=GENOTYPE, e.g. searched=runs/search/genotype.json")
+            raise SystemExit(f"--genotype {spec!r}: expected NAME=GENOTYPE, e.g. searched=runs/s/genotype.json")
         try:
             ckpt = random_checkpoint("aestheticnet_star", folder, genotype=genotype, name=name)
         except (KeyError, ValueError, OSError) as exc:

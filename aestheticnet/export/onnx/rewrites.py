@@ -172,7 +172,8 @@ def _same_pool(node: onnx.NodeProto, base: str, output: str, kernel: list[int]) 
 def _edge_padded(g: onnx.GraphProto, node: onnx.NodeProto, base: str, pads: list[int]) -> list[onnx.NodeProto]:
     rank = len(pads) // 2
     pads_name = f"{base}__edge_pads"
-    g.initializer.append(numpy_helper.from_array(np.array([0, 0] + pads[:rank] + [0, 0] + pads[rank:], np.int64), pads_name))
+    widths = np.array([0, 0] + pads[:rank] + [0, 0] + pads[rank:], np.int64)
+    g.initializer.append(numpy_helper.from_array(widths, pads_name))
     padded = f"{node.input[0]}__{base}__edge_padded"
     pad = helper.make_node("Pad", [node.input[0], pads_name], [padded], mode="edge", name=f"{base}__edge_pad")
     node.input[0] = padded
