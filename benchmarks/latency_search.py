@@ -113,11 +113,12 @@ def main() -> None:
     data = ensure_synthetic(progress=False)
     args.out.mkdir(parents=True, exist_ok=True)
     searches = [search(args.table, float(w), args, data) for w in args.weights.split(",") if w.strip()]
-    genotypes = [(f"searched (weight {s['weight']:g})", s["genotype_file"]) for s in searches]
-    genotypes.append((f"{args.baseline} (baseline)", args.baseline))
+    # (label, genotype, folder stem): folders are named by genotype, so a later run with other weights resumes
+    genotypes = [(f"searched (weight {s['weight']:g})", s["genotype_file"], f"w{s['weight']:g}") for s in searches]
+    genotypes.append((f"{args.baseline} (baseline)", args.baseline, Path(args.baseline).stem))
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    jobs = [(label, g, seed, str(data), str(args.out / f"train_{i}_s{seed}"))
-            for seed in seeds for i, (label, g) in enumerate(genotypes)]  # fmt: skip
+    jobs = [(label, g, seed, str(data), str(args.out / f"train_{stem}_s{seed}"))
+            for seed in seeds for label, g, stem in genotypes]  # fmt: skip
     with mp.get_context("spawn").Pool(2) as pool:
         trainings = pool.map(train_one, jobs, chunksize=1)
     result = {"table": str(args.table), "epochs_scale": args.epochs_scale, "proxy_fraction": args.proxy_fraction,
