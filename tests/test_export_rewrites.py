@@ -9,6 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 from aestheticnet.export.onnx.rewrites import (
     label_dynamic_dims,
     same_pad_max_pools,
+    separable_average_pools,
     topological_sort,
     undilate_convolutions,
 )
@@ -113,6 +114,31 @@ def test_unpadded_and_ceil_mode_max_pools_are_left_alone():
         model = _graph([node], {})
         assert same_pad_max_pools(model) == 0
         assert [n.op_type for n in model.graph.node] == ["MaxPool"]
+
+
+@pytest.mark.parametrize("kernel, pads", [(7, [3, 3, 3, 3]), (5, [2, 1, 2, 1]), (5, [0, 0, 0, 0])])
+def test_separable_average_pool_is_the_same_mean(kernel, pads):
+    pool = helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[kernel] * 2, pads=pads, count_include_pad=1)
+    model = _graph([pool], {})
+    rewritten = _graph([pool], {})
+    assert separable_average_pools(rewritten) == 1
+    assert [n.op_type for n in rewritten.graph.node] == ["AveragePool", "AveragePool"]
+    rng = np.random.default_rng(0)
+    for shape in [(1, 4, 14, 14), (2, 4, 9, 12)]:
+        x = rng.standard_normal(shape).astype(np.float32) * 3 + 1
+        np.testing.assert_allclose(_run(rewritten, x), _run(model, x), rtol=0, atol=2e-6)
+
+
+def test_small_excluding_or_strided_average_pools_are_left_alone():
+    cases = [
+        helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1] * 4, count_include_pad=1),
+        helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[7, 7], pads=[3] * 4),  # excludes padding
+        helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[7, 7], strides=[2, 2], count_include_pad=1),
+    ]
+    for node in cases:
+        model = _graph([node], {})
+        assert separable_average_pools(model) == 0
+        assert len(model.graph.node) == 1
 
 
 def test_topological_sort_and_dim_labels():

@@ -24,6 +24,12 @@ the stride-1 pooling followed by a 1x1 depthwise ``Conv`` of stride 2 with weigh
 centred on input ``2i`` in both), which XNNPACK runs; exact in float, one more int8 rounding in full int8. Other
 pools (even kernels, other pads, unknown channel counts) become ``Pad(mode=edge)`` + unpadded ``MaxPool``, exact
 because every window that covers a padded position also covers the border pixel the edge padding copies.
+
+``separable_average_pools`` -- a count-including ``AveragePool`` of a k x k window (k >= 5) as a 1 x k pool then
+a k x 1 pool: the same mean (a box filter is separable), 2k taps instead of k^2. XNNPACK vectorises pooling over
+channels, so on the 3-channel input of the MSCN normaliser its 7x7 window means at 224x224 were most of the demo
+model's LiteRT time (11.4 ms against 1.1 ms for the network without them; 6.4 ms separable). Smaller windows, on
+the many channels of the cells, are left as they are.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ __all__ = [
     "prune_initializers",
     "rename_io",
     "same_pad_max_pools",
+    "separable_average_pools",
     "topological_sort",
     "undilate_convolutions",
 ]
@@ -221,6 +228,37 @@ def same_pad_max_pools(model: onnx.ModelProto) -> int:
     if count:
         del g.node[:]
         g.node.extend(nodes)
+    return count
+
+
+def separable_average_pools(model: onnx.ModelProto, min_kernel: int = 5) -> int:
+    """Square, stride-1, count-including ``AveragePool``s of ``min_kernel`` or more as two 1-D pools (in place)."""
+    nodes = []
+    count = 0
+    for index, node in enumerate(model.graph.node):
+        kernel = _ints(node, "kernel_shape", [])
+        pads = _ints(node, "pads", [0, 0, 0, 0])
+        include = next((a.i for a in node.attribute if a.name == "count_include_pad"), 0)
+        auto_pad = next((a.s.decode() for a in node.attribute if a.name == "auto_pad"), "NOTSET")
+        ceil_mode = next((a.i for a in node.attribute if a.name == "ceil_mode"), 0)
+        if (
+            node.op_type != "AveragePool" or len(kernel) != 2 or kernel[0] != kernel[1] or kernel[0] < min_kernel
+            or _ints(node, "strides", [1, 1]) != [1, 1] or auto_pad != "NOTSET" or ceil_mode or len(node.output) != 1
+            or len(pads) != 4 or not (include or not any(pads))
+        ):  # fmt: skip
+            nodes.append(node)
+            continue
+        k, (top, left, bottom, right) = kernel[0], pads
+        base = node.name or f"avgpool_{index}"
+        rows = f"{node.output[0]}__{base}__rows"
+        nodes.append(helper.make_node("AveragePool", [node.input[0]], [rows], kernel_shape=[1, k],
+                                      pads=[0, left, 0, right], count_include_pad=1, name=f"{base}__rows"))  # fmt: skip
+        nodes.append(helper.make_node("AveragePool", [rows], [node.output[0]], kernel_shape=[k, 1],
+                                      pads=[top, 0, bottom, 0], count_include_pad=1, name=f"{base}__columns"))  # fmt: skip
+        count += 1
+    if count:
+        del model.graph.node[:]
+        model.graph.node.extend(nodes)
     return count
 
 

@@ -48,7 +48,7 @@ def _onnx_for_onnx2tf(src: Path, dst: Path, equalize_on: list[np.ndarray] | None
     import onnx
 
     from aestheticnet.export.int8.equalize import equalize_activation_ranges
-    from aestheticnet.export.onnx.rewrites import same_pad_max_pools, undilate_convolutions
+    from aestheticnet.export.onnx.rewrites import same_pad_max_pools, separable_average_pools, undilate_convolutions
 
     model = onnx.load(str(src))
     rewrites = []
@@ -64,6 +64,9 @@ def _onnx_for_onnx2tf(src: Path, dst: Path, equalize_on: list[np.ndarray] | None
     n = same_pad_max_pools(model)
     if n:
         rewrites.append(f"same_pad_max_pools x{n}")
+    n = separable_average_pools(model)
+    if n:
+        rewrites.append(f"separable_average_pools x{n}")
     onnx.save(model, str(dst))
     return rewrites
 
