@@ -30,6 +30,10 @@ from pathlib import Path
 from aestheticnet.io import atomic_write_json, atomic_write_text
 
 
+def _tag(weight: float, target_ms: float | None) -> str:
+    return f"w{weight:g}" + (f"_t{target_ms:g}" if target_ms else "")
+
+
 def search(table: str, weight: float, args, data: Path) -> dict:
     import torch
 
@@ -42,7 +46,7 @@ def search(table: str, weight: float, args, data: Path) -> dict:
                                  batch_size=32, proxy_fraction=args.proxy_fraction),
         latency_table=table, latency_weight=weight, latency_target_ms=args.target_ms, seed=0,
     )  # fmt: skip
-    out = args.out / f"search_w{weight:g}"
+    out = args.out / f"search_{_tag(weight, args.target_ms)}"
     resume = (out / "search_state.safetensors").exists()
     result = run_search(cfg, data, out, resume=resume, progress=False)
     stages = json.loads((out / "arch_weights.json").read_text())["stages"]
@@ -114,7 +118,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     searches = [search(args.table, float(w), args, data) for w in args.weights.split(",") if w.strip()]
     # (label, genotype, folder stem): folders are named by genotype, so a later run with other weights resumes
-    genotypes = [(f"searched (weight {s['weight']:g})", s["genotype_file"], f"w{s['weight']:g}") for s in searches]
+    genotypes = [(f"searched (weight {s['weight']:g}" + (f", target {s['target_ms']:g} ms)" if s["target_ms"] else ")"),
+                  s["genotype_file"], _tag(s["weight"], s["target_ms"])) for s in searches]  # fmt: skip
     genotypes.append((f"{args.baseline} (baseline)", args.baseline, Path(args.baseline).stem))
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     jobs = [(label, g, seed, str(data), str(args.out / f"train_{stem}_s{seed}"))
