@@ -1,11 +1,12 @@
 """A latency-aware search against a target's latency table, and what its genotype costs in accuracy.
 
     python benchmarks/latency_search.py --table T.json [--weights 2] [--target-ms MS] [--epochs-scale 0.12]
-        [--proxy-fraction 0.25] [--seeds 0,1,2] [--baseline PDARTS] [--out runs/latency_search]
+        [--proxy-fraction 0.25] [--seeds 0,1,2] [--search-seed 0] [--baseline PDARTS]
+        [--out runs/latency_search]
 
-1. Search: P-DARTS (preset ``pdarts_paper``, 32 px, C=8, batch 32, search seed 0) on the synthetic default at a
-   CPU budget (``--epochs-scale`` of the paper's epochs per stage, ``--proxy-fraction`` of the training photos),
-   against the table ``T`` (``aestheticnet bench ops``), once per ``--weights`` value (``latency_weight``;
+1. Search: P-DARTS (preset ``pdarts_paper``, 32 px, C=8, batch 32, seed ``--search-seed``) on the synthetic
+   default at a CPU budget (``--epochs-scale`` of the paper's epochs per stage, ``--proxy-fraction`` of the
+   training photos), against the table ``T`` (``aestheticnet bench ops``), once per ``--weights`` value (``latency_weight``;
    ``--target-ms`` sets ``latency_target_ms``). Recorded: the genotype and the table's prediction for the
    genotype at the end of each stage.
 2. Train: AestheticNet* with each searched genotype and with ``--baseline``, with the demo's training settings
@@ -30,8 +31,8 @@ from pathlib import Path
 from aestheticnet.io import atomic_write_json, atomic_write_text
 
 
-def _tag(weight: float, target_ms: float | None) -> str:
-    return f"w{weight:g}" + (f"_t{target_ms:g}" if target_ms else "")
+def _tag(weight: float, target_ms: float | None, seed: int = 0) -> str:
+    return f"w{weight:g}" + (f"_t{target_ms:g}" if target_ms else "") + (f"_seed{seed}" if seed else "")
 
 
 def search(table: str, weight: float, args, data: Path) -> dict:
@@ -44,13 +45,14 @@ def search(table: str, weight: float, args, data: Path) -> dict:
     cfg = dataclasses.replace(
         SearchConfig.from_preset("pdarts_paper", epochs_scale=args.epochs_scale, resolution=32, init_channels=8,
                                  batch_size=32, proxy_fraction=args.proxy_fraction),
-        latency_table=table, latency_weight=weight, latency_target_ms=args.target_ms, seed=0,
+        latency_table=table, latency_weight=weight, latency_target_ms=args.target_ms, seed=args.search_seed,
     )  # fmt: skip
-    out = args.out / f"search_{_tag(weight, args.target_ms)}"
+    out = args.out / f"search_{_tag(weight, args.target_ms, args.search_seed)}"
     resume = (out / "search_state.safetensors").exists()
     result = run_search(cfg, data, out, resume=resume, progress=False)
     stages = json.loads((out / "arch_weights.json").read_text())["stages"]
-    return {"weight": weight, "target_ms": args.target_ms, "genotype_file": str(out / "genotype.json"),
+    return {"weight": weight, "target_ms": args.target_ms, "search_seed": args.search_seed,
+            "genotype_file": str(out / "genotype.json"),
             "genotype": result.genotype.to_dict(),
             "predicted_ms_per_stage": [round(s["latency"]["genotype_ms"], 2) for s in stages]}  # fmt: skip
 
@@ -106,7 +108,8 @@ def main() -> None:
     ap.add_argument("--target-ms", type=float, default=None)
     ap.add_argument("--epochs-scale", type=float, default=0.12)
     ap.add_argument("--proxy-fraction", type=float, default=0.25)
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds", default="0,1,2", help="training seeds")
+    ap.add_argument("--search-seed", type=int, default=0)
     ap.add_argument("--baseline", default="PDARTS", help="registered genotype or genotype.json")
     ap.add_argument("--out", type=Path, default=Path("runs/latency_search"))
     args = ap.parse_args()
@@ -118,8 +121,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     searches = [search(args.table, float(w), args, data) for w in args.weights.split(",") if w.strip()]
     # (label, genotype, folder stem): folders are named by genotype, so a later run with other weights resumes
+    seed = args.search_seed
     genotypes = [(f"searched (weight {s['weight']:g}" + (f", target {s['target_ms']:g} ms)" if s["target_ms"] else ")"),
-                  s["genotype_file"], _tag(s["weight"], s["target_ms"])) for s in searches]  # fmt: skip
+                  s["genotype_file"], _tag(s["weight"], s["target_ms"], seed)) for s in searches]  # fmt: skip
     genotypes.append((f"{args.baseline} (baseline)", args.baseline, Path(args.baseline).stem))
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     jobs = [(label, g, seed, str(data), str(args.out / f"train_{stem}_s{seed}"))
