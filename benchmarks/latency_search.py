@@ -6,9 +6,9 @@
 
 1. Search: P-DARTS (preset ``pdarts_paper``, 32 px, C=8, batch 32, seed ``--search-seed``) on the synthetic
    default at a CPU budget (``--epochs-scale`` of the paper's epochs per stage, ``--proxy-fraction`` of the
-   training photos), against the table ``T`` (``aestheticnet bench ops``), once per ``--weights`` value (``latency_weight``;
-   ``--target-ms`` sets ``latency_target_ms``). Recorded: the genotype and the table's prediction for the
-   genotype at the end of each stage.
+   training photos), against the table ``T`` (``aestheticnet bench ops``), once per ``--weights`` value
+   (``latency_weight``; ``--target-ms`` sets ``latency_target_ms``). Recorded: the genotype and the table's
+   prediction for the genotype at the end of each stage.
 2. Train: AestheticNet* with each searched genotype and with ``--baseline``, with the demo's training settings
    (``PipelineConfig().train_config``: 5 cells, C=16, MSCN input, 8 epochs), once per ``--seeds`` value (the seed
    also draws the split); the runs go two at a time in spawned processes, one thread each. Recorded: the best
