@@ -85,8 +85,7 @@ def quantize_int8(
             uint8_activations(model)
         if recipe.onnx_relu_as_leaky_relu:
             quantised_relus_as_leaky_relu(model)
-        if recipe.onnx_uint8_activations or recipe.onnx_relu_as_leaky_relu:
-            onnx.save(model, str(out))
+        onnx.save(model, str(out))
         if recipe.bias_correction:  # measured on the calibration images
             shift_onnx_head(model, measured_shift(src, out, calibration))
         if metadata:

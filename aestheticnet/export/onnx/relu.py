@@ -12,10 +12,10 @@ AestheticNet* the outputs were bit-identical with ONNX Runtime's optimisations o
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import onnx
 from onnx import helper
+
+from aestheticnet.export.onnx.graph import onnx_maps
 
 __all__ = ["quantised_relus_as_leaky_relu"]
 
@@ -27,18 +27,14 @@ def quantised_relus_as_leaky_relu(model: onnx.ModelProto) -> int:
     tail) are left as they are.
     """
     graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            consumers[name].append(node)
+    producer, consumers = onnx_maps(graph)
     outputs = {o.name for o in graph.output}
     count = 0
     for node in graph.node:
         if node.op_type != "Relu":
             continue
         source = producer.get(node.input[0])
-        readers = consumers[node.output[0]]
+        readers = consumers.get(node.output[0], [])
         if source is None or source.op_type != "DequantizeLinear" or node.output[0] in outputs:
             continue
         if not readers or any(r.op_type != "QuantizeLinear" for r in readers):

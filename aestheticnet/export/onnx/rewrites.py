@@ -156,8 +156,13 @@ def undilate_convolutions(model: onnx.ModelProto) -> int:
     return count
 
 
-def _ints(node: onnx.NodeProto, name: str, default: list[int]) -> list[int]:
-    return next((list(a.ints) for a in node.attribute if a.name == name), default)
+def _attr(node: onnx.NodeProto, name: str, default):
+    """An attribute's value (ints as a list, strings decoded), or ``default`` when the node does not set it."""
+    for a in node.attribute:
+        if a.name == name:
+            value = helper.get_attribute_value(a)
+            return value.decode() if isinstance(value, bytes) else value
+    return default
 
 
 def _channel_counts(model: onnx.ModelProto) -> dict[str, int]:
@@ -172,6 +177,7 @@ def _channel_counts(model: onnx.ModelProto) -> dict[str, int]:
 
 
 def _same_pool(node: onnx.NodeProto, base: str, output: str, kernel: list[int]) -> onnx.NodeProto:
+    """The stride-1 ``SAME`` max pool of ``node``'s input (exact for centred pads of an odd kernel)."""
     return helper.make_node("MaxPool", [node.input[0]], [output], kernel_shape=kernel, strides=[1] * len(kernel),
                             auto_pad="SAME_UPPER", name=f"{base}__same")  # fmt: skip
 
@@ -191,25 +197,24 @@ def _edge_padded(g: onnx.GraphProto, node: onnx.NodeProto, base: str, pads: list
 def same_pad_max_pools(model: onnx.ModelProto) -> int:
     """Padded 2-D ``MaxPool``s as ``SAME`` pooling (stride 2: then a 1x1 depthwise subsampling), else edge ``Pad``."""
     g = model.graph
-    channels = _channel_counts(model)
+    channels: dict[str, int] | None = None  # shape inference only if a stride-2 pool needs a channel count
     nodes = []
     count = 0
     for index, node in enumerate(g.node):
-        pads = _ints(node, "pads", [])
-        auto_pad = next((a.s.decode() for a in node.attribute if a.name == "auto_pad"), "NOTSET")
-        if node.op_type != "MaxPool" or not any(pads) or auto_pad != "NOTSET" or len(node.output) != 1:
-            nodes.append(node)
-            continue
-        kernel = _ints(node, "kernel_shape", [])
-        strides = _ints(node, "strides", [1] * len(kernel))
-        dilations = _ints(node, "dilations", [1] * len(kernel))
-        ceil_mode = next((a.i for a in node.attribute if a.name == "ceil_mode"), 0)
-        if any(d != 1 for d in dilations) or ceil_mode or len(kernel) != 2:
+        pads = _attr(node, "pads", [])
+        kernel = _attr(node, "kernel_shape", [])
+        if (
+            node.op_type != "MaxPool" or not any(pads) or _attr(node, "auto_pad", "NOTSET") != "NOTSET"
+            or len(node.output) != 1 or len(kernel) != 2 or _attr(node, "ceil_mode", 0)
+            or any(d != 1 for d in _attr(node, "dilations", [1, 1]))
+        ):  # fmt: skip
             nodes.append(node)
             continue
         base = node.name or f"maxpool_{index}"
+        strides = _attr(node, "strides", [1, 1])
         centred = all(k % 2 == 1 and p == k // 2 for p, k in zip(pads, kernel + kernel))
-        count += 1
+        if centred and strides == [2, 2] and channels is None:
+            channels = _channel_counts(model)
         if centred and strides == [1, 1]:
             nodes.append(_same_pool(node, base, node.output[0], kernel))
         elif centred and strides == [2, 2] and node.input[0] in channels:
@@ -223,8 +228,9 @@ def same_pad_max_pools(model: onnx.ModelProto) -> int:
         elif all(p < k for p, k in zip(pads, kernel + kernel)):
             nodes.extend(_edge_padded(g, node, base, pads))
         else:
-            count -= 1
             nodes.append(node)
+            continue
+        count += 1
     if count:
         del g.node[:]
         g.node.extend(nodes)
@@ -236,15 +242,13 @@ def separable_average_pools(model: onnx.ModelProto, min_kernel: int = 5) -> int:
     nodes = []
     count = 0
     for index, node in enumerate(model.graph.node):
-        kernel = _ints(node, "kernel_shape", [])
-        pads = _ints(node, "pads", [0, 0, 0, 0])
-        include = next((a.i for a in node.attribute if a.name == "count_include_pad"), 0)
-        auto_pad = next((a.s.decode() for a in node.attribute if a.name == "auto_pad"), "NOTSET")
-        ceil_mode = next((a.i for a in node.attribute if a.name == "ceil_mode"), 0)
+        kernel = _attr(node, "kernel_shape", [])
+        pads = _attr(node, "pads", [0, 0, 0, 0])
         if (
             node.op_type != "AveragePool" or len(kernel) != 2 or kernel[0] != kernel[1] or kernel[0] < min_kernel
-            or _ints(node, "strides", [1, 1]) != [1, 1] or auto_pad != "NOTSET" or ceil_mode or len(node.output) != 1
-            or len(pads) != 4 or not (include or not any(pads))
+            or _attr(node, "strides", [1, 1]) != [1, 1] or _attr(node, "auto_pad", "NOTSET") != "NOTSET"
+            or _attr(node, "ceil_mode", 0) or len(node.output) != 1 or len(pads) != 4
+            or not (_attr(node, "count_include_pad", 0) or not any(pads))
         ):  # fmt: skip
             nodes.append(node)
             continue
@@ -254,7 +258,8 @@ def separable_average_pools(model: onnx.ModelProto, min_kernel: int = 5) -> int:
         nodes.append(helper.make_node("AveragePool", [node.input[0]], [rows], kernel_shape=[1, k],
                                       pads=[0, left, 0, right], count_include_pad=1, name=f"{base}__rows"))  # fmt: skip
         nodes.append(helper.make_node("AveragePool", [rows], [node.output[0]], kernel_shape=[k, 1],
-                                      pads=[top, 0, bottom, 0], count_include_pad=1, name=f"{base}__columns"))  # fmt: skip
+                                      pads=[top, 0, bottom, 0], count_include_pad=1,
+                                      name=f"{base}__columns"))  # fmt: skip
         count += 1
     if count:
         del model.graph.node[:]

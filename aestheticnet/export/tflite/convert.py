@@ -58,15 +58,10 @@ def _onnx_for_onnx2tf(src: Path, dst: Path, equalize_on: list[np.ndarray] | None
         n = equalize_activation_ranges(model, equalize_on, cap=recipe.equalize_cap)["pairs"]
         if n:
             rewrites.append(f"activation_range_equalisation x{n}")
-    n = undilate_convolutions(model)
-    if n:
-        rewrites.append(f"undilate_convolutions x{n}")
-    n = same_pad_max_pools(model)
-    if n:
-        rewrites.append(f"same_pad_max_pools x{n}")
-    n = separable_average_pools(model)
-    if n:
-        rewrites.append(f"separable_average_pools x{n}")
+    for rewrite in (undilate_convolutions, same_pad_max_pools, separable_average_pools):
+        n = rewrite(model)
+        if n:
+            rewrites.append(f"{rewrite.__name__} x{n}")
     onnx.save(model, str(dst))
     return rewrites
 
