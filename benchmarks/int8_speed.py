@@ -4,8 +4,8 @@
 
 Exports ``CKPT`` (default: the default AestheticNet*, random weights with randomised BatchNorm statistics) to ONNX
 and TFLite in fp32, in int8 with the default recipe ("int8") and in int8 with the recipe's kernel rewrites turned
-off ("int8-before": signed int8 ONNX activations with their ReLUs as Relu, int8 RELUs left in the TFLite file),
-then:
+off ("int8-before": signed int8 ONNX activations with their ReLUs as Relu and their depthwise convolutions at
+their own channel counts, int8 RELUs left in the TFLite file), then:
 
 1. latency at 224x224, batch 1, 1 thread (``--threads``): every artifact timed by ``aestheticnet bench``'s harness
    in a fresh process, the artifacts interleaved within each of ``--rounds`` rounds; the p50 of each round, then
@@ -36,10 +36,12 @@ import torch
 from aestheticnet.artifacts import Format, Precision
 from aestheticnet.bench.harness import BenchSettings, run_benchmark
 from aestheticnet.export import Int8Recipe, export_checkpoint, verify_artifact
+from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.models import create_model, save
 from aestheticnet.sizes import Shape
 
-BEFORE = Int8Recipe(onnx_uint8_activations=False, onnx_relu_as_leaky_relu=False, tflite_relu_as_requantize=False)
+BEFORE = Int8Recipe(onnx_uint8_activations=False, onnx_relu_as_leaky_relu=False,
+                     onnx_depthwise_channel_multiple=0, tflite_relu_as_requantize=False)
 
 
 def default_checkpoint(out: Path) -> Path:
@@ -145,8 +147,10 @@ def markdown(result: dict) -> str:
         fmt = key.split()[0]
         fp32 = lat.get(f"{fmt} fp32", {}).get("median_p50_ms")
         ratio = f"{row['median_p50_ms'] / fp32:.2f}" if fp32 else "-"
-        srocc = result["verify"].get(key, {}).get("srocc")
-        srocc = "-" if srocc is None else f"{srocc:.4f}"
+        checked = result["verify"].get(key, {})
+        srocc = "-" if checked.get("srocc") is None else f"{checked['srocc']:.4f}"
+        if "passed" in checked:
+            srocc += " (verify passed)" if checked["passed"] else " (verify FAILED)"
         prof = result["profiles"].get(key, {})
         if fmt == "onnx":
             left = prof.get("ops_after_optimisation", {})
@@ -181,17 +185,20 @@ def main() -> None:
     if args.samples:
         for key, path in arts.items():
             if "int8" in key:
-                real = verify_artifact(path, ckpt, [Shape(224, 224)], data=args.data, samples=args.samples,
-                                       threads=1).to_dict().get("real") or {}  # fmt: skip
-                verify[key] = {"srocc": real.get("srocc"), "mean_score_diff": real.get("mean_score_diff")}
-                print(f"{key}: SROCC vs PyTorch {real.get('srocc')}", flush=True)
+                report = verify_artifact(path, ckpt, [Shape(224, 224)], data=args.data, samples=args.samples,
+                                         threads=1).to_dict()  # fmt: skip
+                real = report.get("real") or {}
+                verify[key] = {"passed": report["passed"], "srocc": real.get("srocc"),
+                               "mean_score_diff": real.get("mean_score_diff")}  # fmt: skip
+                print(f"{key}: verify {'passed' if report['passed'] else 'FAILED'}, SROCC vs PyTorch "
+                      f"{real.get('srocc')}", flush=True)  # fmt: skip
     latency = interleaved_latency(arts, args.threads, args.rounds, args.runs)
     result = {"checkpoint": str(ckpt), "weights": "given" if args.checkpoint else "random, BN statistics randomised",
               "threads": args.threads, "size": "224x224", "rounds": args.rounds, "runs": args.runs,
               "artifacts": {k: str(p) for k, p in arts.items()}, "latency": latency, "profiles": profiles,
               "verify": verify}  # fmt: skip
-    (args.out / "int8_speed.json").write_text(json.dumps(result, indent=1))
-    (args.out / "int8_speed.md").write_text(markdown(result))
+    atomic_write_json(args.out / "int8_speed.json", result)
+    atomic_write_text(args.out / "int8_speed.md", markdown(result))
     print(markdown(result))
 
 

@@ -33,7 +33,8 @@ from aestheticnet.sizes import Shape
 
 RECIPES = {
     "default": Int8Recipe(),
-    "before": Int8Recipe(onnx_uint8_activations=False, onnx_relu_as_leaky_relu=False, tflite_relu_as_requantize=False),
+    "before": Int8Recipe(onnx_uint8_activations=False, onnx_relu_as_leaky_relu=False,
+                         onnx_depthwise_channel_multiple=0, tflite_relu_as_requantize=False),
     "no-outliers": Int8Recipe(outlier_max_fraction=0.0),
     "no-equalisation": Int8Recipe(outlier_max_fraction=0.0, equalize=False),
 }

@@ -23,13 +23,39 @@ class _Cellish(nn.Module):
         return self.c(torch.cat([torch.relu(y), y], 1))
 
 
-def _qdq_model(tmp_path):
+class _Separable(nn.Module):
+    """DARTS's edges at a channel count off ONNX Runtime's 16-channel int8 depthwise blocks: a separable and a
+    dilated convolution reading a convolution's ReLU'd output, a separable one reading a ReLU'd sum, and a
+    depthwise convolution whose output is summed directly (which the rewrite must leave alone)."""
+
+    def __init__(self, c: int = 12):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+
+        def sep(dilation: int = 1) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(c, c, 3, padding=dilation, dilation=dilation, groups=c, bias=False),
+                                 nn.Conv2d(c, c, 1), nn.ReLU(),
+                                 nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.Conv2d(c, c, 1))  # fmt: skip
+
+        self.sep, self.after_sum = sep(), sep()
+        self.dil = nn.Sequential(nn.Conv2d(c, c, 3, padding=2, dilation=2, groups=c, bias=False), nn.Conv2d(c, c, 1))
+        self.bare = nn.Conv2d(c, c, 3, padding=1, groups=c)
+        self.head = nn.Conv2d(c, 4, 1)
+
+    def forward(self, x):
+        s = torch.relu(self.stem(x))
+        y = self.sep(s) + self.dil(s)
+        return self.head(self.after_sum(torch.relu(y)) + self.bare(y))
+
+
+def _qdq_model(tmp_path, module: nn.Module | None = None):
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     torch.manual_seed(0)
     src = tmp_path / "f.onnx"
-    torch.onnx.export(_Cellish().eval(), torch.randn(1, 3, 16, 16), str(src), input_names=["image"], dynamo=False)
+    module = _Cellish() if module is None else module
+    torch.onnx.export(module.eval(), torch.randn(1, 3, 16, 16), str(src), input_names=["image"], dynamo=False)
     rng = np.random.default_rng(0)
 
     class Reader(CalibrationDataReader):
@@ -204,3 +230,53 @@ def test_int8_relus_become_the_quantize_they_equal():
         assert (swap > 0).mean() < 0.1 * (xnnpack > 0).mean()
         assert swap.max() <= 4.01 * step
     assert relus_as_requantize(new) == (new, 0)  # nothing left to swap
+
+
+def _optimised_ops(model, tmp_path) -> list[str]:
+    import onnx
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+
+
+def test_depthwise_convolutions_widened_to_16_channel_blocks_compute_the_same(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from aestheticnet.export.onnx.depthwise import pad_depthwise_channels
+    from aestheticnet.export.onnx.relu import quantised_relus_as_leaky_relu
+    from aestheticnet.export.onnx.uint8 import uint8_activations
+
+    plain = _qdq_model(tmp_path, _Separable(12))
+    uint8_activations(plain)
+    quantised_relus_as_leaky_relu(plain)
+    wide = onnx.ModelProto()
+    wide.CopyFrom(plain)
+    assert pad_depthwise_channels(wide, multiple=16) == 5  # every depthwise one but the one summed directly
+    onnx.checker.check_model(wide)
+    groups = sorted(a.i for n in wide.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group")
+    assert groups.count(16) == 5 and groups.count(12) == 1
+    # a Pad only where the input is not a convolution's own output (the ReLU'd sum), once for its two readers
+    assert [n.op_type for n in wide.graph.node].count("Pad") == 1
+    rng = np.random.default_rng(3)
+    for scale in (1.0, 3.0):
+        x = rng.standard_normal((1, 3, 16, 16)).astype(np.float32) * scale
+        for level in (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
+            np.testing.assert_array_equal(_run_onnx(wide, x, level), _run_onnx(plain, x, level))
+    # ONNX Runtime still fuses every convolution into QLinearConv (it checks bias scale = input x weight scale)
+    ops = _optimised_ops(wide, tmp_path)
+    assert ops.count("QLinearConv") == sum(n.op_type == "Conv" for n in wide.graph.node) and "Conv" not in ops
+
+
+def test_depthwise_convolutions_already_on_blocks_are_left_alone(tmp_path):
+    from aestheticnet.export.onnx.depthwise import pad_depthwise_channels
+    from aestheticnet.export.onnx.uint8 import uint8_activations
+
+    model = _qdq_model(tmp_path, _Separable(16))
+    uint8_activations(model)
+    before = model.SerializeToString()
+    assert pad_depthwise_channels(model, multiple=16) == 0
+    assert model.SerializeToString() == before

@@ -54,6 +54,7 @@ def quantize_int8(
     from aestheticnet.export.int8.bias import measured_shift
     from aestheticnet.export.int8.equalize import equalize_activation_ranges
     from aestheticnet.export.onnx.graph import float_nodes, shift_onnx_head
+    from aestheticnet.export.onnx.depthwise import pad_depthwise_channels
     from aestheticnet.export.onnx.relu import quantised_relus_as_leaky_relu
     from aestheticnet.export.onnx.uint8 import uint8_activations
 
@@ -85,6 +86,8 @@ def quantize_int8(
             uint8_activations(model)
         if recipe.onnx_relu_as_leaky_relu:
             quantised_relus_as_leaky_relu(model)
+        if recipe.onnx_depthwise_channel_multiple > 1:
+            pad_depthwise_channels(model, recipe.onnx_depthwise_channel_multiple)
         onnx.save(model, str(out))
         if recipe.bias_correction:  # measured on the calibration images
             shift_onnx_head(model, measured_shift(src, out, calibration))
