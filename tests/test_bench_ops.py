@@ -94,3 +94,30 @@ def test_a_small_table_timed_by_the_runner(tmp_path, monkeypatch):
     saved = json.loads(table.save(tmp_path / "t.json").read_text())
     assert saved["runtime"] == "onnxruntime" and len(saved["entries"]) == 2
     assert len(list(tmp_path.glob("*.onnx"))) == 3  # two probes, one baseline (both read a 4-channel 8x8 map)
+
+
+def test_relu_probe_differs_from_its_baseline_by_one_standalone_relu_per_copy(tmp_path):
+    """Exported by the network's route and optimised by ONNX Runtime, the probe keeps every ReLU (none folded into
+    another ReLU or into the feed's convolution) and its baseline the same sums without them."""
+    import onnx
+    import onnxruntime as ort
+
+    from aestheticnet.export.onnx.build import export_onnx
+
+    relu = next(s for s in plan_network(SPEC).entries() if s.op == "relu")
+    copies = copies_of(relu, SPEC)
+    assert copies == copies_of(relu, SPEC, CopyRule(2, 0, 4)) == baseline_feed(relu, SPEC).sums > 8
+
+    def optimised_ops(model, name):
+        path = export_onnx(model, tmp_path / f"{name}.onnx", example_size=(64, 64))
+        so = ort.SessionOptions()
+        so.optimized_model_filepath = str(tmp_path / f"{name}.opt.onnx")
+        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+
+    with_relus = optimised_ops(probe(relu, SPEC, copies=copies), "probe")
+    without = optimised_ops(probe(None, SPEC, baseline_feed(relu, SPEC)), "baseline")
+    assert with_relus.count("Relu") == copies and without.count("Relu") == 0
+    assert with_relus.count("Add") == without.count("Add") == copies
+    with pytest.raises(ValueError, match="needs as many copies"):
+        probe(relu, SPEC, copies=copies - 1)

@@ -91,13 +91,62 @@ def test_edge_costs_sum_each_op_over_the_cells_of_a_kind():
 
 
 @pytest.mark.parametrize("name", ["DARTS_V2", "PDARTS", "ALL_OPS"])
-def test_prediction_and_edge_costs_agree(name):
+def test_prediction_is_the_edge_costs_with_one_relu_per_state(name):
     genotype = ALL_OPS if name == "ALL_OPS" else resolve_genotype(name)
     table = _table()
+    plan = table.plan
     prediction = table.predict(genotype)
-    assert prediction.total_ms == pytest.approx(table.edge_costs().genotype_ms(genotype))
+    shared = 0.0
+    for cell in plan.cells:
+        run, held = plan.relus(cell, genotype.reduce if cell.reduction else genotype.normal)
+        shared += sum(table.ms(r) for r in run) - sum(table.ms(r) for r in held)
+    assert shared != 0.0
+    assert prediction.total_ms == pytest.approx(table.edge_costs().genotype_ms(genotype) + shared)
     assert list(prediction.parts) == ["stem", "stage1", "reduction1", "stage2", "reduction2", "stage3", "cbam", "head"]
     assert sum(prediction.parts.values()) == pytest.approx(prediction.total_ms)
+
+
+def test_relus_one_per_state_folded_into_a_preprocessing_convolution_read_only_through_relus():
+    plan = plan_network(SPEC)
+    normal, after_reduction, reduction = plan.cells[0], plan.cells[2], plan.cells[1]
+    assert normal.preprocess[0].op == "factorized_reduce" and after_reduction.preprocess[0].op == "factorized_reduce"
+    darts_v2 = resolve_genotype("DARTS_V2")  # s0: sep, sep, skip, skip; s1: sep x3; node 2: dil
+    run, held = plan.relus(plan.cells[4], darts_v2.normal)
+    assert run == [plan.cells[4].relu(0), plan.cells[4].relu(2)]  # s1 folds into its ReLUConvBN
+    assert len(held) == 6 and all(r.op == "relu" for r in held)  # each stride-1 sep/dil entry holds one
+    # read only through ReLUs: folded after a ReLUConvBN, not after a FactorizedReduce (its output is a concat)
+    only_relus = [("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4
+    assert plan.relus(after_reduction, only_relus)[0] == [after_reduction.relu(0)]
+    # reduction cell: stride-2 edges hold no ReLU (their copies share one), a FactorizedReduce starts with one
+    edges = [("skip_connect", 0), ("max_pool_3x3", 0), ("sep_conv_3x3", 1), ("dil_conv_3x3", 2)] * 2
+    run, held = plan.relus(reduction, edges)
+    assert run == [reduction.relu(0), reduction.relu(2)] and held == [reduction.relu(2)] * 2
+    assert reduction.relu(0).height == 8 and reduction.relu(2).height == 4  # nodes at the reduced size
+
+
+def test_relu_rule_counts_the_relus_onnx_runtime_leaves_standalone(tmp_path):
+    """Between two genotypes of one network, the difference in standalone ReLUs ONNX Runtime runs is the
+    difference the plan predicts (every other ReLU is the same in both)."""
+    import onnx
+    import onnxruntime as ort
+
+    from aestheticnet.export.onnx.build import export_onnx
+
+    counted, predicted = {}, {}
+    for name in ("DARTS_V2", "PDARTS", "ALL_OPS"):
+        genotype = ALL_OPS if name == "ALL_OPS" else resolve_genotype(name)
+        model = create_model("aestheticnet_star", layers=5, init_channels=16, genotype=genotype).eval()
+        path = tmp_path / f"{name}.onnx"
+        export_onnx(model, path, example_size=(64, 64))
+        so = ort.SessionOptions()
+        so.optimized_model_filepath = str(tmp_path / f"{name}.opt.onnx")
+        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        counted[name] = [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node].count("Relu")
+        plan = plan_network(NetworkSpec.of("aestheticnet_star", model.config, (64, 64)))
+        predicted[name] = sum(len(plan.relus(c, genotype.reduce if c.reduction else genotype.normal)[0])
+                              for c in plan.cells)  # fmt: skip
+    for name in ("PDARTS", "ALL_OPS"):
+        assert counted[name] - counted["DARTS_V2"] == predicted[name] - predicted["DARTS_V2"] != 0
 
 
 def _op_shape(module, name: str, x: torch.Tensor, y: torch.Tensor) -> OpShape | None:
@@ -172,7 +221,7 @@ def test_every_op_and_part_has_a_plan_entry_and_nothing_else():
     entries = plan_network(SPEC).entries()
     ops = {s.op for s in entries}
     assert ops == (set(PRIMITIVES) - {"none"}) | {"stem", "relu_conv_bn", "factorized_reduce", "concat",
-                                                  "cbam", "head"}  # fmt: skip
+                                                  "cbam", "head", "relu"}  # fmt: skip
     assert len(entries) == len({s.key for s in entries})
     with pytest.raises(LatencyError, match="unknown operation"):
         OpShape("conv_7x1_1x7", 4, 4, 8, 8)

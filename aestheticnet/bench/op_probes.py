@@ -18,7 +18,11 @@ of channel counts off its block has to leave):
 * preprocessing and CBAM read a cell's output, a concatenation of ``multiplier`` nodes: their feed is that many
   convolutions concatenated (copies of a preprocessing block read it side by side and are summed);
 * the concatenation is timed as such a feed against one convolution to all of its channels;
-* the stem reads the image itself (negated, so that its baseline is a model with one node).
+* the stem reads the image itself (negated, so that its baseline is a model with one node);
+* a standalone ReLU (``relu``) reads a cell state that something else reads too: its copies form a chain
+  ``x = relu(x) + f`` on the feed ``f``, and its baseline is the same chain without the ReLUs, ``x = x + f``. (A
+  plain chain of ReLUs is no probe: exporters fold ``relu(relu(x))`` into one ReLU, and runtimes fold a ReLU that
+  alone reads a convolution's output into the convolution.)
 
 Parts are built from the same constructors as the network (``nas.operations``, ``nas.stem``, ``models.cbam``).
 """
@@ -40,9 +44,11 @@ from aestheticnet.nas.stem import build_stem, run_stem
 __all__ = ["PROBES_VERSION", "CopyRule", "Feed", "baseline_feed", "copies_of", "feed_for", "probe", "probe_body"]
 
 # Changes whenever a probe's structure changes: kept probe files carry it in their names, tables in their method.
-PROBES_VERSION = 5
+PROBES_VERSION = 6
 
 _RUN_ONCE = ("stem", "concat", "cbam", "head")
+# A ReLU takes a few microseconds: many copies, the same number in every table (its baseline holds as many sums).
+_RELU_COPIES = 32
 _READS_CELL_OUTPUT = ("relu_conv_bn", "factorized_reduce", "cbam", "concat")
 
 
@@ -54,10 +60,11 @@ class Feed:
     scale: int
     channels: int
     pieces: int = 1
+    sums: int = 0  # then the feed ``f`` summed into itself: ``x = x + f``, ``sums`` times (the ReLU's baseline)
 
     @property
     def name(self) -> str:
-        return f"feed-x{self.scale}-c{self.channels}-p{self.pieces}"
+        return f"feed-x{self.scale}-c{self.channels}-p{self.pieces}" + (f"-s{self.sums}" if self.sums else "")
 
 
 class _FeedModule(nn.Module):
@@ -67,6 +74,7 @@ class _FeedModule(nn.Module):
         image = feed.scale == 1 and feed.channels == 3 and feed.pieces == 1
         width = feed.channels // feed.pieces
         self.convs = nn.ModuleList([] if image else [nn.Conv2d(3, width, 1) for _ in range(feed.pieces)])
+        self.sums = feed.sums
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale > 1:
@@ -74,7 +82,11 @@ class _FeedModule(nn.Module):
         if not self.convs:
             return -x  # a model needs one node; the probe and its baseline both pay for it
         outs = [conv(x) for conv in self.convs]
-        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+        f = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+        x = f
+        for _ in range(self.sums):
+            x = x + f
+        return x
 
 
 class _Stem(nn.Module):
@@ -109,6 +121,20 @@ class _Residual(_Copies):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for part in self.parts:
             x = part(x) + x
+        return x
+
+
+class _ReluSums(nn.Module):
+    """``x = relu(x) + f``, ``copies`` times, on the feed ``f``."""
+
+    def __init__(self, copies: int):
+        super().__init__()
+        self.copies = copies
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        x = f
+        for _ in range(self.copies):
+            x = torch.relu(x) + f
         return x
 
 
@@ -157,6 +183,8 @@ def feed_for(shape: OpShape, spec: NetworkSpec) -> Feed:
 def baseline_feed(shape: OpShape, spec: NetworkSpec) -> Feed:
     """The model whose latency is subtracted from the probe's: its feed alone (one convolution for a concat)."""
     feed = feed_for(shape, spec)
+    if shape.op == "relu":
+        return Feed(feed.scale, feed.channels, sums=_RELU_COPIES)
     return Feed(feed.scale, feed.channels) if shape.op == "concat" else feed
 
 
@@ -175,6 +203,8 @@ def probe_body(shape: OpShape, spec: NetworkSpec) -> nn.Module | None:
         return CBAM(shape.c_in, spec.cbam_reduction)
     if op == "head":
         return _Head(shape.c_in, shape.c_out)
+    if op == "relu":
+        return nn.ReLU()
     if op in PRIMITIVES and op != "none":
         return make_op(op, shape.c_in, shape.stride, True, shape.dilation if op.startswith("sep_conv_") else 1)
     raise ValueError(f"{shape.key}: nothing to time")
@@ -204,6 +234,8 @@ def copies_of(shape: OpShape, spec: NetworkSpec, rule: CopyRule = CopyRule()) ->
     """
     if shape.op in _RUN_ONCE or (shape.op.endswith("_pool_3x3") and shape.stride != 1):
         return 1
+    if shape.op == "relu":
+        return _RELU_COPIES
     weights = 4 * sum(p.numel() for p in probe_body(shape, spec).parameters())  # fp32
     enough = -(-rule.weights_bytes // weights) if weights else 0
     return max(rule.copies, min(rule.max_copies, enough))
@@ -220,6 +252,10 @@ def probe(shape: OpShape | None, spec: NetworkSpec, feed: Feed | None = None, co
     out_size = None if shape.op == "head" else (shape.height // shape.stride, shape.width // shape.stride)
     if copies != 1 and shape.op in _RUN_ONCE:
         raise ValueError(f"{shape.key}: a network runs it once where it has it; its probe has one copy")
+    if shape.op == "relu":
+        if copies != _RELU_COPIES:
+            raise ValueError(f"{shape.key}: its baseline sums the feed {_RELU_COPIES} times; it needs as many copies")
+        return _Probe(feed_for(shape, spec), _ReluSums(copies), out_size).eval()
     if copies == 1:
         return _Probe(feed_for(shape, spec), probe_body(shape, spec), out_size).eval()
     parts = [probe_body(shape, spec) for _ in range(copies)]

@@ -169,7 +169,10 @@ class LatencyTable:
         return {s.key: s for s in self.plan.entries()}
 
     def edge_costs(self) -> EdgeCosts:
-        """Per edge and operation, the milliseconds summed over every cell of each kind; the rest as fixed."""
+        """Per edge and operation, the milliseconds summed over every cell of each kind; the rest as fixed.
+
+        Additive, as the search needs: an edge that starts with a ReLU counts the ReLU its entry holds, where
+        :meth:`predict` counts one per state (``NetworkPlan.relus``)."""
         plan = self.plan
         rows: dict[bool, list[tuple[float, ...]]] = {False: [], True: []}
         for reduction in (False, True):
@@ -191,8 +194,10 @@ class LatencyTable:
         parts: dict[str, float] = {"stem": self.ms(plan.stem)}
         for cell in plan.cells:
             edges = genotype.reduce if cell.reduction else genotype.normal
+            run, held = plan.relus(cell, edges)
             ms = sum(self.ms(p) for p in cell.fixed())
             ms += sum(self.ms(cell.edge_op(op, source)) for op, source in edges)
+            ms += sum(self.ms(r) for r in run) - sum(self.ms(r) for r in held)
             parts[cell.stage] = parts.get(cell.stage, 0.0) + ms
         parts["cbam"] = self.ms(plan.cbam)
         parts["head"] = self.ms(plan.head)

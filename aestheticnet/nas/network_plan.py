@@ -9,6 +9,15 @@ it feeds a sum, so its entry holds the sum (which runtimes fuse into the edge's 
 dilation, input size), with the same channel plan the networks are built from (``nas/stem.py``: ``build_stem``,
 ``cell_slots``, ``cell_dilation``).
 
+ReLUs are shared. Every separable and dilated convolution (and ``FactorizedReduce``, a stride-2 skip) starts
+with a ReLU of the state it reads; runtimes compute the ReLUs of one state once (common subexpressions), and fold
+that one into the convolution that made the state when nothing else reads the state. So a cell runs one standalone
+ReLU per state that such an operation reads, except a cell input read only by such operations and made by a
+``ReLUConvBN`` (a convolution); a node (a sum, also read by the concatenation) always has one. The ``relu`` part
+is one standalone ReLU on a state; :meth:`NetworkPlan.relus` says which a cell runs and which its edges' entries
+already hold (a stride-1 edge is timed reading a tensor something else reads too, so its entry holds its ReLU; a
+stride-2 edge's copies share theirs, folded into the feed).
+
 An :class:`OpShape` is one such part at one shape: the operation, input and output channels, the input height and
 width, the stride and the dilation it runs with. Edges of a reduction cell that leave the cell inputs have stride
 2 (``skip_connect`` there is a ``FactorizedReduce``); ``none`` and a stride-1 ``skip_connect`` run nothing.
@@ -17,6 +26,7 @@ width, the stride and the dilation it runs with. Edges of a reduction cell that 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +38,11 @@ from aestheticnet.nas.stem import (STEM_STRIDES, build_stem, cell_dilation, cell
 __all__ = ["FIXED_PARTS", "CellPlan", "NetworkPlan", "NetworkSpec", "OpShape", "plan_network", "stage_of"]
 
 # The parts every network of a configuration runs, whatever its genotype.
-FIXED_PARTS = ("stem", "relu_conv_bn", "factorized_reduce", "concat", "cbam", "head")
+FIXED_PARTS = ("stem", "relu_conv_bn", "factorized_reduce", "concat", "cbam", "head", "relu")
 # Where a DARTS cell's dilated ops (dil_conv) always run: dilation 2, in every cell.
 _DIL_CONV_DILATION = 2
+# Candidate operations that start with a ReLU of their input (a stride-2 skip_connect too: FactorizedReduce).
+_RELU_FIRST = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 
 
 @dataclass(frozen=True, order=True)
@@ -148,14 +160,27 @@ class CellPlan:
     preprocess: tuple[OpShape, OpShape]
     concat: OpShape
 
+    def stride(self, source: int) -> int:
+        """The stride of the edges leaving ``source`` (0, 1: the cell inputs; 2+: earlier nodes)."""
+        return 2 if self.reduction and source < 2 else 1
+
     def edge_op(self, op: str, source: int) -> OpShape | None:
         """What ``op`` on an edge from ``source`` (0, 1: the cell inputs; 2+: earlier nodes) runs, None: nothing."""
-        stride = 2 if self.reduction and source < 2 else 1
+        stride = self.stride(source)
         if op == "none" or (op == "skip_connect" and stride == 1):
             return None
         h, w = (self.height, self.width) if source < 2 or not self.reduction else (self.height // 2, self.width // 2)
         dilation = self.dilation if op.startswith("sep_conv_") else _DIL_CONV_DILATION if op.startswith("dil_") else 1
         return OpShape(op, self.c, self.c, h, w, stride, dilation)
+
+    def relu_first(self, op: str, source: int) -> bool:
+        """Whether ``op`` on an edge from ``source`` starts with a ReLU of its input."""
+        return op in _RELU_FIRST or (op == "skip_connect" and self.stride(source) == 2)
+
+    def relu(self, source: int) -> OpShape:
+        """A standalone ReLU on state ``source``."""
+        h, w = (self.height, self.width) if source < 2 or not self.reduction else (self.height // 2, self.width // 2)
+        return OpShape("relu", self.c, self.c, h, w)
 
     def fixed(self) -> list[OpShape]:
         """The parts the cell runs whatever its genotype: its preprocessing and its concatenation."""
@@ -185,7 +210,22 @@ class NetworkPlan:
         for cell in self.cells:
             for _node, source in self.edges():
                 found.update(s for op in PRIMITIVES if (s := cell.edge_op(op, source)) is not None)
+            found.update(cell.relu(source) for source in range(self.spec.steps + 2))
         return tuple(sorted(found))
+
+    def relus(self, cell: CellPlan, edges: Sequence[tuple[str, int]]) -> tuple[list[OpShape], list[OpShape]]:
+        """For a cell built from ``edges`` ((op, source) pairs): the standalone ReLUs it runs, and those its edges'
+        entries hold already (see the module docstring)."""
+        held = [cell.relu(source) for op, source in edges
+                if cell.relu_first(op, source) and cell.stride(source) == 1]  # fmt: skip
+        readers: dict[int, list[bool]] = {}
+        for op, source in edges:
+            if op != "none":
+                readers.setdefault(source, []).append(cell.relu_first(op, source))
+        folded = cell.preprocess[0].op == "relu_conv_bn", cell.preprocess[1].op == "relu_conv_bn"
+        run = [cell.relu(source) for source, relu_first in sorted(readers.items())
+               if any(relu_first) and (source >= 2 or not all(relu_first) or not folded[source])]  # fmt: skip
+        return run, held
 
 
 def plan_network(spec: NetworkSpec) -> NetworkPlan:
