@@ -32,7 +32,8 @@ __all__ = ["pad_depthwise_channels"]
 
 
 class _Graph:
-    """The lookups the rewrite needs, kept current as it changes initializers and adds nodes."""
+    """The lookups the rewrite needs: producers and readers as the graph was before it (the rewrite changes
+    initializers in place and collects the nodes it adds, to insert at the end)."""
 
     def __init__(self, model: onnx.ModelProto):
         self.graph = model.graph
@@ -92,6 +93,8 @@ def _depthwise_channels(g: _Graph, node, multiple: int) -> int:
     group, dq = _attr(node, "group", 1), g.weight_dq(node)
     x_dq = g.producer.get(node.input[0])
     if group == 1 or group % multiple == 0 or dq is None or x_dq is None or x_dq.op_type != "DequantizeLinear":
+        return 0
+    if len(x_dq.input) < 3:  # the padding value is the input's zero point
         return 0
     shape = g.inits[dq.input[0]].dims
     if list(shape[:2]) != [group, 1] or len(g.consumers.get(node.output[0], [])) != 1:
