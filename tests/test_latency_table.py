@@ -233,3 +233,11 @@ def test_the_search_reads_a_bench_ops_table_as_its_edge_costs(tmp_path):
     table = _table()
     path = table.save(tmp_path / "table.json")
     assert load_edge_costs(path) == table.edge_costs()
+
+
+def test_a_table_without_relu_entries_is_refused_with_what_to_do():
+    table = _table()
+    old = LatencyTable(table.runtime, table.threads, table.network,
+                       {k: v for k, v in table.entries.items() if not k.startswith("relu ")})  # fmt: skip
+    with pytest.raises(LatencyError, match=r"no entry for relu c4->4 .*`aestheticnet bench ops`"):
+        old.predict(resolve_genotype("PDARTS"))

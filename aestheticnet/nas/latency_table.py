@@ -156,7 +156,8 @@ class LatencyTable:
         if shape is None:
             return 0.0
         if shape.key not in self.entries:
-            raise LatencyError(f"the latency table has no entry for {shape.key} ({self.describe()})")
+            raise LatencyError(f"the latency table has no entry for {shape.key} ({self.describe()}); build it "
+                               "again with `aestheticnet bench ops` (tables made before ReLUs had entries lack them)")
         return self.entries[shape.key]
 
     @cached_property
