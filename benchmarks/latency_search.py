@@ -1,14 +1,15 @@
 """A latency-aware search against a target's latency table, and what its genotype costs in accuracy.
 
     python benchmarks/latency_search.py --table T.json [--weights 2] [--target-ms MS] [--epochs-scale 0.12]
-        [--proxy-fraction 0.25] [--seeds 0,1,2] [--search-seed 0] [--baseline PDARTS]
+        [--proxy-fraction 0.25] [--seeds 0,1,2] [--search-seeds 0] [--baseline PDARTS]
         [--out runs/latency_search]
 
-1. Search: P-DARTS (preset ``pdarts_paper``, 32 px, C=8, batch 32, seed ``--search-seed``) on the synthetic
-   default at a CPU budget (``--epochs-scale`` of the paper's epochs per stage, ``--proxy-fraction`` of the
-   training photos), against the table ``T`` (``aestheticnet bench ops``), once per ``--weights`` value
-   (``latency_weight``; ``--target-ms`` sets ``latency_target_ms``). Recorded: the genotype and the table's
-   prediction for the genotype at the end of each stage.
+1. Search: P-DARTS (preset ``pdarts_paper``, 32 px, C=8, batch 32) on the synthetic default at a CPU budget
+   (``--epochs-scale`` of the paper's epochs per stage, ``--proxy-fraction`` of the training photos), against the
+   table ``T`` (``aestheticnet bench ops``), once per ``--weights`` value (``latency_weight``; ``--target-ms``
+   sets ``latency_target_ms``) and ``--search-seeds`` value. Recorded: the genotype, the search's own (additive)
+   estimate of its latency at the end of each stage, and the table's prediction (``LatencyTable.predict``, which
+   counts shared ReLUs).
 2. Train: AestheticNet* with each searched genotype and with ``--baseline``, with the demo's training settings
    (``PipelineConfig().train_config``: 5 cells, C=16, MSCN input, 8 epochs), once per ``--seeds`` value (the seed
    also draws the split); the runs go two at a time in spawned processes, one thread each. Recorded: the best
@@ -35,9 +36,10 @@ def _tag(weight: float, target_ms: float | None, seed: int = 0) -> str:
     return f"w{weight:g}" + (f"_t{target_ms:g}" if target_ms else "") + (f"_seed{seed}" if seed else "")
 
 
-def search(table: str, weight: float, args, data: Path) -> dict:
+def search(table: str, weight: float, seed: int, args, data: Path) -> dict:
     import torch
 
+    from aestheticnet.nas.latency_table import LatencyTable
     from aestheticnet.nas.strategy import SearchConfig
     from aestheticnet.train.search import run_search
 
@@ -45,16 +47,23 @@ def search(table: str, weight: float, args, data: Path) -> dict:
     cfg = dataclasses.replace(
         SearchConfig.from_preset("pdarts_paper", epochs_scale=args.epochs_scale, resolution=32, init_channels=8,
                                  batch_size=32, proxy_fraction=args.proxy_fraction),
-        latency_table=table, latency_weight=weight, latency_target_ms=args.target_ms, seed=args.search_seed,
+        latency_table=table, latency_weight=weight, latency_target_ms=args.target_ms, seed=seed,
     )  # fmt: skip
-    out = args.out / f"search_{_tag(weight, args.target_ms, args.search_seed)}"
+    out = args.out / f"search_{_tag(weight, args.target_ms, seed)}"
     resume = (out / "search_state.safetensors").exists()
     result = run_search(cfg, data, out, resume=resume, progress=False)
     stages = json.loads((out / "arch_weights.json").read_text())["stages"]
-    return {"weight": weight, "target_ms": args.target_ms, "search_seed": args.search_seed,
+    return {"weight": weight, "target_ms": args.target_ms, "search_seed": seed,
             "genotype_file": str(out / "genotype.json"),
             "genotype": result.genotype.to_dict(),
+            "predicted_ms": round(LatencyTable.load(table).predict(result.genotype).total_ms, 2),
             "predicted_ms_per_stage": [round(s["latency"]["genotype_ms"], 2) for s in stages]}  # fmt: skip
+
+
+def _label(s: dict) -> str:
+    target = f", target {s['target_ms']:g} ms" if s["target_ms"] else ""
+    seed = f", search seed {s['search_seed']}" if s["search_seed"] else ""
+    return f"searched (weight {s['weight']:g}{target}{seed})"
 
 
 def train_one(job: tuple[str, str, int, str, str]) -> dict:
@@ -82,13 +91,13 @@ def _cell(genotype: dict, kind: str) -> str:
 
 def markdown(result: dict) -> str:
     lines = [f"# Latency-aware search (table {result['table']})", "",
-             "| weight | target ms | predicted ms per stage | normal cell | reduction cell |",
-             "|---:|---:|---|---|---|"]  # fmt: skip
+             "| weight | target ms | search seed | search's estimate per stage | predicted ms | normal cell | "
+             "reduction cell |", "|---:|---:|---:|---|---:|---|---|"]  # fmt: skip
     for s in result["searches"]:
         stages = " / ".join(map(str, s["predicted_ms_per_stage"]))
         g = s["genotype"]
-        lines.append(f"| {s['weight']:g} | {s['target_ms'] or '-'} | {stages} | {_cell(g, 'normal')} "
-                     f"| {_cell(g, 'reduce')} |")  # fmt: skip
+        lines.append(f"| {s['weight']:g} | {s['target_ms'] or '-'} | {s['search_seed']} | {stages} | "
+                     f"{s['predicted_ms']} | {_cell(g, 'normal')} | {_cell(g, 'reduce')} |")  # fmt: skip
     lines += ["", "| network | seeds | best val SROCC | mean | last-epoch val SROCC | mean |",
               "|---|---|---|---:|---|---:|"]  # fmt: skip
     for label in dict.fromkeys(r["label"] for r in result["trainings"]):
@@ -109,7 +118,7 @@ def main() -> None:
     ap.add_argument("--epochs-scale", type=float, default=0.12)
     ap.add_argument("--proxy-fraction", type=float, default=0.25)
     ap.add_argument("--seeds", default="0,1,2", help="training seeds")
-    ap.add_argument("--search-seed", type=int, default=0)
+    ap.add_argument("--search-seeds", default="0", help="search seeds, comma-separated (one search per weight each)")
     ap.add_argument("--baseline", default="PDARTS", help="registered genotype or genotype.json")
     ap.add_argument("--out", type=Path, default=Path("runs/latency_search"))
     args = ap.parse_args()
@@ -119,11 +128,12 @@ def main() -> None:
 
     data = ensure_synthetic(progress=False)
     args.out.mkdir(parents=True, exist_ok=True)
-    searches = [search(args.table, float(w), args, data) for w in args.weights.split(",") if w.strip()]
+    search_seeds = [int(s) for s in args.search_seeds.split(",") if s.strip()]
+    searches = [search(args.table, float(w), seed, args, data)
+                for seed in search_seeds for w in args.weights.split(",") if w.strip()]  # fmt: skip
     # (label, genotype, folder stem): folders are named by genotype, so a later run with other weights resumes
-    seed = args.search_seed
-    genotypes = [(f"searched (weight {s['weight']:g}" + (f", target {s['target_ms']:g} ms)" if s["target_ms"] else ")"),
-                  s["genotype_file"], _tag(s["weight"], s["target_ms"], seed)) for s in searches]  # fmt: skip
+    genotypes = [(_label(s), s["genotype_file"], _tag(s["weight"], s["target_ms"], s["search_seed"]))
+                 for s in searches]  # fmt: skip
     genotypes.append((f"{args.baseline} (baseline)", args.baseline, Path(args.baseline).stem))
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     jobs = [(label, g, seed, str(data), str(args.out / f"train_{stem}_s{seed}"))
