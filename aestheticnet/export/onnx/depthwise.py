@@ -162,8 +162,10 @@ def _widenable_producer(g: _Graph, tensor: str, channels: int, multiple: int) ->
     return conv if ok else None
 
 
-def _widen_input(g: _Graph, tensor: str, channels: int, wide: int, multiple: int, done: dict) -> tuple[str, list]:
-    """The name of uint8 ``tensor`` with ``wide`` channels, and the nodes to add for it (only the first time)."""
+def _widen_input(g: _Graph, x_dq, channels: int, wide: int, multiple: int, done: dict) -> tuple[str, list]:
+    """The name of the uint8 tensor that ``x_dq`` dequantises, with ``wide`` channels, and the nodes to add for it
+    (only the first time)."""
+    tensor = x_dq.input[0]
     if tensor in done:
         return done[tensor], []
     producer = _widenable_producer(g, tensor, channels, multiple)
@@ -175,7 +177,7 @@ def _widen_input(g: _Graph, tensor: str, channels: int, wide: int, multiple: int
                 _pad_columns(g, reader, wide)
         done[tensor] = tensor
         return tensor, []
-    zero_point = g.readers(tensor)[0].input[2]
+    zero_point = x_dq.input[2]
     pads = f"{tensor}_pads_c{wide}"
     after = np.array([0, 0, 0, 0, 0, wide - channels, 0, 0], np.int64)  # NCHW begins, then ends: C gets more
     g.graph.initializer.append(numpy_helper.from_array(after, pads))
@@ -197,7 +199,7 @@ def pad_depthwise_channels(model: onnx.ModelProto, multiple: int = 16) -> int:
             continue
         wide = -(-channels // multiple) * multiple
         x_dq = g.producer[conv.input[0]]
-        source, added = _widen_input(g, x_dq.input[0], channels, wide, multiple, done)
+        source, added = _widen_input(g, x_dq, channels, wide, multiple, done)
         if source != x_dq.input[0]:
             # A DequantizeLinear of its own: ONNX Runtime copies a shared one per reader and keeps the original.
             dq = helper.make_node("DequantizeLinear", [source, *x_dq.input[1:]], [f"{conv.output[0]}_x_c{wide}"],
