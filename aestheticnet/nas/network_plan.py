@@ -37,7 +37,8 @@ from aestheticnet.nas.stem import (STEM_STRIDES, build_stem, cell_dilation, cell
 
 __all__ = ["FIXED_PARTS", "CellPlan", "NetworkPlan", "NetworkSpec", "OpShape", "plan_network", "stage_of"]
 
-# The parts every network of a configuration runs, whatever its genotype.
+# The parts every network of a configuration runs, whatever its genotype, and ``relu``: a standalone ReLU on a
+# cell state, which every network runs but as many times as its genotype says (NetworkPlan.relus).
 FIXED_PARTS = ("stem", "relu_conv_bn", "factorized_reduce", "concat", "cbam", "head", "relu")
 # Where a DARTS cell's dilated ops (dil_conv) always run: dilation 2, in every cell.
 _DIL_CONV_DILATION = 2
@@ -164,12 +165,16 @@ class CellPlan:
         """The stride of the edges leaving ``source`` (0, 1: the cell inputs; 2+: earlier nodes)."""
         return 2 if self.reduction and source < 2 else 1
 
+    def state_size(self, source: int) -> tuple[int, int]:
+        """Height and width of state ``source``: a reduction cell's nodes are half its inputs' size."""
+        return (self.height, self.width) if source < 2 or not self.reduction else (self.height // 2, self.width // 2)
+
     def edge_op(self, op: str, source: int) -> OpShape | None:
         """What ``op`` on an edge from ``source`` (0, 1: the cell inputs; 2+: earlier nodes) runs, None: nothing."""
         stride = self.stride(source)
         if op == "none" or (op == "skip_connect" and stride == 1):
             return None
-        h, w = (self.height, self.width) if source < 2 or not self.reduction else (self.height // 2, self.width // 2)
+        h, w = self.state_size(source)
         dilation = self.dilation if op.startswith("sep_conv_") else _DIL_CONV_DILATION if op.startswith("dil_") else 1
         return OpShape(op, self.c, self.c, h, w, stride, dilation)
 
@@ -179,8 +184,7 @@ class CellPlan:
 
     def relu(self, source: int) -> OpShape:
         """A standalone ReLU on state ``source``."""
-        h, w = (self.height, self.width) if source < 2 or not self.reduction else (self.height // 2, self.width // 2)
-        return OpShape("relu", self.c, self.c, h, w)
+        return OpShape("relu", self.c, self.c, *self.state_size(source))
 
     def fixed(self) -> list[OpShape]:
         """The parts the cell runs whatever its genotype: its preprocessing and its concatenation."""
