@@ -36,10 +36,9 @@ def _tag(weight: float, target_ms: float | None, seed: int = 0) -> str:
     return f"w{weight:g}" + (f"_t{target_ms:g}" if target_ms else "") + (f"_seed{seed}" if seed else "")
 
 
-def search(table: str, weight: float, seed: int, args, data: Path) -> dict:
+def search(table: str, weight: float, seed: int, args, data: Path, predict) -> dict:
     import torch
 
-    from aestheticnet.nas.latency_table import LatencyTable
     from aestheticnet.nas.strategy import SearchConfig
     from aestheticnet.train.search import run_search
 
@@ -56,7 +55,7 @@ def search(table: str, weight: float, seed: int, args, data: Path) -> dict:
     return {"weight": weight, "target_ms": args.target_ms, "search_seed": seed,
             "genotype_file": str(out / "genotype.json"),
             "genotype": result.genotype.to_dict(),
-            "predicted_ms": round(LatencyTable.load(table).predict(result.genotype).total_ms, 2),
+            "predicted_ms": round(predict(result.genotype).total_ms, 2),
             "predicted_ms_per_stage": [round(s["latency"]["genotype_ms"], 2) for s in stages]}  # fmt: skip
 
 
@@ -128,8 +127,11 @@ def main() -> None:
 
     data = ensure_synthetic(progress=False)
     args.out.mkdir(parents=True, exist_ok=True)
+    from aestheticnet.nas.latency_table import LatencyTable
+
+    predict = LatencyTable.load(args.table).predict
     search_seeds = [int(s) for s in args.search_seeds.split(",") if s.strip()]
-    searches = [search(args.table, float(w), seed, args, data)
+    searches = [search(args.table, float(w), seed, args, data, predict)
                 for seed in search_seeds for w in args.weights.split(",") if w.strip()]  # fmt: skip
     # (label, genotype, folder stem): folders are named by genotype, so a later run with other weights resumes
     genotypes = [(_label(s), s["genotype_file"], _tag(s["weight"], s["target_ms"], s["search_seed"]))

@@ -67,6 +67,21 @@ class Feed:
         return f"feed-x{self.scale}-c{self.channels}-p{self.pieces}" + (f"-s{self.sums}" if self.sums else "")
 
 
+class _Sums(nn.Module):
+    """``x = relu(x) + f`` (or ``x = x + f`` without the ReLU), ``copies`` times, on ``f``: the ReLU's probe body
+    and its baseline's."""
+
+    def __init__(self, copies: int, relu: bool):
+        super().__init__()
+        self.copies, self.relu = copies, relu
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        x = f
+        for _ in range(self.copies):
+            x = (torch.relu(x) if self.relu else x) + f
+        return x
+
+
 class _FeedModule(nn.Module):
     def __init__(self, feed: Feed):
         super().__init__()
@@ -74,7 +89,7 @@ class _FeedModule(nn.Module):
         image = feed.scale == 1 and feed.channels == 3 and feed.pieces == 1
         width = feed.channels // feed.pieces
         self.convs = nn.ModuleList([] if image else [nn.Conv2d(3, width, 1) for _ in range(feed.pieces)])
-        self.sums = feed.sums
+        self.sums = _Sums(feed.sums, relu=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale > 1:
@@ -82,11 +97,7 @@ class _FeedModule(nn.Module):
         if not self.convs:
             return -x  # a model needs one node; the probe and its baseline both pay for it
         outs = [conv(x) for conv in self.convs]
-        f = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
-        x = f
-        for _ in range(self.sums):
-            x = x + f
-        return x
+        return self.sums(outs[0] if len(outs) == 1 else torch.cat(outs, dim=1))
 
 
 class _Stem(nn.Module):
@@ -121,20 +132,6 @@ class _Residual(_Copies):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for part in self.parts:
             x = part(x) + x
-        return x
-
-
-class _ReluSums(nn.Module):
-    """``x = relu(x) + f``, ``copies`` times, on the feed ``f``."""
-
-    def __init__(self, copies: int):
-        super().__init__()
-        self.copies = copies
-
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
-        x = f
-        for _ in range(self.copies):
-            x = torch.relu(x) + f
         return x
 
 
@@ -255,7 +252,7 @@ def probe(shape: OpShape | None, spec: NetworkSpec, feed: Feed | None = None, co
     if shape.op == "relu":
         if copies != _RELU_COPIES:
             raise ValueError(f"{shape.key}: its baseline sums the feed {_RELU_COPIES} times; it needs as many copies")
-        return _Probe(feed_for(shape, spec), _ReluSums(copies), out_size).eval()
+        return _Probe(feed_for(shape, spec), _Sums(copies, relu=True), out_size).eval()
     if copies == 1:
         return _Probe(feed_for(shape, spec), probe_body(shape, spec), out_size).eval()
     parts = [probe_body(shape, spec) for _ in range(copies)]

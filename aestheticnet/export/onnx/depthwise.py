@@ -11,7 +11,7 @@ The rewrite gives such a convolution ``P`` channels (the next multiple) whose ex
 * its input gets ``P - C`` more channels of the quantised zero point. Where the input is the quantised output
   of a plain convolution read only by convolutions, that convolution gets zero weight rows and bias instead;
   otherwise a ``Pad`` (constant: the input's zero point) on the uint8 tensor makes them;
-* its own weights get zero rows (scale 1), its group count becomes ``P``;
+* its own weights get zero rows (with channel 0's scale), its group count becomes ``P``;
 * the convolutions reading its output (the pointwise convolution of a separable or dilated convolution) get zero
   weight columns for the extra channels, so they read the same sums.
 
@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from aestheticnet.export.onnx.graph import onnx_maps
+from aestheticnet.export.onnx.graph import node_attribute as _attr, onnx_maps
 
 __all__ = ["pad_depthwise_channels"]
 
@@ -61,11 +61,6 @@ class _Graph:
         if any(len(self.consumers.get(name, [])) != 1 for name in dq.input[1:] if name in self.inits):
             return None
         return dq
-
-
-def _attr(node, name: str, default=None):
-    found = next((a for a in node.attribute if a.name == name), None)
-    return default if found is None else helper.get_attribute_value(found)
 
 
 def _dense_conv(g: _Graph, node) -> bool:
@@ -153,7 +148,7 @@ def _widenable_producer(g: _Graph, tensor: str, channels: int, multiple: int) ->
     conv = g.producer.get(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" else None
     if conv is None or not _dense_conv(g, conv) or g.readers(conv.output[0]) != [q]:
         return None
-    if g.inits[g.weight_dq(conv).input[0]].dims[0] != channels:
+    if g.inits[g.weight_dq(conv).input[0]].dims[0] != channels:  # _dense_conv: it has one
         return None
     readers = _quantised_readers(g, tensor)
     if readers is None:

@@ -17,10 +17,21 @@ import numpy as np
 from aestheticnet.export.graphs import walk
 from aestheticnet.export.int8.recipe import Int8Recipe
 
-__all__ = ["float_nodes", "input_prefix_nodes", "onnx_maps", "onnx_tail_nodes", "shift_onnx_head"]
+__all__ = ["float_nodes", "input_prefix_nodes", "node_attribute", "onnx_maps", "onnx_tail_nodes", "shift_onnx_head"]
 
 _GLOBAL_POOLS = {"GlobalAveragePool", "GlobalMaxPool"}
 _REDUCTIONS = {"ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin"}
+
+
+def node_attribute(node, name: str, default=None):
+    """An ONNX node's attribute value (ints as a list, strings decoded), or ``default`` when the node lacks it."""
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            value = helper.get_attribute_value(a)
+            return value.decode() if isinstance(value, bytes) else value
+    return default
 
 
 def onnx_maps(graph) -> tuple[dict, dict]:
@@ -61,7 +72,7 @@ def onnx_tail_nodes(model) -> list[str]:
             return True
         if node.op_type not in _REDUCTIONS:
             return False
-        axes = next((list(a.ints) for a in node.attribute if a.name == "axes"), None)
+        axes = node_attribute(node, "axes")
         if axes is None and len(node.input) > 1 and node.input[1] in consts:
             axes = [int(a) for a in np.ravel(consts[node.input[1]])]
         return axes is not None and {a % 4 for a in axes} >= {2, 3}

@@ -40,6 +40,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from aestheticnet.export.onnx.graph import node_attribute as _attr
+
 __all__ = [
     "dynamic_dims",
     "label_dynamic_dims",
@@ -154,15 +156,6 @@ def undilate_convolutions(model: onnx.ModelProto) -> int:
     if count:
         prune_initializers(model)
     return count
-
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    """An attribute's value (ints as a list, strings decoded), or ``default`` when the node does not set it."""
-    for a in node.attribute:
-        if a.name == name:
-            value = helper.get_attribute_value(a)
-            return value.decode() if isinstance(value, bytes) else value
-    return default
 
 
 def _channel_counts(model: onnx.ModelProto) -> dict[str, int]:
