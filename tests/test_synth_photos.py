@@ -176,3 +176,30 @@ def test_same_photos_elsewhere_give_the_same_dataset(tmp_path):
     inner = build_from_photos(tmp_path / "a", tmp_path / "a" / "synth", workers=1, progress=False, **FAST)
     forced = build_from_photos(tmp_path / "a", tmp_path / "a" / "synth", workers=1, progress=False, force=True, **FAST)
     assert len(forced.scan.photos) == 2 and not forced.scan.skipped and forced.info.digest == inner.info.digest
+
+
+def test_flat_and_near_blank_photos_are_refused_by_name(tmp_path, monkeypatch):
+    photos = make_photos(tmp_path / "mine", 3)
+    h, w = 90, 120
+    gradient = np.linspace(20, 230, w, dtype=np.float32)[None, :, None] * np.ones((h, 1, 3), np.float32)
+    Image.fromarray(gradient.astype(np.uint8)).save(tmp_path / "mine" / "gradient.png")
+    flat = np.full((h, w, 3), (40, 90, 160), np.uint8)
+    flat[40:44, 60:64] = (230, 200, 60)  # a plain colour with a speck: near-blank
+    Image.fromarray(flat).save(tmp_path / "mine" / "shapes.png")
+    result = fast_cli(monkeypatch).invoke(main, ["data", "synth", str(tmp_path / "data"), "--photos",
+                                                 str(tmp_path / "mine"), "--quiet", "--workers", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["photos"] == len(photos)
+    reasons = {s["file"]: s["reason"] for s in report["skipped"]}
+    assert sorted(reasons) == ["gradient.png", "shapes.png"]
+    assert all("flat or near-blank" in r for r in reasons.values())
+    assert f"skipped {tmp_path / 'mine' / 'gradient.png'}: flat or near-blank" in result.stderr
+    assert sorted({r["photo"] for r in groups(tmp_path / "data")}) == photos
+
+
+def test_texture_fraction_separates_a_photo_from_a_smooth_gradient():
+    photo = skimage.data.astronaut()[:192, :256]
+    gradient = np.repeat(np.linspace(0, 255, 256, dtype=np.float32)[None, :], 192, axis=0)
+    assert user_photos.texture_fraction(photo) > 0.5
+    assert user_photos.texture_fraction(gradient.astype(np.uint8)[..., None]) < user_photos.MIN_TEXTURE / 10

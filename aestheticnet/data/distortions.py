@@ -125,7 +125,7 @@ class NoiseContext:
         )
 
 
-def _luma(x: np.ndarray) -> np.ndarray:
+def luma(x: np.ndarray) -> np.ndarray:
     if x.shape[2] == 1:
         return x[..., 0]
     return x @ _LUMA
@@ -164,12 +164,12 @@ def _darken(x, factor, ctx):
 
 
 def _contrast(x, factor, ctx):
-    pivot = float(_luma(x).mean())
+    pivot = float(luma(x).mean())
     return pivot + (x - pivot) * factor
 
 
 def _saturation(x, factor, ctx):
-    grey = _luma(x)[..., None]
+    grey = luma(x)[..., None]
     return grey + (x - grey) * factor
 
 

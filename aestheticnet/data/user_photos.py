@@ -4,7 +4,9 @@ The folder is searched recursively for image files (by suffix; hidden files and 
 is decoded with the package's one decoder, :func:`aestheticnet.data.images.load_image` (EXIF orientation applied,
 any mode to 8-bit RGB), and cropped right away, so every photo is decoded once and only its small crops are kept.
 A file is skipped, with its reason, when it cannot be decoded, when it is too small for a crop without upsampling,
-or when it is a byte-for-byte copy of another file (a copy on both sides of the split by photo would leak).
+when it is a byte-for-byte copy of another file (a copy on both sides of the split by photo would leak), or when its
+crops are flat: a near-blank image (a plain colour, a smooth gradient, flat vector shapes) looks the same blurred,
+resampled or compressed, so its labels would teach that these distortions cost nothing.
 
 Grey photos are recognised by their pixels (the three channels equal, up to JPEG rounding) and handled as the
 built-in grey photos are: one channel, no saturation distortion (it would change nothing).
@@ -18,17 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from aestheticnet.data import distortions, synthetic_render
 from aestheticnet.data.images import ImageDecodeError, load_image
 
-__all__ = ["IMAGE_SUFFIXES", "MIN_PHOTOS", "PhotoScan", "SkippedFile", "SourcePhoto", "TooFewPhotosError",
-           "UserPhoto", "check_enough", "scan_photos"]
+__all__ = ["IMAGE_SUFFIXES", "MIN_PHOTOS", "MIN_TEXTURE", "PhotoScan", "SkippedFile", "SourcePhoto", "TooFewPhotosError",
+           "UserPhoto", "check_enough", "scan_photos", "texture_fraction"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 # The dataset is split by source photo, so a build needs one photo to train on and one to validate on.
 MIN_PHOTOS = 2
+
+# A crop is textured where the luma's 7x7 local standard deviation reaches 2 grey levels (sensor noise alone comes
+# close; flat fills and smooth gradients stay far below). Measured on Debian's wallpapers: photographs 0.2-1.0 of
+# their pixels, an empty sky 0.25, dark near-blank images and flat vector art 0.0-0.14.
+MIN_TEXTURE = 0.15
+_TEXTURE_STD = 2.0
+_TEXTURE_WINDOW = 7
 
 # Largest channel difference still called grey: a grey photo saved as a colour JPEG decodes a level or two apart.
 _GREY_TOLERANCE = 2
@@ -87,6 +97,14 @@ def _decode(path: Path) -> np.ndarray:
     return rgb
 
 
+def texture_fraction(pixels: np.ndarray) -> float:
+    """Fraction of the pixels of ``pixels`` (uint8 H x W x C) whose 7x7 neighbourhood's luma std is >= 2 levels."""
+    luma = distortions.luma(pixels.astype(np.float32))
+    mean = ndimage.uniform_filter(luma, _TEXTURE_WINDOW)
+    var = ndimage.uniform_filter((luma - mean) ** 2, _TEXTURE_WINDOW)
+    return float((var >= _TEXTURE_STD**2).mean())
+
+
 def _reason(exc: ImageDecodeError, path: Path) -> str:
     text = str(exc)
     for prefix in (f"{os.path.realpath(path)}: ", f"{path}: "):
@@ -128,6 +146,11 @@ def scan_photos(folder: str | os.PathLike, config, *, exclude: str | os.PathLike
             continue
         seen[sha] = name
         crops = tuple(synthetic_render.crop_user_photo(config, pixels, sha, k) for k in range(config.n_crops_per_photo))
+        texture = float(np.mean([texture_fraction(c) for c in crops]))
+        if texture < MIN_TEXTURE:
+            skipped.append(SkippedFile(name, f"flat or near-blank: {texture:.0%} of its crops' pixels are textured "
+                                             f"(at least {MIN_TEXTURE:.0%} needed); it has no quality to rank"))
+            continue
         photos.append(UserPhoto(SourcePhoto(name, sha, pixels.shape[2] == 1), crops))
     return PhotoScan(root, tuple(photos), tuple(skipped))
 

@@ -1,0 +1,135 @@
+"""Do models rank quality on photos they never saw? Quality ladders scored by any model, artifact and by BRISQUE.
+
+    .venv/bin/python benchmarks/ladders.py --data runs/pool/data --photos user \\
+        --model demo=demo_out/train/aestheticnet_star/best.safetensors --brisque --out runs/ladders/demo
+
+For every source photo chosen by ``--photos`` (the pristine crops of a synthetic dataset, ``groups.csv``), four
+ladders of five rungs (:mod:`aestheticnet.data.ladders`: blur, JPEG, noise, down-and-up resampling; rung 0 the
+pristine crop) are written as PNGs and scored through ``Scorer`` by every ``--model NAME=PATH`` (a checkpoint or
+an exported artifact). The figure is Spearman's rho between rung and predicted mean score, sign flipped (1 = more
+distortion scored lower), per ladder averaged over photos, and the mean of the four.
+
+``--photos``: ``user`` the dataset's non-built-in photos (none of them is in the demo's training data), ``val``
+the validation photos of ``--split-of CKPT`` (the split that checkpoint was trained with), ``all`` every photo.
+
+``--brisque`` adds BRISQUE (the ``brisque`` package 0.2.0 with OpenCV) as a reference, run in its own virtual
+environment (``--brisque-venv``, made on first use from the package index; not a dependency of aestheticnet).
+
+Writes ``ladders.json`` and ``ladders.md`` in ``--out`` and prints both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aestheticnet.data.distortions import PHOTOS
+from aestheticnet.data.ladders import LADDERS, LadderSet, ladder_report, reference_sources, write_ladders
+from aestheticnet.io import atomic_write_json, atomic_write_text
+from aestheticnet.models.checkpoint import read_metadata
+from aestheticnet.runtime import Scorer
+from aestheticnet.train.data import split_ids
+
+BRISQUE_PACKAGES = ["brisque==0.2.0", "opencv-python-headless", "scikit-image", "numpy", "scipy", "pillow"]
+
+
+def _named(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not Path(path).exists():
+        raise argparse.ArgumentTypeError(f"--model {text!r}: expected NAME=PATH to an existing model file")
+    return name, Path(path)
+
+
+def sources(args) -> dict:
+    if args.photos == "user":
+        return reference_sources(args.data, exclude_photos=set(PHOTOS))
+    if args.photos == "val":
+        if args.split_of is None:
+            sys.exit("--photos val needs --split-of CKPT (the checkpoint whose validation split to use)")
+        train_config = (read_metadata(args.split_of).get("extra") or {}).get("train_config") or {}
+        return reference_sources(args.data, image_ids=split_ids(str(args.data), train_config))
+    return reference_sources(args.data)
+
+
+def model_scores(path: Path, ladders: LadderSet, threads: int) -> dict[str, float]:
+    scores = Scorer(path, threads=threads).score_paths(ladders.paths())
+    return {image.path: s["mean"] for image, s in zip(ladders.images, scores)}
+
+
+def brisque_scores(ladders: LadderSet, venv: Path) -> dict[str, float]:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *BRISQUE_PACKAGES], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [str(p) for p in ladders.paths()]
+        (Path(tmp) / "paths.json").write_text(json.dumps(paths))
+        helper = Path(__file__).with_name("brisque_scores.py")
+        subprocess.run([str(python), str(helper), f"{tmp}/paths.json", f"{tmp}/scores.json"], check=True)
+        raw = json.loads((Path(tmp) / "scores.json").read_text())
+    # BRISQUE is lower-is-better: its negation orders like a quality score.
+    return {image.path: -raw[str(p)] for image, p in zip(ladders.images, ladders.paths())}
+
+
+def markdown(rows: list[dict]) -> str:
+    names = list(LADDERS)
+    lines = ["| model | " + " | ".join(names) + " | mean | photos |", "|---|" + "---:|" * (len(names) + 2)]
+    for row in rows:
+        rep = row["report"]
+        cells = [f"{rep['per_ladder'].get(n, float('nan')):.2f}" for n in names]
+        lines.append(f"| {row['name']} | " + " | ".join(cells) + f" | **{rep['mean']:.2f}** | {rep['photos']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="a synthetic dataset (aestheticnet data synth)")
+    ap.add_argument("--model", type=_named, action="append", default=[], metavar="NAME=PATH")
+    ap.add_argument("--photos", choices=("user", "val", "all"), default="user")
+    ap.add_argument("--split-of", type=Path, default=None, metavar="CKPT")
+    ap.add_argument("--brisque", action="store_true")
+    ap.add_argument("--brisque-venv", type=Path, default=Path.home() / ".cache/aestheticnet/brisque-venv")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the noise ladders' fields")
+    ap.add_argument("--out", type=Path, default=Path("runs/ladders"))
+    args = ap.parse_args()
+    if not args.model and not args.brisque:
+        ap.error("give at least one --model NAME=PATH or --brisque")
+
+    ladders = write_ladders(sources(args), args.out / "images", seed=args.seed)
+    rows = []
+    for name, path in args.model:
+        t0 = time.perf_counter()
+        rep = ladder_report(ladders, model_scores(path, ladders, args.threads))
+        rows.append({"name": name, "path": str(path), "seconds": round(time.perf_counter() - t0, 1), "report": rep})
+    if args.brisque:
+        t0 = time.perf_counter()
+        rep = ladder_report(ladders, brisque_scores(ladders, args.brisque_venv))
+        rows.append(
+            {"name": "BRISQUE", "path": "brisque 0.2.0", "seconds": round(time.perf_counter() - t0, 1), "report": rep}
+        )
+    result = {
+        "data": str(args.data),
+        "photos": args.photos,
+        "split_of": str(args.split_of or ""),
+        "ladders": {n: {"strengths": list(l.strengths), "unit": l.unit} for n, l in LADDERS.items()},
+        "rows": rows,
+    }
+    atomic_write_json(args.out / "ladders.json", result)
+    atomic_write_text(args.out / "ladders.md", markdown(rows))
+    print(
+        json.dumps(
+            [{"name": r["name"], **{k: r["report"][k] for k in ("per_ladder", "mean", "photos")}} for r in rows],
+            indent=1,
+        )
+    )
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
