@@ -57,7 +57,7 @@ from typing import Callable, Dict
 import torch
 from torch import Tensor, nn
 
-__all__ = ["emd", "sw_emd", "EMDLoss", "make_loss", "LOSS_NAMES"]
+__all__ = ["emd", "sw_emd", "EMDLoss", "make_loss", "LOSS_NAMES", "pairwise_rank_loss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -86,9 +86,7 @@ def _validate_lam(lam: float) -> float:
 
 def _validate_reduction(reduction: str) -> str:
     if reduction not in _REDUCTIONS:
-        raise ValueError(
-            f"reduction must be one of {_REDUCTIONS}, got {reduction!r}"
-        )
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     return reduction
 
 
@@ -109,19 +107,11 @@ def _check_pair(pred, target):
     pred = _as_float_tensor(pred, "pred")
     target = _as_float_tensor(target, "target")
     if pred.dim() not in (1, 2):
-        raise ValueError(
-            f"pred must have shape (batch, N) or (N,), got {tuple(pred.shape)}"
-        )
+        raise ValueError(f"pred must have shape (batch, N) or (N,), got {tuple(pred.shape)}")
     if target.shape != pred.shape:
-        raise ValueError(
-            f"target must have the same shape as pred {tuple(pred.shape)}, "
-            f"got {tuple(target.shape)}"
-        )
+        raise ValueError(f"target must have the same shape as pred {tuple(pred.shape)}, got {tuple(target.shape)}")
     if pred.shape[-1] < 2:
-        raise ValueError(
-            f"pred and target need N >= 2 buckets in the last dimension, "
-            f"got shape {tuple(pred.shape)}"
-        )
+        raise ValueError(f"pred and target need N >= 2 buckets in the last dimension, got shape {tuple(pred.shape)}")
     dtype = torch.promote_types(pred.dtype, target.dtype)
     return pred.to(dtype), target.to(dtype)
 
@@ -239,7 +229,29 @@ def make_loss(name: str, r: float = 2, lam: float = 0.5) -> EMDLoss:
     """
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in _FACTORIES:
-        raise ValueError(
-            f"unknown loss name {name!r}; valid names are: {', '.join(LOSS_NAMES)}"
-        )
+        raise ValueError(f"unknown loss name {name!r}; valid names are: {', '.join(LOSS_NAMES)}")
     return _FACTORIES[key](r, lam)
+
+
+def pairwise_rank_loss(pred: Tensor, target: Tensor, groups: Tensor, min_gap: float = 0.25) -> Tensor:
+    """RankNet's logistic loss on the mean scores of pairs of images from the same group (source photo).
+
+    For every pair ``(i, j)`` in one group whose target mean scores differ by more than ``min_gap``, the loss is
+    ``log(1 + exp(-(m_i - m_j)))`` with ``i`` the better-rated image and ``m`` the predicted mean score (bucket
+    ``k`` scores ``k``); the mean over those pairs, or 0 when the batch holds none.
+
+    Why: an absolute label mixes what the photo is with what was done to it, and with few source photos a network
+    can fit the photo part and learn distortions backwards. Within one photo the content cancels, so ordering those
+    pairs teaches only the distortion's cost.
+    """
+    pred, target = _check_pair(pred, target)
+    if groups.shape != pred.shape[:1]:
+        raise ValueError(f"pairwise_rank_loss: groups must have shape ({pred.shape[0]},), got {tuple(groups.shape)}")
+    buckets = torch.arange(1, pred.shape[-1] + 1, dtype=pred.dtype, device=pred.device)
+    pred_mean, target_mean = pred @ buckets, target @ buckets
+    better = (target_mean[:, None] - target_mean[None, :]) > min_gap
+    pairs = better & (groups[:, None] == groups[None, :])
+    if not bool(pairs.any()):
+        return pred.sum() * 0.0
+    margin = pred_mean[:, None] - pred_mean[None, :]
+    return torch.nn.functional.softplus(-margin)[pairs].mean()

@@ -29,10 +29,7 @@ def dist_pairs(draw, min_batch=1, max_batch=5):
     batch = draw(st.integers(min_value=min_batch, max_value=max_batch))
 
     def one_dist():
-        counts = draw(
-            st.lists(st.integers(0, 20), min_size=n_buckets, max_size=n_buckets)
-            .filter(lambda c: sum(c) > 0)
-        )
+        counts = draw(st.lists(st.integers(0, 20), min_size=n_buckets, max_size=n_buckets).filter(lambda c: sum(c) > 0))
         c = np.asarray(counts, dtype=np.float64)
         return c / c.sum()
 
@@ -82,8 +79,10 @@ def test_non_negative_and_finite(pair, r, lam):
 def test_emd_symmetric(pair, r):
     p, q = pair
     torch.testing.assert_close(
-        emd(p, q, r=r, reduction="none"), emd(q, p, r=r, reduction="none"),
-        rtol=1e-12, atol=1e-15,
+        emd(p, q, r=r, reduction="none"),
+        emd(q, p, r=r, reduction="none"),
+        rtol=1e-12,
+        atol=1e-15,
     )
 
 
@@ -116,10 +115,15 @@ def test_emd_r1_is_wasserstein_over_n(pair):
     positions = np.arange(1, n + 1, dtype=np.float64)
     got = emd(q, p, r=1, reduction="none").numpy()
     for i in range(p.shape[0]):
-        expected = wasserstein_distance(
-            u_values=positions, v_values=positions,
-            u_weights=p[i].numpy(), v_weights=q[i].numpy(),
-        ) / n
+        expected = (
+            wasserstein_distance(
+                u_values=positions,
+                v_values=positions,
+                u_weights=p[i].numpy(),
+                v_weights=q[i].numpy(),
+            )
+            / n
+        )
         assert got[i] == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
@@ -128,14 +132,10 @@ def test_emd_r1_is_wasserstein_over_n(pair):
 def test_batched_equals_per_row(pair, r, lam):
     target, pred = pair
     batched = sw_emd(pred, target, r=r, lam=lam, reduction="none")
-    rows = torch.stack(
-        [sw_emd(pred[i], target[i], r=r, lam=lam, reduction="none") for i in range(len(pred))]
-    )
+    rows = torch.stack([sw_emd(pred[i], target[i], r=r, lam=lam, reduction="none") for i in range(len(pred))])
     torch.testing.assert_close(batched, rows)
     torch.testing.assert_close(sw_emd(pred, target, r=r, lam=lam), rows.mean())
-    torch.testing.assert_close(
-        sw_emd(pred, target, r=r, lam=lam, reduction="sum"), rows.sum()
-    )
+    torch.testing.assert_close(sw_emd(pred, target, r=r, lam=lam, reduction="sum"), rows.sum())
 
 
 @SETTINGS
@@ -174,9 +174,7 @@ def test_gradcheck_away_from_zero():
     target = torch.rand(3, 6, dtype=torch.float64) + 0.1
     pred = (2 * torch.rand(3, 6, dtype=torch.float64) + 0.1).requires_grad_(True)
     for r in (1.0, 2.0, 2.5):
-        assert torch.autograd.gradcheck(
-            lambda x: sw_emd(x, target, r=r, lam=0.3, reduction="none"), (pred,)
-        )
+        assert torch.autograd.gradcheck(lambda x: sw_emd(x, target, r=r, lam=0.3, reduction="none"), (pred,))
 
 
 def test_pure_self_weighting_ignores_mass_where_target_is_zero():
@@ -306,3 +304,24 @@ def test_nan_prediction_gives_nan_loss():
     for fn in (emd, sw_emd):
         per = fn(pred, target, reduction="none")
         assert per[0].isnan() and per[1] == 0
+
+
+def test_pairwise_rank_loss_orders_only_pairs_of_one_photo():
+    from aestheticnet.losses import pairwise_rank_loss
+
+    good, bad = torch.zeros(10), torch.zeros(10)
+    good[7], bad[2] = 1.0, 1.0  # mean scores 8 and 3
+    target = torch.stack([good, bad, good, bad])
+    groups = torch.tensor([0, 0, 1, 2])
+    right = torch.stack([good, bad, bad, good])  # photo 0 ordered right; photos 1 and 2 have no pair
+    wrong = torch.stack([bad, good, good, bad])
+    assert pairwise_rank_loss(right, target, groups) < 0.01 < 4.0 < pairwise_rank_loss(wrong, target, groups)
+    # Only the one same-photo pair counts: images of other photos may score anything.
+    assert pairwise_rank_loss(right, target, groups) == pytest.approx(
+        float(torch.nn.functional.softplus(-torch.tensor(5.0)))
+    )
+    assert pairwise_rank_loss(right, target, torch.tensor([0, 1, 2, 3])).item() == 0.0
+    pred = torch.softmax(torch.randn(4, 10, requires_grad=True), dim=1)
+    pairwise_rank_loss(pred, target, groups).backward()  # differentiable through the mean score
+    with pytest.raises(ValueError, match="groups must have shape"):
+        pairwise_rank_loss(right, target, torch.tensor([0, 0]))

@@ -8,6 +8,15 @@ The chain, with the defaults of :class:`aestheticnet.data.synthetic.SynthConfig`
        p   = clip((PSNR(ref, img) - 10) / (40 - 10), 0, 1)   # PSNR in dB, inf -> 1
        q   = 0.7 * s + 0.3 * p
 
+   mixed with the distortion's severity (:func:`with_severity`), the same for every photo::
+
+       q   = (1 - w) * q + w * (1 - (1 - q_floor) * level / levels)     # w = severity_weight, 0.5
+
+   SSIM and PSNR alone make the cost of a distortion depend on the content far more than people's votes do: on a
+   smooth photo (the clock, the rocket) a blur of sigma 4.5 kept 95% of the label while a little noise took it to
+   the floor, and a network trained on those labels learned "less fine detail is better" and ranked blurred
+   photos it never saw above sharp ones. The severity term says that a strong blur is a strong blur on any photo.
+
 2. **Latent quality** ``L`` on 1..10 (:func:`latent_quality`)::
 
        top = ref_quality + offset,  offset ~ N(0, ref_spread) per reference image
@@ -52,6 +61,12 @@ def fr_quality(ref: np.ndarray, img: np.ndarray, ssim_weight: float = 0.7,
     p = 1.0 if psnr == float("inf") else min(max((psnr - lo) / (hi - lo), 0.0), 1.0)
     s = min(max(float(ssim), 0.0), 1.0)
     return ssim_weight * s + (1.0 - ssim_weight) * p, float(ssim), psnr
+
+
+def with_severity(q: float, level: int, levels: int, weight: float, q_floor: float = 0.2) -> float:
+    """Mix the full-reference score ``q`` with the content-independent severity of ``level`` (0 = pristine)."""
+    severity = 1.0 - (1.0 - q_floor) * level / levels
+    return (1.0 - weight) * q + weight * severity
 
 
 def latent_quality(q: float, top: float, q_floor: float = 0.2, gamma: float = 1.0) -> float:

@@ -43,7 +43,7 @@ from aestheticnet.data import distortions, synthetic_readme, synthetic_render
 from aestheticnet.data.distortions import PHOTOS
 from aestheticnet.data.user_photos import MIN_PHOTOS, PhotoScan, SourcePhoto, check_enough, scan_photos
 
-GENERATOR_VERSION = 2  # bump when output for a given config changes; invalidates caches
+GENERATOR_VERSION = 3  # bump when output for a given config changes; invalidates caches
 MARKER = "COMPLETE"
 CONFIG_FILE = "synth_config.json"
 
@@ -62,6 +62,8 @@ class SynthConfig:
     distortions: tuple[str, ...] = tuple(distortions.DISTORTIONS)
     crop_scale: tuple[float, float] = (0.45, 1.0)  # crop side / largest 4:3 side of the photo
     ssim_weight: float = 0.7
+    # Share of the label that follows the distortion level whatever the content (raters.with_severity says why).
+    severity_weight: float = 0.5
     psnr_range: tuple[float, float] = (10.0, 40.0)
     ref_quality: float = 8.0
     ref_spread: float = 0.3
@@ -96,6 +98,8 @@ class SynthConfig:
             raise ValueError("need at least one crop, distortion and level")
         if self.votes_range[1] > self.n_raters or not 1 <= self.votes_range[0] <= self.votes_range[1]:
             raise ValueError(f"votes_range {self.votes_range} must fit in 1..n_raters={self.n_raters}")
+        if not 0.0 <= self.severity_weight <= 1.0:
+            raise ValueError(f"severity_weight {self.severity_weight} must be in [0, 1]")
         if self.tid_ext not in ("png", "bmp"):
             raise ValueError("tid_ext must be 'png' or 'bmp' (lossless)")
         if self.size[0] < 16 or self.size[1] < 16:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from aestheticnet.data.ladders import LADDERS
 from aestheticnet.io import atomic_write_text
 
 __all__ = ["write_report"]
@@ -55,17 +56,7 @@ def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[tuple[str,
         images.append(_rel(png, report_dir))
     sections.append(("Architecture search", lines, images))
 
-    rows, images = [], []
-    for name, s in steps.items():
-        if name.startswith("evaluate_"):
-            m = s["result"]["metrics"]
-            rows.append([name[len("evaluate_"):], s["result"]["items"], m["accuracy"], m["plcc"], m["srocc"],
-                         m["emd_r1"], m["emd_r2"], m["std_plcc"], m["std_srocc"]])  # fmt: skip
-            files = s["result"].get("files", {})
-            images += [_rel(files[k], report_dir) for k in ("distributions_png", "scatter_png") if k in files]
-    sections.append(("Evaluation (validation split, by source photo)",
-                     _table(["model", "images", "accuracy", "PLCC", "SROCC", "EMD r=1", "EMD r=2", "std PLCC",
-                             "std SROCC"], rows), images))  # fmt: skip
+    sections.append(_evaluation_section(steps, report_dir))
 
     if "export" in steps:
         arts = steps["export"]["result"].get("artifacts", [])
@@ -89,6 +80,36 @@ def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[tuple[str,
         sections.append(("Latency on this machine", _table(["model", "backend", "threads", "shape", "p50 ms",
                                                              "p90 ms", "images/s", "peak RSS MB"], rows), images))  # fmt: skip
     return sections
+
+
+def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> tuple[str, list[str], list[str]]:
+    rows, ladder_rows, images = [], [], []
+    for name, s in steps.items():
+        if not name.startswith("evaluate_"):
+            continue
+        model, m = name[len("evaluate_") :], s["result"]["metrics"]
+        ladders = s["result"].get("ladders")
+        rows.append(
+            [model, s["result"]["items"], m["accuracy"], m["plcc"], m["srocc"], ladders["mean"] if ladders else "-",
+             m["emd_r1"], m["emd_r2"], m["std_plcc"], m["std_srocc"]]
+        )
+        if ladders:
+            per = ladders["per_ladder"]
+            ladder_rows.append([model, ladders["photos"], *(per.get(k) for k in LADDERS), ladders["mean"]])
+        files = s["result"].get("files", {})
+        images += [_rel(files[k], report_dir) for k in ("distributions_png", "scatter_png") if k in files]
+    headers = ["model", "images", "accuracy", "PLCC", "SROCC", "ladder rho", "EMD r=1", "EMD r=2", "std PLCC",
+               "std SROCC"]
+    lines = _table(headers, rows)
+    if ladder_rows:
+        lines += ["", "Ladder rho: does the model rank quality on the validation photos, beyond fitting the raters? "
+                  "Each validation photo's pristine crop, then four strengths of one distortion; Spearman's rho "
+                  "between strength and predicted score, sign flipped (1: more distortion always scored lower; "
+                  "0: no order; -1: backwards), averaged over photos.", ""]
+        lines += _table(["model", "photos", *LADDERS, "mean"], ladder_rows)
+    else:
+        lines += ["", "Ladder rho needs pristine references (a synthetic dataset); this dataset has none."]
+    return "Evaluation (validation split, by source photo)", lines, images
 
 
 def write_report(cfg, out_dir: Path, summary: dict[str, Any]) -> dict[str, str]:

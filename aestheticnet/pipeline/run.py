@@ -16,7 +16,11 @@ from aestheticnet.pipeline.config import PipelineConfig
 from aestheticnet.pipeline.steps import StepContext, StepOutcome, run_step
 from aestheticnet.pipeline.training import train_steps
 
-__all__ = ["run_pipeline"]
+__all__ = ["SHIPPED", "run_pipeline"]
+
+# What the pipeline evaluates, exports and ships: the last epoch. Choosing the epoch with the best validation SROCC
+# picks noise when validation is a few photos (one demo run went 0.52 -> 0.15 -> 0.38 over three epochs).
+SHIPPED = "last.safetensors"
 
 
 def _data_step(cfg: PipelineConfig, ctx: StepContext) -> tuple[StepOutcome, str]:
@@ -65,15 +69,20 @@ def _search_step(cfg: PipelineConfig, ctx: StepContext, data: str, upstream: dic
 
 def _evaluate_step(cfg, ctx, variant: str, data: str, upstream: dict) -> StepOutcome:
     out = ctx.out_dir / "evaluate" / variant
-    checkpoint = ctx.out_dir / "train" / variant / "best.safetensors"
+    checkpoint = ctx.out_dir / "train" / variant / SHIPPED
 
     def work():
+        from aestheticnet.pipeline.ladders import ladder_check
         from aestheticnet.train.evaluate import evaluate_checkpoint
 
         report = evaluate_checkpoint(checkpoint, data, out)
         files = [Path(report["files"][k]) for k in ("metrics", "distributions_png", "scatter_png")]
-        return files, {"metrics": report["metrics"], "items": report["items"], "split": report["split"],
-                       "files": report["files"]}  # fmt: skip
+        ladders = ladder_check(checkpoint, data, out / "ladders")
+        if ladders is not None:
+            files.append(out / "ladders" / "ladders.json")
+        result = {"metrics": report["metrics"], "items": report["items"], "split": report["split"],
+                  "files": report["files"], "ladders": ladders}
+        return files, result
 
     return run_step(ctx, f"evaluate_{variant}", {"variant": variant}, upstream, work)
 
@@ -103,7 +112,7 @@ def run_pipeline(
     if stop_after != "evaluate":
         from aestheticnet.pipeline.deploy import bench_step, export_step, verify_step
 
-        checkpoint = out / "train" / cfg.export.variant / "best.safetensors"
+        checkpoint = out / "train" / cfg.export.variant / SHIPPED
         upstream = steps[f"train_{cfg.export.variant}"].outputs
         steps["export"] = export_step(cfg, ctx, checkpoint, data, upstream)
         steps["verify"] = verify_step(cfg, ctx, checkpoint, data, steps["export"])

@@ -46,6 +46,9 @@ class TrainConfig:
     loss: str = "sw_emd"  # "emd" or "sw_emd"
     loss_r: int = 2
     loss_lam: float = 0.5
+    # > 0 adds this times the pairwise ranking loss between images of one source photo in a batch (losses.py says
+    # why): with few photos it teaches the distortions' order instead of the photos. 0 = off.
+    rank_weight: float = 0.0
     seed: int = 0
     num_workers: int = 2
     max_train_items: int | None = None  # cap for quick runs (first items of the split, in order)
@@ -67,6 +70,7 @@ class TrainConfig:
             "loss": self.loss in ("emd", "sw_emd"),
             "loss_r": self.loss_r >= 1,
             "loss_lam": 0 <= self.loss_lam <= 1,
+            "rank_weight": self.rank_weight >= 0,
             "val_fraction": 0 < self.val_fraction < 1,
             "num_workers": self.num_workers >= 0,
             "init_channels": self.init_channels >= 2 and self.init_channels % 2 == 0,

@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from aestheticnet.io import atomic_write_json
-from aestheticnet.losses import make_loss
+from aestheticnet.losses import make_loss, pairwise_rank_loss
 from aestheticnet.metrics import evaluate_distributions
 from aestheticnet.models.checkpoint import save as save_model
 from aestheticnet.models.registry import create_model
@@ -174,6 +174,9 @@ class _TrainingRun:
             self.optimizer, T_max=cfg.epochs, eta_min=cfg.lr_min
         )
         self.criterion = make_loss(cfg.loss, r=cfg.loss_r, lam=cfg.loss_lam)
+        # Source photo of every training image, as an integer per id, for the ranking loss's pairs.
+        photo_index: dict[str, int] = {}
+        self.group_of = {r.id: photo_index.setdefault(r.group, len(photo_index)) for r in self.train_ds.records}
         self.start_epoch, self.best = 0, {"srocc": -float("inf"), "epoch": -1}
         if resume:
             self._restore()
@@ -216,10 +219,13 @@ class _TrainingRun:
         seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (self.progress and ctx.is_main),
                    leave=False, unit="batch")  # fmt: skip
-        for x, y, _ids in bar:
+        for x, y, ids in bar:
             x, y = x.to(ctx.device), y.to(ctx.device)
             dist_pred, aux = self.step_module(x)
             loss = self.criterion(dist_pred, y)
+            if cfg.rank_weight > 0:
+                groups = torch.tensor([self.group_of[i] for i in ids], device=ctx.device)
+                loss = loss + cfg.rank_weight * pairwise_rank_loss(dist_pred, y, groups)
             if aux is not None:
                 loss = loss + cfg.auxiliary_weight * self.criterion(aux, y)
             if not torch.isfinite(loss):
