@@ -1,7 +1,7 @@
 """Do models rank quality on photos they never saw? Quality ladders scored by any model, artifact and by BRISQUE.
 
     .venv/bin/python benchmarks/ladders.py --data runs/pool/data --photos user \\
-        --model demo=demo_out/train/aestheticnet_star/best.safetensors --brisque --out runs/ladders/demo
+        --model demo=demo_out/train/aestheticnet_star/last.safetensors --brisque --out runs/ladders/demo
 
 For every source photo chosen by ``--photos`` (the pristine crops of a synthetic dataset, ``groups.csv``), four
 ladders of five rungs (:mod:`aestheticnet.data.ladders`: blur, JPEG, noise, down-and-up resampling; rung 0 the

@@ -112,7 +112,9 @@ def markdown(args, results: list[dict], agg: dict) -> str:
     for r in results:
         per = r["ladders"]["per_ladder"]
         cells = [f"{r['metrics'][k]:.3f}" for k in METRICS] + [f"{per[n]:.2f}" for n in per]
-        lines.append(f"| {r['seed']} | " + " | ".join(cells) + f" | {r['ladders']['mean']:.2f} | {r['train_seconds']} |")
+        lines.append(
+            f"| {r['seed']} | " + " | ".join(cells) + f" | {r['ladders']['mean']:.2f} | {r['train_seconds']} |"
+        )
     cells = [f"{agg[k]['mean']:.3f} ± {agg[k]['std']:.3f}" for k in METRICS]
     cells += [f"{agg['ladder_' + n]['mean']:.2f}" for n in first["ladders"]["per_ladder"]]
     lines.append("| mean ± std | " + " | ".join(cells) + f" | {agg['ladder_mean']['mean']:.2f} ± "

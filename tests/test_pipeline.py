@@ -42,11 +42,25 @@ def test_default_config_is_valid_and_round_trips():
         ("[data]\npath = '/no/such/folder'\n", "data.path='/no/such/folder' does not exist"),
         ("[search\n", "not valid TOML"),
         ("[search]\npreset = 'phone'\n", r"\[search\].*preset 'phone'.*set latency_table"),
+        ("[train.per_variant.aestheticnet_star]\nrank_wieght = 1.0\n", r"per_variant.aestheticnet_star.*rank_wieght"),
+        ("[train.per_variant.aestheticnet_star]\ndata = 'x'\n", r"per_variant.aestheticnet_star.*\['data'\]"),
+        ("[train.per_variant.nima]\nlr = 0.1\n", r"per_variant.nima must be a table for one of"),
     ],
 )
 def test_bad_config_fails_naming_the_key(tmp_path, toml, message):
     with pytest.raises(ValueError, match=message):
         load_pipeline_config(write(tmp_path, toml))
+
+
+def test_per_variant_settings_apply_to_their_variant_only(tmp_path):
+    cfg = PipelineConfig()
+    assert cfg.train_config("aestheticnet_star", "d", "PDARTS").rank_weight == 3.0
+    assert cfg.train_config("aestheticnet", "d", "PDARTS").rank_weight == 0.0
+    cfg = load_pipeline_config(write(tmp_path, "[train.per_variant.aestheticnet]\nrank_weight = 0.5\nepochs = 2\n"))
+    plain = cfg.train_config("aestheticnet", "d", "PDARTS")
+    assert (plain.rank_weight, plain.epochs) == (0.5, 2)
+    star = cfg.train_config("aestheticnet_star", "d", "PDARTS")
+    assert (star.rank_weight, star.epochs) == (3.0, 8)  # a table adds to the defaults
 
 
 def test_search_preset_settings_and_overrides_meet(tmp_path):
@@ -93,7 +107,9 @@ run_pipeline(load_pipeline_config(sys.argv[1]), sys.argv[2], stop_after="evaluat
 
 @pytest.mark.slow
 def test_killed_during_training_resumes_and_skips_finished_steps(tiny_synth, tmp_path):
-    cfg = write(tmp_path, f"""
+    cfg = write(
+        tmp_path,
+        f"""
         [data]
         path = "{tiny_synth}"
         [search]
@@ -113,7 +129,8 @@ def test_killed_during_training_resumes_and_skips_finished_steps(tiny_synth, tmp
         threads = 1
         [export]
         variant = "aestheticnet_star"
-    """)
+    """,
+    )
     out = tmp_path / "out"
     metrics = out / "train" / "aestheticnet_star" / "metrics.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -201,7 +218,10 @@ def test_variants_train_side_by_side_and_resume_with_another_thread_count(tiny_s
     from aestheticnet.train.config import TrainConfig
     from aestheticnet.train.trainer import resume_differences
 
-    cfg = load_pipeline_config(write(tmp_path, f"""
+    cfg = load_pipeline_config(
+        write(
+            tmp_path,
+            f"""
         [data]
         path = "{tiny_synth}"
         [search]
@@ -220,7 +240,9 @@ def test_variants_train_side_by_side_and_resume_with_another_thread_count(tiny_s
         max_val_items = 8
         [export]
         variant = "aestheticnet_star"
-    """))
+    """,
+        )
+    )
     lines: list[str] = []
     run_pipeline(cfg, tmp_path / "out", log=lines.append, stop_after="evaluate", cpus=2)
     printed = capfd.readouterr().out

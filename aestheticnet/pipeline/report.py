@@ -33,7 +33,9 @@ def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[tuple[str,
     """(title, markdown lines, image paths relative to the report folder)."""
     steps = summary["steps"]
     sections = []
-    rows = [[name, "skipped (up to date)" if s["skipped"] else "ran", f"{s['seconds']:.1f}"] for name, s in steps.items()]
+    rows = [
+        [name, "skipped (up to date)" if s["skipped"] else "ran", f"{s['seconds']:.1f}"] for name, s in steps.items()
+    ]
     sections.append(("Steps", _table(["step", "status", "seconds"], rows)
                      + ["", f"Total wall time of this run: {summary['wall_seconds']:.0f} s."], []))  # fmt: skip
 
@@ -90,22 +92,46 @@ def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> tuple[str, l
         model, m = name[len("evaluate_") :], s["result"]["metrics"]
         ladders = s["result"].get("ladders")
         rows.append(
-            [model, s["result"]["items"], m["accuracy"], m["plcc"], m["srocc"], ladders["mean"] if ladders else "-",
-             m["emd_r1"], m["emd_r2"], m["std_plcc"], m["std_srocc"]]
+            [
+                model,
+                s["result"]["items"],
+                m["accuracy"],
+                m["plcc"],
+                m["srocc"],
+                ladders["mean"] if ladders else "-",
+                m["emd_r1"],
+                m["emd_r2"],
+                m["std_plcc"],
+                m["std_srocc"],
+            ]
         )
         if ladders:
             per = ladders["per_ladder"]
             ladder_rows.append([model, ladders["photos"], *(per.get(k) for k in LADDERS), ladders["mean"]])
         files = s["result"].get("files", {})
         images += [_rel(files[k], report_dir) for k in ("distributions_png", "scatter_png") if k in files]
-    headers = ["model", "images", "accuracy", "PLCC", "SROCC", "ladder rho", "EMD r=1", "EMD r=2", "std PLCC",
-               "std SROCC"]
+    headers = [
+        "model",
+        "images",
+        "accuracy",
+        "PLCC",
+        "SROCC",
+        "ladder rho",
+        "EMD r=1",
+        "EMD r=2",
+        "std PLCC",
+        "std SROCC",
+    ]
     lines = _table(headers, rows)
     if ladder_rows:
-        lines += ["", "Ladder rho: does the model rank quality on the validation photos, beyond fitting the raters? "
-                  "Each validation photo's pristine crop, then four strengths of one distortion; Spearman's rho "
-                  "between strength and predicted score, sign flipped (1: more distortion always scored lower; "
-                  "0: no order; -1: backwards), averaged over photos.", ""]
+        lines += [
+            "",
+            "Ladder rho: does the model rank quality on the validation photos, beyond fitting the raters? "
+            "Each validation photo's pristine crop, then four strengths of one distortion; Spearman's rho "
+            "between strength and predicted score, sign flipped (1: more distortion always scored lower; "
+            "0: no order; -1: backwards), averaged over photos.",
+            "",
+        ]
         lines += _table(["model", "photos", *LADDERS, "mean"], ladder_rows)
     else:
         lines += ["", "Ladder rho needs pristine references (a synthetic dataset); this dataset has none."]
@@ -123,7 +149,9 @@ def write_report(cfg, out_dir: Path, summary: dict[str, Any]) -> dict[str, str]:
         md += [f"![{Path(i).stem}]({i})" for i in images] + ([""] if images else [])
         body.append(f"<h2>{html.escape(title)}</h2>")
         body.append(_md_lines_to_html(lines))
-        body += [f'<img src="{html.escape(i)}" alt="{html.escape(Path(i).stem)}" style="max-width:48%">' for i in images]
+        body += [
+            f'<img src="{html.escape(i)}" alt="{html.escape(Path(i).stem)}" style="max-width:48%">' for i in images
+        ]
     md_path, html_path = report_dir / "report.md", report_dir / "report.html"
     atomic_write_text(md_path, "\n".join(md) + "\n")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>aestheticnet report</title><style>"
@@ -141,7 +169,11 @@ def _md_lines_to_html(lines: list[str]) -> str:
         header = [c.strip() for c in rows[0].strip("|").split("|")]
         out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         for r in rows[2:]:
-            out.append("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r.strip("|").split("|")) + "</tr>")
+            out.append(
+                "<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r.strip("|").split("|")) + "</tr>"
+            )
         out.append("</table>")
-    out += [f"<p>{html.escape(ln.replace('**', '').replace('`', ''))}</p>" for ln in lines if ln and not ln.startswith("|")]
+    out += [
+        f"<p>{html.escape(ln.replace('**', '').replace('`', ''))}</p>" for ln in lines if ln and not ln.startswith("|")
+    ]
     return "\n".join(out)
