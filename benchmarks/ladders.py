@@ -78,7 +78,7 @@ def brisque_scores(ladders: LadderSet, venv: Path) -> dict[str, float]:
 
 def markdown(rows: list[dict]) -> str:
     names = list(LADDERS)
-    lines = ["| model | " + " | ".join(names) + " | mean | photos |", "|---|" + "---:|" * (len(names) + 2)]
+    lines = ["| model | " + " | ".join(names) + " | mean | pristine crops |", "|---|" + "---:|" * (len(names) + 2)]
     for row in rows:
         rep = row["report"]
         cells = [f"{rep['per_ladder'].get(n, float('nan')):.2f}" for n in names]

@@ -132,7 +132,7 @@ def main() -> None:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds")
     ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--rank-weight", type=float, default=1.0)
+    ap.add_argument("--rank-weight", type=float, default=3.0)
     ap.add_argument("--val-fraction", type=float, default=0.4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--int8", action="store_true", help="also export int8 ONNX and TFLite and verify them")

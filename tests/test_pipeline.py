@@ -164,7 +164,7 @@ def test_killed_during_training_resumes_and_skips_finished_steps(tiny_synth, tmp
     # The ranking check ran on the validation photos' ladders and the report shows it next to SROCC.
     ladders = json.loads((out / "evaluate" / "aestheticnet_star" / "ladders" / "ladders.json").read_text())
     assert ladders["photos"] >= 1 and set(ladders["per_ladder"]) == {"blur", "jpeg", "noise", "resample"}
-    assert "| model | photos | blur | jpeg | noise | resample | mean |" in report
+    assert "| model | pristine crops | blur | jpeg | noise | resample | mean |" in report
     if ".mlpackage" in report and platform.system() != "Darwin":  # CoreML parity, and who computed it
         assert "mil-evaluator" in report and "not by Core ML on a device" in report
 

@@ -141,7 +141,8 @@ def ladder_report(ladders: LadderSet, scores: Mapping[str, float]) -> dict:
 
     ``scores`` maps each image's relative path (``LadderImage.path``) to its predicted mean score. A ladder whose
     scores are all equal (rho undefined) counts as 0: the model does not order it. Returns the mean per ladder over
-    photos, their mean (``mean``), the per-photo values and the number of photos.
+    source images, their mean (``mean``), the per-source values and the number of sources (``photos``: one per
+    pristine crop, as :func:`reference_sources` names them, ``photo#crop``).
     """
     rungs: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for image in ladders.images:

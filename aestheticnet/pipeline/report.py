@@ -132,7 +132,7 @@ def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> tuple[str, l
             "0: no order; -1: backwards), averaged over photos.",
             "",
         ]
-        lines += _table(["model", "photos", *LADDERS, "mean"], ladder_rows)
+        lines += _table(["model", "pristine crops", *LADDERS, "mean"], ladder_rows)
     else:
         lines += ["", "Ladder rho needs pristine references (a synthetic dataset); this dataset has none."]
     return "Evaluation (validation split, by source photo)", lines, images
