@@ -62,8 +62,10 @@ def spread(values: list[float]) -> str:
 
 
 def markdown(runs: list[dict], pool: dict | None) -> str:
-    lines = ["| variant | seed | SROCC | PLCC | accuracy | EMD r=2 | ladder rho (val photos) | pipeline s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        "| variant | seed | SROCC | PLCC | accuracy | EMD r=2 | ladder rho (val photos) | pipeline s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for variant in runs[0]["variants"]:
         rows = [(r["seed"], r["variants"][variant], r["seconds"]) for r in runs]
         for seed, v, seconds in rows:
@@ -74,8 +76,13 @@ def markdown(runs: list[dict], pool: dict | None) -> str:
         lines.append(f"| {variant} | mean ± std | " + " | ".join(cells) + " | |")
     if pool:
         names = list(pool["ladders"])
-        lines += ["", "Ladder rho on the pool's photos that no demo model saw:", "",
-                  "| model | " + " | ".join(names) + " | mean | pristine crops |", "|---|" + "---:|" * (len(names) + 2)]  # fmt: skip
+        lines += [
+            "",
+            "Ladder rho on the pool's photos that no demo model saw:",
+            "",
+            "| model | " + " | ".join(names) + " | mean | pristine crops |",
+            "|---|" + "---:|" * (len(names) + 2),
+        ]
         for row in pool["rows"]:
             rep = row["report"]
             cells = " | ".join(f"{rep['per_ladder'][n]:.2f}" for n in names)

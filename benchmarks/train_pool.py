@@ -84,8 +84,14 @@ def run_seed(args, seed: int) -> dict:
     last = out / "last.safetensors"
     evaluation = evaluate_checkpoint(last, str(args.data), out / "eval")
     ladders = ladder_check(last, str(args.data), out / "ladders", threads=args.threads)
-    result = {"seed": seed, "config": cfg.to_dict(), "train_seconds": round(seconds), "items": evaluation["items"],
-              "metrics": evaluation["metrics"], "ladders": ladders}  # fmt: skip
+    result = {
+        "seed": seed,
+        "config": cfg.to_dict(),
+        "train_seconds": round(seconds),
+        "items": evaluation["items"],
+        "metrics": evaluation["metrics"],
+        "ladders": ladders,
+    }
     if args.int8:
         result["int8_srocc_vs_fp32"] = int8_parity(last, args.data, out / "export", args.int8_samples)
     atomic_write_json(done, result)
@@ -105,10 +111,16 @@ def summary(results: list[dict]) -> dict:
 
 def markdown(args, results: list[dict], agg: dict) -> str:
     first = results[0]
-    lines = [f"{args.preset} AestheticNet* on the photo pool: {first['items']} validation images of "
-             f"{first['ladders']['photos']} pristine crops of the validation photos, last epoch ({args.epochs}) of each seed.", "",
-             "| seed | SROCC | PLCC | accuracy | EMD r=2 | blur | jpeg | noise | resample | ladder mean | train s |",
-             "|---|" + "---:|" * 10]  # fmt: skip
+    title = (
+        f"{args.preset} AestheticNet* on the photo pool: {first['items']} validation images; ladders on the "
+        f"{first['ladders']['photos']} pristine crops of the validation photos; last epoch ({args.epochs}) of each seed."
+    )
+    lines = [
+        title,
+        "",
+        "| seed | SROCC | PLCC | accuracy | EMD r=2 | blur | jpeg | noise | resample | ladder mean | train s |",
+        "|---|" + "---:|" * 10,
+    ]
     for r in results:
         per = r["ladders"]["per_ladder"]
         cells = [f"{r['metrics'][k]:.3f}" for k in METRICS] + [f"{per[n]:.2f}" for n in per]
@@ -117,12 +129,17 @@ def markdown(args, results: list[dict], agg: dict) -> str:
         )
     cells = [f"{agg[k]['mean']:.3f} ± {agg[k]['std']:.3f}" for k in METRICS]
     cells += [f"{agg['ladder_' + n]['mean']:.2f}" for n in first["ladders"]["per_ladder"]]
-    lines.append("| mean ± std | " + " | ".join(cells) + f" | {agg['ladder_mean']['mean']:.2f} ± "
-                 f"{agg['ladder_mean']['std']:.2f} | |")  # fmt: skip
+    lines.append(
+        "| mean ± std | " + " | ".join(cells) + f" | {agg['ladder_mean']['mean']:.2f} ± "
+        f"{agg['ladder_mean']['std']:.2f} | |"
+    )
     if "int8_srocc_vs_fp32" in first:
         lines += ["", "| seed | " + " | ".join(first["int8_srocc_vs_fp32"]) + " |", "|---|" + "---:|" * 2]
-        lines += [f"| {r['seed']} | " + " | ".join(f"{v:.4f}" for v in r["int8_srocc_vs_fp32"].values()) + " |"
-                  for r in results if "int8_srocc_vs_fp32" in r]  # fmt: skip
+        lines += [
+            f"| {r['seed']} | " + " | ".join(f"{v:.4f}" for v in r["int8_srocc_vs_fp32"].values()) + " |"
+            for r in results
+            if "int8_srocc_vs_fp32" in r
+        ]
     return "\n".join(lines) + "\n"
 
 
