@@ -68,6 +68,19 @@ def test_training_learns_and_writes_model_files(tiny_synth, tmp_path):
     assert records[0]["train_images_per_s"] > 0
 
 
+def test_ranking_loss_trains_on_pairs_of_one_photo_and_refuses_ungrouped_data(tiny_synth, tmp_path):
+    common = dict(epochs=1, drop_path=0.0, auxiliary_weight=0.0)
+    plain = train(tiny_config(tiny_synth, **common), tmp_path / "plain", progress=False)
+    ranked = train(tiny_config(tiny_synth, rank_weight=3.0, **common), tmp_path / "ranked", progress=False)
+    # Same seed and batches: the ranking term is the only difference, and the training images hold pairs of one photo.
+    assert ranked["last"]["train_loss"] > plain["last"]["train_loss"]
+    with pytest.warns(UserWarning, match="rank_weight=3.0.*its own group.*adds nothing"):
+        by_id = train(
+            tiny_config(tiny_synth, rank_weight=3.0, group_by="id", **common), tmp_path / "ids", progress=False
+        )
+    assert by_id["epochs_done"] == 1
+
+
 def test_bad_config_values_are_named():
     with pytest.raises(ValueError, match="loss='l2'"):
         TrainConfig(loss="l2")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -177,6 +178,14 @@ class _TrainingRun:
         # Source photo of every training image, as an integer per id, for the ranking loss's pairs.
         photo_index: dict[str, int] = {}
         self.group_of = {r.id: photo_index.setdefault(r.group, len(photo_index)) for r in self.train_ds.records}
+        if cfg.rank_weight > 0 and len(photo_index) == len(self.train_ds.records) and ctx.is_main:
+            # Not an error: the pipeline's defaults ask for it, and on AVA split by image it simply has no pairs.
+            warnings.warn(
+                f"rank_weight={cfg.rank_weight} ranks images of one source photo against each other, but every "
+                f"training image of {cfg.data} is its own group (group_by={cfg.group_by!r}), so it adds nothing; "
+                "group them by photo (group_by='challenge' for the synthetic datasets) or set rank_weight=0",
+                stacklevel=2,
+            )
         self.start_epoch, self.best = 0, {"srocc": -float("inf"), "epoch": -1}
         if resume:
             self._restore()
