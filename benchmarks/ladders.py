@@ -31,9 +31,7 @@ from pathlib import Path
 from aestheticnet.data.distortions import PHOTOS
 from aestheticnet.data.ladders import LADDERS, LadderSet, ladder_report, reference_sources, write_ladders
 from aestheticnet.io import atomic_write_json, atomic_write_text
-from aestheticnet.models.checkpoint import read_metadata
-from aestheticnet.runtime import Scorer
-from aestheticnet.train.data import split_ids
+from aestheticnet.pipeline.ladders import score_ladders, validation_sources
 
 BRISQUE_PACKAGES = ["brisque==0.2.0", "opencv-python-headless", "scikit-image", "numpy", "scipy", "pillow"]
 
@@ -51,14 +49,8 @@ def sources(args) -> dict:
     if args.photos == "val":
         if args.split_of is None:
             sys.exit("--photos val needs --split-of CKPT (the checkpoint whose validation split to use)")
-        train_config = (read_metadata(args.split_of).get("extra") or {}).get("train_config") or {}
-        return reference_sources(args.data, image_ids=split_ids(str(args.data), train_config))
+        return validation_sources(args.split_of, str(args.data))
     return reference_sources(args.data)
-
-
-def model_scores(path: Path, ladders: LadderSet, threads: int) -> dict[str, float]:
-    scores = Scorer(path, threads=threads).score_paths(ladders.paths())
-    return {image.path: s["mean"] for image, s in zip(ladders.images, scores)}
 
 
 def brisque_scores(ladders: LadderSet, venv: Path) -> dict[str, float]:
@@ -105,7 +97,7 @@ def main() -> None:
     rows = []
     for name, path in args.model:
         t0 = time.perf_counter()
-        rep = ladder_report(ladders, model_scores(path, ladders, args.threads))
+        rep = score_ladders(path, ladders, args.threads)
         rows.append({"name": name, "path": str(path), "seconds": round(time.perf_counter() - t0, 1), "report": rep})
     if args.brisque:
         t0 = time.perf_counter()

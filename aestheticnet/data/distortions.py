@@ -136,7 +136,7 @@ def _blur(x, sigma, ctx):
 
 
 def _jpeg(x, quality, ctx):
-    img = _to_pil(x)
+    img = to_pil(x)
     buf = io.BytesIO()
     # Default 4:2:0 chroma subsampling, like the JPEGs cameras and websites produce.
     img.save(buf, format="JPEG", quality=int(round(quality)))
@@ -176,7 +176,7 @@ def _saturation(x, factor, ctx):
 def _pixelate(x, factor, ctx):
     h, w = x.shape[:2]
     small = (max(1, round(w / factor)), max(1, round(h / factor)))
-    img = _to_pil(x).resize(small, Image.Resampling.BOX).resize((w, h), Image.Resampling.NEAREST)
+    img = to_pil(x).resize(small, Image.Resampling.BOX).resize((w, h), Image.Resampling.NEAREST)
     return np.asarray(img, dtype=np.float32).reshape(x.shape)
 
 
@@ -204,7 +204,7 @@ def _motion_blur(x, length, ctx):
     return out
 
 
-def _to_pil(x: np.ndarray) -> Image.Image:
+def to_pil(x: np.ndarray) -> Image.Image:
     u8 = to_uint8(x)
     return Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8)
 

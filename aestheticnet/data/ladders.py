@@ -52,9 +52,7 @@ INDEX_FILE = "ladders.json"
 def _resample(x: np.ndarray, factor: float, ctx: distortions.NoiseContext) -> np.ndarray:
     h, w = x.shape[:2]
     small = (max(1, round(w / factor)), max(1, round(h / factor)))
-    u8 = distortions.to_uint8(x)
-    img = Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8)
-    img = img.resize(small, Image.Resampling.BOX).resize((w, h), Image.Resampling.BICUBIC)
+    img = distortions.to_pil(x).resize(small, Image.Resampling.BOX).resize((w, h), Image.Resampling.BICUBIC)
     return np.asarray(img, dtype=np.float32).reshape(x.shape)
 
 
@@ -167,13 +165,12 @@ def ladder_report(ladders: LadderSet, scores: Mapping[str, float]) -> dict:
 def reference_sources(
     data_dir: str | os.PathLike,
     image_ids: set[str] | None = None,
-    photos: set[str] | None = None,
     exclude_photos: set[str] = frozenset(),
 ) -> dict[str, np.ndarray]:
     """The pristine crops of a synthetic dataset (``groups.csv``), keyed ``photo#crop``.
 
-    ``image_ids`` keeps the references whose AVA image id is in it (a split's ids); ``photos`` those of these source
-    photos; ``exclude_photos`` leaves those photos out. Raises ``FileNotFoundError`` for a folder without ``groups.csv`` (not a synthetic dataset).
+    ``image_ids`` keeps the references whose AVA image id is in it (a split's ids); ``exclude_photos`` leaves those
+    source photos out. Raises ``FileNotFoundError`` for a folder without ``groups.csv`` (not a synthetic dataset).
     """
     root = Path(data_dir)
     table = root / "groups.csv"
@@ -186,7 +183,7 @@ def reference_sources(
                 continue
             if image_ids is not None and row["image_id"] not in image_ids:
                 continue
-            if (photos is not None and row["photo"] not in photos) or row["photo"] in exclude_photos:
+            if row["photo"] in exclude_photos:
                 continue
             with Image.open(root / row["tid_file"]) as img:
                 sources[f"{row['photo']}#{row['crop']}"] = np.asarray(img.convert("RGB"))

@@ -25,8 +25,19 @@ from scipy import ndimage
 from aestheticnet.data import distortions, synthetic_render
 from aestheticnet.data.images import ImageDecodeError, load_image
 
-__all__ = ["IMAGE_SUFFIXES", "MIN_PHOTOS", "MIN_TEXTURE", "PhotoScan", "SkippedFile", "SourcePhoto", "TooFewPhotosError",
-           "UserPhoto", "check_enough", "scan_photos", "texture_fraction"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MIN_PHOTOS",
+    "MIN_TEXTURE",
+    "PhotoScan",
+    "SkippedFile",
+    "SourcePhoto",
+    "TooFewPhotosError",
+    "UserPhoto",
+    "check_enough",
+    "scan_photos",
+    "texture_fraction",
+]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 

@@ -220,16 +220,15 @@ class PipelineConfig:
         from aestheticnet.models.registry import list_models
 
         self.search_config()
-        for v in self.train.variants:
-            if v not in list_models():
-                raise ValueError(f"pipeline config: train.variants has {v!r}; valid: {list_models()}")
         for v, settings in self.train.per_variant.items():
             if v not in list_models() or not isinstance(settings, dict):
                 raise ValueError(f"pipeline config: train.per_variant.{v} must be a table for one of {list_models()}")
             unknown = sorted(set(settings) - set(_fields(TrainConfig)) | set(settings) & _PIPELINE_SET["train"])
             if unknown:
                 raise ValueError(f"pipeline config: train.per_variant.{v} has unknown or pipeline-set keys {unknown}")
-            self.train_config(v, "", "PDARTS")
+        for v in self.train.variants:
+            if v not in list_models():
+                raise ValueError(f"pipeline config: train.variants has {v!r}; valid: {list_models()}")
             self.train_config(v, "", "PDARTS")
         if self.export.variant not in self.train.variants:
             raise ValueError(f"pipeline config: export.variant={self.export.variant!r} is not in train.variants")

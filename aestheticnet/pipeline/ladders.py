@@ -11,13 +11,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aestheticnet.data.ladders import ladder_report, reference_sources, write_ladders
+from aestheticnet.data.ladders import LadderSet, ladder_report, reference_sources, write_ladders
 from aestheticnet.io import atomic_write_json
 from aestheticnet.models.checkpoint import read_metadata
 from aestheticnet.runtime import Scorer
 from aestheticnet.train.data import split_ids
 
-__all__ = ["ladder_check"]
+__all__ = ["ladder_check", "score_ladders", "validation_sources"]
+
+
+def score_ladders(model: str | Path, ladders: LadderSet, threads: int | None = None) -> dict[str, Any]:
+    """:func:`ladder_report` of ``model`` (a checkpoint or any exported artifact), scored through ``Scorer``."""
+    scores = Scorer(model, threads=threads).score_paths(ladders.paths())
+    return ladder_report(ladders, {image.path: s["mean"] for image, s in zip(ladders.images, scores)})
+
+
+def validation_sources(checkpoint: str | Path, data: str) -> dict[str, Any]:
+    """The pristine crops of the validation photos ``checkpoint`` was trained with (``reference_sources``)."""
+    train_config = (read_metadata(checkpoint).get("extra") or {}).get("train_config") or {}
+    return reference_sources(data, image_ids=split_ids(data, train_config))
 
 
 def ladder_check(checkpoint: Path, data: str, out_dir: Path, threads: int | None = None) -> dict[str, Any] | None:
@@ -25,15 +37,12 @@ def ladder_check(checkpoint: Path, data: str, out_dir: Path, threads: int | None
 
     None when ``data`` has no pristine references (not a synthetic dataset).
     """
-    train_config = (read_metadata(checkpoint).get("extra") or {}).get("train_config") or {}
     try:
-        sources = reference_sources(data, image_ids=split_ids(data, train_config))
+        sources = validation_sources(checkpoint, data)
     except FileNotFoundError:
         return None
     if not sources:
         return None
-    ladders = write_ladders(sources, out_dir / "images")
-    scores = Scorer(checkpoint, threads=threads).score_paths(ladders.paths())
-    report = ladder_report(ladders, {image.path: s["mean"] for image, s in zip(ladders.images, scores)})
+    report = score_ladders(checkpoint, write_ladders(sources, out_dir / "images"), threads)
     atomic_write_json(out_dir / "ladders.json", report)
     return report

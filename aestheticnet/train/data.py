@@ -14,7 +14,7 @@ from aestheticnet.data.preprocess import Preprocess
 from aestheticnet.data.sampler import ShapeBucketBatchSampler
 from aestheticnet.models.registry import get_entry
 
-__all__ = ["preprocess_for", "open_split", "make_loader", "predict", "split_ids"]
+__all__ = ["preprocess_for", "open_split", "make_loader", "predict", "split_ids", "split_options"]
 
 
 def preprocess_for(
@@ -68,13 +68,20 @@ def open_split(
     return ds
 
 
+def split_options(train_config: dict[str, Any]) -> dict[str, Any]:
+    """The :func:`open_split` keywords that reproduce the split of a run with ``train_config`` (its saved dict)."""
+    return {
+        "seed": int(train_config.get("seed", 0)),
+        "val_fraction": float(train_config.get("val_fraction", 0.2)),
+        "data_format": train_config.get("data_format"),
+        "group_by": train_config.get("group_by"),
+    }
+
+
 def split_ids(data: str, train_config: dict[str, Any], split: str = "val") -> set[str]:
     """Image ids of ``split`` of ``data`` as a training run with ``train_config`` (its saved dict) split it."""
-    ds = open_split(
-        data, split, preprocess_for(train_config.get("variant", "aestheticnet_star")), train=False,
-        seed=int(train_config.get("seed", 0)), val_fraction=float(train_config.get("val_fraction", 0.2)),
-        data_format=train_config.get("data_format"), group_by=train_config.get("group_by"),
-    )  # fmt: skip
+    preprocess = preprocess_for(train_config.get("variant", "aestheticnet_star"))
+    ds = open_split(data, split, preprocess, train=False, **split_options(train_config))
     return {record.id for record in ds.records}
 
 

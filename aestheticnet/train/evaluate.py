@@ -12,7 +12,7 @@ from aestheticnet.data.preprocess import Preprocess
 from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.metrics import evaluate_distributions, mean_score
 from aestheticnet.models.checkpoint import load as load_model
-from aestheticnet.train.data import open_split, predict
+from aestheticnet.train.data import open_split, predict, split_options
 from aestheticnet.train.plots import plot_score_distributions, plot_scatter
 
 __all__ = ["evaluate_checkpoint"]
@@ -39,11 +39,7 @@ def evaluate_checkpoint(
     preprocess = Preprocess.from_dict(
         {k: tuple(v) if isinstance(v, list) else v for k, v in meta["preprocess"].items()}
     )
-    ds = open_split(
-        data, split, preprocess, train=False, seed=int(train_cfg.get("seed", 0)),
-        val_fraction=float(train_cfg.get("val_fraction", 0.2)), data_format=train_cfg.get("data_format"),
-        group_by=train_cfg.get("group_by"), max_items=max_items,
-    )  # fmt: skip
+    ds = open_split(data, split, preprocess, train=False, max_items=max_items, **split_options(train_cfg))
     if ds.num_buckets != model.config.num_buckets:
         raise ValueError(
             f"{data}: labels have {ds.num_buckets} buckets but {checkpoint} predicts {model.config.num_buckets}"
