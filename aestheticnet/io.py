@@ -58,6 +58,12 @@ def read_parsed(path: str | Path, parse: Callable[[str], Any], what: str, syntax
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file; of a folder (an ``.mlpackage``), that of its files' relative paths and digests."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        listing = "".join(f"{p.relative_to(path).as_posix()}\t{sha256_file(p, chunk)}\n" for p in files)
+        return hashlib.sha256(listing.encode()).hexdigest()
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):

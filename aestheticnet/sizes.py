@@ -16,9 +16,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["SIZE_MULTIPLE", "Shape", "SizeError", "parse_shape", "parse_shapes"]
+__all__ = ["MAX_BATCH", "MAX_SIDE", "SIZE_MULTIPLE", "Shape", "SizeError", "parse_shape", "parse_shapes"]
 
 SIZE_MULTIPLE = 32
+# The largest input the toolchain builds, exports (the dynamic dims' upper bounds) and measures: a larger one
+# would only fail later, in an allocation deep inside a runtime.
+MAX_SIDE = 2048
+MAX_BATCH = 64
 _ITEM = re.compile(r"(?:(\d+)x)?(\d+)x(\d+)")
 
 
@@ -43,6 +47,9 @@ class Shape:
             raise SizeError(f"{self}: the batch must be at least 1")
         if self.height < 1 or self.width < 1 or self.height % SIZE_MULTIPLE or self.width % SIZE_MULTIPLE:
             raise SizeError(f"{self}: height and width must be positive multiples of {SIZE_MULTIPLE}")
+        if self.batch > MAX_BATCH or max(self.height, self.width) > MAX_SIDE:
+            raise SizeError(f"{self}: at most a batch of {MAX_BATCH} and sides of {MAX_SIDE} (the largest input the "
+                            "models are exported for)")  # fmt: skip
 
     @property
     def size(self) -> tuple[int, int]:

@@ -59,6 +59,7 @@ def config(args, seed: int) -> TrainConfig:
         seed=seed,
         num_workers=0,
         threads=args.threads,
+        max_val_items=args.monitor_val_items,
         **PRESETS[args.preset],
     )
 
@@ -152,6 +153,12 @@ def main() -> None:
     ap.add_argument("--rank-weight", type=float, default=3.0)
     ap.add_argument("--val-fraction", type=float, default=0.4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--monitor-val-items",
+        type=int,
+        default=None,
+        help="validate on only this many images after each epoch (progress only; the reported metrics use them all)",
+    )
     ap.add_argument("--int8", action="store_true", help="also export int8 ONNX and TFLite and verify them")
     ap.add_argument("--int8-samples", type=int, default=200)
     ap.add_argument("--quiet", action="store_true")

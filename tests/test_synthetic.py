@@ -172,7 +172,7 @@ def test_interrupted_build_leaves_no_complete_dataset(tmp_path, monkeypatch):
 def test_refuses_foreign_directory(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "thesis.tex").write_text("precious")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(ValueError, match="not a synthetic dataset"):
         small(tmp_path / "d", force=True)
     assert (tmp_path / "d" / "thesis.tex").read_text() == "precious"
 

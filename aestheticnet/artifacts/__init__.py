@@ -24,6 +24,21 @@ from aestheticnet.artifacts.formats import (
     parse_precisions,
     tolerance_for,
 )
-from aestheticnet.artifacts.manifest import ManifestError, manifest_precision, read_manifest, sidecar_path
+from aestheticnet.artifacts.manifest import (
+    ManifestError,
+    check_digest,
+    check_shapes,
+    manifest_precision,
+    read_manifest,
+    sidecar_path,
+)
 
-__all__ = [*formats.__all__, "ManifestError", "manifest_precision", "read_manifest", "sidecar_path"]
+__all__ = [
+    *formats.__all__,
+    "ManifestError",
+    "check_digest",
+    "check_shapes",
+    "manifest_precision",
+    "read_manifest",
+    "sidecar_path",
+]

@@ -17,7 +17,17 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_dir", "failure_text", "log_tail", "publish", "quiet_fds", "scratch_dir", "silenced", "tree_bytes"]
+__all__ = [
+    "atomic_dir",
+    "failure_text",
+    "log_tail",
+    "move_into_place",
+    "publish",
+    "quiet_fds",
+    "scratch_dir",
+    "silenced",
+    "tree_bytes",
+]
 
 
 @contextlib.contextmanager
@@ -31,16 +41,26 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"{tmp}: the exporter wrote nothing")
-        old = None
-        if target.exists() or target.is_symlink():
-            old = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            _remove(old)
+        move_into_place(tmp, target)
     except BaseException:
         _remove(tmp)
         raise
+
+
+def move_into_place(src: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Rename ``src`` (a file or a directory on the same file system) to ``target``, replacing what is there: a
+    reader sees the old one or the new one. An existing directory is moved aside first, removed after."""
+    src, target = Path(src), Path(target)
+    if src.is_file():
+        os.replace(src, target)
+        return
+    old = None
+    if target.exists() or target.is_symlink():
+        old = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
+        os.replace(target, old)
+    os.replace(src, target)
+    if old is not None:
+        _remove(old)
 
 
 def _remove(path: Path) -> None:

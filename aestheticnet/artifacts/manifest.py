@@ -30,6 +30,8 @@ __all__ = [
     "MANIFEST_VERSION",
     "ManifestError",
     "build_manifest",
+    "check_digest",
+    "check_shapes",
     "manifest_precision",
     "read_manifest",
     "sidecar_path",
@@ -144,11 +146,42 @@ def write_sidecar(artifact: str | Path, manifest: dict[str, Any]) -> Path:
     full = json.loads(json.dumps(manifest))
     full["artifact"]["file"] = artifact.name
     full["artifact"]["bytes"] = tree_bytes(artifact)
-    if artifact.is_file():
-        full["artifact"]["sha256"] = sha256_file(artifact)
+    full["artifact"]["sha256"] = sha256_file(artifact)
     path = sidecar_path(artifact)
     atomic_write_json(path, full)
     return path
+
+
+def check_digest(artifact: str | Path) -> None:
+    """Refuse an artifact whose sidecar manifest records another sha256 than the file (or package) has now: the
+    manifest then describes some other model. No sidecar, or one without a digest, is not checked."""
+    artifact = Path(artifact)
+    side = sidecar_path(artifact)
+    if not side.is_file():
+        return
+    want = (read_manifest(artifact).get("artifact") or {}).get("sha256")
+    if not want:
+        return
+    got = sha256_file(artifact)
+    if got != want:
+        raise ManifestError(
+            f"{artifact}: its sha256 is {got[:16]}..., but its manifest {side.name} records {want[:16]}...: the "
+            "file changed after it was exported. Export it again (or pass --no-integrity-check to use it as it is)"
+        )
+
+
+def check_shapes(manifest: dict[str, Any], shapes, where: str) -> None:
+    """Refuse input shapes (:class:`~aestheticnet.sizes.Shape`) outside the bounds the manifest declares for the
+    artifact's dynamic batch, height and width; ``where`` names the option or key they came from."""
+    dynamic = (manifest.get("input") or {}).get("dynamic") or {}
+    for shape in shapes:
+        for dim, value in (("batch", shape.batch), ("height", shape.height), ("width", shape.width)):
+            bounds = dynamic.get(dim)
+            if isinstance(bounds, list) and len(bounds) == 2 and not bounds[0] <= value <= bounds[1]:
+                raise ManifestError(
+                    f"{where} {shape}: {dim} {value} is outside {bounds[0]}..{bounds[1]}, the range this artifact "
+                    "was exported for (its manifest's input.dynamic)"
+                )
 
 
 def read_manifest(artifact: str | Path, required: bool = True) -> dict[str, Any] | None:

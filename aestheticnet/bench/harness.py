@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Sequence
 
+from aestheticnet.artifacts import check_digest, check_shapes, read_manifest
 from aestheticnet.bench.devices import BenchError, Job, LocalDevice
 from aestheticnet.bench.manifest import model_facts
 from aestheticnet.bench.ssh import SshDevice
@@ -107,7 +108,8 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def _check_models(models: Sequence[str | Path], device) -> list[Path]:
+def _check_models(models: Sequence[str | Path], device, settings: BenchSettings, check_integrity: bool) -> list[Path]:
+    """The model files, or an error naming the first that cannot be timed (before anything is timed)."""
     paths = []
     for m in models:
         p = Path(m)
@@ -124,6 +126,11 @@ def _check_models(models: Sequence[str | Path], device) -> list[Path]:
         if getattr(device, "remote", False) and p.suffix.lower() == ".safetensors":
             raise BenchError(f"{p.name}: .safetensors models run locally with PyTorch; export to ONNX, TFLite or "
                              f"ExecuTorch for {device.describe()}")  # fmt: skip
+        manifest = read_manifest(p, required=False) if p.suffix.lower() != ".safetensors" else None
+        if manifest is not None:
+            check_shapes(manifest, [Shape(h, w, settings.batch) for h, w in settings.sizes], "--shapes")
+        if check_integrity:
+            check_digest(p)
         paths.append(p)
     if not paths:
         raise BenchError("no model given")
@@ -135,13 +142,16 @@ def run_benchmark(
     settings: BenchSettings = BenchSettings(),
     device: LocalDevice | SshDevice | None = None,
     progress: Callable[[str], None] | None = None,
+    check_integrity: bool = True,
 ) -> dict[str, Any]:
-    """Measure every model x threads x shape on ``device`` (default: this machine). See the module docstring."""
+    """Measure every model x threads x shape on ``device`` (default: this machine). See the module docstring.
+
+    A model whose sha256 differs from its manifest's is refused unless ``check_integrity`` is False."""
     from aestheticnet.bench.runner import machine_info
 
     device = device or LocalDevice()
     settings.validate()
-    paths = _check_models(models, device)
+    paths = _check_models(models, device, settings, check_integrity)
     jobs = settings.jobs()
     rows: list[dict[str, Any]] = []
     device_info = None

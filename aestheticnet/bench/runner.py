@@ -233,6 +233,7 @@ def peak_rss() -> tuple:
 # The size grammar of ``aestheticnet.sizes`` (this file cannot import the package): ``HxW`` or ``NxHxW``, decimal
 # integers joined by ``x``, case-insensitive, spaces around the whole item ignored. A test feeds both the same strings.
 _SHAPE = re.compile(r"(?:(\d+)x)?(\d+)x(\d+)")
+MAX_SIDE, MAX_BATCH = 2048, 64
 
 
 def parse_shape(text: str, multiple: int = 32) -> tuple:
@@ -250,6 +251,8 @@ def parse_shape(text: str, multiple: int = 32) -> tuple:
             f"(total stride of the network), e.g. {max(multiple, h // multiple * multiple)}x"
             f"{max(multiple, w // multiple * multiple)}",
         )
+    if n > MAX_BATCH or max(h, w) > MAX_SIDE:
+        raise RunnerError("bad_shape", f"shape {text!r}: at most a batch of {MAX_BATCH} and sides of {MAX_SIDE}")
     return n, h, w
 
 

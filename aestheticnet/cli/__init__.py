@@ -11,7 +11,7 @@ from aestheticnet.cli import bench, data, export, info, pipeline, search, train
 
 # Errors users cause (bad paths, names, values) are ValueErrors with a message that says what to do; the CLI
 # prints the message instead of a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 
 
 def _fail(exc: BaseException) -> None:

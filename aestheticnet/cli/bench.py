@@ -44,8 +44,9 @@ class _ModelsOrOps(click.Command):
               help="extra ssh options, e.g. --ssh-option '-i key' (also from $AESTHETICNET_SSH_OPTS)")
 @click.option("--remote-python", default="python3", show_default=True, help="Python on the device")
 @click.option("--quiet", is_flag=True, help="no progress lines on stderr")
+@click.option("--no-integrity-check", is_flag=True, help="time models even if their sha256 differs from the manifest's")
 def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, timeout_s, json_path, md_path, plots_dir,
-          ssh_options, remote_python, quiet) -> None:  # fmt: skip
+          ssh_options, remote_python, quiet, no_integrity_check) -> None:  # fmt: skip
     """Benchmark model files (.onnx, .tflite, .pte, .safetensors) x threads x shapes, each in a fresh process.
 
     Reports load/init time, first inference, warm-up mean, p50/p90/p99/mean/std/min/max latency, throughput,
@@ -65,7 +66,7 @@ def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, tim
     settings = BenchSettings(threads=parse_threads(threads), shapes=parse_shapes(shapes, "--shapes"), batch=batch,
                              warmup=warmup, runs=runs, min_seconds=min_seconds, timeout_s=timeout_s)  # fmt: skip
     progress = None if quiet else (lambda line: click.echo(line, err=True))
-    report = run_benchmark(models, settings, target, progress=progress)
+    report = run_benchmark(models, settings, target, progress=progress, check_integrity=not no_integrity_check)
     if json_path == "-":
         click.echo(json.dumps(report, indent=2, default=str))
     else:

@@ -92,7 +92,8 @@ def export(checkpoint, formats, precisions, out_dir, data, calibration_samples, 
     default=None,
     help="write the full report here",
 )
-def verify(artifact, reference, shapes, data, samples, threads, json_path) -> None:
+@click.option("--no-integrity-check", is_flag=True, help="use the artifact even if its sha256 differs from its manifest's")
+def verify(artifact, reference, shapes, data, samples, threads, json_path, no_integrity_check) -> None:
     """Check ARTIFACT against the PyTorch REFERENCE: names, shapes, values; exit 1 on any mismatch."""
     from aestheticnet.export.verify import ParityError, check_parity, format_table
     from aestheticnet.io import atomic_write_json
@@ -100,8 +101,16 @@ def verify(artifact, reference, shapes, data, samples, threads, json_path) -> No
 
     parsed = parse_shapes(shapes, "--shapes") if shapes is not None else None
     try:
-        report, failed = check_parity(artifact, reference, shapes=parsed, data=data, samples=samples,
-                                      threads=threads), False  # fmt: skip
+        report = check_parity(
+            artifact,
+            reference,
+            shapes=parsed,
+            data=data,
+            samples=samples,
+            threads=threads,
+            check_integrity=not no_integrity_check,
+        )
+        failed = False
     except ParityError as exc:
         report, failed = exc.report, True
     click.echo(format_table(report))

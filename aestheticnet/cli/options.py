@@ -19,10 +19,13 @@ _SIMPLE = {"int": int, "float": float, "str": str, "bool": bool}
 
 
 def _click_type(annotation: str) -> tuple[type, int]:
-    """(python type, number of values) from a string annotation such as 'int | None' or 'tuple[float, float]'."""
+    """(python type, number of values) from a string annotation such as 'int | None' or 'tuple[float, float]';
+    a variable-length ``tuple[str, ...]`` is one comma-separated value (number of values 0)."""
     parts = [p.strip() for p in str(annotation).split("|") if p.strip() != "None"]
     if len(parts) == 1 and parts[0].startswith("tuple[") and parts[0].endswith("]"):
         items = [t.strip() for t in parts[0][len("tuple[") : -1].split(",")]
+        if items[1:] == ["..."] and items[0] == "str":
+            return str, 0
         if len(set(items)) == 1 and items[0] in _SIMPLE and items[0] != "bool":
             return _SIMPLE[items[0]], len(items)
     if len(parts) != 1 or parts[0] not in _SIMPLE:
@@ -54,12 +57,24 @@ def dataclass_options(
             if t is bool:
                 func = click.option(f"{opt}/--no-{field.name.replace('_', '-')}", field.name, default=None,
                                     help=help_text)(func)  # fmt: skip
+            elif nargs == 0:
+                func = click.option(opt, field.name, default=None, callback=_comma_list,
+                                    help=f"comma-separated; {help_text}")(func)  # fmt: skip
             else:
                 kind = click.Choice(choices[field.name]) if field.name in choices else t
                 func = click.option(opt, field.name, type=kind, nargs=nargs, default=None, help=help_text)(func)
         return func
 
     return decorate
+
+
+def _comma_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not items:
+        raise click.BadParameter("expected one or more comma-separated names", ctx=ctx, param=param)
+    return items
 
 
 def build_config(cls: type, config_file: str | None, cli_values: dict[str, Any]) -> Any:

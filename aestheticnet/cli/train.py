@@ -51,14 +51,17 @@ def evaluate(checkpoint, data, split, out, batch_size, threshold, max_items) -> 
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--threads", type=int, default=None)
 @click.option("--quiet", is_flag=True)
-def score(paths, model_path, out, fmt, batch_size, threads, quiet) -> None:
-    """Score image files or folders; exit code 1 when some files could not be read."""
-    from aestheticnet.runtime import Scorer, collect_images, write_scores
+@click.option("--no-integrity-check", is_flag=True, help="use the model even if its sha256 differs from its manifest's")
+def score(paths, model_path, out, fmt, batch_size, threads, quiet, no_integrity_check) -> None:
+    """Score image files or folders; exit code 1 when some files could not be scored (unreadable, or the model's
+    output not finite)."""
+    from aestheticnet.runtime import Scorer, collect_images, load, write_scores
 
     files = collect_images(paths)
     if not files:
         raise ValueError(f"no images found in {list(paths)}")
-    scorer = Scorer(model_path, threads=threads, batch_size=batch_size)
+    backend = load(model_path, threads=threads, check_integrity=not no_integrity_check)
+    scorer = Scorer(backend, batch_size=batch_size)
     if scorer.backend.evaluated_by:  # on stderr: the scores on stdout stay a clean CSV / JSON
         click.echo(f"scores computed by {scorer.backend.evaluated_by}", err=True)
     result = scorer.score_files(files, progress=not quiet)
@@ -66,7 +69,7 @@ def score(paths, model_path, out, fmt, batch_size, threads, quiet) -> None:
     if out is None:
         click.echo(text, nl=False)
     for failure in result.failures:
-        click.echo(f"unreadable: {failure['path']}: {failure['error']}", err=True)
+        click.echo(f"not scored: {failure['path']}: {failure['error']}", err=True)
     if result.failures:
         click.echo(f"{len(result.failures)} of {len(files)} files could not be scored", err=True)
         sys.exit(1)

@@ -192,6 +192,8 @@ class CSVDataset(AestheticDataset):
         if split_column and split_file is None:  # with a split file the column lives in that file
             needed.append(split_column)
         rows = read_csv_rows(csv_path, needed, delimiter)
+        if not rows:
+            raise ValueError(f"{csv_path}: no rows under the header; add one line per image")
         official = self._official_splits(csv_path, rows, path_column, split_column, split_file, delimiter)
         if split == "test" and official is None and test_fraction == 0:
             raise ValueError(

@@ -94,7 +94,8 @@ def open_dataset(path_or_spec: str | os.PathLike | Mapping[str, Any], **kwargs: 
         return koniq_csv(target, **kwargs)
     if "vote_columns" not in kwargs and "mean_column" not in kwargs:
         raise ValueError(
-            f"open_dataset: {target} is a generic CSV (header {_csv_header(target)}); say which columns hold "
-            "the labels: vote_columns=[...] or mean_column=... (and path_column=...)"
+            f"{target} is a generic CSV (header {_csv_header(target)}); say which columns hold the labels: "
+            "--vote-columns c1,c2,... or --mean-column COLUMN (and --path-column COLUMN) on the command line, the "
+            "keys vote_columns / mean_column / path_column in a config file, or the same keyword arguments"
         )
     return CSVDataset(target, **kwargs)

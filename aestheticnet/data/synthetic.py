@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import shutil
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from tqdm import tqdm
 from aestheticnet.data import distortions, synthetic_readme, synthetic_render
 from aestheticnet.data.distortions import PHOTOS
 from aestheticnet.data.user_photos import MIN_PHOTOS, PhotoScan, SourcePhoto, check_enough, scan_photos
+from aestheticnet.lifetime import bind_to_parent, remove_stale, temp_name
 
 GENERATOR_VERSION = 3  # bump when output for a given config changes; invalidates caches
 MARKER = "COMPLETE"
@@ -236,17 +236,23 @@ def build_from_config(out_dir: str | os.PathLike, config: SynthConfig, *, worker
     if missing:
         raise ValueError(f"no crops given for user photos {missing}; build from a folder with build_from_photos")
     out = Path(out_dir).absolute()
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(f"{out}: {blocking} is a file, not a folder; choose another output folder")
     chash = config.digest()
     existing = read_info(out)
     if existing is not None and existing.config_hash == chash and not force:
         return existing
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not _looks_ours(out):
         # Never delete a directory we did not write, whatever `force` says.
-        raise FileExistsError(f"{out} exists and is not a synthetic dataset; choose another directory")
+        raise ValueError(
+            f"{out} holds files that are not a synthetic dataset (nothing was changed); choose an empty or new folder"
+        )
 
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    remove_stale(out.parent, out.name)  # what a killed build left
+    tmp = out.parent / temp_name(out.name)
     tmp.mkdir()
     try:
         for sub in ("reference_images", "distorted_images", "images"):
@@ -279,7 +285,7 @@ def _looks_ours(path: Path) -> bool:
 def _swap_into_place(tmp: Path, out: Path, chash: str) -> None:
     old = None
     if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        old = out.parent / temp_name(out.name, "old")
         os.rename(out, old)
     try:
         os.rename(tmp, out)
@@ -324,7 +330,8 @@ def _render_all(tmp: Path, config: SynthConfig, crops: dict, workers: int, progr
         else:
             # spawn, not fork: the caller may hold torch/OpenMP threads that fork would break.
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as ex:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=bind_to_parent,
+                                     initargs=(os.getpid(),)) as ex:  # fmt: skip
                 try:
                     for fut in as_completed([ex.submit(synthetic_render.render_reference, j) for j in jobs]):
                         r_rows, r_hashes = fut.result()

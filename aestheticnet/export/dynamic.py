@@ -12,15 +12,17 @@ from dataclasses import dataclass
 import torch
 from torch.export import Dim
 
+from aestheticnet.sizes import MAX_BATCH, MAX_SIDE, SIZE_MULTIPLE
+
 __all__ = ["DynamicSpec", "example_input"]
 
 
 @dataclass(frozen=True)
 class DynamicSpec:
-    multiple: int = 32
-    max_batch: int = 64
-    min_side: int = 32
-    max_side: int = 2048
+    multiple: int = SIZE_MULTIPLE
+    max_batch: int = MAX_BATCH
+    min_side: int = SIZE_MULTIPLE
+    max_side: int = MAX_SIDE
 
     def dims(self) -> dict[int, object]:
         lo, hi = max(1, self.min_side // self.multiple), self.max_side // self.multiple

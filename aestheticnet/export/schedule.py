@@ -79,7 +79,7 @@ class Job:
         self.job.write_text(json.dumps({"function": function, "args": list(args)}, default=_encode))
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "aestheticnet.export.worker", str(self.job), str(self.out)],
+                [sys.executable, "-m", "aestheticnet.export.worker", str(self.job), str(self.out), str(os.getpid())],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )  # fmt: skip
 

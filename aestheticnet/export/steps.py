@@ -8,6 +8,7 @@ decision.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from aestheticnet.export.report import Recorder
 from aestheticnet.export.schedule import Job, Placement
 
 __all__ = ["ExportRun"]
+
+SCRATCH = "export"  # the scratch folder's name, as lifetime.temp_name spells it
 
 
 class ExportRun:
@@ -65,11 +68,16 @@ class ExportRun:
 
     def run(self) -> None:
         from aestheticnet.artifacts.files import scratch_dir
+        from aestheticnet.lifetime import remove_stale
 
         self.load()
         with contextlib.ExitStack() as stack:
             stack.callback(self._cancel_jobs)  # kills workers left running by an error here
-            self.scratch = stack.enter_context(scratch_dir())
+            # In the output folder, so that what a worker made is renamed into place by this process; what a
+            # killed export left there is removed first.
+            self.plan.out.mkdir(parents=True, exist_ok=True)
+            remove_stale(self.plan.out, SCRATCH)
+            self.scratch = stack.enter_context(scratch_dir(self.plan.out, f".{SCRATCH}.tmp-{os.getpid()}-"))
             coreml_job = self.start_coreml_worker()
             self.trace()
             self.onnx_fp32_step()
@@ -170,7 +178,8 @@ class ExportRun:
         from aestheticnet.export.calibration import save_npz
 
         exporter = self.onnx_result.exporter if self.onnx_result else None
-        outputs = {p.value: str(self.plan.path(Format.TFLITE, p)) for p in precisions}
+        # Converted in the scratch folder; finish_tflite renames each file into place, then writes its manifest.
+        outputs = {p.value: str(self.scratch / self.plan.path(Format.TFLITE, p).name) for p in precisions}
         manifests = {p.value: self.manifests.tflite(p, exporter, self.calibration_info) for p in precisions}
         npz = save_npz(self.calibration, self.scratch / "calibration.npz") if Precision.INT8 in precisions else None
         args = (str(self.onnx_fp32), outputs, str(npz) if npz else None, manifests, True, self.options.recipe)
@@ -185,6 +194,7 @@ class ExportRun:
             if self.plan.precisions(Format.TFLITE):
                 self.rec.failure("tflite", "skipped: the ONNX export it converts from failed")
             return
+        from aestheticnet.artifacts.files import move_into_place
         from aestheticnet.export.tflite.convert import convert_tflite
 
         precisions, (_, outputs, _, manifests, _, _) = started["precisions"], started["args"]
@@ -197,7 +207,9 @@ class ExportRun:
                 manifest, result = manifests[p.value], results[p.value]
                 manifest["export"]["rewrites"] = result["rewrites"]
                 manifest["export"]["seconds"] = result["seconds"]
-                self.rec.artifact(Format.TFLITE, p, Path(outputs[p.value]), result["seconds"], manifest)
+                final = self.plan.path(Format.TFLITE, p)
+                move_into_place(outputs[p.value], final)
+                self.rec.artifact(Format.TFLITE, p, final, result["seconds"], manifest)
             self.rec.report.format_seconds["tflite_wall"] = round(time.perf_counter() - started["start"], 3)
         except Exception as exc:  # noqa: BLE001
             self.rec.failure("tflite/" + ",".join(p.value for p in precisions), exc)
@@ -238,7 +250,9 @@ class ExportRun:
         if not self.placement.coreml_worker:
             return None
         start = time.perf_counter()
-        args = (str(self.plan.checkpoint), self.coreml_jobs, self.coreml_options)
+        # The worker saves in the scratch folder; finish_coreml renames each package into place.
+        jobs = [(p, str(self.scratch / Path(dst).name), manifest) for p, dst, manifest in self.coreml_jobs]
+        args = (str(self.plan.checkpoint), jobs, self.coreml_options)
         job = Job("aestheticnet.export.coreml.convert:convert_checkpoint_coreml", args, self.scratch, "coreml")
         self.jobs.append(job)
         return job, start
@@ -256,6 +270,8 @@ class ExportRun:
                 self.rec.failure(f"coreml/{precision}", exc)
 
     def finish_coreml(self, job: Job, start: float) -> None:
+        from aestheticnet.artifacts.files import move_into_place
+
         try:
             outcome = job.result()
             self.rec.report.cpu_seconds["coreml_worker"] = outcome.pop("cpu_seconds", 0.0)
@@ -267,6 +283,7 @@ class ExportRun:
                 self.rec.failure(f"coreml/{precision}", result)
             else:
                 manifest["export"]["seconds"] = result["seconds"]
+                move_into_place(self.scratch / Path(dst).name, dst)
                 self.rec.artifact(Format.COREML, Precision(precision), Path(dst), result["seconds"], manifest)
         self.rec.report.format_seconds["coreml_wall"] = round(time.perf_counter() - start, 3)
 

@@ -35,11 +35,14 @@ from aestheticnet.artifacts import (
     Format,
     Precision,
     Tolerance,
+    check_digest,
+    check_shapes,
     format_of_path,
     manifest_precision,
     read_manifest,
     tolerance_for,
 )
+from aestheticnet.export.verify_table import format_table
 from aestheticnet.sizes import Shape
 
 __all__ = [
@@ -149,9 +152,9 @@ def _gate(report: VerifyReport, tol: Tolerance, values: dict[str, float], where:
         if limit is None or key not in values or (key == "agreement" and not agreement):
             continue
         value = values[key]
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if value is None:
             continue
-        ok = value <= limit if op == "<=" else value >= limit
+        ok = not math.isnan(value) and (value <= limit if op == "<=" else value >= limit)
         if not ok:
             report.mismatches.append(Mismatch(key, where, f"{op} {limit:g}", f"{value:.4g}"))
             status = "FAIL"
@@ -167,8 +170,12 @@ def verify_artifact(
     threads: int | None = None,
     seed: int = 0,
     cache: dict | None = None,
+    check_integrity: bool = True,
 ) -> VerifyReport:
     """Run every check; the report's ``mismatches`` is empty when the artifact passes.
+
+    Before any work: an artifact whose sha256 differs from its manifest's is refused (unless ``check_integrity`` is
+    False), and so are ``shapes`` outside the dynamic range the manifest declares.
 
     ``cache``: a dict reused across calls with the same reference, data and seed (benchmarks verifying many
     artifacts): the reference outputs and the loaded images are computed once.
@@ -185,6 +192,10 @@ def verify_artifact(
     # workers spin-wait, and on a busy 2-core machine 2 threads made this small-batch loop ~40x slower.
     ref = load(reference, threads=threads or 1)
     manifest = read_manifest(artifact, required=False)
+    if manifest is not None:
+        check_shapes(manifest, shapes or DEFAULT_SHAPES, "--shapes")
+    if check_integrity:
+        check_digest(artifact)
     precision = manifest_precision(manifest, artifact) if manifest is not None else Precision.FP32
     tol = tolerance_for(fmt, precision)
     report = VerifyReport(str(artifact), fmt.value, precision.value, str(reference), tol.to_dict())
@@ -204,7 +215,7 @@ def verify_artifact(
         for problem in check_spec(report.spec, manifest):
             report.mismatches.append(Mismatch(problem["check"], "spec", problem["expected"], problem["got"]))
 
-    backend = load(artifact, threads=threads)
+    backend = load(artifact, threads=threads, check_integrity=False)  # checked above
     report.runtime = backend.name
     report.evaluated_by = backend.evaluated_by or backend.name
     report.interface = _interface(backend, manifest, report)
@@ -263,10 +274,25 @@ def _check_shape(report: VerifyReport, backend, inputs: _ShapeInputs, shape: Sha
         report.mismatches.append(Mismatch("output shape", where, list(expected.shape), list(got.shape)))
         report.shapes.append({"shape": where, "status": "FAIL"})
         return
+    if not _all_finite(report, where, expected, got):
+        report.shapes.append({"shape": where, "status": "FAIL"})
+        return
     values = _compare(expected, got, buckets)
     values["input"] = "real images resized" if inputs.images else "gaussian noise"
     values["status"] = _gate(report, tol, values, where, agreement=False) if gated else "not gated"
     report.shapes.append({"shape": where, **values})
+
+
+def _all_finite(report: VerifyReport, where: str, expected: np.ndarray, got: np.ndarray) -> bool:
+    """False, with a mismatch for each side, when PyTorch's or the artifact's outputs hold a NaN or an infinity:
+    every comparison with such a value is false, so no tolerance could catch it."""
+    finite = True
+    for who, values in (("PyTorch reference", expected), ("artifact", got)):
+        bad = int((~np.isfinite(values)).sum())
+        if bad:
+            report.mismatches.append(Mismatch(f"finite {who} outputs", where, "no NaN or Inf", f"{bad} of {values.size}"))
+            finite = False
+    return finite
 
 
 def check_parity(artifact, reference, **kwargs) -> VerifyReport:
@@ -317,6 +343,8 @@ def _real_images(ref, backend, images, info, buckets, tol, report, cache, key) -
         cache[key] = np.stack([ref.run(x[None])[0] for x in images])
     expected = cache[key]
     got = np.stack([backend.run(x[None])[0] for x in images])
+    if not _all_finite(report, f"{len(images)} real images", expected, got):
+        return {"n": len(images), "status": "FAIL", "data": info}
     values = _compare(expected, got, buckets)
     ms_ref, ms_got = expected @ buckets, got @ buckets
     values.update(srocc=srocc(ms_ref, ms_got), plcc=plcc(ms_ref, ms_got), n=len(images),
@@ -332,47 +360,3 @@ def _real_images(ref, backend, images, info, buckets, tol, report, cache, key) -
     values["status"] = _gate(report, tol, values, f"{len(images)} real images")
     values["data"] = info
     return values
-
-
-def _fmt(value, spec: str = ".2e") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and math.isnan(value):
-        return "nan"
-    return format(value, spec)
-
-
-def format_table(report: VerifyReport) -> str:
-    tol = report.tolerance
-    lines = [f"{report.artifact}  ({report.format} {report.precision}, runtime {report.runtime or '-'})",
-             f"reference {report.reference}"]  # fmt: skip
-    if report.evaluated_by and report.evaluated_by != report.runtime:
-        lines.append(f"evaluated by {report.evaluated_by}")
-    if report.spec is not None:
-        lines.append("spec: inputs " + "; ".join(
-            f"{f['name']} {f['type']} {f.get('range') or f.get('enumerated') or f.get('shape')}"
-            for f in report.spec["inputs"]))  # fmt: skip
-        lines.append(f"spec: {sum(report.spec['ops'].values())} ops, metadata keys {sorted(report.spec['metadata'])}")
-    if report.shapes:
-        lines.append(f"{'shape':<16}{'max abs':>10}{'mean-score':>12}{'PSNR dB':>9}{'agree':>7}  status")
-        lines.append(f"{'(tolerance)':<16}{_fmt(tol['max_abs']):>10}{_fmt(tol['mean_score']):>12}"
-                     f"{_fmt(tol['psnr_db'], '.0f'):>9}{_fmt(tol['agreement'], '.2f'):>7}")  # fmt: skip
-        for row in report.shapes:
-            lines.append(
-                f"{row['shape']:<16}{_fmt(row.get('max_abs')):>10}{_fmt(row.get('mean_score_diff')):>12}"
-                f"{_fmt(row.get('psnr_db'), '.1f'):>9}{_fmt(row.get('agreement'), '.2f'):>7}  {row['status']}"
-            )
-    if report.real:
-        r = report.real
-        lines.append(f"real images (n={r['n']}): SROCC {_fmt(r['srocc'], '.4f')} (>= {_fmt(tol['srocc'], '.3f')}), "
-                     f"PLCC {_fmt(r['plcc'], '.4f')}, max abs {_fmt(r['max_abs'])}, "
-                     f"mean-score diff {_fmt(r['mean_score_diff'])}, agreement {_fmt(r['agreement'], '.3f')}  "
-                     f"{r['status']}")  # fmt: skip
-    for note in report.notes:
-        lines.append(f"note: {note}")
-    if report.mismatches:
-        lines.append(f"FAILED: {len(report.mismatches)} mismatch(es)")
-        lines.extend(f"  - {m}" for m in report.mismatches)
-    else:
-        lines.append("PASSED")
-    return "\n".join(lines)

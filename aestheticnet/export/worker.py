@@ -1,5 +1,6 @@
 """The child side of :class:`~aestheticnet.export.schedule.Job`: ``python -m aestheticnet.export.worker JOB.json
-RESULT.json`` runs one export step in a fresh Python process.
+RESULT.json PARENT_PID`` runs one export step in a fresh Python process, which ends with its parent
+(:func:`~aestheticnet.lifetime.bind_to_parent`): a killed export leaves no converter that writes a file later.
 
 A plain subprocess rather than ``multiprocessing``: a spawned multiprocessing child re-imports the caller's main
 module, which breaks every script that calls :func:`~aestheticnet.export.api.export_checkpoint` without an
@@ -15,6 +16,8 @@ import json
 import sys
 import traceback
 from pathlib import Path
+
+from aestheticnet.lifetime import bind_to_parent
 
 __all__ = ["main"]
 
@@ -36,4 +39,5 @@ def main(job_path: str, out_path: str) -> int:
 
 
 if __name__ == "__main__":
+    bind_to_parent(int(sys.argv[3]))
     sys.exit(main(sys.argv[1], sys.argv[2]))

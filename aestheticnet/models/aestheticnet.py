@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from aestheticnet.configs import problems_of, raise_problems, reject_unknown
+from aestheticnet.configs import problems_of, raise_problems, reject_unknown, type_problems
 from aestheticnet.models.cbam import CBAM
 from aestheticnet.models.cells import Cell
 from aestheticnet.models.head import DistributionHead
@@ -65,6 +65,7 @@ class AestheticNetConfig:
     input_norm: str = "none"  # "lcn": local contrast normalised channels next to the input (models/input_norm.py)
 
     def __post_init__(self) -> None:
+        raise_problems(self, type_problems(self))
         stem_problem = check_stem(self.stem)
         problems = problems_of([
             (stem_problem is None, stem_problem or ""),

@@ -11,6 +11,7 @@ key, ``aestheticnet``, whose value is a JSON object:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,15 @@ from aestheticnet import __version__
 from aestheticnet.models.registry import build_model, get_entry
 from aestheticnet.state import StateFileError, check_version, read_json_header, read_tensors, write_safetensors
 
-__all__ = ["CheckpointError", "save", "load", "read_metadata", "METADATA_KEY"]
+__all__ = [
+    "METADATA_KEY",
+    "CheckpointError",
+    "load",
+    "metadata_problem",
+    "non_finite_tensors",
+    "read_metadata",
+    "save",
+]
 
 METADATA_KEY = "aestheticnet"
 FORMAT = "aestheticnet.model"
@@ -77,7 +86,40 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: metadata does not describe an {FORMAT} file")
     check_version(path, meta.get("format_version"), FORMAT_VERSION, "model file format", CheckpointError)
+    problem = metadata_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}; the file was edited or written by something else: re-save it")
     return meta
+
+
+def metadata_problem(meta: dict[str, Any]) -> str | None:
+    """What makes ``meta`` unusable: buckets that contradict each other, a preprocessing that divides by zero."""
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    counts = {"num_buckets": meta.get("num_buckets"), "config.num_buckets": config.get("num_buckets")}
+    if isinstance(meta.get("score_buckets"), list):
+        counts["len(score_buckets)"] = len(meta["score_buckets"])
+    given = {k: v for k, v in counts.items() if v is not None}
+    if len(set(map(str, given.values()))) > 1:
+        return "its metadata contradicts itself: " + ", ".join(f"{k} = {v}" for k, v in given.items())
+    pre = meta.get("preprocess") if isinstance(meta.get("preprocess"), dict) else {}
+    for key in ("mean", "std"):
+        values = pre.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list) or len(values) != 3 or not all(_is_number(v) for v in values):
+            return f"preprocess.{key} is {values!r}; expected 3 finite numbers"
+        if key == "std" and min(values) <= 0:
+            return f"preprocess.std is {values}: every channel's std must be positive (the input is divided by it)"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def non_finite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors of ``state`` holding a NaN or an infinity."""
+    return [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
 def load(path: str | Path, strict: bool = True) -> nn.Module:
@@ -91,6 +133,13 @@ def load(path: str | Path, strict: bool = True) -> nn.Module:
         raise CheckpointError(f"{path}: cannot rebuild the model from its metadata: {exc}") from None
     model = build_model(meta["variant"], config)
     state = read_tensors(path, CheckpointError, _WHAT)
+    broken = non_finite_tensors(state)
+    if broken:
+        more = f" and {len(broken) - 3} more" if len(broken) > 3 else ""
+        raise CheckpointError(
+            f"{path}: weights hold NaN or infinite values ({', '.join(broken[:3])}{more}): the training diverged or "
+            "the file was damaged; use an earlier checkpoint or train again"
+        )
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches: torch lists them all

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from aestheticnet.configs import problems_of, raise_problems, reject_unknown
+from aestheticnet.configs import problems_of, raise_problems, reject_unknown, type_problems
 from aestheticnet.models.aestheticnet import check_image_batch
 from aestheticnet.models.head import DistributionHead
 
@@ -44,6 +44,7 @@ class MobileNetV2Config:
     head_dropout: float = 0.75  # NIMA's dropout before the last layer
 
     def __post_init__(self) -> None:
+        raise_problems(self, type_problems(self))
         raise_problems(self, problems_of([
             (self.num_buckets >= 2, f"num_buckets={self.num_buckets} (need >= 2)"),
             (0.0 <= self.head_dropout < 1.0, f"head_dropout={self.head_dropout} (need 0 <= p < 1)"),

@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from aestheticnet.configs import field_names, problems_of, raise_problems, reject_unknown
+from aestheticnet.configs import field_names, problems_of, raise_problems, reject_unknown, type_problems
 from aestheticnet.losses import LOSS_NAMES
 from aestheticnet.nas.operations import PRIMITIVES
 from aestheticnet.nas.stem import check_stem, input_multiple
@@ -242,6 +242,7 @@ class SearchConfig:
     workers: int = 0  # DataLoader worker processes
 
     def __post_init__(self) -> None:
+        raise_problems(self, type_problems(self))
         object.__setattr__(
             self, "stages", tuple(StageSpec.from_dict(s, f"stages[{i}]") for i, s in enumerate(self.stages))
         )

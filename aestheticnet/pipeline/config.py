@@ -236,6 +236,11 @@ class PipelineConfig:
             raise ValueError(f"pipeline config: data.path={self.data.path!r} does not exist")
         if self.bench.runs < 1 or self.verify.batch < 1 or self.export.calibration_samples < 1:
             raise ValueError("pipeline config: bench.runs, verify.batch and export.calibration_samples must be >= 1")
+        bad = [t for t in self.bench.threads if isinstance(t, bool) or not isinstance(t, int) or t < 1]
+        if bad or not self.bench.threads:
+            raise ValueError(f"pipeline config: bench.threads={list(self.bench.threads)}: need thread counts >= 1")
+        if self.bench.warmup < 0:
+            raise ValueError(f"pipeline config: bench.warmup={self.bench.warmup} must be >= 0")
 
     # ---- (de)serialisation -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from aestheticnet.lifetime import bind_to_parent
 from aestheticnet.pipeline.steps import StepContext, StepOutcome, run_step
 from aestheticnet.train.config import TrainConfig
 
@@ -63,7 +64,8 @@ def _train_step(cfg, ctx: StepContext, variant: str, data: str, genotype: str, u
             summary = train(train_cfg, out, resume=resume)
         else:
             run_cfg = train_cfg if train_cfg.threads else train_cfg.replace(threads=threads)
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(1, spawn, initializer=bind_to_parent, initargs=(os.getpid(),)) as child:
                 summary = child.submit(_train_in_child, run_cfg, str(out), resume, f"[train_{variant}]").result()
         return [out / "best.safetensors", out / "last.safetensors"], {"best": summary["best"],
                                                                        "epochs": summary["epochs_done"]}  # fmt: skip

@@ -6,6 +6,7 @@ import os
 import platform
 from pathlib import Path
 
+from aestheticnet.artifacts import check_digest
 from aestheticnet.runtime.backends import (
     SUFFIXES,
     Backend,
@@ -22,10 +23,15 @@ from aestheticnet.runtime.executorch import ExecuTorchBackend
 __all__ = ["load"]
 
 
-def load(path: str | os.PathLike, threads: int | None = None,
-         coreml: CoreMLRunner = CoreMLRunner.AUTO) -> Backend:  # fmt: skip
-    """A :class:`Backend` for a ``.safetensors``, ``.onnx``, ``.tflite``, ``.mlpackage`` or ``.pte`` model; ``coreml`` picks
-    what runs a ``.mlpackage`` (Core ML on macOS by default, the MIL evaluator elsewhere)."""
+def load(
+    path: str | os.PathLike,
+    threads: int | None = None,
+    coreml: CoreMLRunner = CoreMLRunner.AUTO,
+    check_integrity: bool = True,
+) -> Backend:
+    """A :class:`Backend` for a ``.safetensors``, ``.onnx``, ``.tflite``, ``.mlpackage`` or ``.pte`` model; ``coreml``
+    picks what runs a ``.mlpackage`` (Core ML on macOS by default, the MIL evaluator elsewhere). An exported file
+    whose sha256 differs from its sidecar manifest's is refused unless ``check_integrity`` is False."""
     path = Path(path)
     name = str(path).rstrip("/\\").lower()
     suffix = next((s for s in SUFFIXES if name.endswith(s)), None)
@@ -37,6 +43,8 @@ def load(path: str | os.PathLike, threads: int | None = None,
         raise ModelFileError(f"{path}: is a directory; expected a {suffix} file")
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be >= 1 (or None for the runtime's default), got {threads}")
+    if check_integrity and suffix != ".safetensors":
+        check_digest(path)
     coreml = CoreMLRunner(coreml)
     if coreml == CoreMLRunner.AUTO:
         coreml = CoreMLRunner.COREML if platform.system() == "Darwin" else CoreMLRunner.MIL

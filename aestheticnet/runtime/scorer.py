@@ -81,7 +81,8 @@ class Scorer:
         return self.preprocess.apply(img, size=size).numpy()
 
     def score_paths(self, paths: Iterable[str | os.PathLike], chunk: int = 256) -> list[dict[str, Any]]:
-        """``[{path, mean, std, distribution}]`` in input order; unreadable images raise ``ImageDecodeError``."""
+        """``[{path, mean, std, distribution}]`` in input order; unreadable images raise ``ImageDecodeError``, a
+        NaN or infinite output ``ModelFileError``."""
         return self.score_files(paths, chunk=chunk, skip_unreadable=False).scores
 
     def score_files(
@@ -92,7 +93,8 @@ class Scorer:
         skip_unreadable: bool = True,
         progress: bool = False,
     ) -> ScoreResult:
-        """Scores of the readable files in input order, and the unreadable ones with the reason."""
+        """Scores of the readable files in input order, and the ones not scored with the reason (unreadable, or a
+        NaN or infinite output)."""
         from tqdm import tqdm
 
         paths = [Path(p) for p in paths]
@@ -111,5 +113,14 @@ class Scorer:
                     bar.update(1)
                 for p, res in zip(kept, self.score_arrays(arrays)):
                     res["path"] = str(p)
-                    result.scores.append(res)
+                    if np.isfinite(res["distribution"]).all():
+                        result.scores.append(res)
+                        continue
+                    error = (
+                        f"{self.backend.path}: the model's output for {p} is NaN or infinite; the model file is "
+                        "broken (check it with `aestheticnet verify`)"
+                    )
+                    if not skip_unreadable:
+                        raise ModelFileError(error)
+                    result.failures.append({"path": str(p), "error": error})
         return result

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aestheticnet.configs import raise_problems, reject_unknown
+from aestheticnet.configs import raise_problems, reject_unknown, type_problems
 
 __all__ = ["TrainConfig", "load_config"]
 
@@ -18,6 +18,10 @@ class TrainConfig:
     data: str = ""  # dataset folder or annotation file (AVA, TID2013, CSV; see data.detect.open_dataset)
     data_format: str | None = None  # force a loader ("ava", "tid2013", "csv", "koniq") instead of detecting
     group_by: str | None = None  # AVA split grouping: "id" (default) or "challenge" (the synthetic default)
+    # A generic CSV's columns (data.csv_dataset): the image path, and the labels as vote counts or a mean score.
+    path_column: str | None = None
+    vote_columns: tuple[str, ...] = ()
+    mean_column: str | None = None
     val_fraction: float = 0.2  # used when the dataset has no official split
     variant: str = "aestheticnet_star"
     genotype: str = "PDARTS"  # registered name or path to genotype.json (e.g. from `aestheticnet search`)
@@ -56,6 +60,8 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None = torch's default
 
     def __post_init__(self) -> None:
+        raise_problems(self, type_problems(self))
+        object.__setattr__(self, "vote_columns", tuple(self.vote_columns))  # JSON gives a list
         checks = {
             "epochs": self.epochs >= 1,
             "batch_size": self.batch_size >= 1,

@@ -50,6 +50,7 @@ def open_split(
     data_format: str | None = None,
     group_by: str | None = None,
     max_items: int | None = None,
+    csv_columns: dict[str, Any] | None = None,
 ) -> AestheticDataset:
     if not data:
         raise ValueError("no dataset given: pass --data DIR (AVA, TID2013 or CSV; `aestheticnet data synth` makes one)")
@@ -60,6 +61,8 @@ def open_split(
         kwargs["format"] = data_format
     if group_by and fmt == "ava":
         kwargs["group_by"] = group_by
+    if fmt == "csv":
+        kwargs.update(csv_columns or {})
     ds = open_dataset(data, **kwargs)
     if max_items is not None and len(ds) > max_items:
         ds.records = ds.records[:max_items]
@@ -75,7 +78,20 @@ def split_options(train_config: dict[str, Any]) -> dict[str, Any]:
         "val_fraction": float(train_config.get("val_fraction", 0.2)),
         "data_format": train_config.get("data_format"),
         "group_by": train_config.get("group_by"),
+        "csv_columns": csv_columns(train_config),
     }
+
+
+def csv_columns(train_config: dict[str, Any]) -> dict[str, Any]:
+    """The generic-CSV column keywords a training config sets (``CSVDataset``'s ``path_column``, ...)."""
+    out: dict[str, Any] = {}
+    if train_config.get("path_column"):
+        out["path_column"] = train_config["path_column"]
+    if train_config.get("vote_columns"):
+        out["vote_columns"] = list(train_config["vote_columns"])
+    if train_config.get("mean_column"):
+        out["mean_column"] = train_config["mean_column"]
+    return out
 
 
 def split_ids(data: str, train_config: dict[str, Any], split: str = "val") -> set[str]:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from aestheticnet.data.preprocess import Preprocess
 from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.metrics import evaluate_distributions, mean_score
 from aestheticnet.models.checkpoint import load as load_model
 from aestheticnet.train.data import open_split, predict, split_options
-from aestheticnet.train.plots import plot_score_distributions, plot_scatter
+from aestheticnet.train.plots import plot_scatter, plot_score_distributions
 
 __all__ = ["evaluate_checkpoint"]
 
@@ -47,7 +50,15 @@ def evaluate_checkpoint(
     t0 = time.perf_counter()
     pred, target, ids = predict(model, ds, batch_size=batch_size, num_workers=num_workers)
     seconds = time.perf_counter() - t0
+    if not np.isfinite(pred).all():
+        bad = int((~np.isfinite(pred)).any(axis=1).sum())
+        raise ValueError(
+            f"{checkpoint}: the model's output is NaN or infinite for {bad} of {len(pred)} images of {data}; "
+            "no metrics written. Check the model with `aestheticnet verify` or train it again"
+        )
     metrics = evaluate_distributions(pred, target, threshold=threshold)
+    # A model that scores every image the same has no rank correlation: null in the JSON, never NaN.
+    metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
     report = {
         "checkpoint": str(checkpoint),
         "data": str(data),

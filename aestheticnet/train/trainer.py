@@ -35,7 +35,7 @@ from aestheticnet.data.base import AestheticDataset
 from aestheticnet.data.preprocess import Preprocess
 from aestheticnet.models.aestheticnet import AestheticNet
 from aestheticnet.train.ema import WeightAverage
-from aestheticnet.train.data import make_loader, open_split, predict, preprocess_for
+from aestheticnet.train.data import make_loader, open_split, predict, preprocess_for, split_options
 from aestheticnet.distributed import DistContext, init_distributed
 from aestheticnet.state import StateKind, load_state, rng_state, save_state, set_rng_state
 
@@ -60,8 +60,13 @@ class _TrainStep(nn.Module):
 def resume_differences(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
     """The settings of ``cfg`` that differ from a run folder's saved ``train_config.json`` and forbid resuming it
     (thread counts, loader workers and the data path may differ)."""
-    current = cfg.to_dict()
-    return sorted(k for k in current if k not in RESUME_FREE and saved.get(k) != current[k])
+    current, defaults = _as_json(cfg.to_dict()), _as_json(TrainConfig().to_dict())
+    # A key the saved run does not know yet was at its default there.
+    return sorted(k for k in current if k not in RESUME_FREE and saved.get(k, defaults[k]) != current[k])
+
+
+def _as_json(values: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(values))
 
 
 def epoch_line(record: dict[str, Any], epochs: int) -> str:
@@ -156,8 +161,7 @@ class _TrainingRun:
         np.random.seed(cfg.seed)
         self.preprocess: Preprocess = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy,
                                                      cfg.train_crop)  # fmt: skip
-        split_kw = dict(seed=cfg.seed, val_fraction=cfg.val_fraction, data_format=cfg.data_format,
-                        group_by=cfg.group_by)  # fmt: skip
+        split_kw = split_options(cfg.to_dict())
         self.train_ds: AestheticDataset = open_split(cfg.data, "train", self.preprocess, train=True,
                                                      max_items=cfg.max_train_items, **split_kw)  # fmt: skip
         self.val_ds: AestheticDataset = open_split(cfg.data, "val", self.preprocess, train=False,
