@@ -48,8 +48,10 @@ class Shape:
         if self.height < 1 or self.width < 1 or self.height % SIZE_MULTIPLE or self.width % SIZE_MULTIPLE:
             raise SizeError(f"{self}: height and width must be positive multiples of {SIZE_MULTIPLE}")
         if self.batch > MAX_BATCH or max(self.height, self.width) > MAX_SIDE:
-            raise SizeError(f"{self}: at most a batch of {MAX_BATCH} and sides of {MAX_SIDE} (the largest input the "
-                            "models are exported for)")  # fmt: skip
+            raise SizeError(
+                f"{self}: at most a batch of {MAX_BATCH} and sides of {MAX_SIDE} (the largest input the models are "
+                "exported for)"
+            )
 
     @property
     def size(self) -> tuple[int, int]:

@@ -24,8 +24,14 @@ from aestheticnet.models import create_model, save
 from aestheticnet.models.checkpoint import METADATA_KEY, read_metadata
 from aestheticnet.state import read_tensors, write_safetensors
 
-PRE = {"policy": "aspect", "size": 64, "max_side": 128, "multiple": 32,
-       "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # fmt: skip
+PRE = {
+    "policy": "aspect",
+    "size": 64,
+    "max_side": 128,
+    "multiple": 32,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+}
 LINUX = sys.platform.startswith("linux")
 
 
@@ -320,18 +326,19 @@ def test_killed_synth_leaves_no_worker_and_the_rerun_removes_its_leftovers(tmp_p
     children = kill_when(proc, lambda c: sum("spawn_main" in cmd for cmd in c.values()) >= 2, sig)
     assert_no_orphans_and_no_late_files(children, tmp_path)
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".synth.tmp-")], "the killed build left its temp"
-    build_synthetic(out, seed=1, n_crops_per_photo=1, photos=("chelsea", "coins"), distortions=("blur",),
-                    workers=1, progress=False)  # fmt: skip
+    build_synthetic(
+        out, seed=1, n_crops_per_photo=1, photos=("chelsea", "coins"), distortions=("blur",), workers=1, progress=False
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt", "synth"]
 
 
 @pytest.mark.skipif(not LINUX, reason="reads the process table from /proc")
 def test_killed_export_leaves_no_converter_that_writes_later(checkpoint, tmp_path):
     out = tmp_path / "export"
-    proc = CliProcess(tmp_path / "log.txt", "export", checkpoint, "--format", "onnx,tflite", "--precision", "fp32",
-                      "--out", out)  # fmt: skip
-    children = kill_when(proc, lambda c: any("aestheticnet.export.worker" in cmd for cmd in c.values()),
-                         signal.SIGKILL)  # fmt: skip
+    proc = CliProcess(
+        tmp_path / "log.txt", "export", checkpoint, "--format", "onnx,tflite", "--precision", "fp32", "--out", out
+    )
+    children = kill_when(proc, lambda c: any("aestheticnet.export.worker" in cmd for cmd in c.values()), signal.SIGKILL)
     assert_no_orphans_and_no_late_files(children, out)
     assert not (out / "m.fp32.tflite").exists()  # only the parent renames a converted file into place
 
@@ -340,7 +347,8 @@ def test_killed_export_leaves_no_converter_that_writes_later(checkpoint, tmp_pat
 @pytest.mark.skipif(not LINUX or (os.cpu_count() or 1) < 2, reason="needs /proc and 2 cores for parallel trainers")
 def test_killed_pipeline_leaves_no_trainer_running(tiny_synth, tmp_path):
     config = tmp_path / "pipeline.toml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         [data]
         path = "{tiny_synth}"
         [search]
@@ -356,7 +364,8 @@ def test_killed_pipeline_leaves_no_trainer_running(tiny_synth, tmp_path):
         epochs = 200
         batch_size = 8
         num_workers = 0
-    """))  # fmt: skip
+    """)
+    )
     out = tmp_path / "out"
     proc = CliProcess(tmp_path / "log.txt", "pipeline", "--config", config, "--out", out)
     children = kill_when(proc, lambda c: sum("spawn_main" in cmd for cmd in c.values()) >= 2, signal.SIGTERM)

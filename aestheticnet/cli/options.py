@@ -58,8 +58,10 @@ def dataclass_options(
                 func = click.option(f"{opt}/--no-{field.name.replace('_', '-')}", field.name, default=None,
                                     help=help_text)(func)  # fmt: skip
             elif nargs == 0:
-                func = click.option(opt, field.name, default=None, callback=_comma_list,
-                                    help=f"comma-separated; {help_text}")(func)  # fmt: skip
+                option = click.option(
+                    opt, field.name, default=None, callback=_comma_list, help=f"comma-separated; {help_text}"
+                )
+                func = option(func)
             else:
                 kind = click.Choice(choices[field.name]) if field.name in choices else t
                 func = click.option(opt, field.name, type=kind, nargs=nargs, default=None, help=help_text)(func)

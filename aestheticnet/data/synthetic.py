@@ -330,8 +330,13 @@ def _render_all(tmp: Path, config: SynthConfig, crops: dict, workers: int, progr
         else:
             # spawn, not fork: the caller may hold torch/OpenMP threads that fork would break.
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=bind_to_parent,
-                                     initargs=(os.getpid(),)) as ex:  # fmt: skip
+            pool = ProcessPoolExecutor(
+                max_workers=min(workers, len(jobs)),
+                mp_context=ctx,
+                initializer=bind_to_parent,
+                initargs=(os.getpid(),),
+            )
+            with pool as ex:
                 try:
                     for fut in as_completed([ex.submit(synthetic_render.render_reference, j) for j in jobs]):
                         r_rows, r_hashes = fut.result()

@@ -19,19 +19,27 @@ def _fmt(value, spec: str = ".2e") -> str:
 def format_table(report: Any) -> str:
     """The lines ``aestheticnet verify`` prints for a ``VerifyReport``."""
     tol = report.tolerance
-    lines = [f"{report.artifact}  ({report.format} {report.precision}, runtime {report.runtime or '-'})",
-             f"reference {report.reference}"]  # fmt: skip
+    lines = [
+        f"{report.artifact}  ({report.format} {report.precision}, runtime {report.runtime or '-'})",
+        f"reference {report.reference}",
+    ]
     if report.evaluated_by and report.evaluated_by != report.runtime:
         lines.append(f"evaluated by {report.evaluated_by}")
     if report.spec is not None:
-        lines.append("spec: inputs " + "; ".join(
-            f"{f['name']} {f['type']} {f.get('range') or f.get('enumerated') or f.get('shape')}"
-            for f in report.spec["inputs"]))  # fmt: skip
+        lines.append(
+            "spec: inputs "
+            + "; ".join(
+                f"{f['name']} {f['type']} {f.get('range') or f.get('enumerated') or f.get('shape')}"
+                for f in report.spec["inputs"]
+            )
+        )
         lines.append(f"spec: {sum(report.spec['ops'].values())} ops, metadata keys {sorted(report.spec['metadata'])}")
     if report.shapes:
         lines.append(f"{'shape':<16}{'max abs':>10}{'mean-score':>12}{'PSNR dB':>9}{'agree':>7}  status")
-        lines.append(f"{'(tolerance)':<16}{_fmt(tol['max_abs']):>10}{_fmt(tol['mean_score']):>12}"
-                     f"{_fmt(tol['psnr_db'], '.0f'):>9}{_fmt(tol['agreement'], '.2f'):>7}")  # fmt: skip
+        lines.append(
+            f"{'(tolerance)':<16}{_fmt(tol['max_abs']):>10}{_fmt(tol['mean_score']):>12}"
+            f"{_fmt(tol['psnr_db'], '.0f'):>9}{_fmt(tol['agreement'], '.2f'):>7}"
+        )
         for row in report.shapes:
             lines.append(
                 f"{row['shape']:<16}{_fmt(row.get('max_abs')):>10}{_fmt(row.get('mean_score_diff')):>12}"
