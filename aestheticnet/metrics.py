@@ -95,24 +95,34 @@ def _bucket_scores(n_buckets: int) -> np.ndarray:
     return np.arange(1, n_buckets + 1, dtype=np.float64)
 
 
-def mean_score(dist) -> np.ndarray:
-    """Mean score ``sum_k k * p_k`` (buckets are scores 1..N).
+def mean_score(dist, buckets=None) -> np.ndarray:
+    """Mean score ``sum_k s_k * p_k``: the one place a distribution becomes a score. ``buckets`` are the scores
+    ``s_k`` (a model's ``score_buckets``); default 1..N.
 
     Returns shape ``(n,)`` for ``(n, N)`` input, a 0-d array for ``(N,)``.
     """
     dist = _as_distributions(dist, "dist")
-    return dist @ _bucket_scores(dist.shape[-1])
+    return dist @ _scores(dist, buckets)
 
 
-def score_std(dist) -> np.ndarray:
-    """Standard deviation of the score under each distribution.
+def _scores(dist: np.ndarray, buckets) -> np.ndarray:
+    if buckets is None:
+        return _bucket_scores(dist.shape[-1])
+    scores = np.asarray(buckets, dtype=np.float64)
+    if scores.shape != (dist.shape[-1],):
+        raise ValueError(f"buckets {scores.tolist()} do not match distributions over {dist.shape[-1]} buckets")
+    return scores
+
+
+def score_std(dist, buckets=None) -> np.ndarray:
+    """Standard deviation of the score under each distribution (``buckets`` as in :func:`mean_score`).
 
     Computed as ``sqrt(sum_k p_k (k - mean)^2)`` rather than
     ``E[k^2] - mean^2``, which can go slightly negative from cancellation
     for peaked distributions.
     """
     dist = _as_distributions(dist, "dist")
-    scores = _bucket_scores(dist.shape[-1])
+    scores = _scores(dist, buckets)
     mu = dist @ scores
     centred = scores - np.expand_dims(mu, -1)
     return np.sqrt(np.sum(dist * centred**2, axis=-1))

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from aestheticnet.data.images import DEFAULT_MAX_PIXELS, image_size, load_image
-from aestheticnet.data.preprocess import Preprocess
+from aestheticnet.data.images import DEFAULT_MAX_PIXELS, image_size
+from aestheticnet.data.preprocess import Preprocess, file_tensor
+from aestheticnet.metrics import mean_score
 
 __all__ = ["AestheticDataset", "DirectoryIndex", "Record", "SkipReport", "augments", "text_rows"]
 
@@ -161,17 +162,9 @@ class AestheticDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         rec = self.records[index]
-        out_size = self._output_size(index)
-        img = load_image(
-            rec.path,
-            self.root,
-            min_size=self.preprocess.resize_size(out_size, self.train),
-            max_pixels=self.max_pixels,
-        )
-        if self.train:
-            x = self.preprocess.augment(img, self._generator(index), size=out_size)
-        else:
-            x = self.preprocess.apply(img, size=out_size)
+        rng = self._generator(index) if self.train else None
+        size = self._output_size(index)
+        x = file_tensor(rec.path, self.preprocess, self.root, max_pixels=self.max_pixels, size=size, rng=rng)
         return x, torch.from_numpy(rec.dist.astype(np.float32)), rec.id
 
     def set_epoch(self, epoch: int) -> None:
@@ -189,7 +182,7 @@ class AestheticDataset(Dataset):
 
     def mean_scores(self) -> np.ndarray:
         """Mean score per item on the 1..N scale."""
-        return self.distributions() @ np.arange(1, self.num_buckets + 1, dtype=np.float32)
+        return mean_score(self.distributions()).astype(np.float32)
 
     # ---- shapes for bucketing -------------------------------------------------------------------------------
     def image_sizes(self, workers: int = 8) -> list[tuple[int, int]]:

@@ -28,6 +28,7 @@ from PIL import Image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
     "DecompressionBombError",
     "ImageDecodeError",
     "PathOutsideRootError",
@@ -36,6 +37,9 @@ __all__ = [
     "resolve_inside",
     "to_rgb",
 ]
+
+# The file suffixes taken for images wherever a folder is searched (scoring, calibration, photo pools).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 # Pillow's own default warning threshold (about 89 megapixels, 9459 x 9459). Real photos in AVA, TID2013 and
 # KonIQ are far below it; a file claiming more is almost always hostile or broken.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
+import os
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -29,13 +30,22 @@ import numpy as np
 import torch
 from PIL import Image
 
-# The bucketing sampler belongs with the aspect policy it serves; it lives in its own file and is re-exported.
+from aestheticnet.data.images import DEFAULT_MAX_PIXELS, image_size, load_image
 from aestheticnet.data.sampler import ShapeBucketBatchSampler
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "POLICIES", "Preprocess", "RandomSource", "ShapeBucketBatchSampler"]
+# The bucketing sampler belongs with the aspect policy it serves; it lives in its own file and is re-exported.
+from aestheticnet.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "POLICIES",
+    "Preprocess",
+    "RandomSource",
+    "ShapeBucketBatchSampler",
+    "file_tensor",
+]
+
 POLICIES = ("fixed", "aspect")
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
@@ -206,3 +216,26 @@ class Preprocess:
         if _randint(rng, 2):
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return self._to_tensor(img)
+
+
+def file_tensor(
+    path: str | os.PathLike,
+    preprocess: Preprocess,
+    root: str | os.PathLike | None = None,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    size: tuple[int, int] | None = None,
+    rng: RandomSource | None = None,
+) -> torch.Tensor:
+    """An image file as the model's input (CHW float32): the one path from a file to a tensor, for datasets,
+    scoring and export calibration alike.
+
+    The target ``(W, H)`` comes from the header (``size`` when the caller knows it already), so a JPEG may decode
+    at reduced scale (draft mode) and still give exactly that size; the decoder applies EXIF orientation and the
+    pixel limit. With ``rng`` the training augmentation runs instead of the evaluation transform.
+    """
+    target = size or preprocess.output_size(*image_size(path, root, max_pixels=max_pixels))
+    img = load_image(path, root, min_size=preprocess.resize_size(target, rng is not None), max_pixels=max_pixels)
+    if rng is not None:
+        return preprocess.augment(img, rng, size=target)
+    return preprocess.apply(img, size=target)

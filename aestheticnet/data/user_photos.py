@@ -23,10 +23,9 @@ import numpy as np
 from scipy import ndimage
 
 from aestheticnet.data import distortions, synthetic_render
-from aestheticnet.data.images import ImageDecodeError, load_image
+from aestheticnet.data.images import IMAGE_SUFFIXES, ImageDecodeError, load_image
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "MIN_PHOTOS",
     "MIN_TEXTURE",
     "PhotoScan",
@@ -38,8 +37,6 @@ __all__ = [
     "scan_photos",
     "texture_fraction",
 ]
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 # The dataset is split by source photo, so a build needs one photo to train on and one to validate on.
 MIN_PHOTOS = 2

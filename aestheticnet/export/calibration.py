@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aestheticnet.data.preprocess import Preprocess
+from aestheticnet.data.images import IMAGE_SUFFIXES
+from aestheticnet.data.preprocess import Preprocess, file_tensor
 
-__all__ = ["IMAGE_SUFFIXES", "CalibrationError", "load_images"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+__all__ = ["CalibrationError", "load_images"]
 
 
 class CalibrationError(ValueError):
@@ -54,15 +53,14 @@ def load_images(
             names.append(str(item_id))
         kind = type(dataset).__name__
     else:
-        from aestheticnet.data.images import load_image
-
         files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise CalibrationError(
-                f"--data {root}: neither a known dataset nor a folder with images ({', '.join(IMAGE_SUFFIXES)})"
+                f"--data {root}: neither a known dataset nor a folder with images ({', '.join(sorted(IMAGE_SUFFIXES))})"
             )
         picked = _spread(len(files), samples)
-        images = [pre.apply(load_image(files[i])).numpy() for i in picked]
+        # The scoring path's decoding (draft JPEG decoding, the pixel limit): calibration sees what `score` sees.
+        images = [file_tensor(files[i], pre).numpy() for i in picked]
         names = [str(files[i].relative_to(root)) for i in picked]
         kind = "image folder"
     info = {"source": str(root), "kind": kind, "samples": len(images), "policy": pre.policy,

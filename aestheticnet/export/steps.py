@@ -18,6 +18,7 @@ from aestheticnet.artifacts.embedded import flat_entries
 from aestheticnet.export.plan import ExportPlan, Manifests
 from aestheticnet.export.report import Recorder
 from aestheticnet.export.schedule import Job, Placement
+from aestheticnet.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["ExportRun"]
 
@@ -60,7 +61,7 @@ class ExportRun:
         self.prepared, rewrites = prepare_for_export(model)
         self.rec.shared("prepare", t0)
         self.manifests = Manifests(self.plan, sha, rewrites)
-        mean, std = pre.get("mean", (0.485, 0.456, 0.406)), pre.get("std", (0.229, 0.224, 0.225))
+        mean, std = pre.get("mean", IMAGENET_MEAN), pre.get("std", IMAGENET_STD)
         self.coreml_options = {"shapes": self.options.coreml_shapes, "input_kind": self.options.coreml_input,
                                "mean": mean, "std": std, "spec": self.options.spec, "recipe": self.options.recipe}
         self.coreml_jobs = [(p.value, str(self.plan.path(Format.COREML, p)), self.manifests.coreml(p))

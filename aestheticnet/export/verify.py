@@ -43,6 +43,7 @@ from aestheticnet.artifacts import (
     tolerance_for,
 )
 from aestheticnet.export.verify_table import format_table
+from aestheticnet.metrics import mean_score
 from aestheticnet.sizes import Shape
 
 __all__ = [
@@ -130,7 +131,7 @@ def _finite(value):
 
 def _compare(ref: np.ndarray, got: np.ndarray, buckets: np.ndarray) -> dict[str, float]:
     diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
-    ms_ref, ms_got = ref @ buckets, got @ buckets
+    ms_ref, ms_got = mean_score(ref, buckets), mean_score(got, buckets)
     mse = float(np.mean(diff**2))
     threshold = buckets[-1] / 2.0  # 5 on AVA's 1..10: the usual high/low split
     return {
@@ -346,7 +347,7 @@ def _real_images(ref, backend, images, info, buckets, tol, report, cache, key) -
     if not _all_finite(report, f"{len(images)} real images", expected, got):
         return {"n": len(images), "status": "FAIL", "data": info}
     values = _compare(expected, got, buckets)
-    ms_ref, ms_got = expected @ buckets, got @ buckets
+    ms_ref, ms_got = mean_score(expected, buckets), mean_score(got, buckets)
     values.update(srocc=srocc(ms_ref, ms_got), plcc=plcc(ms_ref, ms_got), n=len(images),
                   reference_score_std=float(np.std(ms_ref)))  # fmt: skip
     if math.isnan(values["srocc"]) or values["reference_score_std"] < MIN_SCORE_SPREAD:

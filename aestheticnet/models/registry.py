@@ -13,15 +13,13 @@ from typing import Any
 
 from torch import nn
 
+from aestheticnet.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from aestheticnet.models.aestheticnet import AestheticNet, AestheticNetConfig, AestheticNetStarConfig
 from aestheticnet.models.mobilenet_v2 import MobileNetV2, MobileNetV2Config
 from aestheticnet.registry import Registry
 
 __all__ = ["ModelEntry", "MODELS", "register_model", "list_models", "get_entry", "create_model", "build_model"]
 
-# ImageNet statistics: the cells are generic image features, and exported models must document them.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

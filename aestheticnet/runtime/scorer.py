@@ -51,10 +51,10 @@ class Scorer:
         self.scores = np.asarray(self.backend.score_buckets, dtype=np.float64)
 
     def _summaries(self, dists: np.ndarray) -> list[tuple[float, float]]:
+        from aestheticnet.metrics import mean_score, score_std
+
         d = dists.astype(np.float64)
-        mean = d @ self.scores
-        var = (d * (self.scores[None, :] - mean[:, None]) ** 2).sum(axis=1)
-        return list(zip(mean.tolist(), np.sqrt(np.clip(var, 0, None)).tolist()))
+        return list(zip(mean_score(d, self.scores).tolist(), score_std(d, self.scores).tolist()))
 
     def score_arrays(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
         """Preprocessed CHW float32 arrays -> results (``path`` is the index)."""
@@ -72,13 +72,9 @@ class Scorer:
 
     def image(self, path: str | os.PathLike) -> np.ndarray:
         """One file decoded and preprocessed (CHW float32) exactly as the datasets do for evaluation."""
-        from aestheticnet.data.images import image_size, load_image
+        from aestheticnet.data.preprocess import file_tensor
 
-        # Size from the header: JPEGs may then decode at reduced scale (draft mode) and still give exactly the
-        # training-time input size.
-        size = self.preprocess.output_size(*image_size(path))
-        img = load_image(path, min_size=self.preprocess.resize_size(size, train=False))
-        return self.preprocess.apply(img, size=size).numpy()
+        return file_tensor(path, self.preprocess).numpy()
 
     def score_paths(self, paths: Iterable[str | os.PathLike], chunk: int = 256) -> list[dict[str, Any]]:
         """``[{path, mean, std, distribution}]`` in input order; unreadable images raise ``ImageDecodeError``, a

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aestheticnet.data.images import IMAGE_SUFFIXES
 from aestheticnet.io import atomic_write_text
 
 __all__ = ["IMAGE_SUFFIXES", "ScoreResult", "collect_images", "write_scores"]
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
 @dataclass

@@ -35,6 +35,7 @@ from aestheticnet.artifacts.files import atomic_dir, failure_text, quiet_fds, sc
 from aestheticnet.export.dynamic import DynamicSpec, example_input
 from aestheticnet.export.errors import ExportError
 from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
+from aestheticnet.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["COREML_INPUT_KINDS", "COREML_SHAPE_MODES", "DEFAULT_ENUMERATED", "convert_coreml", "quantize_weights"]
 
@@ -65,8 +66,8 @@ def convert_coreml(
     precision: str = "fp32",
     shapes: str = "range",
     input_kind: str = "tensor",
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
     spec: DynamicSpec = DynamicSpec(),  # noqa: B008
     enumerated=DEFAULT_ENUMERATED,
     example_size: tuple[int, int] = (224, 224),
