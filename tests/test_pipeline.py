@@ -35,7 +35,7 @@ def test_default_config_is_valid_and_round_trips():
         ("[deploy]\nx = 1\n", r"unknown section\(s\) \['deploy'\]"),
         ("[train]\nlr = -1.0\n", r"\[train\].*lr=-1.0"),
         ("[search]\nresolution = 30\n", r"\[search\].*resolution"),
-        ("[export]\nformats = ['onnx', 'tflite2']\n", r"export.formats has \['tflite2'\]"),
+        ("[export]\nformats = ['onnx', 'tflite2']\n", r"export.formats: unknown export format\(s\) \['tflite2'\]"),
         ("[bench]\nshapes = ['224x200']\n", "bench.shapes '224x200'"),
         ("[train]\ndata = 'x'\n", "train.data is set by the pipeline"),
         ("[verify]\nbatch = 'three'\n", "verify.batch must be a number"),

@@ -37,6 +37,7 @@ __all__ = [
     "UnknownPrecisionError",
     "artifact_name",
     "format_of_path",
+    "members",
     "parse_formats",
     "parse_precisions",
     "tolerance_for",
@@ -165,6 +166,10 @@ SPECS: dict[Format, FormatSpec] = {
 
 
 def _parse(value: str | Iterable, enum: type[Enum], what: str, error: type[ArtifactError]) -> list:
+    """The one rule for names to members: comma-separated or a list, members or names, any case, duplicates
+    dropped, order kept; an unknown name or nothing at all raises ``error`` listing the valid names."""
+    if isinstance(value, Enum):
+        value = [value]
     items = value.split(",") if isinstance(value, str) else list(value)
     valid = [m.value for m in enum]
     names: list[str] = []
@@ -178,6 +183,21 @@ def _parse(value: str | Iterable, enum: type[Enum], what: str, error: type[Artif
     if bad:
         raise error(f"unknown {what}(s) {bad}; expected one or more of {', '.join(valid)}")
     return [enum(n) for n in names]
+
+
+def members(value: Enum | Iterable, enum: type[Enum], what: str, error: type[ArtifactError]) -> list:
+    """What a programmatic API takes: members of ``enum`` (one or an iterable), duplicates dropped, order kept.
+    Names are parsed once, at the command line or config edge (:func:`parse_formats`, :func:`parse_precisions`)."""
+    items = [value] if isinstance(value, (Enum, str)) else list(value)
+    bad = [item for item in items if not isinstance(item, enum)]
+    if bad:
+        raise error(
+            f"unknown {what} {bad[0]!r}: pass {enum.__name__} members ({', '.join(m.name for m in enum)}); "
+            f"names are parsed with parse_{what.split()[-1]}s"
+        )
+    if not items:
+        raise error(f"no {what} given; expected one or more of {', '.join(m.value for m in enum)}")
+    return list(dict.fromkeys(items))
 
 
 def parse_formats(value: str | Iterable[str | Format]) -> list[Format]:

@@ -9,18 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from aestheticnet.artifacts import (
-    SPECS,
-    Format,
-    Precision,
-    UnknownFormatError,
-    UnknownPrecisionError,
-    artifact_name,
-)
+from aestheticnet.artifacts import SPECS, Format, Precision, UnknownFormatError, UnknownPrecisionError, artifact_name
+from aestheticnet.artifacts.formats import members
 from aestheticnet.artifacts.manifest import build_manifest
 from aestheticnet.export.dynamic import DynamicSpec
 from aestheticnet.export.errors import ExportError
@@ -43,23 +36,6 @@ class ExportOptions:
     coreml_input: str = "tensor"  # COREML_INPUT_KINDS
     exporter: str = "auto"  # ONNX_EXPORTERS
     recipe: Int8Recipe = DEFAULT_RECIPE
-
-
-def _typed(values: Iterable, enum: type[Enum], what: str, error: type[ValueError]) -> list:
-    if isinstance(values, (str, Enum)):
-        values = [values]
-    out = []
-    for value in values:
-        try:
-            item = enum(value)
-        except ValueError:
-            valid = ", ".join(m.value for m in enum)
-            raise error(f"unknown {what} {value!r}; expected one or more of {valid}") from None
-        if item not in out:
-            out.append(item)
-    if not out:
-        raise error(f"no {what} given; expected one or more of {', '.join(m.value for m in enum)}")
-    return out
 
 
 @dataclass
@@ -98,8 +74,8 @@ def make_plan(
     """The plan of one export; raises :class:`ExportError` for anything that cannot be done as asked."""
     from aestheticnet.models import read_metadata
 
-    fmts = _typed(formats, Format, "export format", UnknownFormatError)
-    precs = _typed(precisions, Precision, "precision", UnknownPrecisionError)
+    fmts = members(formats, Format, "export format", UnknownFormatError)
+    precs = members(precisions, Precision, "precision", UnknownPrecisionError)
     if options.calibration_samples < 1:
         raise ExportError(f"--calibration-samples must be >= 1, got {options.calibration_samples}")
     for value, valid, what in ((options.coreml_shapes, COREML_SHAPE_MODES, "coreml_shapes"),

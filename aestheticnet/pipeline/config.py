@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aestheticnet.artifacts import Format, Precision
+from aestheticnet.artifacts import ArtifactError, Format, Precision, parse_formats, parse_precisions
 from aestheticnet.io import read_parsed
 from aestheticnet.nas.strategy import PRESETS, SearchConfig
 from aestheticnet.sizes import Shape, SizeError, parse_shape
@@ -77,11 +77,13 @@ class TrainSection:
 
 def _enums(where: str, values, enum: type) -> tuple:
     """Config values (names or members) as members of ``enum``; an unknown name fails naming the key."""
-    valid = [m.value for m in enum]
-    bad = [v for v in values if (v.value if isinstance(v, enum) else v) not in valid]
-    if bad:
-        raise ValueError(f"pipeline config: {where} has {bad}; valid: {valid}")
-    return tuple(dict.fromkeys(enum(v) for v in values))
+    if not values:  # nothing to make or to time: a step can be emptied
+        return ()
+    parse = parse_formats if enum is Format else parse_precisions
+    try:
+        return tuple(parse(values))
+    except ArtifactError as exc:
+        raise ValueError(f"pipeline config: {where}: {exc}") from None
 
 
 def _sizes(where: str, values) -> tuple[Shape, ...]:
