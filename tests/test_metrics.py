@@ -269,3 +269,18 @@ def test_aggregate_runs_over_evaluate_outputs():
     agg = aggregate_runs(runs)
     assert set(agg) == set(runs[0])
     assert agg["emd_r1"]["mean"] == pytest.approx(np.mean([r["emd_r1"] for r in runs]))
+
+
+def test_mean_and_std_take_torch_tensors_and_a_models_score_buckets():
+    d = torch.zeros(2, 10)
+    d[0, 4] = 1.0  # all mass on score 5
+    d[1, 0] = d[1, 9] = 0.5  # half on 1, half on 10
+    np.testing.assert_allclose(mean_score(d), [5.0, 5.5])
+    np.testing.assert_allclose(score_std(d), [0.0, 4.5])
+    buckets = np.arange(10) * 0.5  # scores 0, 0.5, ..., 4.5
+    np.testing.assert_allclose(mean_score(d, buckets), [2.0, 2.25])
+    np.testing.assert_allclose(score_std(d, buckets), [0.0, 2.25])
+    with pytest.raises(ValueError, match="do not match"):
+        mean_score(d, [1, 2, 3])
+    with pytest.raises(ValueError, match="dist must have shape"):
+        mean_score(torch.ones(2, 2, 2))

@@ -7,8 +7,6 @@ from aestheticnet.models import (
     count_parameters,
     create_model,
     list_models,
-    mean_score,
-    score_std,
 )
 from aestheticnet.models.aestheticnet import AestheticNet
 from aestheticnet.models.cbam import CBAM
@@ -146,16 +144,6 @@ def test_config_round_trip_and_validation():
         AestheticNetConfig(stem="resnet")
     with pytest.raises(ValueError, match="init_channels=7"):
         AestheticNetConfig(init_channels=7)
-
-
-def test_mean_and_std_of_distributions():
-    d = torch.zeros(2, 10)
-    d[0, 4] = 1.0  # all mass on score 5
-    d[1, 0] = d[1, 9] = 0.5  # half on 1, half on 10
-    torch.testing.assert_close(mean_score(d), torch.tensor([5.0, 5.5]))
-    torch.testing.assert_close(score_std(d), torch.tensor([0.0, 4.5]))
-    with pytest.raises(ValueError, match="distribution"):
-        mean_score(torch.ones(2, 2, 2))
 
 
 def test_the_model_owns_its_drop_path_schedule():

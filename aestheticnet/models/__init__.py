@@ -7,7 +7,6 @@ from aestheticnet.models.aestheticnet import (
     count_parameters,
 )
 from aestheticnet.models.checkpoint import CheckpointError, load, read_metadata, save
-from aestheticnet.models.distribution import mean_score, score_std
 from aestheticnet.models.mobilenet_v2 import MobileNetV2, MobileNetV2Config
 from aestheticnet.models.registry import create_model, get_entry, list_models
 
@@ -23,8 +22,6 @@ __all__ = [
     "load",
     "MobileNetV2",
     "MobileNetV2Config",
-    "mean_score",
     "read_metadata",
     "save",
-    "score_std",
 ]

@@ -1,0 +1,43 @@
+"""One concern, one home: each of these is defined once in the package (the device runner, which runs on boards
+without the package, keeps its own copies and has its own tests)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "aestheticnet"
+SELF_CONTAINED = {PACKAGE / "bench" / "runner.py"}
+
+# concept -> (a definition's pattern, the module that must hold the only one)
+HOMES = {
+    "image suffixes": (r"^IMAGE_SUFFIXES\s*=", "data/images.py"),
+    "ImageNet mean": (r"^IMAGENET_MEAN\s*=|0\.485,\s*0\.456,\s*0\.406", "imagenet.py"),
+    "ImageNet std": (r"^IMAGENET_STD\s*=|0\.229,\s*0\.224,\s*0\.225", "imagenet.py"),
+    "distribution -> mean score": (r"^def mean_score\(", "metrics.py"),
+    "distribution -> score std": (r"^def score_std\(", "metrics.py"),
+    "image file -> model input": (r"^def file_tensor\(", "data/preprocess.py"),
+    "names -> formats": (r"^def parse_formats\(", "artifacts/formats.py"),
+    "names -> precisions": (r"^def parse_precisions\(", "artifacts/formats.py"),
+    "the size grammar": (r"^def parse_shape\(", "sizes.py"),
+    "largest input side": (r"^MAX_SIDE\s*=", "sizes.py"),
+    "children bound to their parent": (r"^def bind_to_parent\(", "lifetime.py"),
+}
+
+
+def definitions(pattern: str) -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path in SELF_CONTAINED:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(pattern, line):
+                found.append(f"{path.relative_to(PACKAGE)}:{number}")
+    return found
+
+
+@pytest.mark.parametrize("concept", sorted(HOMES))
+def test_defined_once_in_its_home(concept):
+    pattern, home = HOMES[concept]
+    found = definitions(pattern)
+    assert len(found) == 1 and found[0].startswith(home + ":"), f"{concept}: {found}, expected one in {home}"
