@@ -193,7 +193,7 @@ def members(value: Enum | Iterable, enum: type[Enum], what: str, error: type[Art
     if bad:
         raise error(
             f"unknown {what} {bad[0]!r}: pass {enum.__name__} members ({', '.join(m.name for m in enum)}); "
-            f"names are parsed with parse_{what.split()[-1]}s"
+            "names become members at the command-line or config edge (parse_formats, parse_precisions)"
         )
     if not items:
         raise error(f"no {what} given; expected one or more of {', '.join(m.value for m in enum)}")

@@ -152,14 +152,15 @@ def write_sidecar(artifact: str | Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-def check_digest(artifact: str | Path) -> None:
+def check_digest(artifact: str | Path, manifest: dict[str, Any] | None = None) -> None:
     """Refuse an artifact whose sidecar manifest records another sha256 than the file (or package) has now: the
-    manifest then describes some other model. No sidecar, or one without a digest, is not checked."""
+    manifest then describes some other model. No sidecar, or one without a digest, is not checked. ``manifest``:
+    the one :func:`read_manifest` returned already, if the caller has it."""
     artifact = Path(artifact)
     side = sidecar_path(artifact)
     if not side.is_file():
         return
-    want = (read_manifest(artifact).get("artifact") or {}).get("sha256")
+    want = ((manifest or read_manifest(artifact)).get("artifact") or {}).get("sha256")
     if not want:
         return
     got = sha256_file(artifact)

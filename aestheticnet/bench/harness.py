@@ -130,7 +130,7 @@ def _check_models(models: Sequence[str | Path], device, settings: BenchSettings,
         if manifest is not None:
             check_shapes(manifest, [Shape(h, w, settings.batch) for h, w in settings.sizes], "--shapes")
         if check_integrity:
-            check_digest(p)
+            check_digest(p, manifest)
         paths.append(p)
     if not paths:
         raise BenchError("no model given")

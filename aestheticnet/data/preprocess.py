@@ -31,9 +31,9 @@ import torch
 from PIL import Image
 
 from aestheticnet.data.images import DEFAULT_MAX_PIXELS, image_size, load_image
-from aestheticnet.data.sampler import ShapeBucketBatchSampler
 
 # The bucketing sampler belongs with the aspect policy it serves; it lives in its own file and is re-exported.
+from aestheticnet.data.sampler import ShapeBucketBatchSampler
 from aestheticnet.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [

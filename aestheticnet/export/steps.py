@@ -8,7 +8,6 @@ decision.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from aestheticnet.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["ExportRun"]
 
-SCRATCH = "export"  # the scratch folder's name, as lifetime.temp_name spells it
+SCRATCH = "export"  # the scratch folder's name for lifetime.temp_name / remove_stale
 
 
 class ExportRun:
@@ -69,7 +68,7 @@ class ExportRun:
 
     def run(self) -> None:
         from aestheticnet.artifacts.files import scratch_dir
-        from aestheticnet.lifetime import remove_stale
+        from aestheticnet.lifetime import remove_stale, temp_name
 
         self.load()
         with contextlib.ExitStack() as stack:
@@ -78,7 +77,7 @@ class ExportRun:
             # killed export left there is removed first.
             self.plan.out.mkdir(parents=True, exist_ok=True)
             remove_stale(self.plan.out, SCRATCH)
-            self.scratch = stack.enter_context(scratch_dir(self.plan.out, f".{SCRATCH}.tmp-{os.getpid()}-"))
+            self.scratch = stack.enter_context(scratch_dir(self.plan.out, temp_name(SCRATCH) + "-"))
             coreml_job = self.start_coreml_worker()
             self.trace()
             self.onnx_fp32_step()

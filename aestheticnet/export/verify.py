@@ -196,7 +196,7 @@ def verify_artifact(
     if manifest is not None:
         check_shapes(manifest, shapes or DEFAULT_SHAPES, "--shapes")
     if check_integrity:
-        check_digest(artifact)
+        check_digest(artifact, manifest)
     precision = manifest_precision(manifest, artifact) if manifest is not None else Precision.FP32
     tol = tolerance_for(fmt, precision)
     report = VerifyReport(str(artifact), fmt.value, precision.value, str(reference), tol.to_dict())
@@ -291,7 +291,8 @@ def _all_finite(report: VerifyReport, where: str, expected: np.ndarray, got: np.
     for who, values in (("PyTorch reference", expected), ("artifact", got)):
         bad = int((~np.isfinite(values)).sum())
         if bad:
-            report.mismatches.append(Mismatch(f"finite {who} outputs", where, "no NaN or Inf", f"{bad} of {values.size}"))
+            mismatch = Mismatch(f"finite {who} outputs", where, "no NaN or Inf", f"{bad} of {values.size}")
+            report.mismatches.append(mismatch)
             finite = False
     return finite
 

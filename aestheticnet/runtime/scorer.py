@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from aestheticnet.metrics import mean_score, score_std
 from aestheticnet.runtime.backends import Backend, ModelFileError
 from aestheticnet.runtime.loading import load
 from aestheticnet.runtime.scoring import ScoreResult
@@ -51,8 +52,6 @@ class Scorer:
         self.scores = np.asarray(self.backend.score_buckets, dtype=np.float64)
 
     def _summaries(self, dists: np.ndarray) -> list[tuple[float, float]]:
-        from aestheticnet.metrics import mean_score, score_std
-
         d = dists.astype(np.float64)
         return list(zip(mean_score(d, self.scores).tolist(), score_std(d, self.scores).tolist()))
 

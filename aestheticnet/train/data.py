@@ -84,14 +84,7 @@ def split_options(train_config: dict[str, Any]) -> dict[str, Any]:
 
 def csv_columns(train_config: dict[str, Any]) -> dict[str, Any]:
     """The generic-CSV column keywords a training config sets (``CSVDataset``'s ``path_column``, ...)."""
-    out: dict[str, Any] = {}
-    if train_config.get("path_column"):
-        out["path_column"] = train_config["path_column"]
-    if train_config.get("vote_columns"):
-        out["vote_columns"] = list(train_config["vote_columns"])
-    if train_config.get("mean_column"):
-        out["mean_column"] = train_config["mean_column"]
-    return out
+    return {k: train_config[k] for k in ("path_column", "vote_columns", "mean_column") if train_config.get(k)}
 
 
 def split_ids(data: str, train_config: dict[str, Any], split: str = "val") -> set[str]:
