@@ -39,8 +39,9 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def read_parsed(path: str | Path, parse: Callable[[str], Any], what: str, syntax: str,
-                error: type[Exception] = ValueError) -> Any:
+def read_parsed(
+    path: str | Path, parse: Callable[[str], Any], what: str, syntax: str, error: type[Exception] = ValueError
+) -> Any:
     """Read a text file and parse it; an unreadable or malformed file raises ``error`` naming the file.
 
     ``what`` says what the file is ("pipeline config"), ``syntax`` what it should be written in ("TOML"); the

@@ -67,10 +67,7 @@ def _as_distributions(x, name: str, allow_1d: bool = True) -> np.ndarray:
     expected = "(n, N) or (N,)" if allow_1d else "(n, N)"
     ok_ndim = arr.ndim == 2 or (allow_1d and arr.ndim == 1)
     if not ok_ndim or arr.shape[-1] < 2:
-        raise ValueError(
-            f"{name} must have shape {expected} with N >= 2 buckets, "
-            f"got {arr.shape}"
-        )
+        raise ValueError(f"{name} must have shape {expected} with N >= 2 buckets, got {arr.shape}")
     return arr
 
 
@@ -85,9 +82,7 @@ def _as_vector_pair(x, y, x_name: str, y_name: str):
     x = _as_vector(x, x_name)
     y = _as_vector(y, y_name)
     if x.shape != y.shape:
-        raise ValueError(
-            f"{y_name} must have the same shape as {x_name} {x.shape}, got {y.shape}"
-        )
+        raise ValueError(f"{y_name} must have the same shape as {x_name} {x.shape}, got {y.shape}")
     return x, y
 
 
@@ -201,10 +196,7 @@ def _check_dist_pair(pred, target):
     pred = _as_distributions(pred, "pred", allow_1d=False)
     target = _as_distributions(target, "target", allow_1d=False)
     if pred.shape != target.shape:
-        raise ValueError(
-            f"target must have the same shape (n, N) as pred {pred.shape}, "
-            f"got {target.shape}"
-        )
+        raise ValueError(f"target must have the same shape (n, N) as pred {pred.shape}, got {target.shape}")
     return pred, target
 
 
@@ -278,9 +270,7 @@ def aggregate_runs(runs: Sequence[Mapping[str, float]]) -> Dict[str, Dict[str, f
         if set(run.keys()) != key_set:
             missing = sorted(key_set - set(run.keys()))
             extra = sorted(set(run.keys()) - key_set)
-            raise ValueError(
-                f"runs[{i}] keys differ from runs[0]: missing {missing}, extra {extra}"
-            )
+            raise ValueError(f"runs[{i}] keys differ from runs[0]: missing {missing}, extra {extra}")
     result: Dict[str, Dict[str, float]] = {}
     for key in keys:
         values = np.array([float(run[key]) for run in runs], dtype=np.float64)

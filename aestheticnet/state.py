@@ -26,9 +26,21 @@ from safetensors.torch import save_file
 
 from aestheticnet.io import atomic_path
 
-__all__ = ["StateKind", "StateFileError", "FORMAT_VERSION", "save_state", "load_state", "flatten", "unflatten",
-           "rng_state", "set_rng_state", "write_safetensors", "read_json_header", "read_tensors",
-           "check_version"]  # fmt: skip
+__all__ = [
+    "StateKind",
+    "StateFileError",
+    "FORMAT_VERSION",
+    "save_state",
+    "load_state",
+    "flatten",
+    "unflatten",
+    "rng_state",
+    "set_rng_state",
+    "write_safetensors",
+    "read_json_header",
+    "read_tensors",
+    "check_version",
+]
 
 # Version 2 states hold the torch, numpy and python RNG streams; version 1 (search states with the torch streams
 # only) still loads.

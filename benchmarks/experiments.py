@@ -31,10 +31,22 @@ from aestheticnet.train.trainer import METRICS_FILE, STATE_FILE, train
 # (whose docstring has the measurements): MSCN input (the only input that generalised to unseen photos), crops at
 # evaluation scale rather than the resampling augmentation; at half the native resolution to fit 15 runs.
 BASE = TrainConfig(
-    variant="aestheticnet_star", genotype="PDARTS", layers=5, init_channels=12, image_size=96, max_side=128,
-    train_crop=96, input_norm="mscn", epochs=6, batch_size=32, lr=0.05, group_by="challenge", val_fraction=0.2,
-    num_workers=0, loss="sw_emd",
-)  # fmt: skip
+    variant="aestheticnet_star",
+    genotype="PDARTS",
+    layers=5,
+    init_channels=12,
+    image_size=96,
+    max_side=128,
+    train_crop=96,
+    input_norm="mscn",
+    epochs=6,
+    batch_size=32,
+    lr=0.05,
+    group_by="challenge",
+    val_fraction=0.2,
+    num_workers=0,
+    loss="sw_emd",
+)
 
 EXPERIMENTS: dict[str, dict[str, dict]] = {
     "loss": {"EMD": {"loss": "emd"}, "SW-EMD (lam=0.5)": {"loss": "sw_emd"}},
@@ -83,8 +95,13 @@ def main() -> None:
     ap.add_argument("--out", default="runs/experiments")
     args = ap.parse_args()
     data = args.data or str(ensure_synthetic())
-    base = BASE.replace(data=data, epochs=args.epochs, image_size=args.image_size, train_crop=args.train_crop,
-                        max_train_items=args.max_train_items)  # fmt: skip
+    base = BASE.replace(
+        data=data,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        train_crop=args.train_crop,
+        max_train_items=args.max_train_items,
+    )
     names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
     out = Path(args.out)
     results = {"data": data, "base_config": base.to_dict(), "seeds": args.seeds, "experiments": {}}

@@ -41,8 +41,14 @@ from aestheticnet.models import create_model, load, read_metadata, save
 # The fitted checkpoint is saved with the preprocessing it was fitted at (the synthetic images are 256x192 ->
 # 128x96): fitting BatchNorm at one resolution and evaluating at another made a degenerate, bimodal model on which
 # fp16 and int8 comparisons say more about the model than about the export.
-FIT_PRE = {"policy": "aspect", "size": 96, "max_side": 160, "multiple": 32,
-           "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # fmt: skip
+FIT_PRE = {
+    "policy": "aspect",
+    "size": 96,
+    "max_side": 160,
+    "multiple": 32,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+}
 
 
 def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0, teacher=None):
@@ -59,8 +65,9 @@ def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0, teach
     g = torch.Generator().manual_seed(seed)
     picked = torch.randperm(len(ds), generator=g)[:512].tolist()
     # one shape for batching (the synthetic set has one; other datasets are resized to 96x128)
-    xs = torch.stack([torch.nn.functional.interpolate(ds[i][0][None], size=(96, 128), mode="bilinear")[0]
-                      for i in picked])  # fmt: skip
+    xs = torch.stack(
+        [torch.nn.functional.interpolate(ds[i][0][None], size=(96, 128), mode="bilinear")[0] for i in picked]
+    )
     ys = torch.stack([ds[i][1] for i in picked])
     if teacher is not None:  # distillation: the teacher's predicted distributions replace the vote histograms
         with torch.no_grad():
@@ -75,8 +82,12 @@ def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0, teach
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    return model.eval(), {"steps": steps, "seconds": round(time.perf_counter() - t0, 1),
-                          "loss_first": losses[0], "loss_last": sum(losses[-10:]) / min(10, len(losses))}  # fmt: skip
+    return model.eval(), {
+        "steps": steps,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "loss_first": losses[0],
+        "loss_last": sum(losses[-10:]) / min(10, len(losses)),
+    }
 
 
 def _verify_all(rep, ckpt, data, args) -> list[dict]:
@@ -84,15 +95,19 @@ def _verify_all(rep, ckpt, data, args) -> list[dict]:
     rows, cache = [], {}
     for a in rep.artifacts:
         t0 = time.perf_counter()
-        v = verify_artifact(a.path, ckpt, list(DEFAULT_SHAPES), data=data, samples=args.samples, threads=args.threads,
-                            cache=cache)  # fmt: skip
+        v = verify_artifact(
+            a.path, ckpt, list(DEFAULT_SHAPES), data=data, samples=args.samples, threads=args.threads, cache=cache
+        )
         d = v.to_dict()
         d["verify_seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(d)
         real = d.get("real") or {}
         worst = max((s.get("max_abs") or 0.0) for s in d["shapes"]) if d["shapes"] else None
-        print(f"{a.format.value:<7}{a.precision.value:<13} passed={d['passed']!s:<5} worst max_abs={worst}  "
-              f"real: srocc={real.get('srocc')} mean-score diff={real.get('mean_score_diff')}", flush=True)  # fmt: skip
+        print(
+            f"{a.format.value:<7}{a.precision.value:<13} passed={d['passed']!s:<5} worst max_abs={worst}  "
+            f"real: srocc={real.get('srocc')} mean-score diff={real.get('mean_score_diff')}",
+            flush=True,
+        )
     return rows
 
 
@@ -162,14 +177,19 @@ def main() -> None:
         load_before = list(os.getloadavg())
         t0 = time.perf_counter()
         rep = export_checkpoint(ckpt, list(Format), [Precision.FP32], args.out / "timing", log=print)
-        results["fp32_timing"] = {"wall_seconds": round(time.perf_counter() - t0, 1), "load_before": load_before,
-                                  "load_after": list(os.getloadavg()), "format_seconds": rep.format_seconds,
-                                  "shared_seconds": rep.shared_seconds}  # fmt: skip
+        results["fp32_timing"] = {
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "load_before": load_before,
+            "load_after": list(os.getloadavg()),
+            "format_seconds": rep.format_seconds,
+            "shared_seconds": rep.shared_seconds,
+        }
         print(json.dumps(results["fp32_timing"], indent=1), flush=True)
 
     formats, precisions = parse_formats(args.formats), parse_precisions(args.precisions)
-    rep = export_checkpoint(ckpt, formats, precisions, args.out / "all", data=data,
-                            calibration_samples=args.calibration_samples, log=print)  # fmt: skip
+    rep = export_checkpoint(
+        ckpt, formats, precisions, args.out / "all", data=data, calibration_samples=args.calibration_samples, log=print
+    )
     results["export"] = rep.to_dict()
     rows = _verify_all(rep, ckpt, data, args)
     results["verify"] = rows

@@ -43,10 +43,16 @@ def export_once(checkpoint: Path, formats: str, out: Path) -> dict:
     report = export_checkpoint(checkpoint, [Format(f) for f in formats.split(",")], [Precision.FP32], out, log=None)
     wall = time.perf_counter() - t0
     seconds = {f"{a.format.value}/{a.precision.value}": a.seconds for a in report.artifacts}
-    return {"wall_seconds": round(wall, 1), "cpu_seconds": report.cpu_seconds,
-            "cpu_total": round(sum(v for k, v in report.cpu_seconds.items() if not k.startswith("main_until")), 1),
-            "format_seconds": report.format_seconds, "artifact_seconds": seconds, "failures": report.failures,
-            "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}  # fmt: skip
+    return {
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": report.cpu_seconds,
+        "cpu_total": round(sum(v for k, v in report.cpu_seconds.items() if not k.startswith("main_until")), 1),
+        "format_seconds": report.format_seconds,
+        "artifact_seconds": seconds,
+        "failures": report.failures,
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def run_case(checkpoint: Path, formats: str, package: str | None, out: Path) -> dict:
@@ -95,13 +101,21 @@ def main() -> None:
     cases = [(f"{s}@{p}", SETS[s], path) for p, path in packages.items() for s in args.sets.split(",")]
     runs: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
     for r in range(args.rounds):
-        for name, formats, package in cases[r % len(cases):] + cases[: r % len(cases)]:
+        for name, formats, package in cases[r % len(cases) :] + cases[: r % len(cases)]:
             result = run_case(checkpoint, formats, package, args.out / name.replace("@", "_"))
             runs[name].append(result)
-            print(f"round {r + 1} {name}: wall {result['wall_seconds']}s, CPU {result['cpu_total']}s, "
-                  f"load {result['load_before']}->{result['load_after']}", flush=True)  # fmt: skip
-    result = {"checkpoint": str(checkpoint), "cases": {n: f for n, f, _ in cases}, "packages": packages,
-              "runs": runs, "medians": summarise(runs)}  # fmt: skip
+            print(
+                f"round {r + 1} {name}: wall {result['wall_seconds']}s, CPU {result['cpu_total']}s, "
+                f"load {result['load_before']}->{result['load_after']}",
+                flush=True,
+            )
+    result = {
+        "checkpoint": str(checkpoint),
+        "cases": {n: f for n, f, _ in cases},
+        "packages": packages,
+        "runs": runs,
+        "medians": summarise(runs),
+    }
     (args.out / "export_time.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result["medians"], indent=1))
 

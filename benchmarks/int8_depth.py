@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 
-
 def main() -> None:
     import onnx
     from onnxruntime.quantization.qdq_loss_debug import (
@@ -86,8 +85,9 @@ def main() -> None:
         local = "-" if row["worst_local_db"] is None else f"{row['worst_local_db']:.1f}"
         print(f"{where:<10}{row['tensors']:>8}{row['end_to_end_db']:>27.1f}{local:>21}")
     out = args.int8.with_name("int8_depth.json")
-    out.write_text(json.dumps({"fp32": str(args.fp32), "int8": str(args.int8), "images": len(images),
-                               "per_cell": rows}, indent=1))  # fmt: skip
+    out.write_text(
+        json.dumps({"fp32": str(args.fp32), "int8": str(args.int8), "images": len(images), "per_cell": rows}, indent=1)
+    )
     print(f"wrote {out}")
 
 

@@ -40,8 +40,12 @@ from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.models import create_model, save
 from aestheticnet.sizes import Shape
 
-BEFORE = Int8Recipe(onnx_uint8_activations=False, onnx_relu_as_leaky_relu=False,
-                     onnx_depthwise_channel_multiple=0, tflite_relu_as_requantize=False)
+BEFORE = Int8Recipe(
+    onnx_uint8_activations=False,
+    onnx_relu_as_leaky_relu=False,
+    onnx_depthwise_channel_multiple=0,
+    tflite_relu_as_requantize=False,
+)
 
 
 def default_checkpoint(out: Path) -> Path:
@@ -56,10 +60,27 @@ def default_checkpoint(out: Path) -> Path:
 
 def export_all(ckpt: Path, out: Path, data: Path, calibration: int) -> dict[str, Path]:
     formats = [Format.ONNX, Format.TFLITE]
-    after = export_checkpoint(ckpt, formats, [Precision.FP32, Precision.INT8], out, data=data,
-                              calibration_samples=calibration, name="star", log=None)  # fmt: skip
-    before = export_checkpoint(ckpt, formats, [Precision.INT8], out, data=data, calibration_samples=calibration,
-                               recipe=BEFORE, name="before", log=None)  # fmt: skip
+    after = export_checkpoint(
+        ckpt,
+        formats,
+        [Precision.FP32, Precision.INT8],
+        out,
+        data=data,
+        calibration_samples=calibration,
+        name="star",
+        log=None,
+    )
+    before = export_checkpoint(
+        ckpt,
+        formats,
+        [Precision.INT8],
+        out,
+        data=data,
+        calibration_samples=calibration,
+        recipe=BEFORE,
+        name="before",
+        log=None,
+    )
     arts = {f"{a.format.value} {a.precision.value}": a.path for a in after.artifacts}
     arts.update({f"{a.format.value} int8-before": a.path for a in before.artifacts})
     return arts
@@ -110,8 +131,11 @@ def onnx_profile(path: Path, runs: int = 20) -> dict:
     def table(times: dict[str, float]) -> dict[str, float]:
         return {k: round(ms * scale, 3) for k, ms in sorted(times.items(), key=lambda kv: -kv[1])}
 
-    return {"ms_per_run_by_op": table(per_op), "ms_per_run_by_convolution": table(per_conv),
-            "ops_after_optimisation": dict(left)}  # fmt: skip
+    return {
+        "ms_per_run_by_op": table(per_op),
+        "ms_per_run_by_convolution": table(per_conv),
+        "ops_after_optimisation": dict(left),
+    }
 
 
 _CONVS = ("Conv", "FusedConv", "QLinearConv")
@@ -141,8 +165,10 @@ def litert_partitions(path: Path) -> dict:
 
 def markdown(result: dict) -> str:
     lat = result["latency"]
-    lines = ["| artifact | p50 ms (median of rounds) | ratio to its fp32 | SROCC vs PyTorch | structure |",
-             "|---|---:|---:|---:|---|"]  # fmt: skip
+    lines = [
+        "| artifact | p50 ms (median of rounds) | ratio to its fp32 | SROCC vs PyTorch | structure |",
+        "|---|---:|---:|---:|---|",
+    ]
     for key, row in lat.items():
         fmt = key.split()[0]
         fp32 = lat.get(f"{fmt} fp32", {}).get("median_p50_ms")
@@ -185,18 +211,32 @@ def main() -> None:
     if args.samples:
         for key, path in arts.items():
             if "int8" in key:
-                report = verify_artifact(path, ckpt, [Shape(224, 224)], data=args.data, samples=args.samples,
-                                         threads=1).to_dict()  # fmt: skip
+                report = verify_artifact(
+                    path, ckpt, [Shape(224, 224)], data=args.data, samples=args.samples, threads=1
+                ).to_dict()
                 real = report.get("real") or {}
-                verify[key] = {"passed": report["passed"], "srocc": real.get("srocc"),
-                               "mean_score_diff": real.get("mean_score_diff")}  # fmt: skip
-                print(f"{key}: verify {'passed' if report['passed'] else 'FAILED'}, SROCC vs PyTorch "
-                      f"{real.get('srocc')}", flush=True)  # fmt: skip
+                verify[key] = {
+                    "passed": report["passed"],
+                    "srocc": real.get("srocc"),
+                    "mean_score_diff": real.get("mean_score_diff"),
+                }
+                print(
+                    f"{key}: verify {'passed' if report['passed'] else 'FAILED'}, SROCC vs PyTorch {real.get('srocc')}",
+                    flush=True,
+                )
     latency = interleaved_latency(arts, args.threads, args.rounds, args.runs)
-    result = {"checkpoint": str(ckpt), "weights": "given" if args.checkpoint else "random, BN statistics randomised",
-              "threads": args.threads, "size": "224x224", "rounds": args.rounds, "runs": args.runs,
-              "artifacts": {k: str(p) for k, p in arts.items()}, "latency": latency, "profiles": profiles,
-              "verify": verify}  # fmt: skip
+    result = {
+        "checkpoint": str(ckpt),
+        "weights": "given" if args.checkpoint else "random, BN statistics randomised",
+        "threads": args.threads,
+        "size": "224x224",
+        "rounds": args.rounds,
+        "runs": args.runs,
+        "artifacts": {k: str(p) for k, p in arts.items()},
+        "latency": latency,
+        "profiles": profiles,
+        "verify": verify,
+    }
     atomic_write_json(args.out / "int8_speed.json", result)
     atomic_write_text(args.out / "int8_speed.md", markdown(result))
     print(markdown(result))

@@ -33,8 +33,12 @@ from aestheticnet.sizes import Shape
 
 RECIPES = {
     "default": Int8Recipe(),
-    "before": Int8Recipe(onnx_uint8_activations=False, onnx_relu_as_leaky_relu=False,
-                         onnx_depthwise_channel_multiple=0, tflite_relu_as_requantize=False),
+    "before": Int8Recipe(
+        onnx_uint8_activations=False,
+        onnx_relu_as_leaky_relu=False,
+        onnx_depthwise_channel_multiple=0,
+        tflite_relu_as_requantize=False,
+    ),
     "no-outliers": Int8Recipe(outlier_max_fraction=0.0),
     "no-equalisation": Int8Recipe(outlier_max_fraction=0.0, equalize=False),
 }
@@ -52,18 +56,37 @@ def _named(text: str) -> tuple[str, Path]:
 def measure(name: str, ckpt: Path, data: Path, recipe: str, args) -> dict:
     out = args.out / name / data.name / recipe
     t0 = time.perf_counter()
-    rep = export_checkpoint(ckpt, [Format.ONNX, Format.TFLITE], args.precisions, out, data=data,
-                            calibration_samples=args.calibration_samples, recipe=RECIPES[recipe], log=None)  # fmt: skip
-    row = {"model": name, "checkpoint": str(ckpt), "data": str(data), "recipe": recipe,
-           "export_seconds": round(time.perf_counter() - t0, 1), "artifacts": {}}  # fmt: skip
+    rep = export_checkpoint(
+        ckpt,
+        [Format.ONNX, Format.TFLITE],
+        args.precisions,
+        out,
+        data=data,
+        calibration_samples=args.calibration_samples,
+        recipe=RECIPES[recipe],
+        log=None,
+    )
+    row = {
+        "model": name,
+        "checkpoint": str(ckpt),
+        "data": str(data),
+        "recipe": recipe,
+        "export_seconds": round(time.perf_counter() - t0, 1),
+        "artifacts": {},
+    }
     cache: dict = {}
     for art in rep.artifacts:
-        v = verify_artifact(art.path, ckpt, [Shape(224, 224)], data=data, samples=args.samples, threads=1,
-                            cache=cache).to_dict()  # fmt: skip
+        v = verify_artifact(
+            art.path, ckpt, [Shape(224, 224)], data=data, samples=args.samples, threads=1, cache=cache
+        ).to_dict()
         real = v.get("real") or {}
         key = f"{art.format.value} {art.precision.value}"
-        row["artifacts"][key] = {"srocc": real.get("srocc"), "plcc": real.get("plcc"),
-                                 "mean_score_diff": real.get("mean_score_diff"), "passed": v["passed"]}  # fmt: skip
+        row["artifacts"][key] = {
+            "srocc": real.get("srocc"),
+            "plcc": real.get("plcc"),
+            "mean_score_diff": real.get("mean_score_diff"),
+            "passed": v["passed"],
+        }
         print(f"{name} {data.name} {recipe} {key}: SROCC {real.get('srocc')}", flush=True)
     return row
 

@@ -66,8 +66,14 @@ def peak_macs_per_s(threads: int, size: int = MM_SIZE, repeats: int = 7) -> dict
     finally:
         torch.set_num_threads(previous)
     macs = size**3
-    return {"threads": threads, "size": size, "best_s": min(times), "median_s": float(np.median(times)),
-            "peak_gmacs_per_s": macs / min(times) / 1e9, "median_gmacs_per_s": macs / float(np.median(times)) / 1e9}  # fmt: skip
+    return {
+        "threads": threads,
+        "size": size,
+        "best_s": min(times),
+        "median_s": float(np.median(times)),
+        "peak_gmacs_per_s": macs / min(times) / 1e9,
+        "median_gmacs_per_s": macs / float(np.median(times)) / 1e9,
+    }
 
 
 def build_networks(layers: int, channels: int, genotype: str | None) -> dict[str, torch.nn.Module]:
@@ -78,13 +84,16 @@ def build_networks(layers: int, channels: int, genotype: str | None) -> dict[str
     else:
         base_net = create_model("aestheticnet", **base)
     nets = {"aestheticnet": base_net}
-    star = create_model("aestheticnet_star", genotype=base_net.config.genotype, genotype_name=base_net.config.genotype_name,
-                        **base)  # fmt: skip
+    star = create_model(
+        "aestheticnet_star", genotype=base_net.config.genotype, genotype_name=base_net.config.genotype_name, **base
+    )
     nets["aestheticnet_star"] = star
     for name in ("DARTS_V2", "PDARTS"):
         net = create_model("aestheticnet", genotype=name, **base)
         if net.config.genotype == base_net.config.genotype:
-            print(f"note: AestheticNet's genotype is {name}: the {name} network is the AestheticNet row", file=sys.stderr)
+            print(
+                f"note: AestheticNet's genotype is {name}: the {name} network is the AestheticNet row", file=sys.stderr
+            )
             continue
         nets[f"darts_net_{name.lower()}"] = net
     for net in nets.values():
@@ -97,8 +106,16 @@ def build_networks(layers: int, channels: int, genotype: str | None) -> dict[str
     return nets
 
 
-CALIBRATION_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
-                      "retina", "camera")  # fmt: skip
+CALIBRATION_PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "camera",
+)
 
 
 def calibration_folder(out: Path) -> Path:
@@ -120,8 +137,9 @@ FORMATS = (Format.ONNX, Format.TFLITE)
 PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8, Precision.INT8_DYNAMIC)
 
 
-def export_network(name: str, model, folder: Path, fresh: bool, want_litert: bool,
-                   calibration: Path) -> tuple[list[Path], list[str]]:  # fmt: skip
+def export_network(
+    name: str, model, folder: Path, fresh: bool, want_litert: bool, calibration: Path
+) -> tuple[list[Path], list[str]]:
     """``aestheticnet.export.export_checkpoint`` into ``folder``; returns the files and what is missing, and why.
 
     The export report is kept as ``<name>.export.json``; a later run reuses the files it lists unless ``fresh``.
@@ -133,17 +151,31 @@ def export_network(name: str, model, folder: Path, fresh: bool, want_litert: boo
     if fresh or not st.exists():
         save(model, st)
     cached = json.loads(record.read_text()) if record.is_file() and not fresh else None
-    if cached is None or cached.get("formats") != [f.value for f in formats] or not all(Path(p).exists() for p in cached["files"]):
+    if (
+        cached is None
+        or cached.get("formats") != [f.value for f in formats]
+        or not all(Path(p).exists() for p in cached["files"])
+    ):
         t = time.time()
         try:
-            report = export_checkpoint(st, formats, list(PRECISIONS), folder, data=calibration,
-                                       calibration_samples=len(CALIBRATION_PHOTOS), name=name,
-                                       log=lambda m: print(f"  {m}", file=sys.stderr))  # fmt: skip
+            report = export_checkpoint(
+                st,
+                formats,
+                list(PRECISIONS),
+                folder,
+                data=calibration,
+                calibration_samples=len(CALIBRATION_PHOTOS),
+                name=name,
+                log=lambda m: print(f"  {m}", file=sys.stderr),
+            )
         except ExportFailed as exc:
             report = exc.report
         print(f"  {name}: exported in {time.time() - t:.0f} s", file=sys.stderr)
-        cached = {"formats": [f.value for f in formats], "files": [a.path for a in report.artifacts],
-                  "missing": [f"{name} {k}: {v}" for k, v in report.failures.items()]}  # fmt: skip
+        cached = {
+            "formats": [f.value for f in formats],
+            "files": [a.path for a in report.artifacts],
+            "missing": [f"{name} {k}: {v}" for k, v in report.failures.items()],
+        }
         atomic_write_json(record, cached)
     return [st, *map(Path, cached["files"])], list(cached["missing"])
 
@@ -152,8 +184,10 @@ RUNTIME = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "litert": 
 
 
 def matrix_table(rows: list[dict], peaks: dict[int, dict], networks: list[str]) -> str:
-    head = ("| network | runtime | prec | thr | shape | p50 ms | p90 ms | GMACs | GMAC/s | efficiency | file MB | "
-            "peak RSS Δ MB |")  # fmt: skip
+    head = (
+        "| network | runtime | prec | thr | shape | p50 ms | p90 ms | GMACs | GMAC/s | efficiency | file MB | "
+        "peak RSS Δ MB |"
+    )
     lines = [head, "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
 
     def net_of(row):
@@ -162,12 +196,22 @@ def matrix_table(rows: list[dict], peaks: dict[int, dict], networks: list[str]) 
 
     order = {"pytorch": 0, "onnxruntime": 1, "litert": 2}
     prec_order = {"fp32": 0, "fp16": 1, "int8": 2, "int8-dynamic": 3}
-    rows = sorted(rows, key=lambda r: (r["shape"], r["threads"], networks.index(net_of(r)) if net_of(r) in networks else 9,
-                                       order.get(r["backend"], 9), prec_order.get(r["precision"], 9)))  # fmt: skip
+    rows = sorted(
+        rows,
+        key=lambda r: (
+            r["shape"],
+            r["threads"],
+            networks.index(net_of(r)) if net_of(r) in networks else 9,
+            order.get(r["backend"], 9),
+            prec_order.get(r["precision"], 9),
+        ),
+    )
     for r in rows:
         if not r["ok"]:
-            lines.append(f"| {net_of(r)} | {RUNTIME.get(r['backend'], r['backend'])} | {r['precision']} | {r['threads']} | "
-                         f"{r['shape']} | failed: {str(r['error'])[:120]} | | | | | | |")  # fmt: skip
+            lines.append(
+                f"| {net_of(r)} | {RUNTIME.get(r['backend'], r['backend'])} | {r['precision']} | {r['threads']} | "
+                f"{r['shape']} | failed: {str(r['error'])[:120]} | | | | | | |"
+            )
             continue
         eff = r["achieved_gmacs_per_s"] / peaks[r["threads"]]["peak_gmacs_per_s"] if r["achieved_gmacs_per_s"] else None
         lines.append(
@@ -222,8 +266,10 @@ def summary_text(report: dict, peaks: dict[int, dict], nets: dict, title: str) -
     )
     loads = [row.get("load_average") for row in report["results"] if row.get("load_average")]
     if loads:
-        peak_lines += (f"\n\n1-minute load average during the measurements: {min(x[0] for x in loads):.2f} to "
-                       f"{max(x[0] for x in loads):.2f} on {os.cpu_count()} logical CPUs")  # fmt: skip
+        peak_lines += (
+            f"\n\n1-minute load average during the measurements: {min(x[0] for x in loads):.2f} to "
+            f"{max(x[0] for x in loads):.2f} on {os.cpu_count()} logical CPUs"
+        )
     table = matrix_table(report["results"], peaks, list(nets))
     text = f"# {title}\n\nPeak fp32 multiply-add rate:\n{peak_lines}\n\n{table}"
     if report["missing_formats"]:
@@ -243,34 +289,49 @@ def main(argv=None) -> int:
     peaks = {}
     for t in threads:
         peaks[t] = peak_macs_per_s(t)
-        print(f"peak fp32 MAC rate, torch.mm {MM_SIZE}x{MM_SIZE}, {t} thread(s): {peaks[t]['peak_gmacs_per_s']:.1f} "
-              f"GMAC/s (median {peaks[t]['median_gmacs_per_s']:.1f})", file=sys.stderr)  # fmt: skip
+        print(
+            f"peak fp32 MAC rate, torch.mm {MM_SIZE}x{MM_SIZE}, {t} thread(s): {peaks[t]['peak_gmacs_per_s']:.1f} "
+            f"GMAC/s (median {peaks[t]['median_gmacs_per_s']:.1f})",
+            file=sys.stderr,
+        )
 
     nets = build_networks(args.layers, args.init_channels, args.genotype)
     files, missing = export_all(nets, args, out)
     t_export = time.time() - t_start
 
-    settings = BenchSettings(threads=threads, shapes=shapes, runs=runs, min_seconds=args.min_seconds, warmup=warmup,
-                             timeout_s=900)  # fmt: skip
+    settings = BenchSettings(
+        threads=threads, shapes=shapes, runs=runs, min_seconds=args.min_seconds, warmup=warmup, timeout_s=900
+    )
     report = run_benchmark(files, settings, progress=lambda line: print(line, file=sys.stderr))
     # Measured again after the matrix: on a shared machine the first burst may have been slowed down; the peak
     # is the best of both bursts.
     for t in threads:
         again = peak_macs_per_s(t)
         first = peaks[t]
-        peaks[t] = dict(max(first, again, key=lambda v: v["peak_gmacs_per_s"]),
-                        bursts_gmacs_per_s=[first["peak_gmacs_per_s"], again["peak_gmacs_per_s"]])  # fmt: skip
+        peaks[t] = dict(
+            max(first, again, key=lambda v: v["peak_gmacs_per_s"]),
+            bursts_gmacs_per_s=[first["peak_gmacs_per_s"], again["peak_gmacs_per_s"]],
+        )
     report["peak_fp32_mac_rate"] = {str(t): v for t, v in peaks.items()}
     report["missing_formats"] = missing
-    report["networks"] = {n: {"variant": m.variant, "genotype": m.config.genotype_name, "layers": m.config.layers,
-                              "init_channels": m.config.init_channels} for n, m in nets.items()}  # fmt: skip
+    report["networks"] = {
+        n: {
+            "variant": m.variant,
+            "genotype": m.config.genotype_name,
+            "layers": m.config.layers,
+            "init_channels": m.config.init_channels,
+        }
+        for n, m in nets.items()
+    }
     for row in report["results"]:
         if row["ok"] and row["achieved_gmacs_per_s"]:
             row["efficiency"] = row["achieved_gmacs_per_s"] / peaks[row["threads"]]["peak_gmacs_per_s"]
     out.mkdir(parents=True, exist_ok=True)
     write_json(report, out / "latency_matrix.json")
-    title = (f"Latency matrix ({'quick: ' if args.quick else ''}{runs} runs after {warmup} warm-up, layers "
-             f"{args.layers}, C={args.init_channels})")  # fmt: skip
+    title = (
+        f"Latency matrix ({'quick: ' if args.quick else ''}{runs} runs after {warmup} warm-up, layers "
+        f"{args.layers}, C={args.init_channels})"
+    )
     text = summary_text(report, peaks, nets, title)
     text += f"\nExports {t_export:.0f} s, total {time.time() - t_start:.0f} s.\n"
     (out / "latency_matrix.md").write_text(text + "\n" + markdown_report(report))

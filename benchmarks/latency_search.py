@@ -44,19 +44,32 @@ def search(table: str, weight: float, seed: int, args, data: Path, predict) -> d
 
     torch.set_num_threads(1)
     cfg = dataclasses.replace(
-        SearchConfig.from_preset("pdarts_paper", epochs_scale=args.epochs_scale, resolution=32, init_channels=8,
-                                 batch_size=32, proxy_fraction=args.proxy_fraction),
-        latency_table=table, latency_weight=weight, latency_target_ms=args.target_ms, seed=seed,
-    )  # fmt: skip
+        SearchConfig.from_preset(
+            "pdarts_paper",
+            epochs_scale=args.epochs_scale,
+            resolution=32,
+            init_channels=8,
+            batch_size=32,
+            proxy_fraction=args.proxy_fraction,
+        ),
+        latency_table=table,
+        latency_weight=weight,
+        latency_target_ms=args.target_ms,
+        seed=seed,
+    )
     out = args.out / f"search_{_tag(weight, args.target_ms, seed)}"
     resume = (out / "search_state.safetensors").exists()
     result = run_search(cfg, data, out, resume=resume, progress=False)
     stages = json.loads((out / "arch_weights.json").read_text())["stages"]
-    return {"weight": weight, "target_ms": args.target_ms, "search_seed": seed,
-            "genotype_file": str(out / "genotype.json"),
-            "genotype": result.genotype.to_dict(),
-            "predicted_ms": round(predict(result.genotype).total_ms, 2),
-            "predicted_ms_per_stage": [round(s["latency"]["genotype_ms"], 2) for s in stages]}  # fmt: skip
+    return {
+        "weight": weight,
+        "target_ms": args.target_ms,
+        "search_seed": seed,
+        "genotype_file": str(out / "genotype.json"),
+        "genotype": result.genotype.to_dict(),
+        "predicted_ms": round(predict(result.genotype).total_ms, 2),
+        "predicted_ms_per_stage": [round(s["latency"]["genotype_ms"], 2) for s in stages],
+    }
 
 
 def _label(s: dict) -> str:
@@ -80,8 +93,14 @@ def train_one(job: tuple[str, str, int, str, str]) -> dict:
     rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines() if line.strip()]
     sroccs = [r["val"]["srocc"] for r in rows]
     print(f"{label} seed {seed}: best {max(sroccs):.3f}, last {sroccs[-1]:.3f}", flush=True)
-    return {"label": label, "genotype": genotype, "seed": seed, "best_srocc": max(sroccs), "last_srocc": sroccs[-1],
-            "epochs": len(rows)}  # fmt: skip
+    return {
+        "label": label,
+        "genotype": genotype,
+        "seed": seed,
+        "best_srocc": max(sroccs),
+        "last_srocc": sroccs[-1],
+        "epochs": len(rows),
+    }
 
 
 def _cell(genotype: dict, kind: str) -> str:
@@ -89,23 +108,34 @@ def _cell(genotype: dict, kind: str) -> str:
 
 
 def markdown(result: dict) -> str:
-    lines = [f"# Latency-aware search (table {result['table']})", "",
-             "| weight | target ms | search seed | search's estimate per stage | predicted ms | normal cell | "
-             "reduction cell |", "|---:|---:|---:|---|---:|---|---|"]  # fmt: skip
+    lines = [
+        f"# Latency-aware search (table {result['table']})",
+        "",
+        "| weight | target ms | search seed | search's estimate per stage | predicted ms | normal cell | "
+        "reduction cell |",
+        "|---:|---:|---:|---|---:|---|---|",
+    ]
     for s in result["searches"]:
         stages = " / ".join(map(str, s["predicted_ms_per_stage"]))
         g = s["genotype"]
-        lines.append(f"| {s['weight']:g} | {s['target_ms'] or '-'} | {s['search_seed']} | {stages} | "
-                     f"{s['predicted_ms']} | {_cell(g, 'normal')} | {_cell(g, 'reduce')} |")  # fmt: skip
-    lines += ["", "| network | seeds | best val SROCC | mean | last-epoch val SROCC | mean |",
-              "|---|---|---|---:|---|---:|"]  # fmt: skip
+        lines.append(
+            f"| {s['weight']:g} | {s['target_ms'] or '-'} | {s['search_seed']} | {stages} | "
+            f"{s['predicted_ms']} | {_cell(g, 'normal')} | {_cell(g, 'reduce')} |"
+        )
+    lines += [
+        "",
+        "| network | seeds | best val SROCC | mean | last-epoch val SROCC | mean |",
+        "|---|---|---|---:|---|---:|",
+    ]
     for label in dict.fromkeys(r["label"] for r in result["trainings"]):
         rows = [r for r in result["trainings"] if r["label"] == label]
         best = [r["best_srocc"] for r in rows]
         last = [r["last_srocc"] for r in rows]
         seeds = " / ".join(str(r["seed"]) for r in rows)
-        lines.append(f"| {label} | {seeds} | {' / '.join(f'{v:.3f}' for v in best)} | {statistics.mean(best):.3f} "
-                     f"| {' / '.join(f'{v:.3f}' for v in last)} | {statistics.mean(last):.3f} |")  # fmt: skip
+        lines.append(
+            f"| {label} | {seeds} | {' / '.join(f'{v:.3f}' for v in best)} | {statistics.mean(best):.3f} "
+            f"| {' / '.join(f'{v:.3f}' for v in last)} | {statistics.mean(last):.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -131,19 +161,30 @@ def main() -> None:
 
     predict = LatencyTable.load(args.table).predict
     search_seeds = [int(s) for s in args.search_seeds.split(",") if s.strip()]
-    searches = [search(args.table, float(w), seed, args, data, predict)
-                for seed in search_seeds for w in args.weights.split(",") if w.strip()]  # fmt: skip
+    searches = [
+        search(args.table, float(w), seed, args, data, predict)
+        for seed in search_seeds
+        for w in args.weights.split(",")
+        if w.strip()
+    ]
     # (label, genotype, folder stem): folders are named by genotype, so a later run with other weights resumes
-    genotypes = [(_label(s), s["genotype_file"], _tag(s["weight"], s["target_ms"], s["search_seed"]))
-                 for s in searches]  # fmt: skip
+    genotypes = [(_label(s), s["genotype_file"], _tag(s["weight"], s["target_ms"], s["search_seed"])) for s in searches]
     genotypes.append((f"{args.baseline} (baseline)", args.baseline, Path(args.baseline).stem))
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    jobs = [(label, g, seed, str(data), str(args.out / f"train_{stem}_s{seed}"))
-            for seed in seeds for label, g, stem in genotypes]  # fmt: skip
+    jobs = [
+        (label, g, seed, str(data), str(args.out / f"train_{stem}_s{seed}"))
+        for seed in seeds
+        for label, g, stem in genotypes
+    ]
     with mp.get_context("spawn").Pool(2) as pool:
         trainings = pool.map(train_one, jobs, chunksize=1)
-    result = {"table": str(args.table), "epochs_scale": args.epochs_scale, "proxy_fraction": args.proxy_fraction,
-              "searches": searches, "trainings": trainings}  # fmt: skip
+    result = {
+        "table": str(args.table),
+        "epochs_scale": args.epochs_scale,
+        "proxy_fraction": args.proxy_fraction,
+        "searches": searches,
+        "trainings": trainings,
+    }
     atomic_write_json(args.out / "latency_search.json", result)
     atomic_write_text(args.out / "latency_search.md", markdown(result))
     print(markdown(result))

@@ -45,15 +45,35 @@ VARIANT = "aestheticnet_star"
 DEFAULT_GENOTYPES = "DARTS_V1,DARTS_V2,PDARTS,synthetic:sep5,synthetic:pools"
 _CONCAT = (2, 3, 4, 5)
 SYNTHETIC = {
-    "synthetic:sep5": Genotype.create([("sep_conv_5x5", 0), ("sep_conv_5x5", 1)] * 4, _CONCAT,
-                                      [("sep_conv_5x5", 0), ("sep_conv_5x5", 1)] * 4, _CONCAT),
+    "synthetic:sep5": Genotype.create(
+        [("sep_conv_5x5", 0), ("sep_conv_5x5", 1)] * 4, _CONCAT, [("sep_conv_5x5", 0), ("sep_conv_5x5", 1)] * 4, _CONCAT
+    ),
     # No two nodes alike: a runtime computes identical parameter-free nodes once.
     "synthetic:pools": Genotype.create(
-        [("max_pool_3x3", 0), ("skip_connect", 1), ("avg_pool_3x3", 2), ("skip_connect", 0),
-         ("max_pool_3x3", 3), ("avg_pool_3x3", 1), ("skip_connect", 4), ("max_pool_3x3", 2)], _CONCAT,
-        [("max_pool_3x3", 0), ("avg_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-         ("avg_pool_3x3", 3), ("skip_connect", 0), ("max_pool_3x3", 4), ("avg_pool_3x3", 2)], _CONCAT),
-}  # fmt: skip
+        [
+            ("max_pool_3x3", 0),
+            ("skip_connect", 1),
+            ("avg_pool_3x3", 2),
+            ("skip_connect", 0),
+            ("max_pool_3x3", 3),
+            ("avg_pool_3x3", 1),
+            ("skip_connect", 4),
+            ("max_pool_3x3", 2),
+        ],
+        _CONCAT,
+        [
+            ("max_pool_3x3", 0),
+            ("avg_pool_3x3", 1),
+            ("skip_connect", 2),
+            ("max_pool_3x3", 1),
+            ("avg_pool_3x3", 3),
+            ("skip_connect", 0),
+            ("max_pool_3x3", 4),
+            ("avg_pool_3x3", 2),
+        ],
+        _CONCAT,
+    ),
+}
 
 
 def log(message: str) -> None:
@@ -82,8 +102,13 @@ def export_networks(names: list[str], folder: Path, runtime: TableRuntime) -> di
 
 
 def time_networks(files: dict[str, Path], rounds: int, args) -> dict[str, dict[str, list[float]]]:
-    settings = BenchSettings(threads=(args.threads,), shapes=(parse_shape(args.size, "--size"),), runs=args.runs,
-                             warmup=args.warmup, timeout_s=900)  # fmt: skip
+    settings = BenchSettings(
+        threads=(args.threads,),
+        shapes=(parse_shape(args.size, "--size"),),
+        runs=args.runs,
+        warmup=args.warmup,
+        timeout_s=900,
+    )
     times: dict[str, dict[str, list[float]]] = {name: {"p50": [], "min": []} for name in files}
     for r in range(rounds):
         log(f"networks, round {r + 1}/{rounds}")
@@ -101,7 +126,8 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
     if not pairs:
         return 1.0
     score = sum((a[i] - a[j]) * (b[i] - b[j]) > 0 for i, j in pairs) - sum(
-        (a[i] - a[j]) * (b[i] - b[j]) < 0 for i, j in pairs)  # fmt: skip
+        (a[i] - a[j]) * (b[i] - b[j]) < 0 for i, j in pairs
+    )
     return score / len(pairs)
 
 
@@ -110,30 +136,49 @@ def compare(table: LatencyTable, names: list[str], times: dict) -> dict:
     for name in names:
         prediction = table.predict(genotype_of(name))
         p50, low = statistics.median(times[name]["p50"]), min(times[name]["min"])
-        rows.append({"genotype": name, "predicted_ms": prediction.total_ms, "parts_ms": prediction.parts,
-                     "measured_p50_ms": p50, "measured_min_ms": low, "ratio_p50": prediction.total_ms / p50,
-                     "ratio_min": prediction.total_ms / low, "rounds_p50_ms": times[name]["p50"]})  # fmt: skip
+        rows.append(
+            {
+                "genotype": name,
+                "predicted_ms": prediction.total_ms,
+                "parts_ms": prediction.parts,
+                "measured_p50_ms": p50,
+                "measured_min_ms": low,
+                "ratio_p50": prediction.total_ms / p50,
+                "ratio_min": prediction.total_ms / low,
+                "rounds_p50_ms": times[name]["p50"],
+            }
+        )
     predicted = [r["predicted_ms"] for r in rows]
     measured = [r["measured_p50_ms"] for r in rows]
     order = sorted(range(len(rows)), key=lambda i: measured[i])
-    return {"rows": rows, "kendall_tau": kendall_tau(predicted, measured),
-            "same_order": sorted(range(len(rows)), key=lambda i: predicted[i]) == order,
-            "measured_order": [rows[i]["genotype"] for i in order],
-            "worst_p50_error": max(abs(r["ratio_p50"] - 1) for r in rows)}  # fmt: skip
+    return {
+        "rows": rows,
+        "kendall_tau": kendall_tau(predicted, measured),
+        "same_order": sorted(range(len(rows)), key=lambda i: predicted[i]) == order,
+        "measured_order": [rows[i]["genotype"] for i in order],
+        "worst_p50_error": max(abs(r["ratio_p50"] - 1) for r in rows),
+    }
 
 
 def markdown(result: dict) -> str:
     c = result["comparison"]
-    lines = [f"# Latency table check ({result['created']})", "",
-             f"- table: {result['table']}", f"- networks: {VARIANT}, measured {result['rounds']} rounds x "
-             f"{result['runs']} runs, fresh processes; load average {result['load_before']} -> {result['load_after']}",
-             f"- Kendall's tau (predicted vs measured p50): {c['kendall_tau']:.2f}; same order: {c['same_order']}; "
-             f"largest |predicted/measured - 1|: {c['worst_p50_error']:.1%}", "",
-             "| genotype | predicted ms | measured p50 ms | predicted / p50 | measured min ms | predicted / min |",
-             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"# Latency table check ({result['created']})",
+        "",
+        f"- table: {result['table']}",
+        f"- networks: {VARIANT}, measured {result['rounds']} rounds x "
+        f"{result['runs']} runs, fresh processes; load average {result['load_before']} -> {result['load_after']}",
+        f"- Kendall's tau (predicted vs measured p50): {c['kendall_tau']:.2f}; same order: {c['same_order']}; "
+        f"largest |predicted/measured - 1|: {c['worst_p50_error']:.1%}",
+        "",
+        "| genotype | predicted ms | measured p50 ms | predicted / p50 | measured min ms | predicted / min |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in c["rows"]:
-        lines.append(f"| {r['genotype']} | {r['predicted_ms']:.2f} | {r['measured_p50_ms']:.2f} | "
-                     f"{r['ratio_p50']:.3f} | {r['measured_min_ms']:.2f} | {r['ratio_min']:.3f} |")  # fmt: skip
+        lines.append(
+            f"| {r['genotype']} | {r['predicted_ms']:.2f} | {r['measured_p50_ms']:.2f} | "
+            f"{r['ratio_p50']:.3f} | {r['measured_min_ms']:.2f} | {r['ratio_min']:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -179,9 +224,17 @@ def main(argv=None) -> int:
         for name, more in time_networks(files, args.rounds - before, args).items():
             for key in ("p50", "min"):
                 times[name][key] += more[key]
-    result = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "table": table_path, "target": table.describe(),
-              "rounds": args.rounds, "runs": args.runs, "machine": machine_info(), "load_before": load_before,
-              "load_after": machine_info()["load_average"], "comparison": compare(table, names, times)}  # fmt: skip
+    result = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "table": table_path,
+        "target": table.describe(),
+        "rounds": args.rounds,
+        "runs": args.runs,
+        "machine": machine_info(),
+        "load_before": load_before,
+        "load_after": machine_info()["load_average"],
+        "comparison": compare(table, names, times),
+    }
     atomic_write_json(out / "latency_table_check.json", result)
     atomic_write_text(out / "latency_table_check.md", markdown(result))
     print(markdown(result))

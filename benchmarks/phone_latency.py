@@ -79,12 +79,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=30, help="timed runs per measurement")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs per measurement")
     p.add_argument("--skip-int8", action="store_true", help="fp32 only (no calibration, no int8 exports)")
-    p.add_argument("--models", default=f"{BASELINE},aestheticnet_star",
-                   help="registered variants, comma-separated (random weights)")  # fmt: skip
-    p.add_argument("--model", action="append", default=[], metavar="NAME=CKPT",
-                   help="a checkpoint to add under NAME (repeatable), e.g. a latency-searched AestheticNet*")  # fmt: skip
-    p.add_argument("--genotype", action="append", default=[], metavar="NAME=GENOTYPE",
-                   help="the default AestheticNet* with this genotype (name or genotype.json), random weights")
+    p.add_argument(
+        "--models",
+        default=f"{BASELINE},aestheticnet_star",
+        help="registered variants, comma-separated (random weights)",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=CKPT",
+        help="a checkpoint to add under NAME (repeatable), e.g. a latency-searched AestheticNet*",
+    )
+    p.add_argument(
+        "--genotype",
+        action="append",
+        default=[],
+        metavar="NAME=GENOTYPE",
+        help="the default AestheticNet* with this genotype (name or genotype.json), random weights",
+    )
     p.add_argument("--calibration-samples", type=int, default=100, help="int8 calibration images")
     p.add_argument("--fresh", action="store_true", help="rebuild the exports even when cached")
     args = p.parse_args(argv)
@@ -136,19 +149,34 @@ def random_checkpoint(variant: str, folder: Path, genotype: str | None = None, n
 def export_network(net: Network, folder: Path, precisions: list[Precision], args, data: Path | None) -> None:
     """``export_checkpoint`` into ``folder``; reuses the files of an earlier export of the same checkpoint."""
     record = folder / f"{net.name}.export.json"
-    want = {"sha256": sha256_file(net.checkpoint), "formats": [f.value for f in FORMATS],
-            "precisions": [p.value for p in precisions], "calibration_samples": args.calibration_samples}  # fmt: skip
+    want = {
+        "sha256": sha256_file(net.checkpoint),
+        "formats": [f.value for f in FORMATS],
+        "precisions": [p.value for p in precisions],
+        "calibration_samples": args.calibration_samples,
+    }
     cached = json.loads(record.read_text()) if record.is_file() and not args.fresh else {}
     if {k: cached.get(k) for k in want} != want or not all(Path(f).exists() for f in cached["files"]):
         t0 = time.time()
         try:
-            report = export_checkpoint(net.checkpoint, FORMATS, precisions, folder, data=data, name=net.name,
-                                       calibration_samples=args.calibration_samples, log=say)  # fmt: skip
+            report = export_checkpoint(
+                net.checkpoint,
+                FORMATS,
+                precisions,
+                folder,
+                data=data,
+                name=net.name,
+                calibration_samples=args.calibration_samples,
+                log=say,
+            )
         except ExportFailed as exc:
             report = exc.report
         say(f"{net.name}: exported in {time.time() - t0:.0f} s")
-        cached = {**want, "files": [a.path for a in report.artifacts],
-                  "missing": [f"{net.name} {k}: {v}" for k, v in report.failures.items()]}  # fmt: skip
+        cached = {
+            **want,
+            "files": [a.path for a in report.artifacts],
+            "missing": [f"{net.name} {k}: {v}" for k, v in report.failures.items()],
+        }
         atomic_write_json(record, cached)
     net.files, net.missing = [Path(f) for f in cached["files"]], list(cached["missing"])
 
@@ -159,8 +187,11 @@ def check_network(net: Network) -> None:
     net.params, net.macs = profile["params"], profile["macs"]
     for path in net.files:
         report = verify_artifact(path, net.checkpoint, shapes=[Shape(*SIZE)], threads=1)
-        net.verify[path.name] = {"passed": report.passed, "notes": report.notes,
-                                 "mismatches": [str(m) for m in report.mismatches]}  # fmt: skip
+        net.verify[path.name] = {
+            "passed": report.passed,
+            "notes": report.notes,
+            "mismatches": [str(m) for m in report.mismatches],
+        }
         say(f"verify {path.name}: {'passed' if report.passed else 'FAILED'}")
 
 
@@ -180,8 +211,7 @@ def round_order(nets: list[Network], index: int) -> list[tuple[str, Path]]:
 
 def measure(nets: list[Network], args, threads: tuple[int, ...]) -> list[dict]:
     """Every file x threads, ``--rounds`` times; one row per measurement, tagged with its network and round."""
-    settings = BenchSettings(threads=threads, shapes=(Shape(*SIZE),), runs=args.runs, warmup=args.warmup,
-                             timeout_s=900)  # fmt: skip
+    settings = BenchSettings(threads=threads, shapes=(Shape(*SIZE),), runs=args.runs, warmup=args.warmup, timeout_s=900)
     rows = []
     for index in range(args.rounds):
         order = round_order(nets, index)
@@ -198,8 +228,17 @@ def summarise(rows: list[dict], nets: list[Network]) -> list[dict]:
     cells: dict[tuple, dict] = {}
     for row in rows:
         key = (row["network"], row["backend"], row["threads"], row["precision"])
-        cell = cells.setdefault(key, {"network": key[0], "runtime": key[1], "threads": key[2],
-                                      "precision": key[3], "round_p50_ms": [], "errors": []})  # fmt: skip
+        cell = cells.setdefault(
+            key,
+            {
+                "network": key[0],
+                "runtime": key[1],
+                "threads": key[2],
+                "precision": key[3],
+                "round_p50_ms": [],
+                "errors": [],
+            },
+        )
         if row["ok"]:
             cell["round_p50_ms"].append(row["p50_ms"])
         else:
@@ -216,23 +255,39 @@ def summarise(rows: list[dict], nets: list[Network]) -> list[dict]:
         cell["over_own_fp32"] = own / fp32 if own and fp32 else None
     order = {n.name: i for i, n in enumerate(nets)}
     runtimes = list(RUNTIME_NAMES)
-    return sorted(cells.values(), key=lambda c: (runtimes.index(c["runtime"]) if c["runtime"] in runtimes else 9,
-                                                 c["threads"], c["precision"], order[c["network"]]))  # fmt: skip
+    return sorted(
+        cells.values(),
+        key=lambda c: (
+            runtimes.index(c["runtime"]) if c["runtime"] in runtimes else 9,
+            c["threads"],
+            c["precision"],
+            order[c["network"]],
+        ),
+    )
 
 
 def markdown(summary: list[dict], nets: list[Network], meta: dict) -> str:
     names = [n.name for n in nets]
     s = meta["settings"]
-    lines = [f"# Phone latency ({meta['created']})", "",
-             f"224x224, batch 1; {s['rounds']} interleaved rounds of {s['runs']} timed runs after {s['warmup']} "
-             "warm-up, each measurement a fresh process; each cell is the median over rounds of the p50. Ratio: "
-             f"to {BASELINE} in the same runtime, threads and precision.", "",
-             f"Machine: {meta['machine']['cpu_model']}, {meta['machine']['logical_cores']} logical cores; 1-minute "
-             f"load average during the measurements {meta['load_average']}.", "",
-             "| network | weights | params | MACs |", "|---|---|---:|---:|"]  # fmt: skip
+    lines = [
+        f"# Phone latency ({meta['created']})",
+        "",
+        f"224x224, batch 1; {s['rounds']} interleaved rounds of {s['runs']} timed runs after {s['warmup']} "
+        "warm-up, each measurement a fresh process; each cell is the median over rounds of the p50. Ratio: "
+        f"to {BASELINE} in the same runtime, threads and precision.",
+        "",
+        f"Machine: {meta['machine']['cpu_model']}, {meta['machine']['logical_cores']} logical cores; 1-minute "
+        f"load average during the measurements {meta['load_average']}.",
+        "",
+        "| network | weights | params | MACs |",
+        "|---|---|---:|---:|",
+    ]
     lines += [f"| {n.name} | {n.weights} | {n.params / 1e6:.2f} M | {n.macs / 1e9:.3f} G |" for n in nets]
-    lines += ["", "| runtime | threads | precision | " + " | ".join(names) + " |",
-              "|---|---:|---|" + "---:|" * len(names)]  # fmt: skip
+    lines += [
+        "",
+        "| runtime | threads | precision | " + " | ".join(names) + " |",
+        "|---|---:|---|" + "---:|" * len(names),
+    ]
     by_key: dict[tuple, dict[str, dict]] = {}
     for c in summary:
         by_key.setdefault((c["runtime"], c["threads"], c["precision"]), {})[c["network"]] = c
@@ -241,13 +296,19 @@ def markdown(summary: list[dict], nets: list[Network], meta: dict) -> str:
         lines.append(f"| {RUNTIME_NAMES.get(runtime, runtime)} | {threads} | {precision} | " + " | ".join(cells) + " |")
     int8 = [(k, row) for k, row in by_key.items() if k[2] == "int8"]
     if int8:
-        lines += ["", "int8 latency over the same network's fp32:", "",
-                  "| runtime | threads | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]  # fmt: skip
+        lines += [
+            "",
+            "int8 latency over the same network's fp32:",
+            "",
+            "| runtime | threads | " + " | ".join(names) + " |",
+            "|---|---:|" + "---:|" * len(names),
+        ]
         for (runtime, threads, _), row in int8:
             cells = [_ratio(row.get(name, {}).get("over_own_fp32")) for name in names]
             lines.append(f"| {RUNTIME_NAMES.get(runtime, runtime)} | {threads} | " + " | ".join(cells) + " |")
-    notes = [m for n in nets for m in n.missing] + [f"{n.name} {f}: verify failed" for n in nets
-                                                     for f, v in n.verify.items() if not v["passed"]]  # fmt: skip
+    notes = [m for n in nets for m in n.missing] + [
+        f"{n.name} {f}: verify failed" for n in nets for f, v in n.verify.items() if not v["passed"]
+    ]
     return "\n".join(lines + (["", "Problems:"] + [f"- {m}" for m in notes] if notes else [])) + "\n"
 
 
@@ -283,21 +344,44 @@ def main(argv=None) -> int:
     t_export = time.time() - t0
     rows = measure(nets, args, threads)
     loads = [r["load_average"][0] for r in rows if r.get("load_average")]
-    meta = {"schema": "aestheticnet.phone_latency/1",
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "settings": {"rounds": args.rounds, "threads": list(threads), "runs": args.runs, "warmup": args.warmup,
-                         "size": list(SIZE), "batch": 1, "precisions": [p.value for p in precisions],
-                         "calibration": str(data) if data else None,
-                         "calibration_samples": args.calibration_samples},
-            "machine": machine_info(),
-            "load_average": [min(loads), max(loads)] if loads else None,
-            "seconds": {"export_and_verify": round(t_export), "total": round(time.time() - t0)}}  # fmt: skip
+    meta = {
+        "schema": "aestheticnet.phone_latency/1",
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "settings": {
+            "rounds": args.rounds,
+            "threads": list(threads),
+            "runs": args.runs,
+            "warmup": args.warmup,
+            "size": list(SIZE),
+            "batch": 1,
+            "precisions": [p.value for p in precisions],
+            "calibration": str(data) if data else None,
+            "calibration_samples": args.calibration_samples,
+        },
+        "machine": machine_info(),
+        "load_average": [min(loads), max(loads)] if loads else None,
+        "seconds": {"export_and_verify": round(t_export), "total": round(time.time() - t0)},
+    }
     summary = summarise(rows, nets)
-    report = {**meta, "baseline": BASELINE,
-              "networks": {n.name: {"checkpoint": str(n.checkpoint), "weights": n.weights, "params": n.params,
-                                    "macs": n.macs, "macs_size": list(SIZE), "files": [str(f) for f in n.files],
-                                    "missing": n.missing, "verify": n.verify} for n in nets},
-              "summary": summary, "rows": rows}  # fmt: skip
+    report = {
+        **meta,
+        "baseline": BASELINE,
+        "networks": {
+            n.name: {
+                "checkpoint": str(n.checkpoint),
+                "weights": n.weights,
+                "params": n.params,
+                "macs": n.macs,
+                "macs_size": list(SIZE),
+                "files": [str(f) for f in n.files],
+                "missing": n.missing,
+                "verify": n.verify,
+            }
+            for n in nets
+        },
+        "summary": summary,
+        "rows": rows,
+    }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "phone_latency.json", report)
     text = markdown(summary, nets, meta)

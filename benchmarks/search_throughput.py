@@ -49,9 +49,7 @@ def _stage_worker(args: dict, stage_index: int, queue) -> None:
     rng = random.Random(stage_index)
 
     def random_active():
-        return tuple(
-            tuple(sorted(rng.sample(PRIMITIVES, spec.ops_kept), key=PRIMITIVES.index)) for _ in cell_edges(4)
-        )
+        return tuple(tuple(sorted(rng.sample(PRIMITIVES, spec.ops_kept), key=PRIMITIVES.index)) for _ in cell_edges(4))
 
     torch.manual_seed(0)
     model = SearchNetwork(random_active(), random_active(), layers=spec.cells, init_channels=args["init_channels"])
@@ -136,21 +134,35 @@ def main() -> None:
         proc.join()
     device_name = torch.cuda.get_device_name(0) if args["device"].startswith("cuda") else platform.processor() or "cpu"
     threads = args["threads"] or torch.get_num_threads()
-    print(f"# {args['preset']} supernet, {args['resolution']}px, batch {args['batch']}, C={args['init_channels']}, "
-          f"device {args['device']} ({device_name}), threads {threads}, torch {torch.__version__}")  # fmt: skip
-    print(f"{'stage':>5} {'cells':>5} {'ops':>4} {'params M':>8} {'warm-up img/s':>13} {'search img/s':>12} "
-          f"{'search step s':>13} {'peak MiB':>9}")  # fmt: skip
+    print(
+        f"# {args['preset']} supernet, {args['resolution']}px, batch {args['batch']}, C={args['init_channels']}, "
+        f"device {args['device']} ({device_name}), threads {threads}, torch {torch.__version__}"
+    )
+    print(
+        f"{'stage':>5} {'cells':>5} {'ops':>4} {'params M':>8} {'warm-up img/s':>13} {'search img/s':>12} "
+        f"{'search step s':>13} {'peak MiB':>9}"
+    )
     for r in rows:
-        print(f"{r['stage']:>5} {r['cells']:>5} {r['ops_per_edge']:>4} {r['params_m']:>8.3f} "
-              f"{r['warmup_img_per_s']:>13.1f} {r['search_img_per_s']:>12.1f} {r['search_step_s']:>13.3f} "
-              f"{r['peak_mem_mib']:>9.0f}" + (f"  (after import torch: {r['base_rss_mib']:.0f})"
-                                              if "base_rss_mib" in r else ""))  # fmt: skip
+        print(
+            f"{r['stage']:>5} {r['cells']:>5} {r['ops_per_edge']:>4} {r['params_m']:>8.3f} "
+            f"{r['warmup_img_per_s']:>13.1f} {r['search_img_per_s']:>12.1f} {r['search_step_s']:>13.3f} "
+            f"{r['peak_mem_mib']:>9.0f}"
+            + (f"  (after import torch: {r['base_rss_mib']:.0f})" if "base_rss_mib" in r else "")
+        )
     if args["json"]:
         from aestheticnet.io import atomic_write_json
 
         config = {k: str(v) if isinstance(v, Path) else v for k, v in args.items()}
-        atomic_write_json(args["json"], {"config": config, "device_name": device_name, "threads": threads,
-                                         "torch": torch.__version__, "rows": rows})  # fmt: skip
+        atomic_write_json(
+            args["json"],
+            {
+                "config": config,
+                "device_name": device_name,
+                "threads": threads,
+                "torch": torch.__version__,
+                "rows": rows,
+            },
+        )
         print(f"wrote {args['json']}", file=sys.stderr)
 
 

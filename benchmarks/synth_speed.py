@@ -23,12 +23,13 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        info = build_synthetic(Path(tmp) / "synth", seed=args.seed, workers=args.workers,
-                               force=True, progress=False)
+        info = build_synthetic(Path(tmp) / "synth", seed=args.seed, workers=args.workers, force=True, progress=False)
         wall = time.perf_counter() - t0
-    print(f"{info.n_images} images ({info.n_references} references, {info.n_distorted} distorted) "
-          f"in {wall:.1f} s with {args.workers} workers = {info.n_images / wall:.0f} img/s; "
-          f"mean per-image vote std {info.mean_vote_std:.3f}; digest {info.digest[:12]}")
+    print(
+        f"{info.n_images} images ({info.n_references} references, {info.n_distorted} distorted) "
+        f"in {wall:.1f} s with {args.workers} workers = {info.n_images / wall:.0f} img/s; "
+        f"mean per-image vote std {info.mean_vote_std:.3f}; digest {info.digest[:12]}"
+    )
 
 
 if __name__ == "__main__":

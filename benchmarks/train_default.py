@@ -149,8 +149,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--weight-decay", type=float, default=DEFAULT.weight_decay)
     ap.add_argument("--genotype", default=DEFAULT.genotype)
     ap.add_argument("--input-norm", default=DEFAULT.input_norm, choices=["none", "lcn", "mscn"])
-    ap.add_argument("--threads", default="auto",
-                    help="torch threads: a number, or auto (all cores when less than half a core is busy, else 1)")  # fmt: skip
+    ap.add_argument(
+        "--threads",
+        default="auto",
+        help="torch threads: a number, or auto (all cores when less than half a core is busy, else 1)",
+    )
     return ap.parse_args()
 
 
@@ -160,12 +163,24 @@ def main() -> None:
     load_start = os.getloadavg()
     t_start = time.perf_counter()
     data = args.data or str(ensure_synthetic())
-    cfg = DEFAULT.replace(data=data, epochs=args.epochs, layers=args.layers, init_channels=args.init_channels,
-                          image_size=args.image_size, train_crop=args.train_crop, lr=args.lr,
-                          batch_size=args.batch_size, weight_decay=args.weight_decay, genotype=args.genotype,
-                          input_norm=args.input_norm, threads=threads)  # fmt: skip
-    print(f"torch threads {threads} ({args.threads}); load average at start "
-          f"{load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} on {os.cpu_count()} cores")  # fmt: skip
+    cfg = DEFAULT.replace(
+        data=data,
+        epochs=args.epochs,
+        layers=args.layers,
+        init_channels=args.init_channels,
+        image_size=args.image_size,
+        train_crop=args.train_crop,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        weight_decay=args.weight_decay,
+        genotype=args.genotype,
+        input_norm=args.input_norm,
+        threads=threads,
+    )
+    print(
+        f"torch threads {threads} ({args.threads}); load average at start "
+        f"{load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} on {os.cpu_count()} cores"
+    )
     out = Path(args.out)
     resume = (out / STATE_FILE).exists()
     train(cfg, out, resume=resume)
@@ -206,22 +221,28 @@ def main() -> None:
     }
     atomic_write_json(out / "benchmark.json", result)
     m, t = result["model"], result["trivial_predictor"]
-    print(f"\ntrain {len(train_ds)} / val {len(val_ds)} images (split by source photo; val photos "
-          f"{', '.join(result['val_groups'])}), best epoch {best['epoch'] + 1} of {len(records)}")  # fmt: skip
+    print(
+        f"\ntrain {len(train_ds)} / val {len(val_ds)} images (split by source photo; val photos "
+        f"{', '.join(result['val_groups'])}), best epoch {best['epoch'] + 1} of {len(records)}"
+    )
     print(f"{'':<30}{'SROCC':>8}{'PLCC':>8}{'acc':>8}{'EMD r1':>9}{'EMD r2':>9}")
-    rows = ((f"AestheticNet* best (ep {best['epoch'] + 1})", m), (f"AestheticNet* last (ep {len(records)})",
-            result["last"]), ("training-set mean", t))  # fmt: skip
+    rows = (
+        (f"AestheticNet* best (ep {best['epoch'] + 1})", m),
+        (f"AestheticNet* last (ep {len(records)})", result["last"]),
+        ("training-set mean", t),
+    )
     for name, v in rows:
         cells = [f"{v[k]:>8.3f}" for k in ("srocc", "plcc", "accuracy")]
         cells += [f"{v[k]:>9.4f}" for k in ("emd_r1", "emd_r2")]
         print(f"{name:<30}" + "".join(cells))
-    print("SROCC within each validation photo (best epoch): "
-          + ", ".join(f"{g}: {s:.3f}" for g, s in photos.items()))  # fmt: skip
-    print(f"training {result['train_images_per_s']:.1f} img/s; decode+preprocess "
-          f"{result['decode_preprocess_images_per_s_train']:.1f} img/s (train, augmented), "
-          f"{result['decode_preprocess_images_per_s_val']:.1f} img/s (val); threads {threads}; "
-          f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end; "
-          f"wall {wall:.0f} s (training {train_wall:.0f} s)")  # fmt: skip
+    print("SROCC within each validation photo (best epoch): " + ", ".join(f"{g}: {s:.3f}" for g, s in photos.items()))
+    print(
+        f"training {result['train_images_per_s']:.1f} img/s; decode+preprocess "
+        f"{result['decode_preprocess_images_per_s_train']:.1f} img/s (train, augmented), "
+        f"{result['decode_preprocess_images_per_s_val']:.1f} img/s (val); threads {threads}; "
+        f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end; "
+        f"wall {wall:.0f} s (training {train_wall:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

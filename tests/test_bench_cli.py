@@ -23,8 +23,19 @@ from aestheticnet.cli import main  # noqa: E402
 from aestheticnet.sizes import Shape  # noqa: E402
 
 # Keys that are null for a successful row only when they do not apply.
-MAY_BE_NULL = {"xnnpack", "facts_note", "error_kind", "error", "params", "params_source", "macs", "macs_source",
-               "achieved_gmacs_per_s", "warmup_mean_ms", "load_average"}  # fmt: skip
+MAY_BE_NULL = {
+    "xnnpack",
+    "facts_note",
+    "error_kind",
+    "error",
+    "params",
+    "params_source",
+    "macs",
+    "macs_source",
+    "achieved_gmacs_per_s",
+    "warmup_mean_ms",
+    "load_average",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +60,16 @@ def star_files(tmp_path_factory):
     meta = read_metadata(st)
     # like an export manifest: variant and config rebuild the network, so MACs are exact at every shape
     export = {"format": "aestheticnet.export", "artifact": {"format": "onnx", "precision": "fp32"}}
-    (folder / "star.onnx.json").write_text(json.dumps({**export, "variant": meta["variant"], "config": meta["config"],
-                                                       "input": {"name": "image", "layout": "NCHW"}}))  # fmt: skip
+    (folder / "star.onnx.json").write_text(
+        json.dumps(
+            {
+                **export,
+                "variant": meta["variant"],
+                "config": meta["config"],
+                "input": {"name": "image", "layout": "NCHW"},
+            }
+        )
+    )
     # a manifest with numbers only: MACs scale by area from the stated input size
     numbers_only = folder / "numbers.onnx"
     shutil.copy(onnx_path, numbers_only)
@@ -76,8 +95,24 @@ def check_ok_row(row):
 
 def test_runs_5_with_every_report(tmp_path, tiny):
     out = tmp_path / "out"
-    r = invoke(tiny, "--runs", 5, "--warmup", 2, "--threads", "1,2", "--shapes", "64x64,32x96", "--quiet",
-               "--json", out / "r.json", "--md", out / "r.md", "--plots", out / "plots")  # fmt: skip
+    r = invoke(
+        tiny,
+        "--runs",
+        5,
+        "--warmup",
+        2,
+        "--threads",
+        "1,2",
+        "--shapes",
+        "64x64,32x96",
+        "--quiet",
+        "--json",
+        out / "r.json",
+        "--md",
+        out / "r.md",
+        "--plots",
+        out / "plots",
+    )
     assert r.exit_code == 0, r.output
     report = json.loads((out / "r.json").read_text())
     assert report["schema"] == "aestheticnet.bench/1" and report["device"] == "local"
@@ -111,8 +146,10 @@ def test_tiny_aestheticnet_params_and_macs(star_files):
     from aestheticnet.bench.profile import profile_model
 
     model = star_files["model"]
-    report = run_benchmark([star_files["onnx"], star_files["numbers"], star_files["safetensors"]],
-                           BenchSettings(shapes=(Shape(64, 96),), runs=2, warmup=1))  # fmt: skip
+    report = run_benchmark(
+        [star_files["onnx"], star_files["numbers"], star_files["safetensors"]],
+        BenchSettings(shapes=(Shape(64, 96),), runs=2, warmup=1),
+    )
     assert not report["errors"], report["errors"]
     by = {Path(r["path"]).name: r for r in report["results"]}
     exact = profile_model(model, (64, 96))
@@ -131,8 +168,21 @@ def test_tiny_aestheticnet_params_and_macs(star_files):
 def test_unloadable_model_is_reported_and_exit_1(tmp_path, tiny):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"\x00garbage")
-    r = invoke(tiny, bad, "--runs", 1, "--warmup", 0, "--threads", "1,2", "--shapes", "32x32", "--quiet",
-               "--json", tmp_path / "r.json")  # fmt: skip
+    r = invoke(
+        tiny,
+        bad,
+        "--runs",
+        1,
+        "--warmup",
+        0,
+        "--threads",
+        "1,2",
+        "--shapes",
+        "32x32",
+        "--quiet",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert r.exit_code == 1
     assert "error: broken.onnx" in r.output and "cannot load broken.onnx" in r.output
     report = json.loads((tmp_path / "r.json").read_text())
@@ -223,7 +273,7 @@ def test_remote_protocol_quotes_arguments_and_cleans_up(tmp_path, tiny, fake_ssh
     odd_dir = tmp_path / "py dir 'q'"
     odd_dir.mkdir()
     python = odd_dir / "python"
-    python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
     python.chmod(0o755)
     model = tmp_path / "m $(touch pwned) ;x.onnx"
     shutil.copy(tiny, model)

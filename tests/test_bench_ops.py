@@ -64,8 +64,24 @@ def test_bench_ops_command_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ops_table, "build_latency_table", fake_build)
     out = tmp_path / "t.json"
-    args = ["bench", "ops", "--runtime", "litert", "--threads", "2", "--size", "64x64", "--layers", "5",
-            "--init-channels", "4", "--rounds", "2", "--out", str(out)]  # fmt: skip
+    args = [
+        "bench",
+        "ops",
+        "--runtime",
+        "litert",
+        "--threads",
+        "2",
+        "--size",
+        "64x64",
+        "--layers",
+        "5",
+        "--init-channels",
+        "4",
+        "--rounds",
+        "2",
+        "--out",
+        str(out),
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     spec, settings, device, models_dir = calls[0]

@@ -53,8 +53,9 @@ def test_sizes_per_format_and_precision(tmp_path, star):
     (tmp_path / "star_float16.tflite").write_bytes(b"t" * 400)
     (tmp_path / "star_dynamic_range_quant.tflite").write_bytes(b"q" * 300)
     (tmp_path / "star_w8.onnx").write_bytes(b"w" * 250)
-    (tmp_path / "star_w8.onnx.json").write_text(json.dumps({"format": "aestheticnet.export",
-                                                            "artifact": {"precision": "int8"}}))
+    (tmp_path / "star_w8.onnx.json").write_text(
+        json.dumps({"format": "aestheticnet.export", "artifact": {"precision": "int8"}})
+    )
     pkg = tmp_path / "star.mlpackage" / "Data"
     pkg.mkdir(parents=True)
     (pkg / "weights.bin").write_bytes(b"c" * 700)
@@ -62,9 +63,15 @@ def test_sizes_per_format_and_precision(tmp_path, star):
     sizes = model_sizes(1000, st)
     got = {(f["format"], f["precision"], f["bytes"]) for f in sizes["files"]}
     # precision from the manifest only: files without one are listed as "unknown", whatever their names say
-    assert got == {("safetensors", "fp32", st.stat().st_size), ("onnx", "unknown", 1000), ("onnx", "unknown", 500),
-                   ("tflite", "unknown", 400), ("tflite", "unknown", 300), ("onnx", "int8", 250),
-                   ("coreml", "unknown", 700)}  # fmt: skip
+    assert got == {
+        ("safetensors", "fp32", st.stat().st_size),
+        ("onnx", "unknown", 1000),
+        ("onnx", "unknown", 500),
+        ("tflite", "unknown", 400),
+        ("tflite", "unknown", 300),
+        ("onnx", "int8", 250),
+        ("coreml", "unknown", 700),
+    }
     assert sizes["weights_estimate_bytes"] == {"fp32": 4000, "fp16": 2000, "int8": 1000}
     # a variant without files: only the estimates
     assert model_sizes(10, None)["files"] == []
@@ -75,8 +82,15 @@ def test_info_extension_text(tmp_path, star):
     assert set(ext) == {"breakdown", "sizes"}
     json.dumps(ext)  # JSON-ready for `info --json`
     text = "\n".join(format_info_extension(ext))
-    for needle in ("per stage and cell type:", "per cell type:", "per operation", "sep_conv_3x3@d2",
-                   "attention (CBAM)", "model size:", "weights fp16"):  # fmt: skip
+    for needle in (
+        "per stage and cell type:",
+        "per cell type:",
+        "per operation",
+        "sep_conv_3x3@d2",
+        "attention (CBAM)",
+        "model size:",
+        "weights fp16",
+    ):
         assert needle in text, needle
 
 
@@ -117,8 +131,11 @@ def test_facts_from_an_exporter_manifest(tmp_path, star):
     genotype = config.pop("genotype")
     art = tmp_path / "star.int8-dynamic.tflite"
     art.write_bytes(b"x")
-    manifest = {"format": "aestheticnet.export", "artifact": {"format": "tflite", "precision": "int8-dynamic"},
-                "model": {"variant": "aestheticnet_star", "genotype": genotype, "config": config}}  # fmt: skip
+    manifest = {
+        "format": "aestheticnet.export",
+        "artifact": {"format": "tflite", "precision": "int8-dynamic"},
+        "model": {"variant": "aestheticnet_star", "genotype": genotype, "config": config},
+    }
     (tmp_path / "star.int8-dynamic.tflite.json").write_text(json.dumps(manifest))
     facts = model_facts(art, [(64, 96)])
     exact = profile_model(star, (64, 96))

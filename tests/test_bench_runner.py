@@ -13,8 +13,22 @@ from aestheticnet.bench.fixtures import tiny_onnx
 
 pytest.importorskip("onnxruntime")
 
-METRICS = ("load_ms", "first_inference_ms", "warmup_mean_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms",
-           "min_ms", "max_ms", "throughput_ips", "peak_rss_delta_bytes", "peak_rss_bytes", "file_size_bytes")  # fmt: skip
+METRICS = (
+    "load_ms",
+    "first_inference_ms",
+    "warmup_mean_ms",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "max_ms",
+    "throughput_ips",
+    "peak_rss_delta_bytes",
+    "peak_rss_bytes",
+    "file_size_bytes",
+)
 
 
 def run_runner(*args, python=sys.executable):
@@ -92,14 +106,16 @@ def test_unknown_file_type_and_missing_file(tmp_path):
 
 def test_missing_runtime_is_a_clear_error(onnx_model, monkeypatch):
     # A python whose onnxruntime import fails, like a board without it: hide the module with a meta-path blocker.
-    code = ("import sys, runpy\n"
-            "class Block:\n"
-            "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name.split('.')[0] == 'onnxruntime':\n"
-            "            raise ImportError('No module named onnxruntime')\n"
-            "sys.meta_path.insert(0, Block())\n"
-            f"sys.argv = ['runner.py', {str(onnx_model)!r}, '--runs', '1']\n"
-            f"runpy.run_path({str(runner_path())!r}, run_name='__main__')\n")  # fmt: skip
+    code = (
+        "import sys, runpy\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'onnxruntime':\n"
+        "            raise ImportError('No module named onnxruntime')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"sys.argv = ['runner.py', {str(onnx_model)!r}, '--runs', '1']\n"
+        f"runpy.run_path({str(runner_path())!r}, run_name='__main__')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert proc.returncode == 3 and r["error_kind"] == "missing_runtime"
@@ -141,8 +157,13 @@ def tflite_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("tfl") / "tiny.tflite"
     # tensorflow is heavy and noisy: convert in a child process
     code = f"from aestheticnet.bench.fixtures import tiny_tflite; tiny_tflite({str(out)!r})"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""},
+    )
     if proc.returncode != 0 or not out.exists():
         pytest.skip(f"could not build a tiny .tflite: {proc.stderr[-300:]}")
     return out

@@ -12,11 +12,47 @@ from aestheticnet.cli import main
 from aestheticnet.sizes import SizeError, parse_shape
 
 HAND_PICKED = [
-    "224x224", " 512X384 ", "3x320x256", "1x96x640", "32x32", "64x96", "2x64x64", "0x64x64", "64x0", "0x0",
-    "224", "", " ", "224x", "x224", "224x224x", "2x3x4x5", "-32x32", "32x-32", "+32x32", "224 x 224", "224x224.0",
-    "a x b", "224,224", "224*224", "224X224X2", "00032x0064", "1x1x32", "32x32\n", "\t32x32", "３２x３２",
-    "٣٢x٣٢", "32x32 x", "x", "xx", "1e2x32", "0x32x32", "1x0x32", "100x96", "4x100x96",
-]  # fmt: skip
+    "224x224",
+    " 512X384 ",
+    "3x320x256",
+    "1x96x640",
+    "32x32",
+    "64x96",
+    "2x64x64",
+    "0x64x64",
+    "64x0",
+    "0x0",
+    "224",
+    "",
+    " ",
+    "224x",
+    "x224",
+    "224x224x",
+    "2x3x4x5",
+    "-32x32",
+    "32x-32",
+    "+32x32",
+    "224 x 224",
+    "224x224.0",
+    "a x b",
+    "224,224",
+    "224*224",
+    "224X224X2",
+    "00032x0064",
+    "1x1x32",
+    "32x32\n",
+    "\t32x32",
+    "３２x３２",
+    "٣٢x٣٢",
+    "32x32 x",
+    "x",
+    "xx",
+    "1e2x32",
+    "0x32x32",
+    "1x0x32",
+    "100x96",
+    "4x100x96",
+]
 
 
 def random_strings(count: int, seed: int = 0) -> list[str]:
@@ -53,8 +89,22 @@ def test_all_numbers_small_and_odd():
     assert [sizes_answer(s) for s in strings] == [runner_answer(s) for s in strings]
 
 
-COMMAND_STRINGS = ["64x64", " 32X64 ", "2x32x64", "1x32x32", "64", "64x", "x64", "0x64x64", "64x48", "2x3x4x5",
-                   "-32x32", "64 x 64", "64x64.0", ""]  # fmt: skip
+COMMAND_STRINGS = [
+    "64x64",
+    " 32X64 ",
+    "2x32x64",
+    "1x32x32",
+    "64",
+    "64x",
+    "x64",
+    "0x64x64",
+    "64x48",
+    "2x3x4x5",
+    "-32x32",
+    "64 x 64",
+    "64x64.0",
+    "",
+]
 
 
 @pytest.mark.parametrize("text", COMMAND_STRINGS)
@@ -77,8 +127,17 @@ def test_verify_and_the_pipeline_config_accept_and_reject_the_same_strings(tmp_p
 
     accepted = sizes_answer(text) is not None
     # verify checks --shapes before it looks for the files: a valid size reaches the missing-artifact error.
-    verify = CliRunner().invoke(main, ["verify", str(tmp_path / "absent.onnx"), "--reference",
-                                       str(tmp_path / "absent.safetensors"), "--shapes", text])  # fmt: skip
+    verify = CliRunner().invoke(
+        main,
+        [
+            "verify",
+            str(tmp_path / "absent.onnx"),
+            "--reference",
+            str(tmp_path / "absent.safetensors"),
+            "--shapes",
+            text,
+        ],
+    )
     assert verify.exit_code == 2, verify.output
     assert ("no such artifact" in verify.output) == accepted, verify.output
     for section in ("verify", "bench"):

@@ -48,9 +48,27 @@ def assert_gone(dev, remote_dirs):
 
 def test_bench_over_ssh_cli(tmp_path, model):
     out = tmp_path / "r.json"
-    args = ["bench", str(model), "--device", URL, "--remote-python", PYTHON, "--threads", "1,2", "--shapes",
-            "32x32,64x96", "--runs", "5", "--warmup", "1", "--json", str(out), "--md", str(tmp_path / "r.md"),
-            "--quiet"]  # fmt: skip
+    args = [
+        "bench",
+        str(model),
+        "--device",
+        URL,
+        "--remote-python",
+        PYTHON,
+        "--threads",
+        "1,2",
+        "--shapes",
+        "32x32,64x96",
+        "--runs",
+        "5",
+        "--warmup",
+        "1",
+        "--json",
+        str(out),
+        "--md",
+        str(tmp_path / "r.md"),
+        "--quiet",
+    ]
     if OPTS:
         args += ["--ssh-option", OPTS]
     r = CliRunner().invoke(main, args, catch_exceptions=False)
@@ -119,7 +137,7 @@ def test_missing_runtime_over_ssh(model):
     assert made.returncode == 0 and folder, made.stderr
     try:
         wrapper = f"{folder}/bare python"
-        script = f"#!/bin/sh\nexec {shlex.quote(PYTHON)} -S \"$@\"\n"
+        script = f'#!/bin/sh\nexec {shlex.quote(PYTHON)} -S "$@"\n'
         cmd = f"printf %s {shlex.quote(script)} > {shlex.quote(wrapper)} && chmod +x {shlex.quote(wrapper)}"
         subprocess.run(dev.ssh_command(cmd), check=True, capture_output=True, timeout=60)
         report = run_benchmark([model], BenchSettings(shapes=(Shape(32, 32),), runs=1), device(python=wrapper))
@@ -140,7 +158,10 @@ def test_timeout_over_ssh_is_clear_and_cleans_up(model):
 
 def test_wrong_port_is_unreachable(model):
     target = parse_ssh_url(URL)
-    wrong = SshDevice(parse_ssh_url(f"ssh://{target.user + '@' if target.user else ''}{target.host}:1"),
-                      ssh_options=[OPTS] if OPTS else [], remote_python=PYTHON)  # fmt: skip
+    wrong = SshDevice(
+        parse_ssh_url(f"ssh://{target.user + '@' if target.user else ''}{target.host}:1"),
+        ssh_options=[OPTS] if OPTS else [],
+        remote_python=PYTHON,
+    )
     with pytest.raises(BenchError, match="cannot reach"):
         run_benchmark([model], BenchSettings(shapes=(Shape(32, 32),), runs=1), wrong)

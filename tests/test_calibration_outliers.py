@@ -15,8 +15,10 @@ def graph(tail: bool = False) -> onnx.ModelProto:
     """image -> Conv (3->4) -> Relu -> Conv (4->4) -> out; with ``tail``, the out tensor continues through a float
     tail, GlobalAveragePool -> Mul(2) -> Exp, whose values differ by orders of magnitude between images."""
     rng = np.random.default_rng(0)
-    weights = {"w1": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
-               "w2": rng.standard_normal((4, 4, 1, 1)).astype(np.float32)}  # fmt: skip
+    weights = {
+        "w1": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+        "w2": rng.standard_normal((4, 4, 1, 1)).astype(np.float32),
+    }
     nodes = [
         helper.make_node("Conv", ["image", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
@@ -32,10 +34,12 @@ def graph(tail: bool = False) -> onnx.ModelProto:
         ]
         out = "tail_out"
     g = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 3, None, None])],
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 3, None, None])],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
         [numpy_helper.from_array(v, k) for k, v in weights.items()],
-    )  # fmt: skip
+    )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
 
 

@@ -7,25 +7,28 @@ from aestheticnet.models import create_model, save
 
 
 def test_info_json_for_a_variant():
-    result = CliRunner().invoke(main, ["info", "aestheticnet_star", "--layers", "5", "--init-channels", "8",
-                                       "--size", "64x96", "--json"])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["info", "aestheticnet_star", "--layers", "5", "--init-channels", "8", "--size", "64x96", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["variant"] == "aestheticnet_star" and report["input_size"] == [64, 96]
     assert report["macs"] > 0 and report["params"] > 0
     parts = report["stem"]["macs"] + report["head"]["macs"] + sum(s["macs"] for s in report["stages"].values())
     assert parts == report["macs"]
-    assert sum(s["params"] for s in report["stages"].values()) + report["stem"]["params"] + report["head"][
-        "params"
-    ] == report["params"]
+    assert (
+        sum(s["params"] for s in report["stages"].values()) + report["stem"]["params"] + report["head"]["params"]
+        == report["params"]
+    )
     assert report["cells"][-1]["output_shape"][2:] == [2, 3]
     assert report["genotype"]["normal_concat"] == [2, 3, 4, 5]
 
 
 def test_info_macs_scale_with_area():
     def macs(size):
-        r = CliRunner().invoke(main, ["info", "aestheticnet", "--layers", "5", "--init-channels", "8",
-                                      "--size", size, "--json"])  # fmt: skip
+        r = CliRunner().invoke(
+            main, ["info", "aestheticnet", "--layers", "5", "--init-channels", "8", "--size", size, "--json"]
+        )
         return json.loads(r.output)["macs"]
 
     small, big = macs("64x64"), macs("128x128")

@@ -25,15 +25,24 @@ def image_package(tmp_path_factory):
     prepared, _ = prepare_for_export(create_model("aestheticnet_star", layers=3, init_channels=8).eval())
     manifest = {
         "model": {"variant": "aestheticnet_star", "score_buckets": list(range(1, 11))},
-        "input": {"layout": "NCHW", "kind": "image", "multiple": 32, "mean": list(MEAN), "std": list(STD),
-                  "image_scale": 1 / 255, "image_bias": [-m for m in MEAN], "dynamic": None,
-                  "enumerated": [[1, 3, h, w] for h, w in DEFAULT_ENUMERATED]},
+        "input": {
+            "layout": "NCHW",
+            "kind": "image",
+            "multiple": 32,
+            "mean": list(MEAN),
+            "std": list(STD),
+            "image_scale": 1 / 255,
+            "image_bias": [-m for m in MEAN],
+            "dynamic": None,
+            "enumerated": [[1, 3, h, w] for h, w in DEFAULT_ENUMERATED],
+        },
         "artifact": {"precision": "fp16", "format": "coreml"},
         "source": {"sha256": "0" * 64, "package_version": "0.1.0"},
-    }  # fmt: skip
+    }
     path = tmp_path_factory.mktemp("coreml") / "m.fp16.mlpackage"
-    result = convert_coreml(prepared, path, precision="fp16", shapes="enumerated", input_kind="image", mean=MEAN,
-                            std=STD, metadata=manifest)  # fmt: skip
+    result = convert_coreml(
+        prepared, path, precision="fp16", shapes="enumerated", input_kind="image", mean=MEAN, std=STD, metadata=manifest
+    )
     return path, manifest, result
 
 

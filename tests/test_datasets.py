@@ -228,8 +228,13 @@ def test_csv_mean_std_columns(tmp_path):
         _image(root / f"{name}.png", i)
     (root / "scores.csv").write_text("file,score,sd\na.png,50,10\nb.png,90,\nc.png,,\n")
     ds = CSVDataset(
-        root / "scores.csv", path_column="file", mean_column="score", std_column="sd",
-        num_buckets=5, score_range=(0, 100), default_std=20,
+        root / "scores.csv",
+        path_column="file",
+        mean_column="score",
+        std_column="sd",
+        num_buckets=5,
+        score_range=(0, 100),
+        default_std=20,
     )
     assert ds.num_buckets == 5 and len(ds) == 2 and ds.skipped.counts == {"missing score": 1}
     np.testing.assert_allclose(ds.records[0].dist, discretised_gaussian(3.0, 0.4, 5))

@@ -21,6 +21,7 @@ from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.operations import PRIMITIVES
 from aestheticnet.nas.strategy import PRESETS
 
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     n = torch.get_num_threads()
@@ -83,19 +84,30 @@ def test_prune_rejects_mismatched_probabilities():
 
 # ---- the final cell --------------------------------------------------------------------------------------------
 def test_none_is_dropped_and_each_node_keeps_its_two_strongest_inputs():
-    active, probs = cell({
-        (2, 0): (0.8, 0.05, 0.15), (2, 1): (0.1, 0.2, 0.7),  # node 2 has only two inputs: both kept
-        (3, 0): (0.2, 0.3, 0.5), (3, 1): (0.1, 0.1, 0.8), (3, 2): (0.1, 0.6, 0.3),  # 0.8 (in 1) and 0.6 (in 2)
-        (4, 3): (0.2, 0.1, 0.7), (4, 0): (0.3, 0.3, 0.4),  # 0.7 (in 3), 0.4 (in 0)
-        (5, 4): (0.2, 0.2, 0.6), (5, 2): (0.2, 0.5, 0.3),  # 0.6 (in 4), 0.5 (in 2)
-    })  # fmt: skip
+    active, probs = cell(
+        {
+            (2, 0): (0.8, 0.05, 0.15),
+            (2, 1): (0.1, 0.2, 0.7),  # node 2 has only two inputs: both kept
+            (3, 0): (0.2, 0.3, 0.5),
+            (3, 1): (0.1, 0.1, 0.8),
+            (3, 2): (0.1, 0.6, 0.3),  # 0.8 (in 1) and 0.6 (in 2)
+            (4, 3): (0.2, 0.1, 0.7),
+            (4, 0): (0.3, 0.3, 0.4),  # 0.7 (in 3), 0.4 (in 0)
+            (5, 4): (0.2, 0.2, 0.6),
+            (5, 2): (0.2, 0.5, 0.3),  # 0.6 (in 4), 0.5 (in 2)
+        }
+    )
     edges = derive_cell(active, probs, 4, max_skip_connect=None)
     assert edges == [
-        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),  # none (0.8) on 0->2 is never chosen
-        ("sep_conv_3x3", 1), ("skip_connect", 2),
-        ("sep_conv_3x3", 0), ("sep_conv_3x3", 3),
-        ("skip_connect", 2), ("sep_conv_3x3", 4),
-    ]  # fmt: skip
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),  # none (0.8) on 0->2 is never chosen
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 2),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 3),
+        ("skip_connect", 2),
+        ("sep_conv_3x3", 4),
+    ]
 
 
 def test_input_ties_keep_the_lower_input_index_and_op_ties_the_lower_primitive():
@@ -106,26 +118,47 @@ def test_input_ties_keep_the_lower_input_index_and_op_ties_the_lower_primitive()
 
 # Four skips chosen in the normal cell: 0->2 (0.6), 1->2 (0.5), 0->3 (0.7), 0->4 (0.8).
 SKIPPY = {
-    (2, 0): (0.1, 0.6, 0.3), (2, 1): (0.1, 0.5, 0.4),
-    (3, 0): (0.1, 0.7, 0.2), (3, 1): (0.35, 0.1, 0.55), (3, 2): (0.5, 0.1, 0.4),
-    (4, 0): (0.1, 0.8, 0.1), (4, 1): (0.3, 0.1, 0.6),
-    (5, 0): (0.4, 0.1, 0.5), (5, 1): (0.45, 0.1, 0.45),
-}  # fmt: skip
+    (2, 0): (0.1, 0.6, 0.3),
+    (2, 1): (0.1, 0.5, 0.4),
+    (3, 0): (0.1, 0.7, 0.2),
+    (3, 1): (0.35, 0.1, 0.55),
+    (3, 2): (0.5, 0.1, 0.4),
+    (4, 0): (0.1, 0.8, 0.1),
+    (4, 1): (0.3, 0.1, 0.6),
+    (5, 0): (0.4, 0.1, 0.5),
+    (5, 1): (0.45, 0.1, 0.45),
+}
 
 
 def test_without_a_cap_the_skips_stay():
     active, probs = cell(SKIPPY)
     edges = derive_cell(active, probs, 4, max_skip_connect=None)
-    assert edges == [("skip_connect", 0), ("skip_connect", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
-                     ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1)]  # fmt: skip
+    assert edges == [
+        ("skip_connect", 0),
+        ("skip_connect", 1),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+    ]
 
 
 def test_skip_cap_replaces_the_weakest_skips_by_their_next_best_op():
     active, probs = cell(SKIPPY)
     edges = derive_cell(active, probs, 4, max_skip_connect=2)
     # 1->2 (0.5) then 0->2 (0.6) lose their skip; node 2 has no other inputs, so they turn into sep convs.
-    assert edges == [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
-                     ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1)]  # fmt: skip
+    assert edges == [
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+    ]
     assert sum(op == "skip_connect" for op, _ in edges) == 2
 
 
@@ -202,7 +235,10 @@ def test_prune_with_fallback_swaps_the_weakest_of_none_and_skip_for_the_stronges
     assert out[2:] == plain[2:]  # the 0.2-uniform edges keep none and max_pool (a real op), as without the rule
     # One op per edge: a leading none or skip is replaced; three or more ops always include a real op.
     assert prune_ops(active, probs, keep=1, keep_fallback_op=True)[:3] == (
-        ("sep_conv_3x3",), ("dil_conv_3x3",), ("sep_conv_3x3",))  # fmt: skip
+        ("sep_conv_3x3",),
+        ("dil_conv_3x3",),
+        ("sep_conv_3x3",),
+    )
     assert prune_ops(active, probs, keep=3, keep_fallback_op=True) == prune_ops(active, probs, keep=3)
 
 
@@ -257,8 +293,15 @@ def run_stages(stages, stage_probs, fallback: bool) -> Genotype:
 SKIP_LEADS = {"skip_connect": 0.3, "none": 0.25, "sep_conv_5x5": 0.15, "max_pool_3x3": 0.1}
 NONE_LEADS = {"none": 0.3, "skip_connect": 0.25, "dil_conv_3x3": 0.15, "avg_pool_3x3": 0.1}
 HEALTHY = {"sep_conv_3x3": 0.3, "skip_connect": 0.2, "none": 0.15, "dil_conv_5x5": 0.1}
-COLLAPSE_EDGES = {(2, 0): SKIP_LEADS, (2, 1): NONE_LEADS, (3, 0): NONE_LEADS, (3, 1): SKIP_LEADS,
-                  (4, 2): SKIP_LEADS, (5, 0): NONE_LEADS, (5, 3): SKIP_LEADS}  # fmt: skip
+COLLAPSE_EDGES = {
+    (2, 0): SKIP_LEADS,
+    (2, 1): NONE_LEADS,
+    (3, 0): NONE_LEADS,
+    (3, 1): SKIP_LEADS,
+    (4, 2): SKIP_LEADS,
+    (5, 0): NONE_LEADS,
+    (5, 3): SKIP_LEADS,
+}
 LAST_STAGE = {"skip_connect": 0.6, "none": 0.3}
 
 

@@ -35,8 +35,9 @@ def conv_graph(shared_weight: bool = False) -> onnx.ModelProto:
         nodes.append(helper.make_node("Conv", ["e", "w_b"], ["f"], pads=[1, 1, 1, 1], group=4))
         outputs.append(helper.make_tensor_value_info("f", TensorProto.FLOAT, None))
     inits = [numpy_helper.from_array(v, k) for k, v in weights.items()]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 3, None, None])],
-                              outputs, inits)  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 3, None, None])], outputs, inits
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 

@@ -28,8 +28,15 @@ def exported(tmp_path_factory, tiny_synth):
     # MSCN input, as the demo trains: its window means must run in XNNPACK too
     model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="mscn")
     ckpt = save(model, root / "tiny.safetensors")
-    report = export_checkpoint(ckpt, [Format.EXECUTORCH], [Precision.FP32, Precision.INT8], root / "out",
-                               data=tiny_synth, calibration_samples=8, log=None)  # fmt: skip
+    report = export_checkpoint(
+        ckpt,
+        [Format.EXECUTORCH],
+        [Precision.FP32, Precision.INT8],
+        root / "out",
+        data=tiny_synth,
+        calibration_samples=8,
+        log=None,
+    )
     paths = {p: root / "out" / f"tiny.{p}.pte" for p in ("fp32", "int8")}
     return ckpt, paths, report
 
@@ -92,8 +99,9 @@ def test_int8_runs_and_verifies(exported, tiny_synth):
     from aestheticnet.export.verify import verify_artifact
 
     ckpt, paths, _ = exported
-    report = verify_artifact(paths["int8"], ckpt, shapes=[Shape(96, 128), Shape(64, 64, batch=2)], data=tiny_synth,
-                             samples=12)  # fmt: skip
+    report = verify_artifact(
+        paths["int8"], ckpt, shapes=[Shape(96, 128), Shape(64, 64, batch=2)], data=tiny_synth, samples=12
+    )
     assert report.precision == "int8" and report.real is not None
     assert report.passed, report.mismatches
 
@@ -151,8 +159,12 @@ def test_bench_runner_measures_a_pte(exported, tmp_path):
     from aestheticnet.bench.devices import runner_path
 
     _, paths, _ = exported
-    proc = subprocess.run([sys.executable, str(runner_path()), str(paths["fp32"]), "--threads", "1", "--shape",
-                           "2x64x96", "--runs", "3"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(runner_path()), str(paths["fp32"]), "--threads", "1", "--shape", "2x64x96", "--runs", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert proc.returncode == 0 and result["ok"], result
     assert result["backend"] == "executorch" and result["input_shape"] == [2, 3, 64, 96] and result["p50_ms"] > 0

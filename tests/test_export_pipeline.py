@@ -24,8 +24,14 @@ from aestheticnet.sizes import Shape
 pytestmark = pytest.mark.slow
 
 SHAPES = [(1, 224, 224), (1, 320, 256), (1, 512, 384), (1, 96, 640), (3, 224, 224)]  # (batch, height, width)
-PRE = {"policy": "aspect", "size": 96, "max_side": 160, "multiple": 32,
-       "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # fmt: skip
+PRE = {
+    "policy": "aspect",
+    "size": 96,
+    "max_side": 160,
+    "multiple": 32,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+}
 
 
 def fit_small_model(data_dir, steps: int = 40, seed: int = 0):
@@ -67,10 +73,14 @@ def exported(tmp_path_factory, tiny_synth):
     out = root / "out"
     report = export_checkpoint(
         # ExecuTorch has its own tests (tests/test_executorch_export.py); its lowering would double this fixture.
-        ckpt, [Format.ONNX, Format.TFLITE, Format.COREML], list(Precision), out, data=tiny_synth,
+        ckpt,
+        [Format.ONNX, Format.TFLITE, Format.COREML],
+        list(Precision),
+        out,
+        data=tiny_synth,
         calibration_samples=24,
         log=None,
-    )  # fmt: skip
+    )
     return ckpt, out, report
 
 
@@ -242,15 +252,17 @@ def test_verify_collects_every_mismatch_and_exits_1(exported, tmp_path):
     from aestheticnet.export.verify import ParityError, check_parity
 
     torch.manual_seed(1)
-    other = save(create_model("aestheticnet_star", layers=5, init_channels=16), tmp_path / "other.safetensors",
-                 preprocess=PRE)  # fmt: skip
+    other = save(
+        create_model("aestheticnet_star", layers=5, init_channels=16), tmp_path / "other.safetensors", preprocess=PRE
+    )
     with pytest.raises(ParityError) as info:
         check_parity(art(exported, "onnx", "fp32"), other, shapes=[Shape(224, 224), Shape(96, 128, batch=2)])
     checks = [m.check for m in info.value.mismatches]
     assert "source checkpoint sha256" in checks
     assert checks.count("max_abs") == 2  # both shapes reported, not just the first
-    result = CliRunner().invoke(main, ["verify", str(art(exported, "tflite", "fp32")), "--reference", str(other),
-                                       "--shapes", "224x224"])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["verify", str(art(exported, "tflite", "fp32")), "--reference", str(other), "--shapes", "224x224"]
+    )
     assert result.exit_code == 1 and "FAILED" in result.output and "max_abs" in result.output
 
 
@@ -264,8 +276,17 @@ def test_coreml_spec_has_flexible_ranges_and_metadata(exported, tmp_path):
     assert summary["outputs"][0]["name"] == "distribution"
     assert summary["ops"]["conv"] > 10 and EMBED_KEY in summary["metadata"]
     assert "constexpr_affine_dequantize" in summarize_spec(art(exported, "coreml", "int8"))["ops"]
-    result = CliRunner().invoke(main, ["verify", str(art(exported, "coreml", "fp32")), "--reference",
-                                       str(exported[0]), "--json", str(tmp_path / "c.json")])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "verify",
+            str(art(exported, "coreml", "fp32")),
+            "--reference",
+            str(exported[0]),
+            "--json",
+            str(tmp_path / "c.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     if platform.system() != "Darwin":  # numbers from the MIL evaluator, and the report says so
         report = json.loads((tmp_path / "c.json").read_text())

@@ -74,8 +74,9 @@ def test_undilated_convolution_is_exact(kernel, dilation, group):
     rng = np.random.default_rng(0)
     w = rng.standard_normal((4, 4 // group, kernel, kernel)).astype(np.float32)
     pad = dilation * (kernel // 2)
-    conv = helper.make_node("Conv", ["x", "w"], ["y"], dilations=[dilation] * 2, group=group, pads=[pad] * 4,
-                            kernel_shape=[kernel] * 2)  # fmt: skip
+    conv = helper.make_node(
+        "Conv", ["x", "w"], ["y"], dilations=[dilation] * 2, group=group, pads=[pad] * 4, kernel_shape=[kernel] * 2
+    )
     model = _graph([conv], {"w": w})
     rewritten = _graph([conv], {"w": w})
     assert undilate_convolutions(rewritten) == 1

@@ -88,6 +88,7 @@ def test_onnx_export_with_dynamic_sizes_matches_pytorch(tmp_path):
     prefix = set(input_prefix_nodes(onnx.load(str(path))))
     ops = sorted({n.op_type for n in graph.node if n.name in prefix})
     assert {"AveragePool", "Sqrt", "Div"} <= set(ops) and "Conv" not in ops
-    plain = export_onnx(create_model("aestheticnet_star", layers=3, init_channels=4).eval(), tmp_path / "p.onnx",
-                        example_size=(64, 64))  # fmt: skip
+    plain = export_onnx(
+        create_model("aestheticnet_star", layers=3, init_channels=4).eval(), tmp_path / "p.onnx", example_size=(64, 64)
+    )
     assert input_prefix_nodes(onnx.load(str(plain))) == []

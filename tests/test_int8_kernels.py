@@ -33,9 +33,13 @@ class _Separable(nn.Module):
         self.stem = nn.Conv2d(3, c, 3, padding=1)
 
         def sep(dilation: int = 1) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(c, c, 3, padding=dilation, dilation=dilation, groups=c, bias=False),
-                                 nn.Conv2d(c, c, 1), nn.ReLU(),
-                                 nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.Conv2d(c, c, 1))  # fmt: skip
+            return nn.Sequential(
+                nn.Conv2d(c, c, 3, padding=dilation, dilation=dilation, groups=c, bias=False),
+                nn.Conv2d(c, c, 1),
+                nn.ReLU(),
+                nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
+                nn.Conv2d(c, c, 1),
+            )
 
         self.sep, self.after_sum = sep(), sep()
         self.dil = nn.Sequential(nn.Conv2d(c, c, 3, padding=2, dilation=2, groups=c, bias=False), nn.Conv2d(c, c, 1))
@@ -66,8 +70,15 @@ def _qdq_model(tmp_path, module: nn.Module | None = None):
             return next(self.items, None)
 
     dst = tmp_path / "q.onnx"
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)  # fmt: skip
+    quantize_static(
+        str(src),
+        str(dst),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+    )
     return onnx.load(str(dst))
 
 

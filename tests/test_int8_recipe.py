@@ -49,8 +49,16 @@ def head_onnx(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("recipe") / "head.onnx"
     torch.manual_seed(0)
-    torch.onnx.export(Head().eval(), (torch.randn(1, 3, 32, 32),), str(path), input_names=["image"], dynamic_axes={"image": {0: "batch"}},
-                      output_names=["distribution"], opset_version=18, dynamo=False)  # fmt: skip
+    torch.onnx.export(
+        Head().eval(),
+        (torch.randn(1, 3, 32, 32),),
+        str(path),
+        input_names=["image"],
+        dynamic_axes={"image": {0: "batch"}},
+        output_names=["distribution"],
+        opset_version=18,
+        dynamo=False,
+    )
     return onnx.load(str(path))
 
 

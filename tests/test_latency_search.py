@@ -17,8 +17,16 @@ from aestheticnet.nas.operations import PRIMITIVES
 from aestheticnet.nas.strategy import PRESETS, SearchConfig, StageSpec
 
 # Convolutions cost more than pools and skips; every edge and cell kind differs, so a misplaced index shows.
-OP_MS = {"none": 7.0, "max_pool_3x3": 0.5, "avg_pool_3x3": 0.6, "skip_connect": 0.1, "sep_conv_3x3": 2.0,
-         "sep_conv_5x5": 3.0, "dil_conv_3x3": 1.5, "dil_conv_5x5": 2.5}  # fmt: skip
+OP_MS = {
+    "none": 7.0,
+    "max_pool_3x3": 0.5,
+    "avg_pool_3x3": 0.6,
+    "skip_connect": 0.1,
+    "sep_conv_3x3": 2.0,
+    "sep_conv_5x5": 3.0,
+    "dil_conv_3x3": 1.5,
+    "dil_conv_5x5": 2.5,
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -109,8 +117,9 @@ def test_without_none_each_edge_counts_two_of_its_nodes_inputs():
     for kind in ("normal", "reduce"):
         for node in range(4):
             edges = range(edge_index(node, 0), edge_index(node, 0) + node + 2)
-            mean = sum(0.25 * costs.cost(kind, e, "skip_connect") + 0.75 * costs.cost(kind, e, "sep_conv_3x3")
-                       for e in edges)  # fmt: skip
+            mean = sum(
+                0.25 * costs.cost(kind, e, "skip_connect") + 0.75 * costs.cost(kind, e, "sep_conv_3x3") for e in edges
+            )
             want += 2 / (node + 2) * mean
     assert float(ExpectedLatency(costs, active, active).of_probs(w, w)) == pytest.approx(want, rel=1e-6)
 
@@ -127,8 +136,9 @@ def test_expected_latency_is_differentiable_in_the_architecture_weights():
     # More weight on the 5x5 separable convolution costs more than on skip, on every edge.
     assert (alphas[0].grad[:, col("sep_conv_5x5")] > alphas[0].grad[:, col("skip_connect")]).all()
     # The average network: every real op equally likely, two of each node's edges.
-    assert average_network_ms(costs) == pytest.approx(float(ExpectedLatency(costs, full, full).of_probs(
-        torch.full((14, 8), 1 / 8), torch.full((14, 8), 1 / 8))))  # fmt: skip
+    assert average_network_ms(costs) == pytest.approx(
+        float(ExpectedLatency(costs, full, full).of_probs(torch.full((14, 8), 1 / 8), torch.full((14, 8), 1 / 8)))
+    )
 
 
 def test_penalty_with_a_target_leaves_a_fast_network_to_the_loss():
@@ -150,8 +160,15 @@ def test_penalty_with_a_target_leaves_a_fast_network_to_the_loss():
 
 
 def _stepper(weight: float, order: str = "first"):
-    cfg = SearchConfig(stages=(StageSpec(3, 8, 1, 0),), resolution=32, init_channels=4, batch_size=4,
-                       latency_table="t.json" if weight else None, latency_weight=weight, order=order)  # fmt: skip
+    cfg = SearchConfig(
+        stages=(StageSpec(3, 8, 1, 0),),
+        resolution=32,
+        init_channels=4,
+        batch_size=4,
+        latency_table="t.json" if weight else None,
+        latency_weight=weight,
+        order=order,
+    )
     model = build_supernet(cfg, 0, full_space(4), full_space(4), num_buckets=10).train()
     latency = ExpectedLatency(edge_costs(), model.active_normal, model.active_reduce)
     opt_w = torch.optim.SGD(model.weight_parameters(), 0.1, momentum=0.9)

@@ -18,11 +18,29 @@ from aestheticnet.nas.operations import PRIMITIVES, DilConv, FactorizedReduce, I
 SPEC = NetworkSpec("aestheticnet_star", layers=5, init_channels=4, height=64, width=64)
 # Every operation on both kinds of edge (from a cell input, from a node) in both cells.
 ALL_OPS = Genotype.create(
-    [("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("dil_conv_3x3", 2), ("dil_conv_5x5", 1), ("max_pool_3x3", 3),
-     ("avg_pool_3x3", 0), ("skip_connect", 4), ("skip_connect", 1)], (2, 3, 4, 5),
-    [("skip_connect", 0), ("max_pool_3x3", 1), ("avg_pool_3x3", 2), ("sep_conv_3x3", 0), ("sep_conv_5x5", 3),
-     ("dil_conv_3x3", 1), ("dil_conv_5x5", 4), ("sep_conv_3x3", 2)], (2, 3, 4, 5),
-)  # fmt: skip
+    [
+        ("sep_conv_3x3", 0),
+        ("sep_conv_5x5", 1),
+        ("dil_conv_3x3", 2),
+        ("dil_conv_5x5", 1),
+        ("max_pool_3x3", 3),
+        ("avg_pool_3x3", 0),
+        ("skip_connect", 4),
+        ("skip_connect", 1),
+    ],
+    (2, 3, 4, 5),
+    [
+        ("skip_connect", 0),
+        ("max_pool_3x3", 1),
+        ("avg_pool_3x3", 2),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_5x5", 3),
+        ("dil_conv_3x3", 1),
+        ("dil_conv_5x5", 4),
+        ("sep_conv_3x3", 2),
+    ],
+    (2, 3, 4, 5),
+)
 
 
 def _table(spec: NetworkSpec = SPEC, runtime=TableRuntime.ONNXRUNTIME, threads: int = 1) -> LatencyTable:
@@ -67,22 +85,33 @@ def test_edge_costs_sum_each_op_over_the_cells_of_a_kind():
 
     # normal cells 0, 2, 4 (C=4 at 8x8, C=8 at 4x4, C=16 at 2x2 with dilated sep convs)
     assert costs.cost("normal", 0, "sep_conv_3x3") == ms("sep_conv_3x3", 4, 4, 8, 8) + ms(
-        "sep_conv_3x3", 8, 8, 4, 4) + ms("sep_conv_3x3", 16, 16, 2, 2, 1, 2)  # fmt: skip
+        "sep_conv_3x3", 8, 8, 4, 4
+    ) + ms("sep_conv_3x3", 16, 16, 2, 2, 1, 2)
     assert costs.cost("normal", 3, "dil_conv_5x5") == ms("dil_conv_5x5", 4, 4, 8, 8, 1, 2) + ms(
-        "dil_conv_5x5", 8, 8, 4, 4, 1, 2) + ms("dil_conv_5x5", 16, 16, 2, 2, 1, 2)  # fmt: skip
+        "dil_conv_5x5", 8, 8, 4, 4, 1, 2
+    ) + ms("dil_conv_5x5", 16, 16, 2, 2, 1, 2)
     assert costs.cost("normal", 5, "skip_connect") == 0.0 and costs.cost("normal", 0, "none") == 0.0
     # reduction cells 1 (C=8, inputs at 8x8) and 3 (C=16, inputs at 4x4): stride 2 from the inputs
     assert costs.cost("reduce", 1, "skip_connect") == ms("skip_connect", 8, 8, 8, 8, 2) + ms(
-        "skip_connect", 16, 16, 4, 4, 2)  # fmt: skip
+        "skip_connect", 16, 16, 4, 4, 2
+    )
     assert costs.cost("reduce", edge_index(1, 2), "max_pool_3x3") == ms("max_pool_3x3", 8, 8, 4, 4) + ms(
-        "max_pool_3x3", 16, 16, 2, 2)  # fmt: skip
+        "max_pool_3x3", 16, 16, 2, 2
+    )
     assert costs.cost("reduce", edge_index(1, 2), "skip_connect") == 0.0
     # fixed: stem, 5 x (two preprocessing blocks, a concat), CBAM, head
-    preprocess = [("factorized_reduce", 4, 4, 16, 16, 2), ("relu_conv_bn", 4, 4, 8, 8),  # cell 0
-                  ("relu_conv_bn", 4, 8, 8, 8), ("relu_conv_bn", 16, 8, 8, 8),  # cell 1
-                  ("factorized_reduce", 16, 8, 8, 8, 2), ("relu_conv_bn", 32, 8, 4, 4),  # cell 2
-                  ("relu_conv_bn", 32, 16, 4, 4), ("relu_conv_bn", 32, 16, 4, 4),  # cell 3
-                  ("factorized_reduce", 32, 16, 4, 4, 2), ("relu_conv_bn", 64, 16, 2, 2)]  # cell 4  # fmt: skip
+    preprocess = [
+        ("factorized_reduce", 4, 4, 16, 16, 2),
+        ("relu_conv_bn", 4, 4, 8, 8),  # cell 0
+        ("relu_conv_bn", 4, 8, 8, 8),
+        ("relu_conv_bn", 16, 8, 8, 8),  # cell 1
+        ("factorized_reduce", 16, 8, 8, 8, 2),
+        ("relu_conv_bn", 32, 8, 4, 4),  # cell 2
+        ("relu_conv_bn", 32, 16, 4, 4),
+        ("relu_conv_bn", 32, 16, 4, 4),  # cell 3
+        ("factorized_reduce", 32, 16, 4, 4, 2),
+        ("relu_conv_bn", 64, 16, 2, 2),
+    ]  # cell 4
     nodes = [(4, 8), (8, 4), (8, 4), (16, 2), (16, 2)]  # channels and size of each cell's nodes
     fixed = ms("stem", 3, 4, 64, 64, 8) + sum(ms(*p) for p in preprocess)
     fixed += sum(ms("concat", c, 4 * c, r, r) for c, r in nodes)
@@ -143,8 +172,9 @@ def test_relu_rule_counts_the_relus_onnx_runtime_leaves_standalone(tmp_path):
         ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         counted[name] = [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node].count("Relu")
         plan = plan_network(NetworkSpec.of("aestheticnet_star", model.config, (64, 64)))
-        predicted[name] = sum(len(plan.relus(c, genotype.reduce if c.reduction else genotype.normal)[0])
-                              for c in plan.cells)  # fmt: skip
+        predicted[name] = sum(
+            len(plan.relus(c, genotype.reduce if c.reduction else genotype.normal)[0]) for c in plan.cells
+        )
     for name in ("PDARTS", "ALL_OPS"):
         assert counted[name] - counted["DARTS_V2"] == predicted[name] - predicted["DARTS_V2"] != 0
 
@@ -174,8 +204,9 @@ def test_plan_matches_the_network_it_describes(name):
 
     def record_preprocess(i, k, kind):
         stride = 2 if kind == "factorized_reduce" else 1
-        return lambda m, a, y: pre.__setitem__((i, k), OpShape(kind, a[0].shape[1], y.shape[1], a[0].shape[2],
-                                                               a[0].shape[3], stride))  # fmt: skip
+        return lambda m, a, y: pre.__setitem__(
+            (i, k), OpShape(kind, a[0].shape[1], y.shape[1], a[0].shape[2], a[0].shape[3], stride)
+        )
 
     handles = []
     for i, cell in enumerate(model.cells):
@@ -220,8 +251,15 @@ def test_info_predicts_from_a_table_and_refuses_another_network(tmp_path):
 def test_every_op_and_part_has_a_plan_entry_and_nothing_else():
     entries = plan_network(SPEC).entries()
     ops = {s.op for s in entries}
-    assert ops == (set(PRIMITIVES) - {"none"}) | {"stem", "relu_conv_bn", "factorized_reduce", "concat",
-                                                  "cbam", "head", "relu"}  # fmt: skip
+    assert ops == (set(PRIMITIVES) - {"none"}) | {
+        "stem",
+        "relu_conv_bn",
+        "factorized_reduce",
+        "concat",
+        "cbam",
+        "head",
+        "relu",
+    }
     assert len(entries) == len({s.key for s in entries})
     with pytest.raises(LatencyError, match="unknown operation"):
         OpShape("conv_7x1_1x7", 4, 4, 8, 8)
@@ -237,7 +275,11 @@ def test_the_search_reads_a_bench_ops_table_as_its_edge_costs(tmp_path):
 
 def test_a_table_without_relu_entries_is_refused_with_what_to_do():
     table = _table()
-    old = LatencyTable(table.runtime, table.threads, table.network,
-                       {k: v for k, v in table.entries.items() if not k.startswith("relu ")})  # fmt: skip
+    old = LatencyTable(
+        table.runtime,
+        table.threads,
+        table.network,
+        {k: v for k, v in table.entries.items() if not k.startswith("relu ")},
+    )
     with pytest.raises(LatencyError, match=r"no entry for relu c4->4 .*`aestheticnet bench ops`"):
         old.predict(resolve_genotype("PDARTS"))

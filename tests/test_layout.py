@@ -22,8 +22,18 @@ from pathlib import Path
 PACKAGE = "aestheticnet"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
-FLOORS = {"nas": 1, "models": 1, "data": 2, "train": 2, "artifacts": 3, "export": 4, "runtime": 4, "bench": 5,
-          "pipeline": 5, "cli": 5}  # fmt: skip
+FLOORS = {
+    "nas": 1,
+    "models": 1,
+    "data": 2,
+    "train": 2,
+    "artifacts": 3,
+    "export": 4,
+    "runtime": 4,
+    "bench": 5,
+    "pipeline": 5,
+    "cli": 5,
+}
 TOP = 5
 # Pairs of areas on one floor where one may not import the other.
 FORBIDDEN_SIDEWAYS = {("runtime", "export")}

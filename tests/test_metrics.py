@@ -147,8 +147,16 @@ def test_evaluate_distributions_consistent_with_parts():
     pred = 0.7 * target + 0.3 * random_dists(rng, 64)
     out = evaluate_distributions(pred, target)
     expected_keys = {
-        "accuracy", "plcc", "srocc", "mae", "rmse",
-        "emd_r1", "emd_r2", "std_plcc", "std_srocc", "n",
+        "accuracy",
+        "plcc",
+        "srocc",
+        "mae",
+        "rmse",
+        "emd_r1",
+        "emd_r2",
+        "std_plcc",
+        "std_srocc",
+        "n",
     }
     assert set(out) == expected_keys
     assert all(isinstance(v, float) for v in out.values())
@@ -164,14 +172,9 @@ def test_evaluate_distributions_consistent_with_parts():
     assert out["n"] == 64.0
     # EMD r=1 independently via the 1-D Wasserstein distance / N.
     pos = np.arange(1, 11)
-    w1 = np.mean([
-        stats.wasserstein_distance(pos, pos, u_weights=t, v_weights=p) / 10
-        for p, t in zip(pred, target)
-    ])
+    w1 = np.mean([stats.wasserstein_distance(pos, pos, u_weights=t, v_weights=p) / 10 for p, t in zip(pred, target)])
     assert out["emd_r1"] == pytest.approx(w1, rel=1e-9)
-    assert out["emd_r2"] == pytest.approx(
-        emd(torch.from_numpy(pred), torch.from_numpy(target), r=2).item(), rel=1e-12
-    )
+    assert out["emd_r2"] == pytest.approx(emd(torch.from_numpy(pred), torch.from_numpy(target), r=2).item(), rel=1e-12)
     assert out["emd_r2"] != pytest.approx(out["emd_r1"])
 
 
@@ -181,8 +184,9 @@ def test_evaluate_distributions_accepts_torch_and_threshold():
     pred = random_dists(rng, 30)
     from_np = evaluate_distributions(pred, target, threshold=4.0)
     from_torch = evaluate_distributions(
-        torch.from_numpy(pred).float().requires_grad_(True), torch.from_numpy(target)
-        , threshold=4.0,
+        torch.from_numpy(pred).float().requires_grad_(True),
+        torch.from_numpy(target),
+        threshold=4.0,
     )
     for key in from_np:
         assert from_torch[key] == pytest.approx(from_np[key], rel=1e-5, abs=1e-6)
@@ -226,13 +230,9 @@ def test_emd_per_sample_explicit_r():
     p, q = random_dists(rng, 5), random_dists(rng, 5)
     gap = np.abs(np.cumsum(p, -1) - np.cumsum(q, -1))
     np.testing.assert_allclose(emd_per_sample(q, p, r=1), gap.mean(-1), rtol=1e-12)
-    np.testing.assert_allclose(
-        emd_per_sample(q, p, r=2), np.sqrt((gap**2).mean(-1)), rtol=1e-12
-    )
+    np.testing.assert_allclose(emd_per_sample(q, p, r=2), np.sqrt((gap**2).mean(-1)), rtol=1e-12)
     # Reversed (negative-stride) views are accepted.
-    np.testing.assert_allclose(
-        emd_per_sample(q[::-1], p[::-1], r=2), emd_per_sample(q, p, r=2)[::-1]
-    )
+    np.testing.assert_allclose(emd_per_sample(q[::-1], p[::-1], r=2), emd_per_sample(q, p, r=2)[::-1])
 
 
 # ------------------------------------------------------------ aggregation

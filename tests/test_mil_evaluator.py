@@ -65,9 +65,13 @@ def test_verify_computes_coreml_numbers(package):
     assert report.runtime == "mil-evaluator" or platform.system() == "Darwin"
     assert report.evaluated_by and report.spec["ops"]["conv"] > 10
     assert [row["max_abs"] <= tolerance_for(Format.COREML, Precision.FP32).max_abs for row in report.shapes] == [
-        True, True]  # fmt: skip
-    outputs = load(path, coreml=CoreMLRunner.MIL).run(np.random.default_rng(0).standard_normal(
-        (4, 3, 64, 64)).astype(np.float32) * np.array([0.2, 1, 2, 4], np.float32)[:, None, None, None])  # fmt: skip
+        True,
+        True,
+    ]
+    outputs = load(path, coreml=CoreMLRunner.MIL).run(
+        np.random.default_rng(0).standard_normal((4, 3, 64, 64)).astype(np.float32)
+        * np.array([0.2, 1, 2, 4], np.float32)[:, None, None, None]
+    )
     assert (outputs @ np.arange(1, 11)).std() > 1e-3  # scores vary: the parity above is not vacuous
 
 

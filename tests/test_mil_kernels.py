@@ -54,18 +54,30 @@ CONV_CASES = [
 def test_conv(pad_type, pad, strides, dilations, groups, torch_pad):
     x, w, b = rand(2, 4, 9, 10), rand(8, 4 // groups, 3, 3), rand(8)
     kw = {"pad": np.array(pad, np.int32)} if pad is not None else {}
-    got = evaluate(lambda v: mb.conv(x=v, weight=w, bias=b, pad_type=pad_type, strides=strides,
-                                     dilations=dilations, groups=groups, **kw), x)  # fmt: skip
-    want = F.conv2d(F.pad(torch.from_numpy(x), torch_pad), torch.from_numpy(w), torch.from_numpy(b),
-                    stride=strides, dilation=dilations, groups=groups)  # fmt: skip
+    got = evaluate(
+        lambda v: mb.conv(
+            x=v, weight=w, bias=b, pad_type=pad_type, strides=strides, dilations=dilations, groups=groups, **kw
+        ),
+        x,
+    )
+    want = F.conv2d(
+        F.pad(torch.from_numpy(x), torch_pad),
+        torch.from_numpy(w),
+        torch.from_numpy(b),
+        stride=strides,
+        dilation=dilations,
+        groups=groups,
+    )
     close(got, want)
 
 
 def test_conv_in_float16_is_computed_in_float16():
     x, w = rand(1, 4, 8, 8), rand(4, 1, 3, 3)
+
     def build(v):
-        conv = mb.conv(x=mb.cast(x=v, dtype="fp16"), weight=w.astype(np.float16), pad_type="custom",
-                       pad=[1, 1, 1, 1], groups=4)  # fmt: skip
+        conv = mb.conv(
+            x=mb.cast(x=v, dtype="fp16"), weight=w.astype(np.float16), pad_type="custom", pad=[1, 1, 1, 1], groups=4
+        )
         return mb.cast(x=conv, dtype="fp32")
 
     got = evaluate(build, x)
@@ -139,12 +151,16 @@ def test_elementwise_reductions_and_head():
         (lambda a, c: mb.reduce_mean(x=a, axes=[2, 3], keep_dims=True), tx.mean((2, 3), keepdim=True)),
         (lambda a, c: mb.reduce_max(x=a, axes=[1], keep_dims=False), tx.amax(1)),
         (lambda a, c: mb.reduce_mean(x=a, axes=[-1], keep_dims=False), tx.mean(-1)),
-        (lambda a, c: mb.softmax(x=mb.linear(x=mb.reduce_mean(x=a, axes=[2, 3]), weight=w, bias=b), axis=1),
-         torch.softmax(F.linear(tx.mean((2, 3)), torch.from_numpy(w), torch.from_numpy(b)), 1)),
+        (
+            lambda a, c: mb.softmax(x=mb.linear(x=mb.reduce_mean(x=a, axes=[2, 3]), weight=w, bias=b), axis=1),
+            torch.softmax(F.linear(tx.mean((2, 3)), torch.from_numpy(w), torch.from_numpy(b)), 1),
+        ),
         (lambda a, c: mb.concat(values=[a, mb.mul(x=a, y=2.0)], axis=1), torch.cat([tx, tx * 2], 1)),
-        (lambda a, c: mb.concat(values=[a, mb.mul(x=a, y=2.0)], axis=1, interleave=True),
-         torch.stack([tx, tx * 2], 2).flatten(1, 2)),
-    ]  # fmt: skip
+        (
+            lambda a, c: mb.concat(values=[a, mb.mul(x=a, y=2.0)], axis=1, interleave=True),
+            torch.stack([tx, tx * 2], 2).flatten(1, 2),
+        ),
+    ]
     for build, want in cases:
         close(evaluate(build, x, y), want)
 
@@ -152,12 +168,24 @@ def test_elementwise_reductions_and_head():
 def test_slice_fill_and_cast():
     x = rand(2, 6, 4, 5)
     tx = torch.from_numpy(x)
-    got = evaluate(lambda a: mb.slice_by_index(x=a, begin=[0, 1, 0, 1], end=[1, 5, 0, 4], stride=[1, 2, 1, 1],
-                                               end_mask=[False, False, True, False]), x)  # fmt: skip
+    got = evaluate(
+        lambda a: mb.slice_by_index(
+            x=a, begin=[0, 1, 0, 1], end=[1, 5, 0, 4], stride=[1, 2, 1, 1], end_mask=[False, False, True, False]
+        ),
+        x,
+    )
     close(got, tx[0:1, 1:5:2, :, 1:4])
-    got = evaluate(lambda a: mb.slice_by_index(x=a, begin=[1, 0, 0, 0], end=[2, 1, 0, 0], begin_mask=[False] * 4,
-                                               end_mask=[False, False, True, True],
-                                               squeeze_mask=[True, False, False, False]), x)  # fmt: skip
+    got = evaluate(
+        lambda a: mb.slice_by_index(
+            x=a,
+            begin=[1, 0, 0, 0],
+            end=[2, 1, 0, 0],
+            begin_mask=[False] * 4,
+            end_mask=[False, False, True, True],
+            squeeze_mask=[True, False, False, False],
+        ),
+        x,
+    )
     close(got, tx[1, 0:1])
     close(evaluate(lambda a: mb.fill_like(ref_tensor=a, value=1.5), x), torch.full_like(tx, 1.5))
     got = evaluate(lambda a: mb.cast(x=mb.cast(x=a, dtype="fp16"), dtype="fp32"), x)
@@ -174,20 +202,43 @@ def test_weight_decompression_ops():
         return lambda v: mb.conv(x=v, weight=weight_op(), pad_type="valid")
 
     want = F.conv2d(torch.from_numpy(x), torch.from_numpy(dense))
-    close(evaluate(conv_with(lambda: mb.constexpr_affine_dequantize(
-        quantized_data=q, zero_point=zp, scale=scale, axis=0)), x), want)  # fmt: skip
+    close(
+        evaluate(
+            conv_with(lambda: mb.constexpr_affine_dequantize(quantized_data=q, zero_point=zp, scale=scale, axis=0)), x
+        ),
+        want,
+    )
     offset = zp.astype(np.int8).reshape(4, 1, 1, 1)
-    close(evaluate(conv_with(lambda: mb.constexpr_blockwise_shift_scale(
-        data=q, scale=scale.reshape(4, 1, 1, 1), offset=offset)), x, opset=ct.target.iOS18), want)  # fmt: skip
+    close(
+        evaluate(
+            conv_with(
+                lambda: mb.constexpr_blockwise_shift_scale(data=q, scale=scale.reshape(4, 1, 1, 1), offset=offset)
+            ),
+            x,
+            opset=ct.target.iOS18,
+        ),
+        want,
+    )
     lut = rand(16)
     idx = RNG.integers(0, 16, (4, 3, 3, 3)).astype(np.uint8)
     want = F.conv2d(torch.from_numpy(x), torch.from_numpy(lut[idx]))
     packed = np.packbits(((idx.reshape(-1, 1) >> np.arange(4)) & 1).astype(np.uint8).reshape(-1), bitorder="little")
-    close(evaluate(conv_with(lambda: mb.constexpr_lut_to_dense(
-        lut=lut, indices=packed, shape=np.array(idx.shape, np.uint32))), x), want)  # fmt: skip
+    close(
+        evaluate(
+            conv_with(lambda: mb.constexpr_lut_to_dense(lut=lut, indices=packed, shape=np.array(idx.shape, np.uint32))),
+            x,
+        ),
+        want,
+    )
     ios18_idx = idx.astype(ct.converters.mil.mil.types.np_uint4_dtype)
-    close(evaluate(conv_with(lambda: mb.constexpr_lut_to_dense(
-        indices=ios18_idx, lut=lut.reshape(1, 1, 1, 1, 16, 1))), x, opset=ct.target.iOS18), want)  # fmt: skip
+    close(
+        evaluate(
+            conv_with(lambda: mb.constexpr_lut_to_dense(indices=ios18_idx, lut=lut.reshape(1, 1, 1, 1, 16, 1))),
+            x,
+            opset=ct.target.iOS18,
+        ),
+        want,
+    )
 
 
 def test_an_unknown_op_is_named_with_the_file():

@@ -91,8 +91,9 @@ def test_cli_rejects_bad_config_before_any_work(tmp_path):
     from aestheticnet.cli import main
 
     out = tmp_path / "out"
-    r = CliRunner().invoke(main, ["pipeline", "--config", str(write(tmp_path, "[train]\nbatchsize = 3\n")),
-                                  "--out", str(out)])  # fmt: skip
+    r = CliRunner().invoke(
+        main, ["pipeline", "--config", str(write(tmp_path, "[train]\nbatchsize = 3\n")), "--out", str(out)]
+    )
     assert r.exit_code == 2 and "unknown key train.batchsize" in r.output
     assert not out.exists()
 
@@ -134,8 +135,13 @@ def test_killed_during_training_resumes_and_skips_finished_steps(tiny_synth, tmp
     out = tmp_path / "out"
     metrics = out / "train" / "aestheticnet_star" / "metrics.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(cfg), str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(cfg), str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if metrics.exists() and len(metrics.read_text().splitlines()) >= 1:
@@ -148,16 +154,18 @@ def test_killed_during_training_resumes_and_skips_finished_steps(tiny_synth, tmp
     assert 1 <= done_before < 4
     assert not (out / "steps" / "train_aestheticnet_star.json").exists()
 
-    second = subprocess.run([sys.executable, "-c", RUNNER, str(cfg), str(out)], env=env, capture_output=True,
-                            text=True, timeout=600)  # fmt: skip
+    second = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(cfg), str(out)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     log = second.stdout
     assert "[data] up to date, skipped" in log and "[search] up to date, skipped" in log
     assert "[train_aestheticnet_star] running" in log
     epochs = [json.loads(ln)["epoch"] for ln in metrics.read_text().splitlines()]
     assert epochs == [0, 1, 2, 3]  # resumed: the finished epochs were not run again
-    third = subprocess.run([sys.executable, "-c", RUNNER, str(cfg), str(out)], env=env, capture_output=True,
-                           text=True, timeout=300)  # fmt: skip
+    third = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(cfg), str(out)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert "[train_aestheticnet_star] up to date, skipped" in third.stdout
     assert (out / "report" / "report.md").exists() and (out / "report" / "report.html").exists()
     report = (out / "report" / "report.md").read_text()
@@ -181,11 +189,13 @@ def test_export_verify_bench_and_report_take_executorch(tiny_synth, tmp_path):
 
     torch.manual_seed(0)
     checkpoint = save(create_model("aestheticnet_star", layers=3, init_channels=4), tmp_path / "star.safetensors")
-    cfg = PipelineConfig.from_dict({
-        "export": {"formats": ["executorch"], "precisions": ["fp32"]},  # int8: tests/test_executorch_export.py
-        "verify": {"shapes": ["64x96", "96x64"], "samples": 12},
-        "bench": {"threads": [1], "shapes": ["64x64"], "runs": 2, "warmup": 0},
-    })  # fmt: skip
+    cfg = PipelineConfig.from_dict(
+        {
+            "export": {"formats": ["executorch"], "precisions": ["fp32"]},  # int8: tests/test_executorch_export.py
+            "verify": {"shapes": ["64x96", "96x64"], "samples": 12},
+            "bench": {"threads": [1], "shapes": ["64x64"], "runs": 2, "warmup": 0},
+        }
+    )
     ctx = StepContext(tmp_path / "out", log=lambda _m: None)
     steps = {"export": export_step(cfg, ctx, checkpoint, str(tiny_synth), {})}
     steps["verify"] = verify_step(cfg, ctx, checkpoint, str(tiny_synth), steps["export"])
@@ -194,10 +204,15 @@ def test_export_verify_bench_and_report_take_executorch(tiny_synth, tmp_path):
     assert [r["artifact"] for r in steps["verify"].result["reports"]] == ["star.fp32.pte"]
     assert [r["model"] for r in steps["bench"].result["rows"]] == ["star.fp32.pte"]
     assert all(r["backend"] == "executorch" and r["p50_ms"] for r in steps["bench"].result["rows"])
-    summary = {"out": str(ctx.out_dir), "wall_seconds": 1.0, "steps": {
-        "data": {"skipped": True, "seconds": 0.0, "result": {"path": str(tiny_synth)}},
-        "search": {"skipped": True, "seconds": 0.0, "result": {}},
-        **{k: {"skipped": s.skipped, "seconds": s.seconds, "result": s.result} for k, s in steps.items()}}}  # fmt: skip
+    summary = {
+        "out": str(ctx.out_dir),
+        "wall_seconds": 1.0,
+        "steps": {
+            "data": {"skipped": True, "seconds": 0.0, "result": {"path": str(tiny_synth)}},
+            "search": {"skipped": True, "seconds": 0.0, "result": {}},
+            **{k: {"skipped": s.skipped, "seconds": s.seconds, "result": s.result} for k, s in steps.items()},
+        },
+    }
     text = Path(write_report(cfg, ctx.out_dir, summary)["markdown"]).read_text()
     parity = text.split("## Parity with PyTorch")[1].split("##")[0]
     latency = text.split("## Latency on this machine")[1]

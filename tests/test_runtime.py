@@ -8,15 +8,24 @@ from PIL import Image
 from aestheticnet.models import create_model, save
 from aestheticnet.runtime import InputError, ModelFileError, Scorer, load
 
-PRE = {"policy": "aspect", "size": 64, "max_side": 128, "multiple": 32,
-       "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # fmt: skip
+PRE = {
+    "policy": "aspect",
+    "size": 64,
+    "max_side": 128,
+    "multiple": 32,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+}
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
-    return save(create_model("aestheticnet_star", layers=3, init_channels=4), tmp_path_factory.mktemp("rt") / "m.safetensors",
-                preprocess=PRE)  # fmt: skip
+    return save(
+        create_model("aestheticnet_star", layers=3, init_channels=4),
+        tmp_path_factory.mktemp("rt") / "m.safetensors",
+        preprocess=PRE,
+    )
 
 
 def test_torch_backend_runs_nchw_and_restores_thread_count(checkpoint):
@@ -107,8 +116,22 @@ def test_cli_score_and_scorer_give_identical_scores_jpeg_included(checkpoint, tm
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(folder / name, quality=90)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xffnot a jpeg")
     out = tmp_path / "scores.json"
-    result = CliRunner().invoke(main, ["score", str(folder), "--model", str(checkpoint), "--format", "json",
-                                       "--out", str(out), "--batch-size", "4", "--quiet"])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "score",
+            str(folder),
+            "--model",
+            str(checkpoint),
+            "--format",
+            "json",
+            "--out",
+            str(out),
+            "--batch-size",
+            "4",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 1 and "broken.jpg" in result.output  # the unreadable file is reported, not fatal
     cli = json.loads(out.read_text())
     scorer = Scorer(checkpoint, batch_size=4)

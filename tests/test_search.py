@@ -45,8 +45,15 @@ def data_dir(tmp_path_factory):
     from aestheticnet.data.synthetic import build_synthetic
 
     out = tmp_path_factory.mktemp("search_data") / "data"
-    build_synthetic(out, seed=0, workers=1, progress=False, n_crops_per_photo=1, photos=("chelsea", "camera"),
-                    distortions=("blur", "gaussian_noise", "saturation"))  # fmt: skip
+    build_synthetic(
+        out,
+        seed=0,
+        workers=1,
+        progress=False,
+        n_crops_per_photo=1,
+        photos=("chelsea", "camera"),
+        distortions=("blur", "gaussian_noise", "saturation"),
+    )
     return out
 
 
@@ -61,8 +68,14 @@ def full_run(data_dir, tmp_path_factory):
 def test_tiny_search_end_to_end(full_run):
     result, out, seconds = full_run
     assert result.finished and seconds < 60
-    for name in ("genotype.json", "cells.png", "arch_weights.json", "search_config.json", "search_summary.json",
-                 STATE_FILE) + tuple(f"arch_weights_stage{k}.json" for k in (1, 2, 3)):  # fmt: skip
+    for name in (
+        "genotype.json",
+        "cells.png",
+        "arch_weights.json",
+        "search_config.json",
+        "search_summary.json",
+        STATE_FILE,
+    ) + tuple(f"arch_weights_stage{k}.json" for k in (1, 2, 3)):
         assert (out / name).is_file(), name
     assert (out / "cells.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     genotype = Genotype.load(out / "genotype.json")
@@ -90,10 +103,33 @@ def test_searched_genotype_trains_with_the_train_command(full_run, data_dir, tmp
     from aestheticnet.models import load
 
     _, out, _ = full_run
-    r = CliRunner().invoke(main, ["train", "--data", str(data_dir), "--out", str(tmp_path / "t"),
-                                  "--genotype", str(out / "genotype.json"), "--layers", "3", "--init-channels", "4",
-                                  "--epochs", "1", "--batch-size", "8", "--image-size", "32", "--max-side", "64",
-                                  "--num-workers", "0", "--quiet"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "t"),
+            "--genotype",
+            str(out / "genotype.json"),
+            "--layers",
+            "3",
+            "--init-channels",
+            "4",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--image-size",
+            "32",
+            "--max-side",
+            "64",
+            "--num-workers",
+            "0",
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     trained = load(tmp_path / "t" / "last.safetensors")
     assert trained.config.genotype == Genotype.load(out / "genotype.json")
@@ -224,8 +260,16 @@ def test_search_options_come_from_search_config():
 @pytest.fixture(scope="module")
 def latency_table(tmp_path_factory):
     """Edge costs where convolutions cost more than pools and skips, and every edge differs."""
-    op_ms = {"max_pool_3x3": 0.5, "avg_pool_3x3": 0.6, "skip_connect": 0.1, "sep_conv_3x3": 2.0,
-             "sep_conv_5x5": 3.0, "dil_conv_3x3": 1.5, "dil_conv_5x5": 2.5, "none": 0.0}  # fmt: skip
+    op_ms = {
+        "max_pool_3x3": 0.5,
+        "avg_pool_3x3": 0.6,
+        "skip_connect": 0.1,
+        "sep_conv_3x3": 2.0,
+        "sep_conv_5x5": 3.0,
+        "dil_conv_3x3": 1.5,
+        "dil_conv_5x5": 2.5,
+        "none": 0.0,
+    }
     normal = tuple(tuple(op_ms[op] * (1 + e / 10) for op in PRIMITIVES) for e in range(14))
     costs = EdgeCosts(PRIMITIVES, normal, tuple(tuple(3 * c for c in row) for row in normal), 4.0)
     path = tmp_path_factory.mktemp("latency") / "table.json"
@@ -255,7 +299,9 @@ def test_a_table_without_weight_only_reports_latency(full_run, unweighted_latenc
     summary = json.loads((out / "search_summary.json").read_text())["epochs"]
     assert all(h["expected_ms"] > costs.fixed_ms for h in summary)
     for s in stages:  # each stage reports its genotype, predicted by the table, and the expected latency
-        assert s["latency"]["genotype_ms"] == pytest.approx(costs.genotype_ms(Genotype.from_dict(s["latency"]["genotype"])))
+        assert s["latency"]["genotype_ms"] == pytest.approx(
+            costs.genotype_ms(Genotype.from_dict(s["latency"]["genotype"]))
+        )
         assert s["latency"]["expected_ms"] > costs.fixed_ms
     assert stages[-1]["latency"]["genotype"] == result.genotype.to_dict() and result.latency == stages[-1]["latency"]
 
@@ -265,8 +311,20 @@ def test_latency_weight_lowers_the_expected_latency(unweighted_latency_run, data
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps(tiny_config(stages=TINY_STAGES[:1]).to_dict()))
-    args = ["search", "--data", str(data_dir), "--out", str(tmp_path / "out"), "--config", str(config),
-            "--no-progress", "--latency-table", str(latency_table[0]), "--latency-weight", "20"]  # fmt: skip
+    args = [
+        "search",
+        "--data",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "out"),
+        "--config",
+        str(config),
+        "--no-progress",
+        "--latency-table",
+        str(latency_table[0]),
+        "--latency-weight",
+        "20",
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     assert "predicted latency:" in r.output

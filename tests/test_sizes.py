@@ -7,15 +7,35 @@ from aestheticnet.sizes import Shape, SizeError, parse_shape, parse_shapes
 
 @pytest.mark.parametrize(
     ("text", "shape"),
-    [("224x224", Shape(224, 224)), (" 512X384 ", Shape(512, 384)), ("3x320x256", Shape(320, 256, 3)),
-     ("1x96x640", Shape(96, 640))],
-)  # fmt: skip
+    [
+        ("224x224", Shape(224, 224)),
+        (" 512X384 ", Shape(512, 384)),
+        ("3x320x256", Shape(320, 256, 3)),
+        ("1x96x640", Shape(96, 640)),
+    ],
+)
 def test_accepts(text, shape):
     assert parse_shape(text) == shape
 
 
-@pytest.mark.parametrize("text", ["224", "", "224x", "x224", "224x224x", "0x224x224", "224x200", "2x3x4x5",
-                                  "-32x32", "224 x 224", "224x224.0", "a x b", "0x0"])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "224",
+        "",
+        "224x",
+        "x224",
+        "224x224x",
+        "0x224x224",
+        "224x200",
+        "2x3x4x5",
+        "-32x32",
+        "224 x 224",
+        "224x224.0",
+        "a x b",
+        "0x0",
+    ],
+)
 def test_rejects_naming_the_option(text):
     with pytest.raises(SizeError, match="--shapes"):
         parse_shape(text, "--shapes")

@@ -21,8 +21,13 @@ from aestheticnet.state import (
 
 def test_round_trip_keeps_tensors_types_and_rng_streams(tmp_path):
     torch.manual_seed(1), np.random.seed(2), random.seed(3)
-    state = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "optimizer": {"state": {0: {"m": torch.ones(2)}}},
-             "epoch": 4, "pair": (1, "a"), "rng": rng_state()}  # fmt: skip
+    state = {
+        "model": {"w": torch.arange(6.0).reshape(2, 3)},
+        "optimizer": {"state": {0: {"m": torch.ones(2)}}},
+        "epoch": 4,
+        "pair": (1, "a"),
+        "rng": rng_state(),
+    }
     expected = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)])
     path = save_state(tmp_path / "s.safetensors", StateKind.TRAIN, state)
     back = load_state(path, StateKind.TRAIN)
@@ -39,8 +44,10 @@ def test_a_state_of_the_other_kind_is_named(tmp_path):
         load_state(path, StateKind.TRAIN)
 
 
-@pytest.mark.parametrize("version, message", [(FORMAT_VERSION + 1, "newer than this package reads"),
-                                              (None, "without a valid format version")])  # fmt: skip
+@pytest.mark.parametrize(
+    "version, message",
+    [(FORMAT_VERSION + 1, "newer than this package reads"), (None, "without a valid format version")],
+)
 def test_versions_are_checked(tmp_path, version, message):
     path = tmp_path / "s.safetensors"
     header = {"state": {"__dict__": [["epoch", 1]]}}

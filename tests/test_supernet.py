@@ -46,6 +46,7 @@ def executed_ops(model, x):
         for e, mixed in enumerate(cell.mixed):
             for name, op in mixed.ops.items():
                 key = (c, e, name)
+
                 def count(module, inputs, output, key=key):
                     calls[key] = calls.get(key, 0) + 1
 

@@ -34,7 +34,7 @@ def make_photos(folder: Path, n: int) -> list[str]:
         src = getattr(skimage.data, SOURCES[i % len(SOURCES)])()
         w, h = SIZES[i % len(SIZES)]
         # Another window of the source for every file, so no two photos are alike.
-        img = Image.fromarray(src[7 * i:, 11 * i:]).resize((w, h))
+        img = Image.fromarray(src[7 * i :, 11 * i :]).resize((w, h))
         name = f"photo{i:02d}.{'jpg' if i % 2 else 'png'}"
         img.save(folder / name, **({"quality": 90} if i % 2 else {}))
         names.append(name)
@@ -65,8 +65,9 @@ def test_twenty_photos_two_broken_builds_from_eighteen_and_names_the_two(tmp_pat
     photos = make_photos(tmp_path / "mine", 18)
     broken = break_two(tmp_path / "mine")
     out = tmp_path / "data"
-    result = fast_cli(monkeypatch).invoke(main, ["data", "synth", str(out), "--photos", str(tmp_path / "mine"),
-                                                 "--quiet", "--workers", "1"])  # fmt: skip
+    result = fast_cli(monkeypatch).invoke(
+        main, ["data", "synth", str(out), "--photos", str(tmp_path / "mine"), "--quiet", "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["photos"] == 18 and report["builtin_photos"] == 0 and not report["reused"]
@@ -101,8 +102,14 @@ def test_one_usable_photo_is_a_clear_error_and_writes_nothing(tmp_path, monkeypa
 
 def test_builtin_photos_join_the_users_and_zero_usable_is_refused(tmp_path):
     make_photos(tmp_path / "mine", 1)
-    built = build_from_photos(tmp_path / "mine", tmp_path / "data", with_builtin=True, workers=1, progress=False,
-                              **{**FAST, "distortions": ("blur",), "levels": 1})  # fmt: skip
+    built = build_from_photos(
+        tmp_path / "mine",
+        tmp_path / "data",
+        with_builtin=True,
+        workers=1,
+        progress=False,
+        **{**FAST, "distortions": ("blur",), "levels": 1},
+    )
     rows = groups(tmp_path / "data")
     assert len(built.info.config.photos) == 13 and {r["photo"] for r in rows} >= {"camera", "photo00.png"}
     readme = (tmp_path / "data" / "README.txt").read_text()
@@ -186,8 +193,9 @@ def test_flat_and_near_blank_photos_are_refused_by_name(tmp_path, monkeypatch):
     flat = np.full((h, w, 3), (40, 90, 160), np.uint8)
     flat[40:44, 60:64] = (230, 200, 60)  # a plain colour with a speck: near-blank
     Image.fromarray(flat).save(tmp_path / "mine" / "shapes.png")
-    result = fast_cli(monkeypatch).invoke(main, ["data", "synth", str(tmp_path / "data"), "--photos",
-                                                 str(tmp_path / "mine"), "--quiet", "--workers", "1"])  # fmt: skip
+    result = fast_cli(monkeypatch).invoke(
+        main, ["data", "synth", str(tmp_path / "data"), "--photos", str(tmp_path / "mine"), "--quiet", "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["photos"] == len(photos)

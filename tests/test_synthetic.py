@@ -17,8 +17,7 @@ from aestheticnet.data import distortions, raters, synthetic, synthetic_render
 from aestheticnet.data.synthetic import SynthConfig, build_synthetic
 
 # 2 photos (one grey) x 1 crop x 3 types x 5 levels: 16 + 11 = 27 images, ~2 s.
-SMALL = dict(n_crops_per_photo=1, photos=("chelsea", "camera"),
-             distortions=("blur", "gaussian_noise", "saturation"))
+SMALL = dict(n_crops_per_photo=1, photos=("chelsea", "camera"), distortions=("blur", "gaussian_noise", "saturation"))
 
 
 def small(out, seed=0, workers=1, **kw):
@@ -26,8 +25,11 @@ def small(out, seed=0, workers=1, **kw):
 
 
 def file_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != synthetic.MARKER}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != synthetic.MARKER
+    }
 
 
 def groups(root: Path) -> list[dict]:
@@ -130,8 +132,9 @@ def test_deterministic_from_seed(built, tmp_path):
     other = small(tmp_path / "other", seed=1)
     assert other.digest != built.digest
     assert (other.path / "AVA.txt").read_bytes() != (built.path / "AVA.txt").read_bytes()
-    assert (other.path / "reference_images/I01.png").read_bytes() != \
-        (built.path / "reference_images/I01.png").read_bytes()
+    assert (other.path / "reference_images/I01.png").read_bytes() != (
+        built.path / "reference_images/I01.png"
+    ).read_bytes()
 
 
 def test_cache_reused_without_rebuilding(tmp_path, monkeypatch):

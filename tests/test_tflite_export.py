@@ -108,8 +108,10 @@ def test_input_normalisation_prefix_is_found_and_stays_float_in_int8():
 
     spec = [tf.TensorSpec([1, 16, 16, 3], tf.float32)]
     with_norm = tf.function(lambda x: tf.nn.relu(tf.nn.conv2d(normalised(x), kernel, 1, "SAME")), input_signature=spec)
-    plain = tf.function(lambda x: tf.nn.relu(tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), kernel, 1,
-                                                          "VALID")), input_signature=spec)  # fmt: skip
+    plain = tf.function(
+        lambda x: tf.nn.relu(tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), kernel, 1, "VALID")),
+        input_signature=spec,
+    )
 
     def convert(fn):
         return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
@@ -126,9 +128,10 @@ def test_input_normalisation_prefix_is_found_and_stays_float_in_int8():
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = rep
     debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=rep,
+        converter=converter,
+        debug_dataset=rep,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=prefix),
-    )  # fmt: skip
+    )
     it = Interpreter(model_content=debugger.get_nondebug_quantized_model())
     dtypes = {d["op_name"]: it.get_tensor_details()[d["outputs"][0]]["dtype"] for d in it._get_ops_details()}
     assert dtypes["SQRT"] == np.float32 and dtypes["DIV"] == np.float32  # the normalisation: float

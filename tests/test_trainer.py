@@ -17,9 +17,23 @@ from aestheticnet.train.trainer import METRICS_FILE, train
 
 
 def tiny_config(data, **kw):
-    base = dict(data=str(data), group_by="challenge", layers=3, init_channels=4, epochs=3, batch_size=8,
-                image_size=32, max_side=64, max_train_items=24, max_val_items=16, num_workers=0, lr=0.05,
-                drop_path=0.2, auxiliary_weight=0.4, threads=1)  # fmt: skip
+    base = dict(
+        data=str(data),
+        group_by="challenge",
+        layers=3,
+        init_channels=4,
+        epochs=3,
+        batch_size=8,
+        image_size=32,
+        max_side=64,
+        max_train_items=24,
+        max_val_items=16,
+        num_workers=0,
+        lr=0.05,
+        drop_path=0.2,
+        auxiliary_weight=0.4,
+        threads=1,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -91,11 +105,44 @@ def test_bad_config_values_are_named():
 @pytest.mark.slow
 def test_torchrun_two_processes(tiny_synth, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "aestheticnet.cli", "train", "--data", str(tiny_synth), "--out", str(out), "--group-by",
-           "challenge", "--layers", "3", "--init-channels", "4", "--epochs", "2", "--batch-size", "4",
-           "--image-size", "32", "--max-side", "64", "--max-train-items", "16", "--max-val-items", "8",
-           "--num-workers", "0", "--threads", "1", "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "aestheticnet.cli",
+        "train",
+        "--data",
+        str(tiny_synth),
+        "--out",
+        str(out),
+        "--group-by",
+        "challenge",
+        "--layers",
+        "3",
+        "--init-channels",
+        "4",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "32",
+        "--max-side",
+        "64",
+        "--max-train-items",
+        "16",
+        "--max-val-items",
+        "8",
+        "--num-workers",
+        "0",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -107,10 +154,37 @@ def test_torchrun_two_processes(tiny_synth, tmp_path):
 def test_cli_train_evaluate_score(tiny_synth, tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli"
-    r = runner.invoke(main, ["train", "--data", str(tiny_synth), "--out", str(out), "--group-by", "challenge",
-                             "--layers", "3", "--init-channels", "4", "--epochs", "1", "--batch-size", "8",
-                             "--image-size", "32", "--max-side", "64", "--max-train-items", "16",
-                             "--max-val-items", "8", "--num-workers", "0", "--quiet"])  # fmt: skip
+    r = runner.invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(tiny_synth),
+            "--out",
+            str(out),
+            "--group-by",
+            "challenge",
+            "--layers",
+            "3",
+            "--init-channels",
+            "4",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--image-size",
+            "32",
+            "--max-side",
+            "64",
+            "--max-train-items",
+            "16",
+            "--max-val-items",
+            "8",
+            "--num-workers",
+            "0",
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     ev = tmp_path / "eval"
     r = runner.invoke(main, ["evaluate", str(out / "best.safetensors"), "--data", str(tiny_synth), "--out", str(ev)])
@@ -124,8 +198,21 @@ def test_cli_train_evaluate_score(tiny_synth, tmp_path):
     bad.mkdir()
     (bad / "broken.jpg").write_text("not an image")
     good = sorted((tiny_synth / "images").glob("*.jpg"))[:3]
-    r = runner.invoke(main, ["score", *map(str, good), str(bad), "--model", str(out / "best.safetensors"),
-                             "--format", "json", "--out", str(tmp_path / "s.json"), "--quiet"])  # fmt: skip
+    r = runner.invoke(
+        main,
+        [
+            "score",
+            *map(str, good),
+            str(bad),
+            "--model",
+            str(out / "best.safetensors"),
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "s.json"),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 1
     assert "broken.jpg" in r.output and "1 of 4 files could not be scored" in r.output
     scores = json.loads((tmp_path / "s.json").read_text())

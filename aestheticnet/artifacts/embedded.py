@@ -50,8 +50,18 @@ def flat_entries(manifest: dict[str, Any]) -> dict[str, str]:
 def coreml_entries(manifest: dict[str, Any], input_kind: str) -> dict[str, str]:
     """The entries of a CoreML package's user-defined metadata: :func:`flat_entries` plus the input kind."""
     flat = flat_entries(manifest)
-    order = ("variant", "input_name", "input_layout", "input_kind", "input_multiple", "mean", "std", "score_buckets",
-             "precision", "source_sha256")  # fmt: skip
+    order = (
+        "variant",
+        "input_name",
+        "input_layout",
+        "input_kind",
+        "input_multiple",
+        "mean",
+        "std",
+        "score_buckets",
+        "precision",
+        "source_sha256",
+    )
     return {EMBED_KEY: flat[EMBED_KEY], **{k: input_kind if k == "input_kind" else flat[k] for k in order}}
 
 

@@ -130,39 +130,70 @@ _FP32 = Tolerance(1e-5, 1e-4, psnr_db=90.0, agreement=1.0, srocc=0.999, plcc=0.9
 _FP16 = Tolerance(2e-3, 1e-2, psnr_db=50.0, agreement=0.95, srocc=0.99, plcc=0.99)
 _INT8 = Tolerance(None, 1.5, psnr_db=15.0, agreement=0.8, srocc=0.98, plcc=0.98)
 _INT8_WEIGHTS = Tolerance(None, 0.1, psnr_db=30.0, agreement=0.9, srocc=0.98, plcc=0.98)
-_TFLITE_FP32 = Tolerance(1e-5, 1e-4, psnr_db=90.0, agreement=1.0, srocc=0.999, plcc=0.999,
-                         note="1e-4 with dilated convolutions given to onnx2tf; target 1e-5 met")
-_COREML_FP32 = Tolerance(1e-5, 1e-3, psnr_db=70.0, agreement=1.0, srocc=0.999, plcc=0.999,
-                         note="Core ML on macOS, the MIL evaluator elsewhere (measured 1.5e-8 on AestheticNet*)")
-_COREML_FP16 = Tolerance(1e-2, 1e-2, psnr_db=40.0, agreement=0.95, srocc=0.99, plcc=0.99,
-                         note="FP16 compute drifts ~1e-2 upstream")
+_TFLITE_FP32 = Tolerance(
+    1e-5,
+    1e-4,
+    psnr_db=90.0,
+    agreement=1.0,
+    srocc=0.999,
+    plcc=0.999,
+    note="1e-4 with dilated convolutions given to onnx2tf; target 1e-5 met",
+)
+_COREML_FP32 = Tolerance(
+    1e-5,
+    1e-3,
+    psnr_db=70.0,
+    agreement=1.0,
+    srocc=0.999,
+    plcc=0.999,
+    note="Core ML on macOS, the MIL evaluator elsewhere (measured 1.5e-8 on AestheticNet*)",
+)
+_COREML_FP16 = Tolerance(
+    1e-2, 1e-2, psnr_db=40.0, agreement=0.95, srocc=0.99, plcc=0.99, note="FP16 compute drifts ~1e-2 upstream"
+)
 
 SPECS: dict[Format, FormatSpec] = {
     Format.ONNX: FormatSpec(
-        Format.ONNX, ".onnx", "NCHW", "onnxruntime",
+        Format.ONNX,
+        ".onnx",
+        "NCHW",
+        "onnxruntime",
         {Precision.FP32: _FP32, Precision.FP16: _FP16, Precision.INT8: _INT8},
         "dynamo exporter (opset >= 18), onnxsim; dynamic batch/height/width; fp16 keeps float32 IO; int8 = static "
         "QDQ (see Int8Recipe)",
     ),
     Format.TFLITE: FormatSpec(
-        Format.TFLITE, ".tflite", "NHWC", "ai-edge-litert (XNNPACK)",
-        {Precision.FP32: _TFLITE_FP32, Precision.FP16: _FP16, Precision.INT8: _INT8,
-         Precision.INT8_DYNAMIC: _INT8_WEIGHTS},
+        Format.TFLITE,
+        ".tflite",
+        "NHWC",
+        "ai-edge-litert (XNNPACK)",
+        {
+            Precision.FP32: _TFLITE_FP32,
+            Precision.FP16: _FP16,
+            Precision.INT8: _INT8,
+            Precision.INT8_DYNAMIC: _INT8_WEIGHTS,
+        },
         "ONNX -> onnx2tf -> TFLite converter; input [-1,-1,-1,3]; int8 = full integer inside (see Int8Recipe); "
         "float32 IO",
     ),
     Format.COREML: FormatSpec(
-        Format.COREML, ".mlpackage", "NCHW", "Core ML (macOS); the MIL evaluator elsewhere",
+        Format.COREML,
+        ".mlpackage",
+        "NCHW",
+        "Core ML (macOS); the MIL evaluator elsewhere",
         {Precision.FP32: _COREML_FP32, Precision.FP16: _COREML_FP16, Precision.INT8: _INT8_WEIGHTS},
         "torch.export -> ML program; RangeDim or EnumeratedShapes; optional ImageType input; int8 = weights only",
     ),
     Format.EXECUTORCH: FormatSpec(
-        Format.EXECUTORCH, ".pte", "NCHW", "executorch (XNNPACK delegate)",
+        Format.EXECUTORCH,
+        ".pte",
+        "NCHW",
+        "executorch (XNNPACK delegate)",
         {Precision.FP32: _FP32, Precision.INT8: _INT8},
         "torch.export -> to_edge -> to_backend(XnnpackPartitioner); dynamic batch and bounded H/W (see the "
         "manifest); int8 = PT2E XNNPACK quantizer, static, calibrated; float32 IO",
     ),
-}  # fmt: skip
+}
 
 
 def _parse(value: str | Iterable, enum: type[Enum], what: str, error: type[ArtifactError]) -> list:

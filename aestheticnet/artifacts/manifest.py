@@ -43,9 +43,20 @@ MANIFEST_FORMAT = "aestheticnet.export"
 MANIFEST_VERSION = 1
 
 _TOOLS = (
-    "torch", "onnx", "onnxruntime", "onnxscript", "onnxsim", "onnx2tf", "tensorflow", "tf_keras",
-    "ai-edge-litert", "coremltools", "executorch", "torchao", "numpy",
-)  # fmt: skip
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "onnxsim",
+    "onnx2tf",
+    "tensorflow",
+    "tf_keras",
+    "ai-edge-litert",
+    "coremltools",
+    "executorch",
+    "torchao",
+    "numpy",
+)
 
 
 class ManifestError(ValueError):

@@ -94,12 +94,18 @@ def profile_breakdown(model: AestheticNet, size: tuple[int, int] = (224, 224), b
             _add(ops, label, p, m)
             _add(per_stage, label, p, m)
     other = {
-        "stem": {"count": 1, "params": _params(model.stem0) + (_params(model.stem1) if model.stem1 is not None else 0),
-                 "macs": macs_of("stem0") + macs_of("stem1")},
-        "attention (CBAM)": {"count": int(model.config.cbam), "params": _params(model.attention),
-                             "macs": macs_of("attention")},
+        "stem": {
+            "count": 1,
+            "params": _params(model.stem0) + (_params(model.stem1) if model.stem1 is not None else 0),
+            "macs": macs_of("stem0") + macs_of("stem1"),
+        },
+        "attention (CBAM)": {
+            "count": int(model.config.cbam),
+            "params": _params(model.attention),
+            "macs": macs_of("attention"),
+        },
         "head (linear)": {"count": 1, "params": _params(model.head), "macs": macs_of("head")},
-    }  # fmt: skip
+    }
     total_macs = int(counter.get_total_flops()) // 2
     return {
         "input_size": [size[0], size[1]],
@@ -116,9 +122,27 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-_PRECISION_TOKENS = ("_fp32", "_fp16", "_float32", "_float16", "_int8", "_uint8", "_dynamic_range_quant",
-                     "_full_integer_quant", "_integer_quant", "_integer_quant_with_int16_act", "_w8", "_w8a8",
-                     "_quant", ".fp32", ".fp16", ".int8", ".int8-dynamic", "-fp16", "-int8")  # fmt: skip
+_PRECISION_TOKENS = (
+    "_fp32",
+    "_fp16",
+    "_float32",
+    "_float16",
+    "_int8",
+    "_uint8",
+    "_dynamic_range_quant",
+    "_full_integer_quant",
+    "_integer_quant",
+    "_integer_quant_with_int16_act",
+    "_w8",
+    "_w8a8",
+    "_quant",
+    ".fp32",
+    ".fp16",
+    ".int8",
+    ".int8-dynamic",
+    "-fp16",
+    "-int8",
+)
 
 
 def _base_stem(path: Path) -> str:
@@ -149,9 +173,15 @@ def model_sizes(params: int | None, path: str | Path | None = None) -> dict[str,
             if p.is_dir() and p.suffix.lower() != ".mlpackage":
                 continue
             manifest, _ = artifact_manifest(p) if fmt != "safetensors" else (None, None)
-            files.append({"path": str(p), "format": fmt, "precision": precision_of(p, manifest),
-                          "bytes": _dir_size(p) if p.is_dir() else p.stat().st_size,
-                          "manifest": str(p) + ".json" if manifest is not None else None})  # fmt: skip
+            files.append(
+                {
+                    "path": str(p),
+                    "format": fmt,
+                    "precision": precision_of(p, manifest),
+                    "bytes": _dir_size(p) if p.is_dir() else p.stat().st_size,
+                    "manifest": str(p) + ".json" if manifest is not None else None,
+                }
+            )
     estimates = {k: params * v for k, v in BYTES_PER_WEIGHT.items()} if params else {}
     return {
         "files": files,
@@ -161,8 +191,9 @@ def model_sizes(params: int | None, path: str | Path | None = None) -> dict[str,
     }
 
 
-def info_extension(model: torch.nn.Module, size: tuple[int, int], path: str | Path | None = None,
-                   params: int | None = None) -> dict[str, Any]:  # fmt: skip
+def info_extension(
+    model: torch.nn.Module, size: tuple[int, int], path: str | Path | None = None, params: int | None = None
+) -> dict[str, Any]:
     """The keys ``aestheticnet info`` adds to its report: ``breakdown`` (null without searched cells) and ``sizes``."""
     from aestheticnet.models.aestheticnet import count_parameters
 
@@ -184,8 +215,10 @@ def format_info_extension(report: dict[str, Any]) -> list[str]:
         lines.append("per stage and cell type:")
         for stage, kinds in b["stage_cell_types"].items():
             for kind, agg in kinds.items():
-                lines.append(f"  {stage:<11} {kind:<7} cells={agg['count']:<3} params={agg['params']:>10,}  "
-                             f"MACs={agg['macs']:>13,} ({100 * agg['macs'] / total:5.1f}%)")  # fmt: skip
+                lines.append(
+                    f"  {stage:<11} {kind:<7} cells={agg['count']:<3} params={agg['params']:>10,}  "
+                    f"MACs={agg['macs']:>13,} ({100 * agg['macs'] / total:5.1f}%)"
+                )
         lines.append("per cell type:")
         kinds_total: dict[str, dict[str, int]] = {}
         for kinds in b["stage_cell_types"].values():
@@ -194,16 +227,22 @@ def format_info_extension(report: dict[str, Any]) -> list[str]:
                 for k in t:
                     t[k] += agg[k]
         for kind, agg in kinds_total.items():
-            lines.append(f"  {kind:<7} cells={agg['count']:<3} params={agg['params']:>10,}  MACs={agg['macs']:>13,} "
-                         f"({100 * agg['macs'] / total:5.1f}%)")  # fmt: skip
+            lines.append(
+                f"  {kind:<7} cells={agg['count']:<3} params={agg['params']:>10,}  MACs={agg['macs']:>13,} "
+                f"({100 * agg['macs'] / total:5.1f}%)"
+            )
         lines.append("per operation (all cells):")
         for op, agg in b["ops"].items():
-            lines.append(f"  {op:<32} n={agg['count']:<3} params={agg['params']:>10,}  MACs={agg['macs']:>13,} "
-                         f"({100 * agg['macs'] / total:5.1f}%)")  # fmt: skip
+            lines.append(
+                f"  {op:<32} n={agg['count']:<3} params={agg['params']:>10,}  MACs={agg['macs']:>13,} "
+                f"({100 * agg['macs'] / total:5.1f}%)"
+            )
         for name, agg in b["outside_cells"].items():
             if agg["count"]:
-                lines.append(f"  {name:<32}       params={agg['params']:>10,}  MACs={agg['macs']:>13,} "
-                             f"({100 * agg['macs'] / total:5.1f}%)")  # fmt: skip
+                lines.append(
+                    f"  {name:<32}       params={agg['params']:>10,}  MACs={agg['macs']:>13,} "
+                    f"({100 * agg['macs'] / total:5.1f}%)"
+                )
     s = report.get("sizes")
     if s:
         lines.append("model size:")

@@ -40,8 +40,20 @@ class Job:
     timeout_s: float = 600.0
 
     def runner_args(self) -> list[str]:
-        args = ["--backend", self.backend, "--threads", str(self.threads), "--shape", f"{self.shape[0]}x{self.shape[1]}",
-                "--batch", str(self.batch), "--warmup", str(self.warmup), "--multiple", str(self.multiple)]  # fmt: skip
+        args = [
+            "--backend",
+            self.backend,
+            "--threads",
+            str(self.threads),
+            "--shape",
+            f"{self.shape[0]}x{self.shape[1]}",
+            "--batch",
+            str(self.batch),
+            "--warmup",
+            str(self.warmup),
+            "--multiple",
+            str(self.multiple),
+        ]
         if self.min_seconds is not None:
             args += ["--min-seconds", repr(float(self.min_seconds))]
         elif self.runs is not None:
@@ -69,8 +81,9 @@ def parse_runner_output(stdout: str, returncode: int, stderr: str) -> dict:
             if isinstance(obj, dict):
                 return obj
     tail = tail(stderr)
-    return error_result("crashed", f"the runner exited with status {returncode} without a result"
-                                    + (f": {tail}" if tail else ""))  # fmt: skip
+    return error_result(
+        "crashed", f"the runner exited with status {returncode} without a result" + (f": {tail}" if tail else "")
+    )
 
 
 def tail(text: str, lines: int = 6, limit: int = 800) -> str:
@@ -115,12 +128,15 @@ class LocalDevice:
             cmd = [self.python, str(runner_path()), str(model), *job.runner_args()]
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=job.timeout_s, env=env,
-                                      stdin=subprocess.DEVNULL)  # fmt: skip
+                proc = subprocess.run(
+                    cmd, capture_output=True, text=True, timeout=job.timeout_s, env=env, stdin=subprocess.DEVNULL
+                )
                 result = parse_runner_output(proc.stdout, proc.returncode, proc.stderr)
             except subprocess.TimeoutExpired:
-                result = error_result("timeout", f"the measurement timed out after {job.timeout_s:g} s "
-                                                  "(raise --timeout, or use fewer runs)")  # fmt: skip
+                result = error_result(
+                    "timeout",
+                    f"the measurement timed out after {job.timeout_s:g} s (raise --timeout, or use fewer runs)",
+                )
             results.append(result)
             if result.get("error_kind") in MODEL_FATAL:
                 fatal = result
@@ -134,5 +150,3 @@ def progress_line(model: Path, job: Job, result: dict) -> str:
     if result.get("ok"):
         return f"{where}: p50 {result['p50_ms']:.2f} ms over {result['runs']} runs"
     return f"{where}: FAILED: {result.get('error')}"
-
-

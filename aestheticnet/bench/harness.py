@@ -28,12 +28,47 @@ MODEL_SUFFIXES = (".onnx", ".tflite", ".pte", ".safetensors")
 
 # Every row has these keys (null when not measured or unknown); the tests check them all.
 ROW_FIELDS = (
-    "model", "path", "format", "precision", "backend", "runtime_version", "xnnpack", "threads", "shape", "batch",
-    "layout", "input_dtype", "load_ms", "first_inference_ms", "warmup_runs", "warmup_mean_ms", "mode", "runs",
-    "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips",
-    "peak_rss_delta_bytes", "peak_rss_bytes", "peak_rss_method", "file_size_bytes", "params", "params_source",
-    "macs", "macs_source", "facts_note", "achieved_gmacs_per_s", "load_average", "ok", "error_kind", "error",
-)  # fmt: skip
+    "model",
+    "path",
+    "format",
+    "precision",
+    "backend",
+    "runtime_version",
+    "xnnpack",
+    "threads",
+    "shape",
+    "batch",
+    "layout",
+    "input_dtype",
+    "load_ms",
+    "first_inference_ms",
+    "warmup_runs",
+    "warmup_mean_ms",
+    "mode",
+    "runs",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "max_ms",
+    "throughput_ips",
+    "peak_rss_delta_bytes",
+    "peak_rss_bytes",
+    "peak_rss_method",
+    "file_size_bytes",
+    "params",
+    "params_source",
+    "macs",
+    "macs_source",
+    "facts_note",
+    "achieved_gmacs_per_s",
+    "load_average",
+    "ok",
+    "error_kind",
+    "error",
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +90,10 @@ class BenchSettings:
             raise BenchError(f"shapes {list(self.shapes)}: expected aestheticnet.sizes.Shape values")
         stated = {s.batch for s in self.shapes if s.batch != 1}
         if len(stated) > 1 or (stated and self.batch not in (1, *stated)):
-            raise BenchError(f"shapes {', '.join(map(str, self.shapes))} with batch {self.batch}: one run measures "
-                             "one batch; give it with --batch or as N in NxHxW, the same for every shape")
+            raise BenchError(
+                f"shapes {', '.join(map(str, self.shapes))} with batch {self.batch}: one run measures "
+                "one batch; give it with --batch or as N in NxHxW, the same for every shape"
+            )
         if stated:
             object.__setattr__(self, "batch", stated.pop())
         object.__setattr__(self, "shapes", tuple(dict.fromkeys(Shape(s.height, s.width) for s in self.shapes)))
@@ -87,8 +124,16 @@ class BenchSettings:
     def jobs(self) -> list[Job]:
         runs = self.runs if (self.runs is not None or self.min_seconds is not None) else DEFAULT_RUNS
         return [
-            Job(threads=t, shape=s, batch=self.batch, warmup=self.warmup, runs=runs,
-                min_seconds=self.min_seconds, multiple=self.multiple, timeout_s=self.timeout_s)  # fmt: skip
+            Job(
+                threads=t,
+                shape=s,
+                batch=self.batch,
+                warmup=self.warmup,
+                runs=runs,
+                min_seconds=self.min_seconds,
+                multiple=self.multiple,
+                timeout_s=self.timeout_s,
+            )
             for t in self.threads
             for s in self.sizes
         ]
@@ -116,16 +161,20 @@ def _check_models(models: Sequence[str | Path], device, settings: BenchSettings,
         if not p.exists():
             raise BenchError(f"{p}: no such model file")
         if p.suffix.lower() == ".mlpackage":
-            raise BenchError(f"{p.name}: CoreML packages are not timed here: Core ML runs only on Apple systems, and "
-                             "the MIL evaluator that computes their numbers elsewhere says nothing about Core ML's "
-                             "speed (use `aestheticnet verify` for their numbers)")  # fmt: skip
+            raise BenchError(
+                f"{p.name}: CoreML packages are not timed here: Core ML runs only on Apple systems, and "
+                "the MIL evaluator that computes their numbers elsewhere says nothing about Core ML's "
+                "speed (use `aestheticnet verify` for their numbers)"
+            )
         if p.is_dir():
             raise BenchError(f"{p}: is a folder; give a .onnx, .tflite, .pte or .safetensors model file")
         if p.suffix.lower() not in MODEL_SUFFIXES:
             raise BenchError(f"{p.name}: unknown model type {p.suffix!r} (expected {', '.join(MODEL_SUFFIXES)})")
         if getattr(device, "remote", False) and p.suffix.lower() == ".safetensors":
-            raise BenchError(f"{p.name}: .safetensors models run locally with PyTorch; export to ONNX, TFLite or "
-                             f"ExecuTorch for {device.describe()}")  # fmt: skip
+            raise BenchError(
+                f"{p.name}: .safetensors models run locally with PyTorch; export to ONNX, TFLite or "
+                f"ExecuTorch for {device.describe()}"
+            )
         manifest = read_manifest(p, required=False) if p.suffix.lower() != ".safetensors" else None
         if manifest is not None:
             check_shapes(manifest, [Shape(h, w, settings.batch) for h, w in settings.sizes], "--shapes")
@@ -167,14 +216,16 @@ def run_benchmark(
         "schema": REPORT_SCHEMA,
         "created": _now(),
         "device": device.describe(),
-        "settings": {**asdict(settings), "runs_default": DEFAULT_RUNS,
-                     "shapes": [str(s) for s in settings.shapes]},  # fmt: skip
+        "settings": {**asdict(settings), "runs_default": DEFAULT_RUNS, "shapes": [str(s) for s in settings.shapes]},
         "host": machine_info(),
         "device_info": device_info,
         "remote_dirs": list(getattr(device, "last_remote_dirs", [])) or None,
         "results": rows,
-        "errors": [f"{r['model']} [{r['backend']}, threads={r['threads']}, {r['shape']}]: {r['error']}"
-                   for r in rows if not r["ok"]],  # fmt: skip
+        "errors": [
+            f"{r['model']} [{r['backend']}, threads={r['threads']}, {r['shape']}]: {r['error']}"
+            for r in rows
+            if not r["ok"]
+        ],
     }
     return report
 

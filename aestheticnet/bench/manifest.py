@@ -142,11 +142,20 @@ def model_facts(path: str | Path, shapes: Iterable[tuple[int, int]], batch: int 
     path = Path(path)
     shapes = [tuple(s) for s in shapes]
     fmt = file_format(path)
-    facts: dict[str, Any] = {"path": str(path), "name": path.name, "format": fmt,
-                             "backend": BACKEND_OF_FORMAT.get(fmt), "file_size_bytes": _size_on_disk(path),
-                             "manifest": None, "variant": None, "params": None, "params_source": None,
-                             "macs": {f"{h}x{w}": None for h, w in shapes}, "macs_source": None,
-                             "facts_note": None}  # fmt: skip
+    facts: dict[str, Any] = {
+        "path": str(path),
+        "name": path.name,
+        "format": fmt,
+        "backend": BACKEND_OF_FORMAT.get(fmt),
+        "file_size_bytes": _size_on_disk(path),
+        "manifest": None,
+        "variant": None,
+        "params": None,
+        "params_source": None,
+        "macs": {f"{h}x{w}": None for h, w in shapes},
+        "macs_source": None,
+        "facts_note": None,
+    }
     manifest, why = artifact_manifest(path) if fmt != "safetensors" else (None, None)
     if manifest is not None and sidecar_path(path).is_file():
         facts["manifest"] = str(sidecar_path(path))

@@ -48,8 +48,10 @@ class OpsBenchSettings:
         c = self.copies
         counts = (self.threads, self.runs, self.rounds, c.copies, c.max_copies)
         if min(counts) < 1 or min(self.warmup, c.weights_bytes) < 0:
-            raise BenchError(f"bench ops: threads={self.threads}, runs={self.runs}, rounds={self.rounds}, "
-                             f"warmup={self.warmup}, {c} (need warmup and weights_bytes >= 0, the others >= 1)")
+            raise BenchError(
+                f"bench ops: threads={self.threads}, runs={self.runs}, rounds={self.rounds}, "
+                f"warmup={self.warmup}, {c} (need warmup and weights_bytes >= 0, the others >= 1)"
+            )
 
 
 def _file_name(text: str) -> str:
@@ -78,9 +80,12 @@ def _export(module, path: Path, spec: NetworkSpec, runtime: TableRuntime) -> Pat
 
 
 def export_probes(
-    spec: NetworkSpec, runtime: TableRuntime, folder: str | Path, rule: CopyRule = CopyRule(),
+    spec: NetworkSpec,
+    runtime: TableRuntime,
+    folder: str | Path,
+    rule: CopyRule = CopyRule(),
     progress: Callable[[str], None] | None = None,
-) -> tuple[dict[str, Path], dict[str, Path]]:  # fmt: skip
+) -> tuple[dict[str, Path], dict[str, Path]]:
     """Export every probe (copies of its part by ``rule``) and baseline of ``spec`` into ``folder``; files already
     there are reused (their names say what they hold).
 
@@ -90,8 +95,9 @@ def export_probes(
     folder.mkdir(parents=True, exist_ok=True)
     entries = plan_network(spec).entries()
     feeds = sorted({baseline_feed(s, spec) for s in entries})
-    jobs: list[tuple[str, int, OpShape | None, Feed | None]] = [(s.key, copies_of(s, spec, rule), s, None)
-                                                                 for s in entries]  # fmt: skip
+    jobs: list[tuple[str, int, OpShape | None, Feed | None]] = [
+        (s.key, copies_of(s, spec, rule), s, None) for s in entries
+    ]
     jobs += [(f.name, 1, None, f) for f in feeds]
     files: dict[str, Path] = {}
     for n, (name, copies, shape, feed) in enumerate(jobs, 1):
@@ -104,11 +110,17 @@ def export_probes(
     return {s.key: files[s.key] for s in entries}, {f.name: files[f.name] for f in feeds}
 
 
-def _time_rounds(paths: list[Path], settings: OpsBenchSettings, size: Shape, device,
-                 progress: Callable[[str], None] | None) -> tuple[dict[Path, list[float]], dict]:  # fmt: skip
+def _time_rounds(
+    paths: list[Path], settings: OpsBenchSettings, size: Shape, device, progress: Callable[[str], None] | None
+) -> tuple[dict[Path, list[float]], dict]:
     """p50 of every model in every round, and the last report (runtime version, device info)."""
-    bench = BenchSettings(threads=(settings.threads,), shapes=(size,), warmup=settings.warmup, runs=settings.runs,
-                          timeout_s=settings.timeout_s)  # fmt: skip
+    bench = BenchSettings(
+        threads=(settings.threads,),
+        shapes=(size,),
+        warmup=settings.warmup,
+        runs=settings.runs,
+        timeout_s=settings.timeout_s,
+    )
     times: dict[Path, list[float]] = {p: [] for p in paths}
     report: dict = {}
     for r in range(settings.rounds):
@@ -148,15 +160,31 @@ def build_latency_table(
         base = baselines[baseline_feed(shapes[key], spec).name]
         copies = copies_of(shapes[key], spec, settings.copies)
         entries[key] = max(0.0, p50[path] - p50[base]) / copies
-        measurements[key] = {"copies": copies, "probe_ms": p50[path], "baseline_ms": p50[base],
-                             "probe_rounds_ms": times[path], "baseline_rounds_ms": times[base]}  # fmt: skip
+        measurements[key] = {
+            "copies": copies,
+            "probe_ms": p50[path],
+            "baseline_ms": p50[base],
+            "probe_rounds_ms": times[path],
+            "baseline_rounds_ms": times[base],
+        }
     rows = report["results"]
     return LatencyTable(
-        runtime=settings.runtime, threads=settings.threads, network=spec, entries=entries,
-        runtime_version=rows[0].get("runtime_version") if rows else None, device=report.get("device", "local"),
-        measurements=measurements, device_info=report.get("device_info"),
+        runtime=settings.runtime,
+        threads=settings.threads,
+        network=spec,
+        entries=entries,
+        runtime_version=rows[0].get("runtime_version") if rows else None,
+        device=report.get("device", "local"),
+        measurements=measurements,
+        device_info=report.get("device_info"),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        method={"probes_version": PROBES_VERSION, "copies": dataclasses.asdict(settings.copies),
-                "rounds": settings.rounds, "runs": settings.runs, "warmup": settings.warmup, "statistic": "median over rounds of p50",
-                "backend": rows[0].get("backend") if rows else None},
-    )  # fmt: skip
+        method={
+            "probes_version": PROBES_VERSION,
+            "copies": dataclasses.asdict(settings.copies),
+            "rounds": settings.rounds,
+            "runs": settings.runs,
+            "warmup": settings.warmup,
+            "statistic": "median over rounds of p50",
+            "backend": rows[0].get("backend") if rows else None,
+        },
+    )

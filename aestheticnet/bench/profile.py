@@ -36,7 +36,9 @@ def _count(model: nn.Module, size: tuple[int, int], batch: int) -> tuple[FlopCou
     hooks = []
     for name in model.stage_names():
         module = model.get_submodule(name)
-        hooks.append(module.register_forward_hook(lambda _m, _i, out, name=name: shapes.__setitem__(name, list(out.shape))))
+        hooks.append(
+            module.register_forward_hook(lambda _m, _i, out, name=name: shapes.__setitem__(name, list(out.shape)))
+        )
     counter = FlopCounterMode(display=False, depth=None)
     try:
         x = torch.zeros(batch, 3, h, w)
@@ -78,9 +80,21 @@ def _cell_profile(model: AestheticNet, flops_by_module: dict, shapes: dict[str, 
     for i, cell in enumerate(model.cells):
         params = sum(p.numel() for p in cell.parameters())
         macs = macs_of(f"cells.{i}")
-        stage = f"stage{_stage_of(model, i) + 1}" if not cell.reduction else f"reduction{1 + (i == model.reduction_layers[1])}"
-        cells.append({"index": i, "type": "reduce" if cell.reduction else "normal", "group": stage,
-                      "params": params, "macs": macs, "output_shape": shapes.get(f"cells.{i}")})  # fmt: skip
+        stage = (
+            f"stage{_stage_of(model, i) + 1}"
+            if not cell.reduction
+            else f"reduction{1 + (i == model.reduction_layers[1])}"
+        )
+        cells.append(
+            {
+                "index": i,
+                "type": "reduce" if cell.reduction else "normal",
+                "group": stage,
+                "params": params,
+                "macs": macs,
+                "output_shape": shapes.get(f"cells.{i}"),
+            }
+        )
         agg = per_stage.setdefault(stage, {"params": 0, "macs": 0, "cells": 0})
         agg["params"] += params
         agg["macs"] += macs
@@ -93,10 +107,13 @@ def _cell_profile(model: AestheticNet, flops_by_module: dict, shapes: dict[str, 
         t: {k: sum(c[k] for c in cells if c["type"] == t) for k in ("params", "macs")} for t in ("normal", "reduce")
     }
     return {
-        "stem": {"params": stem_params, "macs": macs_of("stem0") + macs_of("stem1"),
-                 "output_shapes": {k: v for k, v in shapes.items() if k.startswith("stem")}},
+        "stem": {
+            "params": stem_params,
+            "macs": macs_of("stem0") + macs_of("stem1"),
+            "output_shapes": {k: v for k, v in shapes.items() if k.startswith("stem")},
+        },
         "head": {"params": head_params, "macs": macs_of("attention") + macs_of("head")},
         "stages": per_stage,
         "cell_types": by_type,
         "cells": cells,
-    }  # fmt: skip
+    }

@@ -70,13 +70,19 @@ def _machine_line(info: dict | None) -> str:
         cores += f", {info['usable_cores']} usable"
     if info.get("cpu_quota"):
         cores += f", cgroup quota {info['cpu_quota']} CPUs"
-    return (f"{info.get('cpu_model')} ({info.get('machine')}), {cores}; {info.get('os')}; Python {info.get('python')}"
-            f"; {libs}; load average {info.get('load_average')}")  # fmt: skip
+    return (
+        f"{info.get('cpu_model')} ({info.get('machine')}), {cores}; {info.get('os')}; Python {info.get('python')}"
+        f"; {libs}; load average {info.get('load_average')}"
+    )
 
 
 def markdown_report(report: dict[str, Any]) -> str:
     s = report.get("settings", {})
-    mode = f"{s.get('min_seconds')} s minimum" if s.get("min_seconds") else f"{s.get('runs') or s.get('runs_default')} runs"
+    mode = (
+        f"{s.get('min_seconds')} s minimum"
+        if s.get("min_seconds")
+        else f"{s.get('runs') or s.get('runs_default')} runs"
+    )
     lines = [
         f"# Benchmark ({report.get('created')})",
         "",
@@ -91,8 +97,9 @@ def markdown_report(report: dict[str, Any]) -> str:
     for row in report.get("results", []):
         if not row.get("ok"):
             cells = [_cell(row.get(k), f) for _, k, f in MD_COLUMNS[:6]]
-            lines.append("| " + " | ".join(cells) + f" | FAILED: {_cell(row.get('error'), 's')} |"
-                         + " |" * (len(MD_COLUMNS) - 7))  # fmt: skip
+            lines.append(
+                "| " + " | ".join(cells) + f" | FAILED: {_cell(row.get('error'), 's')} |" + " |" * (len(MD_COLUMNS) - 7)
+            )
             continue
         lines.append("| " + " | ".join(_cell(row.get(k), f) for _, k, f in MD_COLUMNS) + " |")
     notes = sorted({f"{r['model']}: {r['facts_note']}" for r in report.get("results", []) if r.get("facts_note")})
@@ -170,25 +177,45 @@ def write_plots(report: dict[str, Any], folder: str | Path) -> list[Path]:
             c = colours[backends.index(r.get("backend")) % len(colours)]
             m = markers[precisions.index(r.get("precision")) % len(markers)]
             filled = r["threads"] == threads[0]
-            ax.scatter(r["file_size_bytes"] / 2**20, r["p50_ms"], marker=m, s=36, color=c if filled else "none",
-                       edgecolors=c)  # fmt: skip
+            ax.scatter(
+                r["file_size_bytes"] / 2**20, r["p50_ms"], marker=m, s=36, color=c if filled else "none", edgecolors=c
+            )
             if len(pts) <= 12:
-                ax.annotate(f"{Path(r['model']).stem}, {r['threads']} thr", (r["file_size_bytes"] / 2**20, r["p50_ms"]),
-                            fontsize=6, alpha=0.7, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+                ax.annotate(
+                    f"{Path(r['model']).stem}, {r['threads']} thr",
+                    (r["file_size_bytes"] / 2**20, r["p50_ms"]),
+                    fontsize=6,
+                    alpha=0.7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
         ax.set_xlabel("model file size, MiB")
         ax.set_ylabel("p50 latency, ms")
         if pts and max(r["p50_ms"] for r in pts) > 20 * min(r["p50_ms"] for r in pts):
             ax.set_yscale("log")
         ax.set_title(f"size vs latency, {shape} ({report.get('device')})", fontsize=9)
         ax.grid(alpha=0.3)
-    handles = [plt.Line2D([], [], color=colours[i % len(colours)], marker="o", linestyle="", label=b)
-               for i, b in enumerate(backends)]  # fmt: skip
-    handles += [plt.Line2D([], [], color="grey", marker=markers[i % len(markers)], linestyle="", label=p)
-                for i, p in enumerate(precisions)]  # fmt: skip
+    handles = [
+        plt.Line2D([], [], color=colours[i % len(colours)], marker="o", linestyle="", label=b)
+        for i, b in enumerate(backends)
+    ]
+    handles += [
+        plt.Line2D([], [], color="grey", marker=markers[i % len(markers)], linestyle="", label=p)
+        for i, p in enumerate(precisions)
+    ]
     handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="", label=f"{threads[0]} thread(s): filled")]
     if len(threads) > 1:
-        handles.append(plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="",
-                                  label=f"{', '.join(map(str, threads[1:]))} threads: hollow"))  # fmt: skip
+        handles.append(
+            plt.Line2D(
+                [],
+                [],
+                color="grey",
+                marker="o",
+                markerfacecolor="none",
+                linestyle="",
+                label=f"{', '.join(map(str, threads[1:]))} threads: hollow",
+            )
+        )
     axes[0][-1].legend(handles=handles, fontsize=7, loc="best")
     fig.tight_layout()
     written.append(_save(fig, folder / "size_vs_latency.png", plt))

@@ -47,8 +47,13 @@ EXIT_CODES = {
 
 BACKENDS = ("auto", "onnxruntime", "litert", "tflite_runtime", "tensorflow", "executorch", "pytorch")
 
-_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-               "NUMEXPR_NUM_THREADS")  # fmt: skip
+_THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 class RunnerError(Exception):
@@ -89,8 +94,9 @@ def _cpu_model() -> str:
         import subprocess
 
         try:
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
-                                 timeout=5).stdout.strip()  # fmt: skip
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
             if out:
                 return out
         except (OSError, subprocess.SubprocessError):
@@ -147,8 +153,17 @@ def library_versions() -> dict:
     except ImportError:  # Python < 3.8
         return {}
     out = {}
-    for dist in ("numpy", "onnxruntime", "ai-edge-litert", "tflite-runtime", "tensorflow", "executorch", "torch",
-                 "psutil", "aestheticnet"):  # fmt: skip
+    for dist in (
+        "numpy",
+        "onnxruntime",
+        "ai-edge-litert",
+        "tflite-runtime",
+        "tensorflow",
+        "executorch",
+        "torch",
+        "psutil",
+        "aestheticnet",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except Exception:
@@ -271,8 +286,10 @@ def backend_for(path: str, backend: str) -> str:
         return "executorch"
     if ext == ".safetensors":
         return "pytorch"
-    raise RunnerError("unsupported_model", f"{_label(path)}: unknown model type {ext!r} "
-                                           "(expected .onnx, .tflite, .pte or .safetensors)")  # fmt: skip
+    raise RunnerError(
+        "unsupported_model",
+        f"{_label(path)}: unknown model type {ext!r} (expected .onnx, .tflite, .pte or .safetensors)",
+    )
 
 
 def _layout(shape) -> str:
@@ -318,8 +335,11 @@ class OnnxRuntimeBackend:
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise RunnerError("missing_runtime", f"onnxruntime is not installed for {sys.executable} ({exc}); "
-                                                 "install it with: python3 -m pip install onnxruntime") from None  # fmt: skip
+            raise RunnerError(
+                "missing_runtime",
+                f"onnxruntime is not installed for {sys.executable} ({exc}); "
+                "install it with: python3 -m pip install onnxruntime",
+            ) from None
         self.ort = ort
         self.version = ort.__version__
         self.threads = threads
@@ -332,12 +352,20 @@ class OnnxRuntimeBackend:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        self.session = _open_model(f"onnxruntime {self.version}", path, lambda: ort.InferenceSession(
-            path, sess_options=opts, providers=["CPUExecutionProvider"]))  # fmt: skip
+        self.session = _open_model(
+            f"onnxruntime {self.version}",
+            path,
+            lambda: ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"]),
+        )
         self.input = _single_input(self.session.get_inputs())
         self.layout = _layout(self.input.shape)
-        types = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-                 "tensor(uint8)": "uint8", "tensor(int8)": "int8"}  # fmt: skip
+        types = {
+            "tensor(float)": "float32",
+            "tensor(float16)": "float16",
+            "tensor(double)": "float64",
+            "tensor(uint8)": "uint8",
+            "tensor(int8)": "int8",
+        }
         if self.input.type not in types:
             raise RunnerError("unsupported_model", f"input type {self.input.type} is not supported")
         self.dtype = types[self.input.type]
@@ -352,8 +380,11 @@ class OnnxRuntimeBackend:
 class TFLiteBackend:
     def __init__(self, threads: int, flavour: str, xnnpack: bool):
         self.threads, self.xnnpack = threads, xnnpack
-        order = {"litert": ("litert", "tflite_runtime", "tensorflow"), "tflite_runtime": ("tflite_runtime",),
-                 "tensorflow": ("tensorflow",)}[flavour]  # fmt: skip
+        order = {
+            "litert": ("litert", "tflite_runtime", "tensorflow"),
+            "tflite_runtime": ("tflite_runtime",),
+            "tensorflow": ("tensorflow",),
+        }[flavour]
         errors = []
         for name in order:
             try:
@@ -369,8 +400,9 @@ class TFLiteBackend:
                 errors.append(f"{name}: {_short(exc)}")
                 continue
             self.mod, self.name = mod, name
-            self.version = _dist_version({"litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime",
-                                          "tensorflow": "tensorflow"}[name])  # fmt: skip
+            self.version = _dist_version(
+                {"litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime", "tensorflow": "tensorflow"}[name]
+            )
             return
         raise RunnerError(
             "missing_runtime",
@@ -380,11 +412,13 @@ class TFLiteBackend:
 
     def load(self, path: str) -> None:
         kwargs = {"model_path": path, "num_threads": self.threads}
-        resolver = getattr(self.mod, "OpResolverType", None) or getattr(getattr(self.mod, "experimental", None),
-                                                                        "OpResolverType", None)  # fmt: skip
+        resolver = getattr(self.mod, "OpResolverType", None) or getattr(
+            getattr(self.mod, "experimental", None), "OpResolverType", None
+        )
         if resolver is not None:
-            kwargs["experimental_op_resolver_type"] = resolver.AUTO if self.xnnpack else (
-                resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)  # fmt: skip
+            kwargs["experimental_op_resolver_type"] = (
+                resolver.AUTO if self.xnnpack else (resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            )
         elif not self.xnnpack:
             raise RunnerError("bad_argument", f"{self.name} cannot turn the default XNNPACK delegate off")
         self.interpreter = _open_model(f"{self.name} {self.version}", path, lambda: self.mod.Interpreter(**kwargs))
@@ -402,8 +436,9 @@ class TFLiteBackend:
                 self.interpreter.resize_tensor_input(index, list(shape), strict=False)
             self.interpreter.allocate_tensors()
         except Exception as exc:
-            raise RunnerError("shape_rejected", f"the model's input {self.signature} cannot take shape {list(shape)}: "
-                                             f"{_short(exc)}") from None  # fmt: skip
+            raise RunnerError(
+                "shape_rejected", f"the model's input {self.signature} cannot take shape {list(shape)}: {_short(exc)}"
+            ) from None
         self.x = _make_input(np, shape, self.dtype, seed)
         self.index = index
 
@@ -434,8 +469,11 @@ class TorchBackend:
         try:
             from aestheticnet.models import load
         except ImportError as exc:
-            raise RunnerError("missing_runtime", f".safetensors models need aestheticnet ({exc}); export to ONNX "
-                                                 "or TFLite to run on a device without it") from None  # fmt: skip
+            raise RunnerError(
+                "missing_runtime",
+                f".safetensors models need aestheticnet ({exc}); export to ONNX "
+                "or TFLite to run on a device without it",
+            ) from None
         try:
             self.model = load(path).eval()
         except Exception as exc:
@@ -462,16 +500,20 @@ class ExecuTorchBackend(TorchBackend):
             from executorch.extension.pybindings import portable_lib
             from executorch.runtime import Runtime
         except ImportError as exc:
-            raise RunnerError("missing_runtime", f"executorch is not installed for {sys.executable} ({exc}); "
-                                                 "install it with: python3 -m pip install executorch") from None  # fmt: skip
+            raise RunnerError(
+                "missing_runtime",
+                f"executorch is not installed for {sys.executable} ({exc}); "
+                "install it with: python3 -m pip install executorch",
+            ) from None
         self.runtime, self.version = Runtime.get(), _dist_version("executorch")
         reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
         if reset is not None:  # XNNPACK's thread pool; without this call it uses every core
             reset(threads)
 
     def load(self, path: str) -> None:
-        self.method = _open_model(f"executorch {self.version}", path,
-                                  lambda: self.runtime.load_program(path).load_method("forward"))  # fmt: skip
+        self.method = _open_model(
+            f"executorch {self.version}", path, lambda: self.runtime.load_program(path).load_method("forward")
+        )
         self.dtype = "float32"
 
     def infer(self):
@@ -646,8 +688,9 @@ def measure(args) -> dict:
     except RunnerError:
         raise
     except Exception as exc:
-        raise RunnerError("inference_failed", f"{backend.name} failed to run {_label(path)} at "
-                                              f"{shape}: {_short(exc)}") from None  # fmt: skip
+        raise RunnerError(
+            "inference_failed", f"{backend.name} failed to run {_label(path)} at {shape}: {_short(exc)}"
+        ) from None
 
     peak, peak_method = peak_rss()
     return {
@@ -676,8 +719,8 @@ def measure(args) -> dict:
         "rss_before_load_bytes": rss_before,
         "peak_rss_bytes": peak,
         "peak_rss_delta_bytes": (peak - rss_before) if (peak is not None and rss_before is not None) else None,
-        "peak_rss_method": peak_method + (" (reset before load)" if peak_reset and peak_method == "VmHWM" else
-                                          " (includes imports)"),  # fmt: skip
+        "peak_rss_method": peak_method
+        + (" (reset before load)" if peak_reset and peak_method == "VmHWM" else " (includes imports)"),
     }
 
 
@@ -728,7 +771,7 @@ def _emit(fd: int, obj: dict) -> None:
         text = json.dumps(json.loads(json.dumps(obj, default=str), parse_constant=lambda _c: None))
     data = (text + "\n").encode()
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def parse_ssh_url(url: str) -> SshTarget:
     """``ssh://[user@]host[:port]`` -> SshTarget; clear errors for a missing host, a bad port or odd characters."""
     if not url.startswith("ssh://"):
         raise BenchError(f"device {url!r}: expected 'local' or ssh://[user@]host[:port]")
-    rest = url[len("ssh://"):].rstrip("/")
+    rest = url[len("ssh://") :].rstrip("/")
     if "/" in rest or "?" in rest or "#" in rest:
         raise BenchError(f"device {url!r}: an ssh URL has no path; use ssh://[user@]host[:port]")
     user = None
@@ -94,8 +94,10 @@ def parse_ssh_url(url: str) -> SshTarget:
     elif ":" in rest:
         host, _, port = rest.partition(":")
     if not host or host == "[]":
-        raise BenchError(f"device {url!r}: the ssh URL has no host; use ssh://user@host[:port] or ssh://alias "
-                         "(an alias from ~/.ssh/config)")  # fmt: skip
+        raise BenchError(
+            f"device {url!r}: the ssh URL has no host; use ssh://user@host[:port] or ssh://alias "
+            "(an alias from ~/.ssh/config)"
+        )
     if host.startswith("-") or not _HOST_RE.match(host):
         raise BenchError(f"device {url!r}: invalid host name {host!r}")
     port_num = None
@@ -123,8 +125,14 @@ class SshDevice:
 
     remote = True
 
-    def __init__(self, target: SshTarget, ssh_options: Sequence[str] = (), remote_python: str = "python3",
-                 connect_timeout_s: int = 15, ssh_binary: str = "ssh"):  # fmt: skip
+    def __init__(
+        self,
+        target: SshTarget,
+        ssh_options: Sequence[str] = (),
+        remote_python: str = "python3",
+        connect_timeout_s: int = 15,
+        ssh_binary: str = "ssh",
+    ):
         if not remote_python or any(c in remote_python for c in "\n\r\0"):
             raise BenchError(f"--remote-python {remote_python!r} is not a command name or path")
         self.target = target
@@ -149,8 +157,17 @@ class SshDevice:
         ssh = shutil.which(self.ssh_binary)
         if ssh is None:
             raise BenchError(f"the OpenSSH client ({self.ssh_binary!r}) is not installed on this machine")
-        cmd = [ssh, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout_s}",
-               "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]  # fmt: skip
+        cmd = [
+            ssh,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={self.connect_timeout_s}",
+            "-o",
+            "ServerAliveInterval=15",
+            "-o",
+            "ServerAliveCountMax=4",
+        ]
         if self.target.port:
             cmd += ["-p", str(self.target.port)]
         cmd += self.options
@@ -179,8 +196,10 @@ class SshDevice:
             limit = q(str(max(1, int(round(job.timeout_s)))))
             lines.append(f'echo "{MARK} start {i}"; echo "{MARK} start {i}" >&2')
             # a runtime that is missing or a model that does not load: skip the model's other measurements
-            lines.append(f'if [ "$fatal" != 0 ]; then rc=-1; elif [ -n "$TO" ]; then timeout {limit} "$PY" {args} '
-                         f'</dev/null; rc=$?; else "$PY" {args} </dev/null; rc=$?; fi')  # fmt: skip
+            lines.append(
+                f'if [ "$fatal" != 0 ]; then rc=-1; elif [ -n "$TO" ]; then timeout {limit} "$PY" {args} '
+                f'</dev/null; rc=$?; else "$PY" {args} </dev/null; rc=$?; fi'
+            )
             lines.append(f'case "$rc" in {"|".join(map(str, FATAL_EXIT))}) fatal=1;; esac')
             lines.append(f'echo "{MARK} end {i} $rc"; echo "{MARK} end {i} $rc" >&2')
         return "; ".join(lines)
@@ -191,15 +210,24 @@ class SshDevice:
 
     def _cleanup(self, remote_dir: str) -> None:
         try:
-            subprocess.run(self.ssh_command("rm -rf -- " + shlex.quote(remote_dir)), capture_output=True,
-                           timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+            subprocess.run(
+                self.ssh_command("rm -rf -- " + shlex.quote(remote_dir)),
+                capture_output=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
         except (subprocess.SubprocessError, OSError):
             pass
 
     def check_remote_path_exists(self, remote_path: str) -> bool:
         """True when ``remote_path`` exists on the device (used by tests to check that nothing is left behind)."""
-        proc = subprocess.run(self.ssh_command("test -e " + shlex.quote(remote_path) + " && echo yes || echo no"),
-                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.run(
+            self.ssh_command("test -e " + shlex.quote(remote_path) + " && echo yes || echo no"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         if proc.returncode != 0:
             raise RemoteError(f"{self.url}: ssh failed: {tail(proc.stderr)}")
         return proc.stdout.strip().endswith("yes")
@@ -207,8 +235,10 @@ class SshDevice:
     def run(self, model: Path, jobs: Sequence[Job], progress: Callable[[str], None] | None = None) -> list[dict]:
         model = Path(model)
         if model.suffix.lower() not in REMOTE_SUFFIXES:
-            raise BenchError(f"{model.name}: remote devices run .onnx, .tflite and .pte models; export "
-                             f"{model.suffix or 'this model'} first (aestheticnet export)")  # fmt: skip
+            raise BenchError(
+                f"{model.name}: remote devices run .onnx, .tflite and .pte models; export "
+                f"{model.suffix or 'this model'} first (aestheticnet export)"
+            )
         model_name = "model" + model.suffix.lower()
         script = self._session_script(model_name, jobs, label=model.name)
         total_timeout = UPLOAD_GRACE_S + sum(j.timeout_s + 10 for j in jobs)
@@ -247,17 +277,22 @@ class SshDevice:
         remote_dir = _find_dir(stdout)
         where = self.url
         if returncode == 255 and remote_dir is None:
-            raise RemoteError(f"cannot reach {where} over SSH: {tail(stderr) or 'ssh exited with status 255'} "
-                              "(check the host, port, user and key; extra ssh options go in --ssh-option)")  # fmt: skip
+            raise RemoteError(
+                f"cannot reach {where} over SSH: {tail(stderr) or 'ssh exited with status 255'} "
+                "(check the host, port, user and key; extra ssh options go in --ssh-option)"
+            )
         for line in stdout.splitlines():
             if line.startswith(f"{MARK} error"):
-                what = line[len(f"{MARK} error"):].strip()
+                what = line[len(f"{MARK} error") :].strip()
                 if what == "no_python":
-                    raise RemoteError(f"{where}: Python {self.remote_python!r} was not found on the device; install "
-                                      "python3 there or point --remote-python at it")  # fmt: skip
+                    raise RemoteError(
+                        f"{where}: Python {self.remote_python!r} was not found on the device; install "
+                        "python3 there or point --remote-python at it"
+                    )
                 if what.startswith("no_tool"):
-                    raise RemoteError(f"{where}: the device has no {what.split()[-1]!r} command, which the runner "
-                                      "upload needs")  # fmt: skip
+                    raise RemoteError(
+                        f"{where}: the device has no {what.split()[-1]!r} command, which the runner upload needs"
+                    )
                 if what == "mktemp":
                     raise RemoteError(f"{where}: cannot create a temporary folder on the device: {tail(stderr)}")
                 raise RemoteError(f"{where}: uploading the runner and the model failed: {tail(stderr)}")
@@ -276,23 +311,36 @@ class SshDevice:
             if i in ends:
                 rc = ends[i]
                 if rc == 124 and not any(b.lstrip().startswith("{") for b in blocks.get(i, [])):
-                    results.append(error_result("timeout", f"the measurement timed out after {job.timeout_s:g} s "
-                                                            f"on {where} (raise --timeout, or use fewer runs)"))  # fmt: skip
+                    results.append(
+                        error_result(
+                            "timeout",
+                            f"the measurement timed out after {job.timeout_s:g} s "
+                            f"on {where} (raise --timeout, or use fewer runs)",
+                        )
+                    )
                     continue
                 job_err = "\n".join(err_blocks.get(i, []))
                 result = parse_runner_output("\n".join(blocks.get(i, [])), rc, job_err)
                 if rc in (126, 127) and result.get("error_kind") == "crashed":
-                    result = error_result("missing_python", f"{where}: {self.remote_python!r} could not run the "
-                                                             f"runner: {tail(job_err)}")  # fmt: skip
+                    result = error_result(
+                        "missing_python", f"{where}: {self.remote_python!r} could not run the runner: {tail(job_err)}"
+                    )
                 results.append(result)
                 if result.get("error_kind") in MODEL_FATAL and fatal is None:
                     fatal = result
             elif timed_out:
-                results.append(error_result("timeout", f"no result from {where} within the time limit "
-                                                        f"({job.timeout_s:g} s per measurement)"))  # fmt: skip
+                results.append(
+                    error_result(
+                        "timeout", f"no result from {where} within the time limit ({job.timeout_s:g} s per measurement)"
+                    )
+                )
             else:
-                results.append(error_result("connection", f"the session with {where} ended before this measurement "
-                                                           f"(status {returncode}): {tail(stderr)}"))  # fmt: skip
+                results.append(
+                    error_result(
+                        "connection",
+                        f"the session with {where} ended before this measurement (status {returncode}): {tail(stderr)}",
+                    )
+                )
         for r in results:
             r.setdefault("remote_dir", remote_dir)
         return remote_dir, results
@@ -301,7 +349,7 @@ class SshDevice:
 def _find_dir(stdout: str) -> str | None:
     for line in (stdout or "").splitlines():
         if line.startswith(f"{MARK} dir "):
-            return line[len(f"{MARK} dir "):].strip() or None
+            return line[len(f"{MARK} dir ") :].strip() or None
     return None
 
 

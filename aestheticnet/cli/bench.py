@@ -25,28 +25,62 @@ class _ModelsOrOps(click.Command):
 
 @click.command(cls=_ModelsOrOps)
 @click.argument("models", nargs=-1, required=True)
-@click.option("--device", default="local", show_default=True,
-              help="'local', or ssh://[user@]host[:port] (an ~/.ssh/config alias works as the host)")
+@click.option(
+    "--device",
+    default="local",
+    show_default=True,
+    help="'local', or ssh://[user@]host[:port] (an ~/.ssh/config alias works as the host)",
+)
 @click.option("--threads", default="1", show_default=True, help="comma-separated thread counts, e.g. 1,2,4")
-@click.option("--shapes", default="224x224", show_default=True,
-              help="comma-separated HxW or NxHxW, multiples of 32; N is the batch of the run (as --batch)")
-@click.option("--batch", type=int, default=1, show_default=True,
-              help="images per inference; an NxHxW shape with N > 1 sets it, and all shapes must then agree")
+@click.option(
+    "--shapes",
+    default="224x224",
+    show_default=True,
+    help="comma-separated HxW or NxHxW, multiples of 32; N is the batch of the run (as --batch)",
+)
+@click.option(
+    "--batch",
+    type=int,
+    default=1,
+    show_default=True,
+    help="images per inference; an NxHxW shape with N > 1 sets it, and all shapes must then agree",
+)
 @click.option("--warmup", type=int, default=5, show_default=True, help="warm-up runs after the first inference")
 @click.option("--runs", type=int, default=None, help="timed runs per measurement [default: 50]")
 @click.option("--min-seconds", type=float, default=None, help="time runs until this many seconds (instead of --runs)")
-@click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True,
-              help="seconds allowed per measurement")
+@click.option(
+    "--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="seconds allowed per measurement"
+)
 @click.option("--json", "json_path", default=None, help="write the JSON report here ('-': stdout)")
 @click.option("--md", "md_path", default=None, help="write the Markdown table here")
 @click.option("--plots", "plots_dir", default=None, help="write PNG plots into this folder")
-@click.option("--ssh-option", "ssh_options", multiple=True,
-              help="extra ssh options, e.g. --ssh-option '-i key' (also from $AESTHETICNET_SSH_OPTS)")
+@click.option(
+    "--ssh-option",
+    "ssh_options",
+    multiple=True,
+    help="extra ssh options, e.g. --ssh-option '-i key' (also from $AESTHETICNET_SSH_OPTS)",
+)
 @click.option("--remote-python", default="python3", show_default=True, help="Python on the device")
 @click.option("--quiet", is_flag=True, help="no progress lines on stderr")
 @click.option("--no-integrity-check", is_flag=True, help="time models even if their sha256 differs from the manifest's")
-def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, timeout_s, json_path, md_path, plots_dir,
-          ssh_options, remote_python, quiet, no_integrity_check) -> None:  # fmt: skip
+def bench(
+    models,
+    device,
+    threads,
+    shapes,
+    batch,
+    warmup,
+    runs,
+    min_seconds,
+    timeout_s,
+    json_path,
+    md_path,
+    plots_dir,
+    ssh_options,
+    remote_python,
+    quiet,
+    no_integrity_check,
+) -> None:
     """Benchmark model files (.onnx, .tflite, .pte, .safetensors) x threads x shapes, each in a fresh process.
 
     Reports load/init time, first inference, warm-up mean, p50/p90/p99/mean/std/min/max latency, throughput,
@@ -63,8 +97,15 @@ def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, tim
     if runs is not None and min_seconds is not None:
         raise click.UsageError("use --runs or --min-seconds, not both")
     target = parse_device(device, ssh_options=ssh_options, remote_python=remote_python)
-    settings = BenchSettings(threads=parse_threads(threads), shapes=parse_shapes(shapes, "--shapes"), batch=batch,
-                             warmup=warmup, runs=runs, min_seconds=min_seconds, timeout_s=timeout_s)  # fmt: skip
+    settings = BenchSettings(
+        threads=parse_threads(threads),
+        shapes=parse_shapes(shapes, "--shapes"),
+        batch=batch,
+        warmup=warmup,
+        runs=runs,
+        min_seconds=min_seconds,
+        timeout_s=timeout_s,
+    )
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     report = run_benchmark(models, settings, target, progress=progress, check_integrity=not no_integrity_check)
     if json_path == "-":
@@ -87,31 +128,73 @@ def bench(models, device, threads, shapes, batch, warmup, runs, min_seconds, tim
 
 @click.command("ops")
 @click.option("--device", default="local", show_default=True, help="'local', or ssh://[user@]host[:port]")
-@click.option("--runtime", type=click.Choice([r.value for r in TableRuntime]), default="onnxruntime",
-              show_default=True, help="the runtime the table is for (ONNX fp32 files, or TFLite fp32 files)")
+@click.option(
+    "--runtime",
+    type=click.Choice([r.value for r in TableRuntime]),
+    default="onnxruntime",
+    show_default=True,
+    help="the runtime the table is for (ONNX fp32 files, or TFLite fp32 files)",
+)
 @click.option("--threads", type=int, default=1, show_default=True, help="the runtime's thread count")
 @click.option("--size", default="224x224", show_default=True, help="input HxW of the final network")
-@click.option("--out", "out_path", default=None,
-              help="the table's JSON file [default: latency_table.<runtime>.<threads>t.<size>.json]")
+@click.option(
+    "--out",
+    "out_path",
+    default=None,
+    help="the table's JSON file [default: latency_table.<runtime>.<threads>t.<size>.json]",
+)
 @click.option("--variant", default="aestheticnet_star", show_default=True, help="the final network's variant")
 @click.option("--layers", type=int, default=None, help="its number of cells [default: the variant's]")
 @click.option("--init-channels", type=int, default=None, help="its initial channels C [default: the variant's]")
-@click.option("--rounds", type=int, default=3, show_default=True,
-              help="times every model is timed, one model after the other (median of the rounds)")
+@click.option(
+    "--rounds",
+    type=int,
+    default=3,
+    show_default=True,
+    help="times every model is timed, one model after the other (median of the rounds)",
+)
 @click.option("--runs", type=int, default=100, show_default=True, help="timed runs per measurement")
 @click.option("--warmup", type=int, default=10, show_default=True, help="warm-up runs per measurement")
 @click.option("--copies", type=int, default=8, show_default=True, help="least copies of an operation in its probe")
-@click.option("--weights-mb", type=float, default=4.0, show_default=True,
-              help="and enough copies for this much weight data (more than the target CPU's L2 cache)")
-@click.option("--keep-models", "models_dir", default=None,
-              help="keep the probe models in this folder (and reuse those already there)")
-@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
-              help="seconds allowed per measurement")
+@click.option(
+    "--weights-mb",
+    type=float,
+    default=4.0,
+    show_default=True,
+    help="and enough copies for this much weight data (more than the target CPU's L2 cache)",
+)
+@click.option(
+    "--keep-models",
+    "models_dir",
+    default=None,
+    help="keep the probe models in this folder (and reuse those already there)",
+)
+@click.option(
+    "--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="seconds allowed per measurement"
+)
 @click.option("--ssh-option", "ssh_options", multiple=True, help="extra ssh options (also $AESTHETICNET_SSH_OPTS)")
 @click.option("--remote-python", default="python3", show_default=True, help="Python on the device")
 @click.option("--quiet", is_flag=True, help="no progress lines on stderr")
-def bench_ops(device, runtime, threads, size, out_path, variant, layers, init_channels, rounds, runs, warmup, copies,
-              weights_mb, models_dir, timeout_s, ssh_options, remote_python, quiet) -> None:  # fmt: skip
+def bench_ops(
+    device,
+    runtime,
+    threads,
+    size,
+    out_path,
+    variant,
+    layers,
+    init_channels,
+    rounds,
+    runs,
+    warmup,
+    copies,
+    weights_mb,
+    models_dir,
+    timeout_s,
+    ssh_options,
+    remote_python,
+    quiet,
+) -> None:
     """Time every operation of the search space at every shape the final network runs it at, and the parts every
     network runs (stem, cell preprocessing, concatenation, CBAM, head), each exported alone (fp32, by
     the network's export route) and run by the device runner in fresh processes; writes the latency table.

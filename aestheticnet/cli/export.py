@@ -14,7 +14,6 @@ FORMATS = [f.value for f in Format]
 PRECISIONS = [p.value for p in Precision]
 
 
-
 def _choice_option(name: str, choices: tuple[str, ...], help_text: str):
     """A choice whose first entry is the default."""
     return click.option(name, type=click.Choice(list(choices)), default=choices[0], show_default=True, help=help_text)
@@ -22,6 +21,7 @@ def _choice_option(name: str, choices: tuple[str, ...], help_text: str):
 
 def _data_option(help_text: str):
     return click.option("--data", type=click.Path(exists=True, path_type=Path), default=None, help=help_text)
+
 
 @click.command("export")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
@@ -45,10 +45,16 @@ def _data_option(help_text: str):
 )
 @_data_option("dataset or image folder for int8 calibration")
 @click.option("--calibration-samples", type=int, default=100, show_default=True, help="images used to calibrate int8")
-@_choice_option("--coreml-shapes", ("range", "enumerated"),
-                "CoreML flexible shapes: bounded RangeDims or EnumeratedShapes (Neural Engine friendly)")
-@_choice_option("--coreml-input", ("tensor", "image"),
-                "CoreML input: normalised float tensor, or ImageType (pixel buffers; normalisation inside)")
+@_choice_option(
+    "--coreml-shapes",
+    ("range", "enumerated"),
+    "CoreML flexible shapes: bounded RangeDims or EnumeratedShapes (Neural Engine friendly)",
+)
+@_choice_option(
+    "--coreml-input",
+    ("tensor", "image"),
+    "CoreML input: normalised float tensor, or ImageType (pixel buffers; normalisation inside)",
+)
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option(
     "--exporter",
@@ -59,18 +65,39 @@ def _data_option(help_text: str):
 )
 @click.option("--jobs", type=int, default=None, help="processes (default: 2 when 2 CPUs; TFLite runs in a worker)")
 @click.option("--name", default=None, help="file stem of the artifacts (default: the checkpoint's stem)")
-def export(checkpoint, formats, precisions, out_dir, data, calibration_samples, coreml_shapes, coreml_input, opset,
-           exporter, jobs, name) -> None:  # fmt: skip
+def export(
+    checkpoint,
+    formats,
+    precisions,
+    out_dir,
+    data,
+    calibration_samples,
+    coreml_shapes,
+    coreml_input,
+    opset,
+    exporter,
+    jobs,
+    name,
+) -> None:
     """Export CHECKPOINT to ONNX / TFLite / CoreML with manifests; per-format timings are printed and recorded."""
     from aestheticnet.artifacts import parse_formats, parse_precisions
     from aestheticnet.export.api import export_checkpoint
 
     export_checkpoint(
-        checkpoint, parse_formats(formats), parse_precisions(precisions), out_dir, data=data,
-        calibration_samples=calibration_samples, opset=opset,
-        coreml_shapes=coreml_shapes, coreml_input=coreml_input, exporter=exporter, jobs=jobs, name=name,
+        checkpoint,
+        parse_formats(formats),
+        parse_precisions(precisions),
+        out_dir,
+        data=data,
+        calibration_samples=calibration_samples,
+        opset=opset,
+        coreml_shapes=coreml_shapes,
+        coreml_input=coreml_input,
+        exporter=exporter,
+        jobs=jobs,
+        name=name,
         log=click.echo,
-    )  # fmt: skip
+    )
 
 
 @click.command("verify")
@@ -92,7 +119,9 @@ def export(checkpoint, formats, precisions, out_dir, data, calibration_samples, 
     default=None,
     help="write the full report here",
 )
-@click.option("--no-integrity-check", is_flag=True, help="use the artifact even if its sha256 differs from its manifest's")
+@click.option(
+    "--no-integrity-check", is_flag=True, help="use the artifact even if its sha256 differs from its manifest's"
+)
 def verify(artifact, reference, shapes, data, samples, threads, json_path, no_integrity_check) -> None:
     """Check ARTIFACT against the PyTorch REFERENCE: names, shapes, values; exit 1 on any mismatch."""
     from aestheticnet.export.verify import ParityError, check_parity, format_table

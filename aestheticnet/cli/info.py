@@ -28,13 +28,21 @@ def _model_from_arg(model_or_variant: str, overrides: dict):
 
 @click.command()
 @click.argument("model_or_variant", default="aestheticnet_star")
-@click.option("--size", default="224x224", show_default=True,
-              help="input HxW (multiples of 32) for MACs and shapes; NxHxW gives the same numbers (per image)")
+@click.option(
+    "--size",
+    default="224x224",
+    show_default=True,
+    help="input HxW (multiples of 32) for MACs and shapes; NxHxW gives the same numbers (per image)",
+)
 @click.option("--genotype", default=None, help="registered genotype name or genotype.json (variants only)")
 @click.option("--layers", type=int, default=None, help="number of cells (variants only)")
 @click.option("--init-channels", type=int, default=None, help="initial channels C (variants only)")
-@click.option("--latency-table", "latency_table", default=None,
-              help="a latency table (`aestheticnet bench ops`): predict this network's latency from it")
+@click.option(
+    "--latency-table",
+    "latency_table",
+    default=None,
+    help="a latency table (`aestheticnet bench ops`): predict this network's latency from it",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON for machines")
 def info(model_or_variant: str, size: str, genotype, layers, init_channels, latency_table, as_json: bool) -> None:
     """Parameters, MACs, per-stage output shapes and genotype of a variant or a model file; with
@@ -70,8 +78,9 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, late
         click.echo(line)
     if latency_table:
         latency = report["latency"]
-        click.echo(f"predicted latency: {latency['predicted_ms']:.2f} ms on {latency['target']} "
-                   f"(table {latency['table']})")  # fmt: skip
+        click.echo(
+            f"predicted latency: {latency['predicted_ms']:.2f} ms on {latency['target']} (table {latency['table']})"
+        )
         for part, ms in latency["parts"].items():
             click.echo(f"  {part:<11} {ms:8.3f} ms")
 
@@ -85,14 +94,20 @@ def predicted_latency(model, name: str, size: tuple[int, int], table_path: str) 
     spec = NetworkSpec.of(model.variant, model.config, size)
     table.check_network(spec, what=f"{name} at {size[0]}x{size[1]}")
     prediction = table.predict(model.config.genotype)
-    return {"table": str(table_path), "target": table.describe(), "predicted_ms": prediction.total_ms,
-            "parts": prediction.parts}  # fmt: skip
+    return {
+        "table": str(table_path),
+        "target": table.describe(),
+        "predicted_ms": prediction.total_ms,
+        "parts": prediction.parts,
+    }
 
 
 def _totals(report: dict) -> list[str]:
     h, w = report["input_size"]
-    return [f"parameters: {report['params']:,} ({report['params'] / 1e6:.2f}M, auxiliary head excluded)",
-            f"MACs at {h}x{w}: {report['macs']:,} ({report['macs'] / 1e9:.3f} G)"]  # fmt: skip
+    return [
+        f"parameters: {report['params']:,} ({report['params'] / 1e6:.2f}M, auxiliary head excluded)",
+        f"MACs at {h}x{w}: {report['macs']:,} ({report['macs'] / 1e9:.3f} G)",
+    ]
 
 
 def _plain_lines(report: dict) -> list[str]:
@@ -102,8 +117,11 @@ def _plain_lines(report: dict) -> list[str]:
 
 
 def _cell_lines(report: dict, cfg) -> list[str]:
-    lines = [f"{report['variant']}  genotype={cfg.genotype_name}  C={cfg.init_channels}  cells={cfg.layers}",
-             *_totals(report), "output shapes:"]  # fmt: skip
+    lines = [
+        f"{report['variant']}  genotype={cfg.genotype_name}  C={cfg.init_channels}  cells={cfg.layers}",
+        *_totals(report),
+        "output shapes:",
+    ]
     for name, shape in report["stem"]["output_shapes"].items():
         lines.append(f"  {name:<10} {shape}")
     for cell in report["cells"]:

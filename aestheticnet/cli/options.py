@@ -55,8 +55,9 @@ def dataclass_options(
                 default = None
             help_text = f"default: {' '.join(map(str, default)) if isinstance(default, tuple) else default}"
             if t is bool:
-                func = click.option(f"{opt}/--no-{field.name.replace('_', '-')}", field.name, default=None,
-                                    help=help_text)(func)  # fmt: skip
+                func = click.option(
+                    f"{opt}/--no-{field.name.replace('_', '-')}", field.name, default=None, help=help_text
+                )(func)
             elif nargs == 0:
                 option = click.option(
                     opt, field.name, default=None, callback=_comma_list, help=f"comma-separated; {help_text}"

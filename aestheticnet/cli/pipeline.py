@@ -9,9 +9,13 @@ import click
 @click.option("--config", "config_file", default=None, help="pipeline.toml (see README); defaults: the demo")
 @click.option("--data", default=None, help="dataset folder (overrides data.path; default: the synthetic dataset)")
 @click.option("--out", required=True, help="output folder; running again resumes and skips finished steps")
-@click.option("--seed", type=int, default=None,
-              help="seed of the search and of training (weights, batch order, validation split); overrides "
-                   "search.seed and train.seed")  # fmt: skip
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="seed of the search and of training (weights, batch order, validation split); overrides "
+    "search.seed and train.seed",
+)
 def pipeline(config_file, data, out, seed) -> None:
     """Search -> train -> evaluate -> export -> verify -> bench -> report, resumable."""
     from aestheticnet.pipeline.config import load_pipeline_config

@@ -20,8 +20,12 @@ from aestheticnet.nas.strategy import DEFAULT_PRESET, PRESET_SETTINGS, PRESETS, 
 
 __all__ = ["COMMANDS", "search"]
 
-_CHOICES = {"order": ("first", "second"), "loss": tuple(LOSS_NAMES), "stem": tuple(STEM_STRIDES),
-            "skip_dropout_decay": SKIP_DROPOUT_DECAYS}  # fmt: skip
+_CHOICES = {
+    "order": ("first", "second"),
+    "loss": tuple(LOSS_NAMES),
+    "stem": tuple(STEM_STRIDES),
+    "skip_dropout_decay": SKIP_DROPOUT_DECAYS,
+}
 
 
 def _config_from_options(
@@ -42,19 +46,34 @@ def _config_from_options(
 @click.command()
 @click.option("--data", required=True, help="dataset folder or annotation file (AVA, TID2013, CSV, KonIQ-10k)")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output folder")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
-              help=f"stage schedule [default: {DEFAULT_PRESET}, or the --config file's]")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="a search_config.json (SearchConfig fields); options given here override it")
-@click.option("--epochs-scale", type=float, default=1.0, show_default=True,
-              help="multiply every stage's epochs and warm-up epochs (e.g. 0.2 for a quick run)")
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    default=None,
+    help=f"stage schedule [default: {DEFAULT_PRESET}, or the --config file's]",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="a search_config.json (SearchConfig fields); options given here override it",
+)
+@click.option(
+    "--epochs-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="multiply every stage's epochs and warm-up epochs (e.g. 0.2 for a quick run)",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--resume", is_flag=True, help="continue the search checkpointed in --out (mid-stage too)")
 @click.option("--max-epochs", type=int, default=None, help="stop after this many epochs of this run (resumable)")
 @click.option("--no-progress", is_flag=True, help="no progress bars")
 @dataclass_options(SearchConfig, skip=("stages", "preset"), choices=_CHOICES)
-def search(data, out_dir, preset, config_file, epochs_scale, device, resume, max_epochs, no_progress,
-           **options) -> None:  # fmt: skip
+def search(
+    data, out_dir, preset, config_file, epochs_scale, device, resume, max_epochs, no_progress, **options
+) -> None:
     """P-DARTS architecture search with the self-weighted EMD loss; writes genotype.json and cells.png.
 
     Runs under torchrun too (one process per device; only rank 0 writes).
@@ -72,18 +91,24 @@ def search(data, out_dir, preset, config_file, epochs_scale, device, resume, max
     logging.basicConfig(level=logging.INFO if main_process else logging.WARNING, format="%(message)s")
     stages = ", ".join(f"{s.cells} cells/{s.ops_kept} ops/{s.epochs} ep" for s in config.stages)
     if main_process:
-        click.echo(f"search: {stages}; {config.resolution}px, batch {config.batch_size}, {config.order} order, "
-                   f"loss {config.loss}", err=True)  # fmt: skip
-    result = run_search(config, data, out_dir, resume=resume, max_epochs=max_epochs, progress=not no_progress,
-                        device=device)  # fmt: skip
+        click.echo(
+            f"search: {stages}; {config.resolution}px, batch {config.batch_size}, {config.order} order, "
+            f"loss {config.loss}",
+            err=True,
+        )
+    result = run_search(
+        config, data, out_dir, resume=resume, max_epochs=max_epochs, progress=not no_progress, device=device
+    )
     if not main_process:
         return
     if result.finished:
         click.echo(f"genotype: {Path(out_dir) / 'genotype.json'}")
         click.echo(result.genotype.to_json())
         if result.latency is not None:
-            click.echo(f"predicted latency: {result.latency['genotype_ms']:.2f} ms ({config.latency_table}); "
-                       f"expected under the final weights {result.latency['expected_ms']:.2f} ms")  # fmt: skip
+            click.echo(
+                f"predicted latency: {result.latency['genotype_ms']:.2f} ms ({config.latency_table}); "
+                f"expected under the final weights {result.latency['expected_ms']:.2f} ms"
+            )
     else:
         click.echo(f"stopped before stage {result.stage + 1} epoch {result.epoch + 1}; continue with --resume")
 

@@ -38,8 +38,9 @@ def evaluate(checkpoint, data, split, out, batch_size, threshold, max_items) -> 
     """Accuracy, PLCC, SROCC, EMD (r=1, r=2) and std metrics of a model file on a dataset."""
     from aestheticnet.train.evaluate import evaluate_checkpoint
 
-    report = evaluate_checkpoint(checkpoint, data, out, split=split, batch_size=batch_size, threshold=threshold,
-                                 max_items=max_items)  # fmt: skip
+    report = evaluate_checkpoint(
+        checkpoint, data, out, split=split, batch_size=batch_size, threshold=threshold, max_items=max_items
+    )
     click.echo(json.dumps(report, indent=2))
 
 

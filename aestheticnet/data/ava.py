@@ -150,5 +150,13 @@ class AVA(AestheticDataset):
             row_split = "test" if image_id in test_ids else groups[group]
             if split in ("all", row_split):
                 records.append(Record(image_id, f"{images_dir}/{name}", counts_to_distribution(counts), group))
-        super().__init__(root, records, NUM_BUCKETS, preprocess=preprocess, train=augments(split, train), seed=seed,
-                         max_pixels=max_pixels, skipped=skipped)  # fmt: skip
+        super().__init__(
+            root,
+            records,
+            NUM_BUCKETS,
+            preprocess=preprocess,
+            train=augments(split, train),
+            seed=seed,
+            max_pixels=max_pixels,
+            skipped=skipped,
+        )

@@ -188,6 +188,7 @@ class AestheticDataset(Dataset):
     def image_sizes(self, workers: int = 8) -> list[tuple[int, int]]:
         """Displayed ``(width, height)`` of every image from its header (no pixel decoding); cached."""
         if self._sizes is None:
+
             def size_of(rec: Record) -> tuple[int, int]:
                 return image_size(rec.path, self.root, max_pixels=self.max_pixels)
 

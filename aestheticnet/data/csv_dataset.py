@@ -86,8 +86,9 @@ class _Labels:
         to_buckets = (num_buckets - 1) / (high - low) if num_buckets > 1 else 1.0
         return cls(num_buckets, vote_columns, mean_column, std_column, default_std, low, to_buckets)
 
-    def distribution(self, row: dict[str, str], path: Path, lineno: int, item_id: str,
-                     skipped: SkipReport) -> np.ndarray | None:  # fmt: skip
+    def distribution(
+        self, row: dict[str, str], path: Path, lineno: int, item_id: str, skipped: SkipReport
+    ) -> np.ndarray | None:
         """The row's label, or None (counted in ``skipped``) when it has no votes or no score."""
         if self.vote_columns is not None:
             counts = np.array([_number(row[c], path, lineno, c) for c in self.vote_columns])
@@ -106,8 +107,7 @@ class _Labels:
         std = _number(std_text, path, lineno, self.std_column) if std_text else self.default_std
         if not (math.isfinite(std) and std >= 0):
             raise ValueError(f"{path}:{lineno}: std {std} must be finite and >= 0")
-        return discretised_gaussian(1.0 + (mean - self.low) * self.to_buckets, std * self.to_buckets,
-                                    self.num_buckets)  # fmt: skip
+        return discretised_gaussian(1.0 + (mean - self.low) * self.to_buckets, std * self.to_buckets, self.num_buckets)
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,9 @@ class CSVDataset(AestheticDataset):
         csv_path = Path(csv_path)
         root = Path(root) if root is not None else csv_path.parent
         check_split(split, f"CSVDataset({csv_path})")
-        labels = _Labels.check(f"CSVDataset({csv_path})", vote_columns, mean_column, std_column, num_buckets,
-                               score_range, default_std)  # fmt: skip
+        labels = _Labels.check(
+            f"CSVDataset({csv_path})", vote_columns, mean_column, std_column, num_buckets, score_range, default_std
+        )
         if not csv_path.is_file():
             raise FileNotFoundError(f"CSVDataset: {csv_path} not found")
         columns = _Columns(csv_path, root, path_column, id_column, group_column)
@@ -196,9 +197,7 @@ class CSVDataset(AestheticDataset):
             raise ValueError(f"{csv_path}: no rows under the header; add one line per image")
         official = self._official_splits(csv_path, rows, path_column, split_column, split_file, delimiter)
         if split == "test" and official is None and test_fraction == 0:
-            raise ValueError(
-                f"CSVDataset({csv_path}): split='test' needs split_column/split_file or test_fraction > 0"
-            )
+            raise ValueError(f"CSVDataset({csv_path}): split='test' needs split_column/split_file or test_fraction > 0")
         groups = assign_splits(
             [columns.group(r) for _, r in rows], val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
         )
@@ -227,8 +226,16 @@ class CSVDataset(AestheticDataset):
                 continue
             if split in ("all", row_split):
                 records.append(Record(item_id, rel, dist, columns.group(row)))
-        super().__init__(root, records, labels.num_buckets, preprocess=preprocess, train=augments(split, train),
-                         seed=seed, max_pixels=max_pixels, skipped=skipped)  # fmt: skip
+        super().__init__(
+            root,
+            records,
+            labels.num_buckets,
+            preprocess=preprocess,
+            train=augments(split, train),
+            seed=seed,
+            max_pixels=max_pixels,
+            skipped=skipped,
+        )
 
     @staticmethod
     def _official_splits(csv_path, rows, path_column, split_column, split_file, delimiter) -> dict[str, str] | None:

@@ -59,9 +59,7 @@ def detect_format(path: str | os.PathLike) -> tuple[str, Path]:
         return "koniq", (with_sets or koniq)[0]
     found = sorted(p.name for p in path.iterdir())[:20]
     if csvs:
-        raise ValueError(
-            f"open_dataset: {path} holds several CSV files {[p.name for p in csvs]}; pass the one to use"
-        )
+        raise ValueError(f"open_dataset: {path} holds several CSV files {[p.name for p in csvs]}; pass the one to use")
     raise ValueError(f"open_dataset: {path} holds no known dataset; looked for {_LOOKED_FOR}; found {found}")
 
 

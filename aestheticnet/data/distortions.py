@@ -68,15 +68,16 @@ def load_photo(name: str) -> np.ndarray:
     fname, grey, _ = PHOTOS[name]
     path = Path(skimage.data.__file__).parent / fname
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the scikit-image install; the synthetic "
-                                "dataset only uses photos that ship inside the wheel")
+        raise FileNotFoundError(
+            f"{path} is missing from the scikit-image install; the synthetic "
+            "dataset only uses photos that ship inside the wheel"
+        )
     with Image.open(path) as img:
         arr = np.asarray(img.convert("L" if grey else "RGB"))
     return arr[..., None] if grey else arr
 
 
-def crop(name: str, size: tuple[int, int], scale: tuple[float, float],
-         rng: np.random.Generator) -> np.ndarray:
+def crop(name: str, size: tuple[int, int], scale: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
     """Random crop of the built-in photo ``name``; see :func:`crop_photo`."""
     return crop_photo(load_photo(name), size, scale, rng)
 
@@ -87,8 +88,9 @@ def fits_crop(width: int, height: int, size: tuple[int, int]) -> bool:
     return min(height, width * out_h / out_w) >= out_h
 
 
-def crop_photo(photo: np.ndarray, size: tuple[int, int], scale: tuple[float, float],
-               rng: np.random.Generator) -> np.ndarray:
+def crop_photo(
+    photo: np.ndarray, size: tuple[int, int], scale: tuple[float, float], rng: np.random.Generator
+) -> np.ndarray:
     """Random 4:3 (``size`` aspect) crop of ``photo`` (uint8 H x W x C) resized to ``size`` = (width, height).
 
     The crop side is ``scale`` times the largest crop the photo allows, raised if needed

@@ -44,8 +44,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 N_BUCKETS = 10
 
 
-def fr_quality(ref: np.ndarray, img: np.ndarray, ssim_weight: float = 0.7,
-               psnr_range: tuple[float, float] = (10.0, 40.0)) -> tuple[float, float, float]:
+def fr_quality(
+    ref: np.ndarray, img: np.ndarray, ssim_weight: float = 0.7, psnr_range: tuple[float, float] = (10.0, 40.0)
+) -> tuple[float, float, float]:
     """Return ``(q, ssim, psnr)`` for uint8 ``H x W x C`` arrays (see module docstring)."""
     if ref.shape != img.shape:
         raise ValueError(f"shape mismatch {ref.shape} vs {img.shape}")
@@ -91,14 +92,14 @@ class RaterPool:
         return len(self.bias)
 
 
-def draw_vote_count(rng: np.random.Generator, median: float = 210.0, log_sd: float = 0.45,
-                    lo: int = 78, hi: int = 549) -> int:
+def draw_vote_count(
+    rng: np.random.Generator, median: float = 210.0, log_sd: float = 0.45, lo: int = 78, hi: int = 549
+) -> int:
     """AVA-like number of votes: skewed, 78..549."""
     return int(np.clip(round(float(np.exp(rng.normal(np.log(median), log_sd)))), lo, hi))
 
 
-def sample_votes(latent: float, pool: RaterPool, rng: np.random.Generator,
-                 n_votes: int) -> np.ndarray:
+def sample_votes(latent: float, pool: RaterPool, rng: np.random.Generator, n_votes: int) -> np.ndarray:
     """Histogram (length 10, scores 1..10) of ``n_votes`` votes from distinct pool raters."""
     if n_votes > len(pool):
         raise ValueError(f"{n_votes} votes need at least as many raters (pool has {len(pool)})")

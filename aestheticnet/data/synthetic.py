@@ -155,23 +155,32 @@ def photo_set_id(config: SynthConfig) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()[:16]
 
 
-def ensure_synthetic(out_dir: str | os.PathLike | None = None, seed: int = 0, *,
-                     workers: int = 2, progress: bool = True) -> Path:
+def ensure_synthetic(
+    out_dir: str | os.PathLike | None = None, seed: int = 0, *, workers: int = 2, progress: bool = True
+) -> Path:
     """Build the default synthetic dataset unless a complete one is already there; return its path."""
     path = Path(out_dir) if out_dir is not None else default_synthetic_dir(seed)
     return build_synthetic(path, seed=seed, workers=workers, progress=progress).path
 
 
-def build_synthetic(out_dir: str | os.PathLike, seed: int = 0, n_crops_per_photo: int = 2,
-                    size: tuple[int, int] = (256, 192), levels: int = 5, workers: int = 2,
-                    force: bool = False, *, progress: bool = True, **knobs) -> SynthInfo:
+def build_synthetic(
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    n_crops_per_photo: int = 2,
+    size: tuple[int, int] = (256, 192),
+    levels: int = 5,
+    workers: int = 2,
+    force: bool = False,
+    *,
+    progress: bool = True,
+    **knobs,
+) -> SynthInfo:
     """Build (or reuse) the synthetic dataset in ``out_dir``.
 
     ``knobs`` are any other :class:`SynthConfig` fields (``photos=``, ``distortions=``, ...).
     ``workers`` processes share the work; the output does not depend on it.
     """
-    config = SynthConfig(seed=seed, n_crops_per_photo=n_crops_per_photo, size=tuple(size),
-                         levels=levels, **knobs)
+    config = SynthConfig(seed=seed, n_crops_per_photo=n_crops_per_photo, size=tuple(size), levels=levels, **knobs)
     return build_from_config(out_dir, config, workers=workers, force=force, progress=progress)
 
 
@@ -181,17 +190,27 @@ class PhotosBuild:
     scan: PhotoScan  # the photos used and the files skipped, with reasons
 
 
-def build_from_photos(photos_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
-                      with_builtin: bool = False, seed: int = 0, n_crops_per_photo: int = 2,
-                      workers: int = 2, force: bool = False, progress: bool = True, **knobs) -> PhotosBuild:
+def build_from_photos(
+    photos_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    with_builtin: bool = False,
+    seed: int = 0,
+    n_crops_per_photo: int = 2,
+    workers: int = 2,
+    force: bool = False,
+    progress: bool = True,
+    **knobs,
+) -> PhotosBuild:
     """Build (or reuse) the synthetic dataset from the photos in ``photos_dir``, plus the built-in ones if asked.
 
     Unreadable, too small and duplicate files are skipped (``scan.skipped`` says why). Too few usable photos
     raises :class:`aestheticnet.data.user_photos.TooFewPhotosError` before anything is written. ``out_dir``
     None is the cache folder of this photo set. ``knobs`` are other :class:`SynthConfig` fields.
     """
-    base = SynthConfig(seed=seed, n_crops_per_photo=n_crops_per_photo,
-                       photos=tuple(PHOTOS) if with_builtin else (), **knobs)  # fmt: skip
+    base = SynthConfig(
+        seed=seed, n_crops_per_photo=n_crops_per_photo, photos=tuple(PHOTOS) if with_builtin else (), **knobs
+    )
     scan = scan_photos(photos_dir, base, exclude=out_dir)
     check_enough(scan, len(base.photos))
     config = dataclasses.replace(base, user_photos=tuple(p.source for p in scan.photos))
@@ -215,17 +234,31 @@ def read_info(out_dir: str | os.PathLike) -> SynthInfo | None:
         config = SynthConfig.from_json(cfg)
         if config.digest() != meta.get("config_hash"):
             return None
-        return SynthInfo(path=path, config=config, config_hash=meta["config_hash"],
-                         n_images=meta["n_images"], n_references=meta["n_references"],
-                         n_distorted=meta["n_distorted"], mean_vote_std=meta["mean_vote_std"],
-                         build_seconds=meta["build_seconds"], digest=meta["digest"], reused=True)
+        return SynthInfo(
+            path=path,
+            config=config,
+            config_hash=meta["config_hash"],
+            n_images=meta["n_images"],
+            n_references=meta["n_references"],
+            n_distorted=meta["n_distorted"],
+            mean_vote_std=meta["mean_vote_std"],
+            build_seconds=meta["build_seconds"],
+            digest=meta["digest"],
+            reused=True,
+        )
     except (TypeError, KeyError):
         return None  # another generator version, or a damaged marker: not reusable
 
 
-def build_from_config(out_dir: str | os.PathLike, config: SynthConfig, *, workers: int = 2,
-                      force: bool = False, progress: bool = True,
-                      crops: dict[str, tuple[np.ndarray, ...]] | None = None) -> SynthInfo:
+def build_from_config(
+    out_dir: str | os.PathLike,
+    config: SynthConfig,
+    *,
+    workers: int = 2,
+    force: bool = False,
+    progress: bool = True,
+    crops: dict[str, tuple[np.ndarray, ...]] | None = None,
+) -> SynthInfo:
     """Like :func:`build_synthetic` with an explicit config; ``force`` rebuilds a matching cache.
 
     ``crops`` maps each user photo's name to its pristine crops (what :func:`scan_photos` made).
@@ -259,13 +292,17 @@ def build_from_config(out_dir: str | os.PathLike, config: SynthConfig, *, worker
             (tmp / sub).mkdir()
         rows, file_hashes = _render_all(tmp, config, crops, workers, progress)
         file_hashes.update(_write_tables(tmp, config, rows))
-        digest = hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in sorted(file_hashes.items()))
-                                .encode()).hexdigest()
+        digest = hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in sorted(file_hashes.items())).encode()).hexdigest()
         n_ref = sum(r["distortion"] == "reference" for r in rows)
-        meta = {"config_hash": chash, "digest": digest, "n_images": len(rows), "n_references": n_ref,
-                "n_distorted": len(rows) - n_ref,
-                "mean_vote_std": float(np.mean([r["std"] for r in rows])),
-                "build_seconds": round(time.perf_counter() - start, 3)}
+        meta = {
+            "config_hash": chash,
+            "digest": digest,
+            "n_images": len(rows),
+            "n_references": n_ref,
+            "n_distorted": len(rows) - n_ref,
+            "mean_vote_std": float(np.mean([r["std"] for r in rows])),
+            "build_seconds": round(time.perf_counter() - start, 3),
+        }
         # Written last: its presence (with a matching hash) is what "complete" means.
         (tmp / MARKER).write_text(json.dumps(meta, indent=1) + "\n")
         _swap_into_place(tmp, out, chash)
@@ -308,9 +345,20 @@ def _jobs(config: SynthConfig, root: Path, crops: dict[str, tuple[np.ndarray, ..
         for crop in range(config.n_crops_per_photo):
             ref += 1
             n = 1 + len(types) * config.levels
-            jobs.append({"config": config, "root": str(root), "photo": name, "key": key, "crop": crop,
-                         "pristine": None if pristine is None else pristine[crop],
-                         "ref": ref, "first_id": next_id, "types": types, "n": n})
+            jobs.append(
+                {
+                    "config": config,
+                    "root": str(root),
+                    "photo": name,
+                    "key": key,
+                    "crop": crop,
+                    "pristine": None if pristine is None else pristine[crop],
+                    "ref": ref,
+                    "first_id": next_id,
+                    "types": types,
+                    "n": n,
+                }
+            )
             next_id += n
     return jobs
 
@@ -318,8 +366,7 @@ def _jobs(config: SynthConfig, root: Path, crops: dict[str, tuple[np.ndarray, ..
 def _render_all(tmp: Path, config: SynthConfig, crops: dict, workers: int, progress: bool):
     jobs = _jobs(config, tmp, crops)
     rows, hashes = [], {}
-    bar = tqdm(total=sum(j["n"] for j in jobs), desc="synthetic dataset", unit="img",
-               disable=not progress)
+    bar = tqdm(total=sum(j["n"] for j in jobs), desc="synthetic dataset", unit="img", disable=not progress)
     try:
         if workers <= 1 or len(jobs) == 1:
             results = (synthetic_render.render_reference(j) for j in jobs)
@@ -360,13 +407,31 @@ def _write_tables(root: Path, config: SynthConfig, rows: list[dict]) -> dict:
     photo_index = {name: k for k, name in enumerate(config.photo_names, 1)}
     texts["AVA.txt"] = "".join(
         f"{i} {r['image_id']} {' '.join(map(str, r['hist']))} 0 0 {photo_index[r['photo']]}\n"
-        for i, r in enumerate(rows, 1))
+        for i, r in enumerate(rows, 1)
+    )
     dist = [r for r in rows if r["distortion"] != "reference"]  # TID2013 lists distorted images only
     texts["mos_with_names.txt"] = "".join(f"{r['mean'] - 1:.5f} {Path(r['tid_file']).name}\n" for r in dist)
     # As in TID2013, mos_std is the uncertainty of the mean, not the raters' spread (groups.csv has that).
     texts["mos_std.txt"] = "".join(f"{r['std'] / np.sqrt(r['n_votes']):.5f}\n" for r in dist)
-    cols = ["image_id", "photo", "ref_id", "crop", "distortion", "type", "level", "strength",
-            "fr_quality", "ssim", "psnr", "latent", "n_votes", "mean", "std", "ava_file", "tid_file"]
+    cols = [
+        "image_id",
+        "photo",
+        "ref_id",
+        "crop",
+        "distortion",
+        "type",
+        "level",
+        "strength",
+        "fr_quality",
+        "ssim",
+        "psnr",
+        "latent",
+        "n_votes",
+        "mean",
+        "std",
+        "ava_file",
+        "tid_file",
+    ]
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")  # quotes a user photo's name that holds a comma
     writer.writerow(cols)

@@ -18,13 +18,18 @@ def readme(config, n_images: int, n_distorted: int, generator_version: int, conf
     """README.txt of a build with ``config`` (a ``SynthConfig``)."""
     sources = ""
     if config.photos:
-        sources += ("\nBuilt-in source photos (shipped inside the scikit-image wheel; licences as stated by "
-                    "scikit-image):\n" + "".join(f"  {p:<22}{PHOTOS[p][2]}\n" for p in config.photos))
+        sources += (
+            "\nBuilt-in source photos (shipped inside the scikit-image wheel; licences as stated by "
+            "scikit-image):\n" + "".join(f"  {p:<22}{PHOTOS[p][2]}\n" for p in config.photos)
+        )
     if config.user_photos:
-        sources += ("\nThe user's own photos (given with --photos): they belong to the user, under whatever "
-                    "rights\nthe user holds; no licence is stated or implied for them here. File digests: "
-                    + config_file + ".\n"
-                    + "".join(f"  {p.name}\n" for p in config.user_photos))
+        sources += (
+            "\nThe user's own photos (given with --photos): they belong to the user, under whatever "
+            "rights\nthe user holds; no licence is stated or implied for them here. File digests: "
+            + config_file
+            + ".\n"
+            + "".join(f"  {p.name}\n" for p in config.user_photos)
+        )
     return f"""\
 SYNTHETIC DATASET - THE LABELS ARE SYNTHETIC, NOT HUMAN OPINIONS.
 

@@ -47,8 +47,9 @@ def crop_user_photo(config, photo: np.ndarray, sha256: str, crop: int) -> np.nda
     return distortions.crop_photo(photo, config.size, config.crop_scale, rng)
 
 
-def _store(x: np.ndarray, root: Path, jpg_rel: str, tid_rel: str, quality: int,
-           tid_exact: bool = False) -> tuple[np.ndarray, dict]:
+def _store(
+    x: np.ndarray, root: Path, jpg_rel: str, tid_rel: str, quality: int, tid_exact: bool = False
+) -> tuple[np.ndarray, dict]:
     """Write the AVA JPEG and the TID lossless file; return the JPEG's decoded pixels.
 
     The TID file holds those decoded pixels, or ``x`` itself when ``tid_exact`` (references:
@@ -62,7 +63,8 @@ def _store(x: np.ndarray, root: Path, jpg_rel: str, tid_rel: str, quality: int,
     buf = io.BytesIO()
     # compress_level=1: zlib level 6 made PNG writing the slowest step for ~8% smaller files.
     Image.fromarray(rgb if tid_exact else decoded).save(
-        buf, format="PNG" if tid_rel.endswith("png") else "BMP", compress_level=1)
+        buf, format="PNG" if tid_rel.endswith("png") else "BMP", compress_level=1
+    )
     (root / jpg_rel).write_bytes(jpg)
     (root / tid_rel).write_bytes(buf.getvalue())
     hashes = {jpg_rel: hashlib.sha256(jpg).hexdigest(), tid_rel: hashlib.sha256(buf.getvalue()).hexdigest()}
@@ -88,15 +90,22 @@ def render_reference(job: dict) -> tuple[list[dict], dict]:
         d = distortions.DISTORTIONS[dname]
         for level in range(1, config.levels + 1):
             img = distortions.apply(dname, pristine, level, config.levels, ctx)
-            variants.append((dname, d.code, level, distortions.strength(d, level, config.levels), img,
-                             f"distorted_images/i{ref:02d}_{d.code:02d}_{level}.{config.tid_ext}"))
+            variants.append(
+                (
+                    dname,
+                    d.code,
+                    level,
+                    distortions.strength(d, level, config.levels),
+                    img,
+                    f"distorted_images/i{ref:02d}_{d.code:02d}_{level}.{config.tid_ext}",
+                )
+            )
 
     rows, hashes = [], {}
     for k, (dname, code, level, strength, img, tid_rel) in enumerate(variants):
         image_id = job["first_id"] + k
         jpg_rel = f"images/{image_id}.jpg"
-        seen, h = _store(img, root, jpg_rel, tid_rel, config.storage_jpeg_quality,
-                         tid_exact=dname == "reference")
+        seen, h = _store(img, root, jpg_rel, tid_rel, config.storage_jpeg_quality, tid_exact=dname == "reference")
         hashes.update(h)
         q, ssim, psnr = raters.fr_quality(pristine, seen, config.ssim_weight, config.psnr_range)
         mixed = raters.with_severity(q, level, config.levels, config.severity_weight, config.q_floor)
@@ -105,9 +114,26 @@ def render_reference(job: dict) -> tuple[list[dict], dict]:
         n = raters.draw_vote_count(vrng, config.votes_median, config.votes_log_sd, *config.votes_range)
         hist = raters.sample_votes(latent, pool, vrng, n)
         mean, std = raters.hist_mean_std(hist)
-        rows.append({"image_id": image_id, "photo": name, "crop": job["crop"], "ref_id": ref_name,
-                     "distortion": dname, "type": code, "level": level, "strength": strength,
-                     "fr_quality": q, "ssim": ssim, "psnr": psnr, "latent": latent,
-                     "hist": hist.tolist(), "n_votes": n, "mean": mean, "std": std,
-                     "ava_file": jpg_rel, "tid_file": tid_rel})
+        rows.append(
+            {
+                "image_id": image_id,
+                "photo": name,
+                "crop": job["crop"],
+                "ref_id": ref_name,
+                "distortion": dname,
+                "type": code,
+                "level": level,
+                "strength": strength,
+                "fr_quality": q,
+                "ssim": ssim,
+                "psnr": psnr,
+                "latent": latent,
+                "hist": hist.tolist(),
+                "n_votes": n,
+                "mean": mean,
+                "std": std,
+                "ava_file": jpg_rel,
+                "tid_file": tid_rel,
+            }
+        )
     return rows, hashes

@@ -143,5 +143,13 @@ class TID2013(AestheticDataset):
         self.sigma = sigma
         self.mos = np.asarray(mos, dtype=np.float64)  # aligned with records, on 0..9
         self.mos_std = np.asarray(mos_std, dtype=np.float64) if all_std is not None else None
-        super().__init__(root, records, NUM_BUCKETS, preprocess=preprocess, train=augments(split, train), seed=seed,
-                         max_pixels=max_pixels, skipped=skipped)  # fmt: skip
+        super().__init__(
+            root,
+            records,
+            NUM_BUCKETS,
+            preprocess=preprocess,
+            train=augments(split, train),
+            seed=seed,
+            max_pixels=max_pixels,
+            skipped=skipped,
+        )

@@ -89,8 +89,9 @@ def _candidates(folder: Path, exclude: Path | None) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(folder):
         here = Path(dirpath)
         # Hidden folders and the output folder (a build may be written inside the photo folder) are not photos.
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (exclude is None or
-                                                                              (here / d).absolute() != exclude))
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and (exclude is None or (here / d).absolute() != exclude)
+        )
         found += [here / f for f in filenames if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
@@ -149,15 +150,24 @@ def scan_photos(folder: str | os.PathLike, config, *, exclude: str | os.PathLike
             continue
         h, w = pixels.shape[:2]
         if not distortions.fits_crop(w, h, config.size):
-            skipped.append(SkippedFile(name, f"too small: {w}x{h}; a crop needs a {width}:{height} area of at least "
-                                             f"{width}x{height} pixels"))
+            skipped.append(
+                SkippedFile(
+                    name,
+                    f"too small: {w}x{h}; a crop needs a {width}:{height} area of at least {width}x{height} pixels",
+                )
+            )
             continue
         seen[sha] = name
         crops = tuple(synthetic_render.crop_user_photo(config, pixels, sha, k) for k in range(config.n_crops_per_photo))
         texture = float(np.mean([texture_fraction(c) for c in crops]))
         if texture < MIN_TEXTURE:
-            skipped.append(SkippedFile(name, f"flat or near-blank: {texture:.0%} of its crops' pixels are textured "
-                                             f"(at least {MIN_TEXTURE:.0%} needed); it has no quality to rank"))
+            skipped.append(
+                SkippedFile(
+                    name,
+                    f"flat or near-blank: {texture:.0%} of its crops' pixels are textured "
+                    f"(at least {MIN_TEXTURE:.0%} needed); it has no quality to rank",
+                )
+            )
             continue
         photos.append(UserPhoto(SourcePhoto(name, sha, pixels.shape[2] == 1), crops))
     return PhotoScan(root, tuple(photos), tuple(skipped))
@@ -172,7 +182,9 @@ def check_enough(scan: PhotoScan, n_builtin: int) -> None:
     if n_builtin:
         need = "it needs at least 1 of its own next to the built-in ones"
     else:
-        need = (f"the dataset is split by source photo, so it needs at least {MIN_PHOTOS} (one to train on, one to "
-                "validate on); add photos or include the built-in ones (--with-builtin)")
+        need = (
+            f"the dataset is split by source photo, so it needs at least {MIN_PHOTOS} (one to train on, one to "
+            "validate on); add photos or include the built-in ones (--with-builtin)"
+        )
     skipped = "".join(f"\n  skipped {s.name}: {s.reason}" for s in scan.skipped)
     raise TooFewPhotosError(f"--photos {scan.folder}: {found}; {need}. Nothing was written.{skipped}")

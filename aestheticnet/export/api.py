@@ -54,9 +54,16 @@ def export_checkpoint(
     from aestheticnet.export.steps import ExportRun
 
     say = log or (lambda _m: None)
-    options = ExportOptions(data=Path(data) if data is not None else None, calibration_samples=calibration_samples,
-                            opset=opset, spec=spec, coreml_shapes=coreml_shapes, coreml_input=coreml_input,
-                            exporter=exporter, recipe=recipe)  # fmt: skip
+    options = ExportOptions(
+        data=Path(data) if data is not None else None,
+        calibration_samples=calibration_samples,
+        opset=opset,
+        spec=spec,
+        coreml_shapes=coreml_shapes,
+        coreml_input=coreml_input,
+        exporter=exporter,
+        recipe=recipe,
+    )
     plan = make_plan(checkpoint, formats, precisions, out_dir, options, name)
     recorder = Recorder(ExportReport(str(plan.checkpoint), str(plan.out), skipped=plan.skipped), say)
     for skipped in plan.skipped:

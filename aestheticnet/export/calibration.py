@@ -63,8 +63,13 @@ def load_images(
         images = [file_tensor(files[i], pre).numpy() for i in picked]
         names = [str(files[i].relative_to(root)) for i in picked]
         kind = "image folder"
-    info = {"source": str(root), "kind": kind, "samples": len(images), "policy": pre.policy,
-            "shapes": sorted({f"{x.shape[1]}x{x.shape[2]}" for x in images})}  # fmt: skip
+    info = {
+        "source": str(root),
+        "kind": kind,
+        "samples": len(images),
+        "policy": pre.policy,
+        "shapes": sorted({f"{x.shape[1]}x{x.shape[2]}" for x in images}),
+    }
     return images, names, info
 
 

@@ -78,9 +78,11 @@ def make_plan(
     precs = members(precisions, Precision, "precision", UnknownPrecisionError)
     if options.calibration_samples < 1:
         raise ExportError(f"--calibration-samples must be >= 1, got {options.calibration_samples}")
-    for value, valid, what in ((options.coreml_shapes, COREML_SHAPE_MODES, "coreml_shapes"),
-                               (options.coreml_input, COREML_INPUT_KINDS, "coreml_input"),
-                               (options.exporter, ONNX_EXPORTERS, "exporter")):  # fmt: skip
+    for value, valid, what in (
+        (options.coreml_shapes, COREML_SHAPE_MODES, "coreml_shapes"),
+        (options.coreml_input, COREML_INPUT_KINDS, "coreml_input"),
+        (options.exporter, ONNX_EXPORTERS, "exporter"),
+    ):
         if value not in valid:
             raise ExportError(f"{what}={value!r}; expected one of {', '.join(valid)}")
     offered = [(f, p) for f in fmts for p in precs if p in SPECS[f].tolerances]
@@ -91,8 +93,9 @@ def make_plan(
             + "; ".join(f"{s.name}: {', '.join(p.value for p in s.precisions)}" for s in SPECS.values())
         )
     checkpoint = Path(checkpoint)
-    plan = ExportPlan(checkpoint, Path(out_dir), name or checkpoint.name.removesuffix(".safetensors"), offered,
-                      skipped, options)  # fmt: skip
+    plan = ExportPlan(
+        checkpoint, Path(out_dir), name or checkpoint.name.removesuffix(".safetensors"), offered, skipped, options
+    )
     if plan.needs_calibration and options.data is None:
         raise ExportError(
             "int8 for ONNX/TFLite/ExecuTorch is calibrated on real images: pass --data DIR (a dataset or a folder of "
@@ -119,15 +122,25 @@ class Manifests:
 
     def build(self, fmt: Format, precision: Precision, exporter: dict, **kw) -> dict:
         return build_manifest(
-            checkpoint_meta=self.plan.meta, checkpoint_sha256=self.sha256, checkpoint_name=self.plan.checkpoint.name,
-            fmt=fmt, precision=precision, dynamic=kw.pop("dynamic", self.bounds),
-            exporter={**exporter, "model_rewrites": self.rewrites}, **kw,
-        )  # fmt: skip
+            checkpoint_meta=self.plan.meta,
+            checkpoint_sha256=self.sha256,
+            checkpoint_name=self.plan.checkpoint.name,
+            fmt=fmt,
+            precision=precision,
+            dynamic=kw.pop("dynamic", self.bounds),
+            exporter={**exporter, "model_rewrites": self.rewrites},
+            **kw,
+        )
 
     def tflite(self, precision: Precision, onnx_exporter: str | None, calibration: dict | None) -> dict:
         info = {"exporter": "onnx2tf + TFLiteConverter (from the dynamo ONNX)", "onnx_exporter": onnx_exporter}
-        return self.build(Format.TFLITE, precision, info, input_shape=["batch", "height", "width", 3],
-                          calibration=calibration if precision == Precision.INT8 else None)  # fmt: skip
+        return self.build(
+            Format.TFLITE,
+            precision,
+            info,
+            input_shape=["batch", "height", "width", 3],
+            calibration=calibration if precision == Precision.INT8 else None,
+        )
 
     @property
     def et_spec(self) -> DynamicSpec:
@@ -139,9 +152,11 @@ class Manifests:
         from aestheticnet.export.executorch.convert import conversion_text
 
         dynamic = _bounds(self.et_spec)
-        info = {"exporter": "torch.export -> ExecuTorch (XNNPACK delegate)",
-                "conversion": conversion_text(precision, self.plan.options.recipe),
-                "bounds_note": "the runtime plans input memory for the upper bounds"}  # fmt: skip
+        info = {
+            "exporter": "torch.export -> ExecuTorch (XNNPACK delegate)",
+            "conversion": conversion_text(precision, self.plan.options.recipe),
+            "bounds_note": "the runtime plans input memory for the upper bounds",
+        }
         return self.build(Format.EXECUTORCH, precision, info, dynamic=dynamic, calibration=calibration)
 
     def coreml(self, precision: Precision) -> dict:
@@ -152,20 +167,36 @@ class Manifests:
         extra: dict[str, Any] = {}
         mean = self.build(Format.COREML, precision, {})["input"]["mean"]
         if image:
-            extra.update(image_scale=1 / 255, image_bias=[-float(m) for m in mean], color_layout="RGB",
-                         std_folded_into_first_conv=True)  # fmt: skip
+            extra.update(
+                image_scale=1 / 255,
+                image_bias=[-float(m) for m in mean],
+                color_layout="RGB",
+                std_folded_into_first_conv=True,
+            )
         enumerated = options.coreml_shapes == "enumerated"
         if enumerated:
             extra["enumerated"] = [[1, 3, h, w] for h, w in DEFAULT_ENUMERATED]
         lo = max(spec.multiple, spec.min_side)
-        dynamic = None if enumerated else {"batch": [1, 1 if image else spec.max_batch],
-                                           "height": [lo, spec.max_side], "width": [lo, spec.max_side]}  # fmt: skip
+        dynamic = (
+            None
+            if enumerated
+            else {
+                "batch": [1, 1 if image else spec.max_batch],
+                "height": [lo, spec.max_side],
+                "width": [lo, spec.max_side],
+            }
+        )
         weights = options.recipe.coreml_weights() if precision == Precision.INT8 else precision.value
-        info = {"exporter": "torch.export -> coremltools ML program",
-                "compute_precision": "FLOAT32" if precision == Precision.FP32 else "FLOAT16",
-                "weights": weights, "minimum_deployment_target": "iOS16", "shapes": options.coreml_shapes}  # fmt: skip
-        manifest = self.build(Format.COREML, precision, info, dynamic=dynamic, input_kind=options.coreml_input,
-                              extra_input=extra)  # fmt: skip
+        info = {
+            "exporter": "torch.export -> coremltools ML program",
+            "compute_precision": "FLOAT32" if precision == Precision.FP32 else "FLOAT16",
+            "weights": weights,
+            "minimum_deployment_target": "iOS16",
+            "shapes": options.coreml_shapes,
+        }
+        manifest = self.build(
+            Format.COREML, precision, info, dynamic=dynamic, input_kind=options.coreml_input, extra_input=extra
+        )
         if image:
             manifest["input"]["shape"] = [1, 3, "height", "width"]
         return manifest

@@ -61,10 +61,18 @@ class ExportRun:
         self.rec.shared("prepare", t0)
         self.manifests = Manifests(self.plan, sha, rewrites)
         mean, std = pre.get("mean", IMAGENET_MEAN), pre.get("std", IMAGENET_STD)
-        self.coreml_options = {"shapes": self.options.coreml_shapes, "input_kind": self.options.coreml_input,
-                               "mean": mean, "std": std, "spec": self.options.spec, "recipe": self.options.recipe}
-        self.coreml_jobs = [(p.value, str(self.plan.path(Format.COREML, p)), self.manifests.coreml(p))
-                            for p in self.plan.precisions(Format.COREML)]  # fmt: skip
+        self.coreml_options = {
+            "shapes": self.options.coreml_shapes,
+            "input_kind": self.options.coreml_input,
+            "mean": mean,
+            "std": std,
+            "spec": self.options.spec,
+            "recipe": self.options.recipe,
+        }
+        self.coreml_jobs = [
+            (p.value, str(self.plan.path(Format.COREML, p)), self.manifests.coreml(p))
+            for p in self.plan.precisions(Format.COREML)
+        ]
 
     def run(self) -> None:
         from aestheticnet.artifacts.files import scratch_dir
@@ -119,8 +127,14 @@ class ExportRun:
         path = self.plan.path(Format.ONNX, Precision.FP32) if keep else self.scratch / "fp32.onnx"
         t0 = time.perf_counter()
         try:
-            result = build_onnx(self.prepared, path, opset=self.options.opset, spec=self.options.spec,
-                                exporter=self.options.exporter, traced=self.traced)  # fmt: skip
+            result = build_onnx(
+                self.prepared,
+                path,
+                opset=self.options.opset,
+                spec=self.options.spec,
+                exporter=self.options.exporter,
+                traced=self.traced,
+            )
             # The manifest names the exporter that ran, so it is embedded after the export.
             manifest = self.manifests.build(Format.ONNX, Precision.FP32, result.exporter_info())
             _embed_onnx(path, manifest)
@@ -164,8 +178,9 @@ class ExportRun:
                 info["conversion"] = self.options.recipe.onnx_conversion()
                 manifest = self.manifests.build(Format.ONNX, precision, info, calibration=self.calibration_info)
                 quantize_int8(self.onnx_fp32, dst, self.calibration, flat_entries(manifest), self.options.recipe)
-            self.rec.artifact(Format.ONNX, precision, dst, {precision.value: round(time.perf_counter() - t0, 3)},
-                              manifest)  # fmt: skip
+            self.rec.artifact(
+                Format.ONNX, precision, dst, {precision.value: round(time.perf_counter() - t0, 3)}, manifest
+            )
         except Exception as exc:  # noqa: BLE001
             self.rec.failure(f"onnx/{precision.value}", exc)
 
@@ -236,8 +251,15 @@ class ExportRun:
             manifest = self.manifests.executorch(precision, calibration)
             try:
                 seconds = traced | convert_executorch(  # the shared trace is counted once, with the first precision
-                    self.prepared, dst, precision=precision, spec=self.manifests.et_spec, images=self.calibration,
-                    recipe=self.options.recipe, manifest=manifest, program=program)
+                    self.prepared,
+                    dst,
+                    precision=precision,
+                    spec=self.manifests.et_spec,
+                    images=self.calibration,
+                    recipe=self.options.recipe,
+                    manifest=manifest,
+                    program=program,
+                )
                 traced = {}
                 manifest["export"]["seconds"] = seconds
                 self.rec.artifact(Format.EXECUTORCH, precision, dst, seconds, manifest)
@@ -262,8 +284,14 @@ class ExportRun:
 
         for precision, dst, manifest in self.coreml_jobs:
             try:
-                result = convert_coreml(self.prepared, Path(dst), precision=precision, traced=self.traced,
-                                        metadata=manifest, **self.coreml_options)  # fmt: skip
+                result = convert_coreml(
+                    self.prepared,
+                    Path(dst),
+                    precision=precision,
+                    traced=self.traced,
+                    metadata=manifest,
+                    **self.coreml_options,
+                )
                 manifest["export"]["seconds"] = result["seconds"]
                 self.rec.artifact(Format.COREML, Precision(precision), Path(dst), result["seconds"], manifest)
             except Exception as exc:  # noqa: BLE001

@@ -146,9 +146,14 @@ def _gate(report: VerifyReport, tol: Tolerance, values: dict[str, float], where:
     """Record a mismatch for every value outside its tolerance. High/low agreement is a rate: it is gated on the
     real-image set only (one random sample near the threshold says nothing)."""
     status = "ok"
-    checks = (("max_abs", tol.max_abs, "<="), ("mean_score_diff", tol.mean_score, "<="),
-              ("psnr_db", tol.psnr_db, ">="), ("agreement", tol.agreement, ">="),
-              ("srocc", tol.srocc, ">="), ("plcc", tol.plcc, ">="))  # fmt: skip
+    checks = (
+        ("max_abs", tol.max_abs, "<="),
+        ("mean_score_diff", tol.mean_score, "<="),
+        ("psnr_db", tol.psnr_db, ">="),
+        ("agreement", tol.agreement, ">="),
+        ("srocc", tol.srocc, ">="),
+        ("plcc", tol.plcc, ">="),
+    )
     for key, limit, op in checks:
         if limit is None or key not in values or (key == "agreement" and not agreement):
             continue
@@ -239,8 +244,9 @@ def verify_artifact(
     for shape in shapes or DEFAULT_SHAPES:
         _check_shape(report, backend, inputs, shape, buckets, tol, gated)
     if images is not None:
-        report.real = _real_images(ref, backend, images, data_info, buckets, tol, report, cache,
-                                   ("real", str(reference), str(data), samples))  # fmt: skip
+        report.real = _real_images(
+            ref, backend, images, data_info, buckets, tol, report, cache, ("real", str(reference), str(data), samples)
+        )
     return report
 
 
@@ -333,8 +339,9 @@ def _shape_inputs(images, n: int, h: int, w: int, rng) -> np.ndarray:
     import torch.nn.functional as F
 
     picked = [images[int(i)] for i in rng.integers(0, len(images), n)]
-    out = [F.interpolate(torch.from_numpy(x)[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-           for x in picked]  # fmt: skip
+    out = [
+        F.interpolate(torch.from_numpy(x)[None], size=(h, w), mode="bilinear", align_corners=False)[0] for x in picked
+    ]
     return torch.stack(out).numpy().astype(np.float32)
 
 
@@ -349,8 +356,9 @@ def _real_images(ref, backend, images, info, buckets, tol, report, cache, key) -
         return {"n": len(images), "status": "FAIL", "data": info}
     values = _compare(expected, got, buckets)
     ms_ref, ms_got = mean_score(expected, buckets), mean_score(got, buckets)
-    values.update(srocc=srocc(ms_ref, ms_got), plcc=plcc(ms_ref, ms_got), n=len(images),
-                  reference_score_std=float(np.std(ms_ref)))  # fmt: skip
+    values.update(
+        srocc=srocc(ms_ref, ms_got), plcc=plcc(ms_ref, ms_got), n=len(images), reference_score_std=float(np.std(ms_ref))
+    )
     if math.isnan(values["srocc"]) or values["reference_score_std"] < MIN_SCORE_SPREAD:
         # An untrained network scores every image the same: ranks are then set by rounding noise.
         report.notes.append(

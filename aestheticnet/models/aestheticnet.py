@@ -33,8 +33,15 @@ from aestheticnet.models.cells import Cell
 from aestheticnet.models.head import DistributionHead
 from aestheticnet.models.input_norm import INPUT_NORMS, make_input_norm
 from aestheticnet.nas.genotypes import Genotype, resolve_genotype
-from aestheticnet.nas.stem import (build_stem, cell_dilation, cell_slots, check_stem, input_multiple, reduction_layers,
-                                   run_stem)
+from aestheticnet.nas.stem import (
+    build_stem,
+    cell_dilation,
+    cell_slots,
+    check_stem,
+    input_multiple,
+    reduction_layers,
+    run_stem,
+)
 
 __all__ = [
     "AestheticNetConfig",
@@ -67,18 +74,22 @@ class AestheticNetConfig:
     def __post_init__(self) -> None:
         raise_problems(self, type_problems(self))
         stem_problem = check_stem(self.stem)
-        problems = problems_of([
-            (stem_problem is None, stem_problem or ""),
-            (self.layers >= 3, f"layers={self.layers} (need >= 3 for two reduction cells)"),
-            (self.init_channels >= 2 and self.init_channels % 2 == 0,
-             f"init_channels={self.init_channels} (need an even number >= 2)"),
-            (self.num_buckets >= 2, f"num_buckets={self.num_buckets} (need >= 2)"),
-            (0.0 <= self.drop_path < 1.0, f"drop_path={self.drop_path} (need 0 <= p < 1)"),
-            (0.0 <= self.head_dropout < 1.0, f"head_dropout={self.head_dropout} (need 0 <= p < 1)"),
-            (self.dilation >= 1, f"dilation={self.dilation} (need >= 1)"),
-            (self.input_norm in INPUT_NORMS, f"input_norm={self.input_norm!r} (valid: {', '.join(INPUT_NORMS)})"),
-            (self.cbam_reduction >= 1, f"cbam_reduction={self.cbam_reduction} (need >= 1)"),
-        ])  # fmt: skip
+        problems = problems_of(
+            [
+                (stem_problem is None, stem_problem or ""),
+                (self.layers >= 3, f"layers={self.layers} (need >= 3 for two reduction cells)"),
+                (
+                    self.init_channels >= 2 and self.init_channels % 2 == 0,
+                    f"init_channels={self.init_channels} (need an even number >= 2)",
+                ),
+                (self.num_buckets >= 2, f"num_buckets={self.num_buckets} (need >= 2)"),
+                (0.0 <= self.drop_path < 1.0, f"drop_path={self.drop_path} (need 0 <= p < 1)"),
+                (0.0 <= self.head_dropout < 1.0, f"head_dropout={self.head_dropout} (need 0 <= p < 1)"),
+                (self.dilation >= 1, f"dilation={self.dilation} (need >= 1)"),
+                (self.input_norm in INPUT_NORMS, f"input_norm={self.input_norm!r} (valid: {', '.join(INPUT_NORMS)})"),
+                (self.cbam_reduction >= 1, f"cbam_reduction={self.cbam_reduction} (need >= 1)"),
+            ]
+        )
         raise_problems(self, problems)
 
     @property
@@ -153,10 +164,17 @@ class AestheticNet(DistributionHead, nn.Module):
         concat = {False: len(genotype.normal_concat), True: len(genotype.reduce_concat)}
         slots = cell_slots(stem, layers, concat.__getitem__)
         self.cells = nn.ModuleList(
-            Cell(genotype, slot.c_prev_prev, slot.c_prev, slot.c, slot.reduction, slot.reduction_prev,
-                 cell_dilation(slot.index, slot.reduction, layers, config.dilation))
+            Cell(
+                genotype,
+                slot.c_prev_prev,
+                slot.c_prev,
+                slot.c,
+                slot.reduction,
+                slot.reduction_prev,
+                cell_dilation(slot.index, slot.reduction, layers, config.dilation),
+            )
             for slot in slots
-        )  # fmt: skip
+        )
         self.num_features = c_prev = slots[-1].c_out
         aux_channels = slots[self.reduction_layers[1]].c_out
         self.auxiliary_head = AuxiliaryHead(aux_channels, config.num_buckets) if config.auxiliary else None
@@ -222,7 +240,4 @@ def check_image_batch(x: torch.Tensor, multiple: int) -> None:
 
 
 def count_parameters(model: nn.Module, exclude_auxiliary: bool = True) -> int:
-    return sum(
-        p.numel() for name, p in model.named_parameters() if not (exclude_auxiliary and "auxiliary" in name)
-    )
-
+    return sum(p.numel() for name, p in model.named_parameters() if not (exclude_auxiliary and "auxiliary" in name))

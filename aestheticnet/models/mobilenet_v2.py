@@ -25,12 +25,25 @@ from aestheticnet.configs import problems_of, raise_problems, reject_unknown, ty
 from aestheticnet.models.aestheticnet import check_image_batch
 from aestheticnet.models.head import DistributionHead
 
-__all__ = ["INVERTED_RESIDUALS", "LAST_CHANNELS", "STEM_CHANNELS", "InvertedResidual", "MobileNetV2",
-           "MobileNetV2Config"]  # fmt: skip
+__all__ = [
+    "INVERTED_RESIDUALS",
+    "LAST_CHANNELS",
+    "STEM_CHANNELS",
+    "InvertedResidual",
+    "MobileNetV2",
+    "MobileNetV2Config",
+]
 
 # (t, c, n, s): expansion factor, output channels, repeats, stride of the first repeat (the paper's table 2).
-INVERTED_RESIDUALS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                      (6, 320, 1, 1))  # fmt: skip
+INVERTED_RESIDUALS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 STEM_CHANNELS = 32
 LAST_CHANNELS = 1280
 TOTAL_STRIDE = 32  # the stem and four stride-2 stages
@@ -45,10 +58,15 @@ class MobileNetV2Config:
 
     def __post_init__(self) -> None:
         raise_problems(self, type_problems(self))
-        raise_problems(self, problems_of([
-            (self.num_buckets >= 2, f"num_buckets={self.num_buckets} (need >= 2)"),
-            (0.0 <= self.head_dropout < 1.0, f"head_dropout={self.head_dropout} (need 0 <= p < 1)"),
-        ]))  # fmt: skip
+        raise_problems(
+            self,
+            problems_of(
+                [
+                    (self.num_buckets >= 2, f"num_buckets={self.num_buckets} (need >= 2)"),
+                    (0.0 <= self.head_dropout < 1.0, f"head_dropout={self.head_dropout} (need 0 <= p < 1)"),
+                ]
+            ),
+        )
 
     @property
     def input_multiple(self) -> int:

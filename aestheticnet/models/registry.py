@@ -21,7 +21,6 @@ from aestheticnet.registry import Registry
 __all__ = ["ModelEntry", "MODELS", "register_model", "list_models", "get_entry", "create_model", "build_model"]
 
 
-
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -64,20 +63,38 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
 
 def _imagenet_preprocess(policy: str, max_side: int) -> dict[str, Any]:
     """Input size 224 (as the networks were published), multiples of 32, ImageNet statistics."""
-    return {"policy": policy, "size": 224, "max_side": max_side, "multiple": 32,
-            "mean": IMAGENET_MEAN, "std": IMAGENET_STD}  # fmt: skip
+    return {
+        "policy": policy,
+        "size": 224,
+        "max_side": max_side,
+        "multiple": 32,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+    }
 
 
-register_model(ModelEntry(
-    "aestheticnet", AestheticNetConfig, _imagenet_preprocess("fixed", 224),
-    "searched cells, global average pooling, linear head; trained at a fixed 224x224",
-))  # fmt: skip
-register_model(ModelEntry(
-    "aestheticnet_star", AestheticNetStarConfig, _imagenet_preprocess("aspect", 640),
-    "AestheticNet + CBAM tail + dilated last-stage sep convs; any size that is a multiple of 32",
-))  # fmt: skip
-register_model(ModelEntry(
-    "nima_mobilenet_v2", MobileNetV2Config, _imagenet_preprocess("fixed", 224),
-    "baseline: MobileNetV2 1.0 with NIMA's head (dropout 0.75, 10 buckets, softmax); trained at a fixed 224x224",
-    MobileNetV2,
-))  # fmt: skip
+register_model(
+    ModelEntry(
+        "aestheticnet",
+        AestheticNetConfig,
+        _imagenet_preprocess("fixed", 224),
+        "searched cells, global average pooling, linear head; trained at a fixed 224x224",
+    )
+)
+register_model(
+    ModelEntry(
+        "aestheticnet_star",
+        AestheticNetStarConfig,
+        _imagenet_preprocess("aspect", 640),
+        "AestheticNet + CBAM tail + dilated last-stage sep convs; any size that is a multiple of 32",
+    )
+)
+register_model(
+    ModelEntry(
+        "nima_mobilenet_v2",
+        MobileNetV2Config,
+        _imagenet_preprocess("fixed", 224),
+        "baseline: MobileNetV2 1.0 with NIMA's head (dropout 0.75, 10 buckets, softmax); trained at a fixed 224x224",
+        MobileNetV2,
+    )
+)

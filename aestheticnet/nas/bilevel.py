@@ -67,9 +67,15 @@ class BilevelStepper:
     """
 
     def __init__(
-        self, config: SearchConfig, model: SearchNetwork, opt_w, opt_a, ctx: DistContext, where: Callable,
+        self,
+        config: SearchConfig,
+        model: SearchNetwork,
+        opt_w,
+        opt_a,
+        ctx: DistContext,
+        where: Callable,
         latency: ExpectedLatency | None = None,
-    ):  # fmt: skip
+    ):
         self.config, self.model, self.opt_w, self.opt_a, self.ctx, self.where = config, model, opt_w, opt_a, ctx, where
         self.criterion = make_loss(config.loss, r=config.loss_r, lam=config.loss_lam)
         self.alphas = model.arch_parameters()

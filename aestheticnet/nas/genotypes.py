@@ -18,8 +18,15 @@ from aestheticnet.io import atomic_write_text
 from aestheticnet.nas.operations import PRIMITIVES
 from aestheticnet.registry import Registry
 
-__all__ = ["Genotype", "GenotypeError", "GENOTYPES", "register_genotype", "get_genotype", "list_genotypes",
-           "resolve_genotype"]
+__all__ = [
+    "Genotype",
+    "GenotypeError",
+    "GENOTYPES",
+    "register_genotype",
+    "get_genotype",
+    "list_genotypes",
+    "resolve_genotype",
+]
 
 
 class GenotypeError(ValueError):
@@ -170,24 +177,72 @@ def resolve_genotype(name_or_path: str | Path | Genotype) -> Genotype:
 _CONCAT = (2, 3, 4, 5)
 _PUBLISHED: dict[str, tuple[list[Edge], list[Edge]]] = {  # name: (normal, reduce)
     "DARTS_V1": (
-        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
-         ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
-        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
-         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)],
+        [
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("skip_connect", 0),
+            ("sep_conv_3x3", 1),
+            ("skip_connect", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("skip_connect", 2),
+        ],
+        [
+            ("max_pool_3x3", 0),
+            ("max_pool_3x3", 1),
+            ("skip_connect", 2),
+            ("max_pool_3x3", 0),
+            ("max_pool_3x3", 0),
+            ("skip_connect", 2),
+            ("skip_connect", 2),
+            ("avg_pool_3x3", 0),
+        ],
     ),
     "DARTS_V2": (
-        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-         ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
-        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
+        [
+            ("sep_conv_3x3", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 1),
+            ("skip_connect", 0),
+            ("skip_connect", 0),
+            ("dil_conv_3x3", 2),
+        ],
+        [
+            ("max_pool_3x3", 0),
+            ("max_pool_3x3", 1),
+            ("skip_connect", 2),
+            ("max_pool_3x3", 1),
+            ("max_pool_3x3", 0),
+            ("skip_connect", 2),
+            ("skip_connect", 2),
+            ("max_pool_3x3", 1),
+        ],
     ),
     "PDARTS": (
-        [("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
-         ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("dil_conv_5x5", 4)],
-        [("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
-         ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 1), ("dil_conv_5x5", 3)],
+        [
+            ("skip_connect", 0),
+            ("dil_conv_3x3", 1),
+            ("skip_connect", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 3),
+            ("sep_conv_3x3", 0),
+            ("dil_conv_5x5", 4),
+        ],
+        [
+            ("avg_pool_3x3", 0),
+            ("sep_conv_5x5", 1),
+            ("sep_conv_3x3", 0),
+            ("dil_conv_5x5", 2),
+            ("max_pool_3x3", 0),
+            ("dil_conv_3x3", 1),
+            ("dil_conv_3x3", 1),
+            ("dil_conv_5x5", 3),
+        ],
     ),
-}  # fmt: skip
+}
 
 for _name, (_normal, _reduce) in _PUBLISHED.items():
     register_genotype(_name, Genotype.create(_normal, _CONCAT, _reduce, _CONCAT, source=_name))

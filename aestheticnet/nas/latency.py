@@ -55,8 +55,12 @@ class EdgeCosts:
             raise LatencyError("EdgeCosts: the normal and reduction cells must have the same number of edges")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ops": list(self.ops), "normal": [list(r) for r in self.normal],
-                "reduce": [list(r) for r in self.reduce], "fixed_ms": self.fixed_ms}  # fmt: skip
+        return {
+            "ops": list(self.ops),
+            "normal": [list(r) for r in self.normal],
+            "reduce": [list(r) for r in self.reduce],
+            "fixed_ms": self.fixed_ms,
+        }
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "edge costs") -> "EdgeCosts":

@@ -61,12 +61,17 @@ class ExpectedLatency:
     ):
         check_costs(costs, costs.steps)
         self.steps, self.fixed_ms = costs.steps, costs.fixed_ms
-        cells = {"normal": check_active(active_normal, self.steps, "normal cell"),
-                 "reduce": check_active(active_reduce, self.steps, "reduction cell")}  # fmt: skip
-        self._cost = {k: torch.tensor(_cost_matrix(costs, k, a), dtype=torch.float32, device=device)
-                      for k, a in cells.items()}  # fmt: skip
-        self._real = {k: torch.tensor([[op != "none" for op in ops] for ops in a], dtype=torch.float32, device=device)
-                      for k, a in cells.items()}  # fmt: skip
+        cells = {
+            "normal": check_active(active_normal, self.steps, "normal cell"),
+            "reduce": check_active(active_reduce, self.steps, "reduction cell"),
+        }
+        self._cost = {
+            k: torch.tensor(_cost_matrix(costs, k, a), dtype=torch.float32, device=device) for k, a in cells.items()
+        }
+        self._real = {
+            k: torch.tensor([[op != "none" for op in ops] for ops in a], dtype=torch.float32, device=device)
+            for k, a in cells.items()
+        }
         self.costs = costs
 
     @functools.cached_property

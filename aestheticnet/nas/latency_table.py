@@ -77,8 +77,10 @@ class LatencyTable:
 
     def describe(self) -> str:
         version = f" {self.runtime_version}" if self.runtime_version else ""
-        return (f"{self.runtime.value}{version}, {_threads_text(self.threads)}, on {self.device}, "
-                f"for {self.network.describe()}")  # fmt: skip
+        return (
+            f"{self.runtime.value}{version}, {_threads_text(self.threads)}, on {self.device}, "
+            f"for {self.network.describe()}"
+        )
 
     # ---------------------------------------------------------------------------------------------- files
 
@@ -94,8 +96,10 @@ class LatencyTable:
             "size": f"{self.network.height}x{self.network.width}",
             "network": self.network.to_dict(),
             "method": dict(self.method),
-            "entries": [{**self._shapes[key].to_dict(), "key": key, "ms": ms, **self.measurements.get(key, {})}
-                        for key, ms in self.entries.items()],  # fmt: skip
+            "entries": [
+                {**self._shapes[key].to_dict(), "key": key, "ms": ms, **self.measurements.get(key, {})}
+                for key, ms in self.entries.items()
+            ],
         }
 
     def save(self, path: str | Path) -> Path:
@@ -133,9 +137,18 @@ class LatencyTable:
                 key = OpShape.from_dict({k: v for k, v in item.items() if k in known}, source).key
                 entries[key] = float(item["ms"])
                 measurements[key] = {k: v for k, v in item.items() if k not in known | {"key", "ms"}}
-            return cls(runtime, int(data["threads"]), network, entries, data.get("runtime_version"),
-                       data.get("device", "local"), measurements, data.get("device_info"), data.get("created"),
-                       data.get("method", {}))  # fmt: skip
+            return cls(
+                runtime,
+                int(data["threads"]),
+                network,
+                entries,
+                data.get("runtime_version"),
+                data.get("device", "local"),
+                measurements,
+                data.get("device_info"),
+                data.get("created"),
+                data.get("method", {}),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LatencyError):
                 raise
@@ -156,8 +169,10 @@ class LatencyTable:
         if shape is None:
             return 0.0
         if shape.key not in self.entries:
-            raise LatencyError(f"the latency table has no entry for {shape.key} ({self.describe()}); build it "
-                               "again with `aestheticnet bench ops` (tables made before ReLUs had entries lack them)")
+            raise LatencyError(
+                f"the latency table has no entry for {shape.key} ({self.describe()}); build it "
+                "again with `aestheticnet bench ops` (tables made before ReLUs had entries lack them)"
+            )
         return self.entries[shape.key]
 
     @cached_property
@@ -187,11 +202,16 @@ class LatencyTable:
         """The latency of the final network built from ``genotype``, by part."""
         plan = self.plan
         steps, multiplier = plan.spec.steps, plan.spec.multiplier
-        if genotype.steps != steps or len(genotype.normal_concat) != multiplier or len(
-                genotype.reduce_concat) != multiplier:  # fmt: skip
-            raise LatencyError(f"the genotype has {genotype.steps} nodes per cell and concatenates "
-                               f"{len(genotype.normal_concat)}/{len(genotype.reduce_concat)}; the latency table is "
-                               f"for cells of {steps} nodes concatenating {multiplier}")  # fmt: skip
+        if (
+            genotype.steps != steps
+            or len(genotype.normal_concat) != multiplier
+            or len(genotype.reduce_concat) != multiplier
+        ):
+            raise LatencyError(
+                f"the genotype has {genotype.steps} nodes per cell and concatenates "
+                f"{len(genotype.normal_concat)}/{len(genotype.reduce_concat)}; the latency table is "
+                f"for cells of {steps} nodes concatenating {multiplier}"
+            )
         parts: dict[str, float] = {"stem": self.ms(plan.stem)}
         for cell in plan.cells:
             edges = genotype.reduce if cell.reduction else genotype.normal

@@ -32,8 +32,15 @@ from typing import Any
 
 from aestheticnet.nas.latency import LatencyError
 from aestheticnet.nas.operations import PRIMITIVES
-from aestheticnet.nas.stem import (STEM_STRIDES, build_stem, cell_dilation, cell_slots, check_stem, input_multiple,
-                               reduction_layers)
+from aestheticnet.nas.stem import (
+    STEM_STRIDES,
+    build_stem,
+    cell_dilation,
+    cell_slots,
+    check_stem,
+    input_multiple,
+    reduction_layers,
+)
 
 __all__ = ["FIXED_PARTS", "CellPlan", "NetworkPlan", "NetworkSpec", "OpShape", "plan_network", "stage_of"]
 
@@ -104,19 +111,35 @@ class NetworkSpec:
         if self.height % m or self.width % m or self.height < m or self.width < m:
             raise LatencyError(f"network spec: input {self.height}x{self.width} (need multiples of {m})")
         if self.layers < 3 or self.init_channels < 2 or not 1 <= self.multiplier <= self.steps:
-            raise LatencyError(f"network spec: layers={self.layers}, init_channels={self.init_channels}, "
-                               f"{self.multiplier} of {self.steps} nodes concatenated is no network")  # fmt: skip
+            raise LatencyError(
+                f"network spec: layers={self.layers}, init_channels={self.init_channels}, "
+                f"{self.multiplier} of {self.steps} nodes concatenated is no network"
+            )
 
     @classmethod
     def of(cls, variant: str, config: Any, size: tuple[int, int]) -> "NetworkSpec":
         """The spec of a model ``config`` (an ``AestheticNetConfig``) of ``variant`` run at ``size`` (H, W)."""
         g = config.genotype
         if len(g.normal_concat) != len(g.reduce_concat):
-            raise LatencyError(f"the genotype concatenates {len(g.normal_concat)} nodes in normal cells and "
-                               f"{len(g.reduce_concat)} in reduction cells; a latency table needs one cell plan")
-        return cls(variant, config.layers, config.init_channels, size[0], size[1], config.stem, config.cbam,
-                   config.cbam_reduction, config.dilation, config.num_buckets, config.input_norm, g.steps,
-                   len(g.normal_concat))  # fmt: skip
+            raise LatencyError(
+                f"the genotype concatenates {len(g.normal_concat)} nodes in normal cells and "
+                f"{len(g.reduce_concat)} in reduction cells; a latency table needs one cell plan"
+            )
+        return cls(
+            variant,
+            config.layers,
+            config.init_channels,
+            size[0],
+            size[1],
+            config.stem,
+            config.cbam,
+            config.cbam_reduction,
+            config.dilation,
+            config.num_buckets,
+            config.input_norm,
+            g.steps,
+            len(g.normal_concat),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,13 +153,18 @@ class NetworkSpec:
 
     def differences(self, other: "NetworkSpec") -> list[str]:
         """``field: mine, theirs`` for every field that differs."""
-        return [f"{f.name}: {getattr(self, f.name)}, not {getattr(other, f.name)}" for f in dataclasses.fields(self)
-                if getattr(self, f.name) != getattr(other, f.name)]  # fmt: skip
+        return [
+            f"{f.name}: {getattr(self, f.name)}, not {getattr(other, f.name)}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
 
     def describe(self) -> str:
         cbam = "on" if self.cbam else "off"
-        return (f"{self.variant}, {self.layers} cells, C={self.init_channels}, {self.stem} stem, CBAM {cbam}, "
-                f"dilation {self.dilation}, {self.height}x{self.width}")  # fmt: skip
+        return (
+            f"{self.variant}, {self.layers} cells, C={self.init_channels}, {self.stem} stem, CBAM {cbam}, "
+            f"dilation {self.dilation}, {self.height}x{self.width}"
+        )
 
 
 def stage_of(index: int, reductions: tuple[int, int]) -> str:
@@ -220,15 +248,17 @@ class NetworkPlan:
     def relus(self, cell: CellPlan, edges: Sequence[tuple[str, int]]) -> tuple[list[OpShape], list[OpShape]]:
         """For a cell built from ``edges`` ((op, source) pairs): the standalone ReLUs it runs, and those its edges'
         entries hold already (see the module docstring)."""
-        held = [cell.relu(source) for op, source in edges
-                if cell.relu_first(op, source) and cell.stride(source) == 1]  # fmt: skip
+        held = [cell.relu(source) for op, source in edges if cell.relu_first(op, source) and cell.stride(source) == 1]
         readers: dict[int, list[bool]] = {}
         for op, source in edges:
             if op != "none":
                 readers.setdefault(source, []).append(cell.relu_first(op, source))
         folded = cell.preprocess[0].op == "relu_conv_bn", cell.preprocess[1].op == "relu_conv_bn"
-        run = [cell.relu(source) for source, relu_first in sorted(readers.items())
-               if any(relu_first) and (source >= 2 or not all(relu_first) or not folded[source])]  # fmt: skip
+        run = [
+            cell.relu(source)
+            for source, relu_first in sorted(readers.items())
+            if any(relu_first) and (source >= 2 or not all(relu_first) or not folded[source])
+        ]
         return run, held
 
 
@@ -248,11 +278,19 @@ def plan_network(spec: NetworkSpec) -> NetworkPlan:
             pre0 = OpShape("relu_conv_bn", slot.c_prev_prev, c, h0, w0)
         pre1 = OpShape("relu_conv_bn", slot.c_prev, c, h1, w1)
         ho, wo = (h1 // 2, w1 // 2) if slot.reduction else (h1, w1)
-        cells.append(CellPlan(
-            slot.index, stage_of(slot.index, reductions), slot.reduction, c, h1, w1,
-            cell_dilation(slot.index, slot.reduction, spec.layers, spec.dilation), (pre0, pre1),
-            OpShape("concat", c, slot.c_out, ho, wo),
-        ))  # fmt: skip
+        cells.append(
+            CellPlan(
+                slot.index,
+                stage_of(slot.index, reductions),
+                slot.reduction,
+                c,
+                h1,
+                w1,
+                cell_dilation(slot.index, slot.reduction, spec.layers, spec.dilation),
+                (pre0, pre1),
+                OpShape("concat", c, slot.c_out, ho, wo),
+            )
+        )
         h0, w0, h1, w1 = h1, w1, ho, wo
     c_last = slots[-1].c_out
     stem_part = OpShape("stem", 3, stem.c_prev, spec.height, spec.width, stride=STEM_STRIDES[spec.stem])

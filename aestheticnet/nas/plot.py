@@ -37,21 +37,44 @@ def _draw_cell(ax, edges, concat, title: str) -> None:
 
     for node, (x, y) in pos.items():
         face = "#c6dbef" if node < 2 else "#fdd0a2" if node == out else "#fff5b5"
-        ax.text(x, y, f"${labels[node]}$" if node in (0, 1, out) else labels[node], ha="center", va="center",
-                fontsize=11, zorder=3, bbox=dict(boxstyle="round,pad=0.4", fc=face, ec="black"))  # fmt: skip
+        ax.text(
+            x,
+            y,
+            f"${labels[node]}$" if node in (0, 1, out) else labels[node],
+            ha="center",
+            va="center",
+            fontsize=11,
+            zorder=3,
+            bbox=dict(boxstyle="round,pad=0.4", fc=face, ec="black"),
+        )
 
     for k, (op, inp) in enumerate(edges):
         node = 2 + k // 2
         rad = 0.25 if k % 2 == 0 else -0.25
         color = _COLORS.get(op, "black")
-        ax.annotate("", xy=pos[node], xytext=pos[inp], zorder=1,
-                    arrowprops=dict(arrowstyle="-|>", color=color, lw=1.5, shrinkA=14, shrinkB=14,
-                                    connectionstyle=f"arc3,rad={rad}"))  # fmt: skip
+        ax.annotate(
+            "",
+            xy=pos[node],
+            xytext=pos[inp],
+            zorder=1,
+            arrowprops=dict(
+                arrowstyle="-|>", color=color, lw=1.5, shrinkA=14, shrinkB=14, connectionstyle=f"arc3,rad={rad}"
+            ),
+        )
         (x0, y0), (x1, y1) = pos[inp], pos[node]
         # Midpoint of the arc: the chord midpoint pushed sideways by rad times the chord length.
         mx, my = (x0 + x1) / 2 + rad * (y1 - y0) / 2, (y0 + y1) / 2 - rad * (x1 - x0) / 2
-        ax.text(mx, my, op, fontsize=7, ha="center", va="center", color=color, zorder=2,
-                bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))  # fmt: skip
+        ax.text(
+            mx,
+            my,
+            op,
+            fontsize=7,
+            ha="center",
+            va="center",
+            color=color,
+            zorder=2,
+            bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8),
+        )
     for node in concat:
         concat_arrow = dict(arrowstyle="-|>", color="#bbbbbb", lw=1.0, ls="--", shrinkA=12, shrinkB=14)
         ax.annotate("", xy=pos[out], xytext=pos[node], zorder=1, arrowprops=concat_arrow)

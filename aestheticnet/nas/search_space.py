@@ -33,6 +33,7 @@ from aestheticnet.nas.stem import build_stem, cell_slots, input_multiple, reduct
 
 __all__ = ["MixedOp", "SearchCell", "SearchNetwork"]
 
+
 class MixedOp(nn.Module):
     """The weighted sum of an edge's active ops; ``none`` is a weight without a module.
 
@@ -154,10 +155,17 @@ class SearchNetwork(nn.Module):
         self.reduction_layers = reduction_layers(layers)
         slots = cell_slots(stem_layout, layers, lambda reduction: steps)  # every node is concatenated
         self.cells = nn.ModuleList(
-            SearchCell(self.active_reduce if slot.reduction else self.active_normal, steps, slot.c_prev_prev,
-                       slot.c_prev, slot.c, slot.reduction, slot.reduction_prev)
+            SearchCell(
+                self.active_reduce if slot.reduction else self.active_normal,
+                steps,
+                slot.c_prev_prev,
+                slot.c_prev,
+                slot.c,
+                slot.reduction,
+                slot.reduction_prev,
+            )
             for slot in slots
-        )  # fmt: skip
+        )
         self.head = nn.Linear(slots[-1].c_out, num_buckets)
         n_edges = len(cell_edges(steps))
         self.alphas_normal = nn.Parameter(alpha_init_std * torch.randn(n_edges, len(self.active_normal[0])))

@@ -15,8 +15,18 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["STEM_STRIDES", "StemLayout", "CellSlot", "build_stem", "run_stem", "check_stem", "input_multiple",
-           "reduction_layers", "cell_dilation", "cell_slots"]
+__all__ = [
+    "STEM_STRIDES",
+    "StemLayout",
+    "CellSlot",
+    "build_stem",
+    "run_stem",
+    "check_stem",
+    "input_multiple",
+    "reduction_layers",
+    "cell_dilation",
+    "cell_slots",
+]
 
 # Total input stride before the cells.
 STEM_STRIDES = {"imagenet": 8, "cifar": 1}

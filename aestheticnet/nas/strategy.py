@@ -68,17 +68,27 @@ class StageSpec:
     skip_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        not_ints = [n for n in ("cells", "ops_kept", "epochs", "warmup_epochs")
-                    if isinstance(getattr(self, n), bool) or not isinstance(getattr(self, n), int)]  # fmt: skip
+        not_ints = [
+            n
+            for n in ("cells", "ops_kept", "epochs", "warmup_epochs")
+            if isinstance(getattr(self, n), bool) or not isinstance(getattr(self, n), int)
+        ]
         raise_problems(self, [f"{n}={getattr(self, n)!r} (need an integer)" for n in not_ints])
-        raise_problems(self, problems_of([
-            (self.cells >= 3, f"cells={self.cells} (need >= 3 for two reduction cells)"),
-            (1 <= self.ops_kept <= len(PRIMITIVES), f"ops_kept={self.ops_kept} (need 1..{len(PRIMITIVES)})"),
-            (self.epochs >= 1, f"epochs={self.epochs} (need >= 1)"),
-            (0 <= self.warmup_epochs <= self.epochs,
-             f"warmup_epochs={self.warmup_epochs} (need 0..epochs={self.epochs})"),
-            (0.0 <= float(self.skip_dropout) < 1.0, f"skip_dropout={self.skip_dropout} (need 0 <= p < 1)"),
-        ]))  # fmt: skip
+        raise_problems(
+            self,
+            problems_of(
+                [
+                    (self.cells >= 3, f"cells={self.cells} (need >= 3 for two reduction cells)"),
+                    (1 <= self.ops_kept <= len(PRIMITIVES), f"ops_kept={self.ops_kept} (need 1..{len(PRIMITIVES)})"),
+                    (self.epochs >= 1, f"epochs={self.epochs} (need >= 1)"),
+                    (
+                        0 <= self.warmup_epochs <= self.epochs,
+                        f"warmup_epochs={self.warmup_epochs} (need 0..epochs={self.epochs})",
+                    ),
+                    (0.0 <= float(self.skip_dropout) < 1.0, f"skip_dropout={self.skip_dropout} (need 0 <= p < 1)"),
+                ]
+            ),
+        )
 
     def trains_arch(self, epoch: int) -> bool:
         """Whether epoch ``epoch`` (0-based, within the stage) updates the architecture weights."""
@@ -165,33 +175,48 @@ def _stage_problems(stages: tuple[StageSpec, ...]) -> list[str]:
         return ["stages is empty"]
     problems = []
     if stages[0].ops_kept != len(PRIMITIVES):
-        problems.append(f"stages[0].ops_kept={stages[0].ops_kept} (the first stage searches all "
-                        f"{len(PRIMITIVES)} primitives)")  # fmt: skip
+        problems.append(
+            f"stages[0].ops_kept={stages[0].ops_kept} (the first stage searches all {len(PRIMITIVES)} primitives)"
+        )
     for i in range(1, len(stages)):
         if stages[i].ops_kept > stages[i - 1].ops_kept:
-            problems.append(f"stages[{i}].ops_kept={stages[i].ops_kept} exceeds the previous stage's "
-                            f"{stages[i - 1].ops_kept} (ops are only ever dropped)")  # fmt: skip
+            problems.append(
+                f"stages[{i}].ops_kept={stages[i].ops_kept} exceeds the previous stage's "
+                f"{stages[i - 1].ops_kept} (ops are only ever dropped)"
+            )
     return problems
 
 
 def _latency_problems(config: "SearchConfig") -> list[str]:
     target, weight = config.latency_target_ms, config.latency_weight
-    problems = problems_of([
-        (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0.0 <= weight < math.inf,
-         f"latency_weight={weight!r} (need a number >= 0; 0 turns the latency term off)"),
-        (target is None or (isinstance(target, (int, float)) and 0.0 < target < math.inf),
-         f"latency_target_ms={target!r} (need a number of milliseconds > 0, or None for no target)"),
-        (config.latency_table is None or (isinstance(config.latency_table, str) and config.latency_table != ""),
-         f"latency_table={config.latency_table!r} (need the path of a latency table, or None)"),
-    ])  # fmt: skip
+    problems = problems_of(
+        [
+            (
+                isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0.0 <= weight < math.inf,
+                f"latency_weight={weight!r} (need a number >= 0; 0 turns the latency term off)",
+            ),
+            (
+                target is None or (isinstance(target, (int, float)) and 0.0 < target < math.inf),
+                f"latency_target_ms={target!r} (need a number of milliseconds > 0, or None for no target)",
+            ),
+            (
+                config.latency_table is None or (isinstance(config.latency_table, str) and config.latency_table != ""),
+                f"latency_table={config.latency_table!r} (need the path of a latency table, or None)",
+            ),
+        ]
+    )
     if problems or config.latency_table is not None:
         return problems
     if PRESET_SETTINGS.get(config.preset, {}).get("latency_weight", 0.0) > 0:
-        return [f"preset {config.preset!r} searches against a target's latency: set latency_table "
-                "(--latency-table T.json; build T with `aestheticnet bench ops`)"]  # fmt: skip
+        return [
+            f"preset {config.preset!r} searches against a target's latency: set latency_table "
+            "(--latency-table T.json; build T with `aestheticnet bench ops`)"
+        ]
     if weight > 0:
-        return [f"latency_weight={weight} needs latency_table (--latency-table T.json; build T with "
-                "`aestheticnet bench ops`), or set latency_weight=0"]  # fmt: skip
+        return [
+            f"latency_weight={weight} needs latency_table (--latency-table T.json; build T with "
+            "`aestheticnet bench ops`), or set latency_weight=0"
+        ]
     return []
 
 
@@ -249,27 +274,42 @@ class SearchConfig:
         object.__setattr__(self, "arch_betas", tuple(float(b) for b in self.arch_betas))
         stem_problem = check_stem(self.stem)
         multiple = input_multiple(self.stem) if stem_problem is None else 1
-        raise_problems(self, _stage_problems(self.stages) + problems_of([
-            (stem_problem is None, stem_problem or ""),
-            (self.resolution >= multiple and self.resolution % multiple == 0,
-             f"resolution={self.resolution} (need a positive multiple of {multiple})"),
-            (self.init_channels >= 2 and self.init_channels % 2 == 0,
-             f"init_channels={self.init_channels} (need an even number >= 2)"),
-            (self.steps >= 1, f"steps={self.steps} (need >= 1)"),
-            (self.order in ("first", "second"), f"order={self.order!r} (valid: first, second)"),
-            (self.batch_size >= 2, f"batch_size={self.batch_size} (need >= 2: batch norm needs two samples)"),
-            (0.0 < self.proxy_fraction <= 1.0, f"proxy_fraction={self.proxy_fraction} (need 0 < f <= 1)"),
-            (0.0 < self.weight_fraction < 1.0, f"weight_fraction={self.weight_fraction} (need 0 < f < 1)"),
-            (self.loss in LOSS_NAMES, f"loss={self.loss!r} (valid: {', '.join(LOSS_NAMES)})"),
-            (self.max_skip_connect is None or self.max_skip_connect >= 0,
-             f"max_skip_connect={self.max_skip_connect} (need >= 0, or None for no cap)"),
-            (self.skip_dropout_decay in SKIP_DROPOUT_DECAYS,
-             f"skip_dropout_decay={self.skip_dropout_decay!r} (valid: {SKIP_DROPOUT_DECAYS})"),
-            (self.weight_lr > 0, f"weight_lr={self.weight_lr} (need > 0)"),
-            (self.arch_lr > 0, f"arch_lr={self.arch_lr} (need > 0)"),
-            (self.grad_clip is None or self.grad_clip > 0, f"grad_clip={self.grad_clip} (need > 0)"),
-            (self.workers >= 0, f"workers={self.workers} (need >= 0)"),
-        ]) + _latency_problems(self))  # fmt: skip
+        raise_problems(
+            self,
+            _stage_problems(self.stages)
+            + problems_of(
+                [
+                    (stem_problem is None, stem_problem or ""),
+                    (
+                        self.resolution >= multiple and self.resolution % multiple == 0,
+                        f"resolution={self.resolution} (need a positive multiple of {multiple})",
+                    ),
+                    (
+                        self.init_channels >= 2 and self.init_channels % 2 == 0,
+                        f"init_channels={self.init_channels} (need an even number >= 2)",
+                    ),
+                    (self.steps >= 1, f"steps={self.steps} (need >= 1)"),
+                    (self.order in ("first", "second"), f"order={self.order!r} (valid: first, second)"),
+                    (self.batch_size >= 2, f"batch_size={self.batch_size} (need >= 2: batch norm needs two samples)"),
+                    (0.0 < self.proxy_fraction <= 1.0, f"proxy_fraction={self.proxy_fraction} (need 0 < f <= 1)"),
+                    (0.0 < self.weight_fraction < 1.0, f"weight_fraction={self.weight_fraction} (need 0 < f < 1)"),
+                    (self.loss in LOSS_NAMES, f"loss={self.loss!r} (valid: {', '.join(LOSS_NAMES)})"),
+                    (
+                        self.max_skip_connect is None or self.max_skip_connect >= 0,
+                        f"max_skip_connect={self.max_skip_connect} (need >= 0, or None for no cap)",
+                    ),
+                    (
+                        self.skip_dropout_decay in SKIP_DROPOUT_DECAYS,
+                        f"skip_dropout_decay={self.skip_dropout_decay!r} (valid: {SKIP_DROPOUT_DECAYS})",
+                    ),
+                    (self.weight_lr > 0, f"weight_lr={self.weight_lr} (need > 0)"),
+                    (self.arch_lr > 0, f"arch_lr={self.arch_lr} (need > 0)"),
+                    (self.grad_clip is None or self.grad_clip > 0, f"grad_clip={self.grad_clip} (need > 0)"),
+                    (self.workers >= 0, f"workers={self.workers} (need >= 0)"),
+                ]
+            )
+            + _latency_problems(self),
+        )
 
     @property
     def input_multiple(self) -> int:

@@ -39,9 +39,14 @@ class SearchSection:
     epochs_scale: float = 0.08  # 25 epochs per stage -> 2, the first weights-only (the paper's proportions)
     # SearchConfig overrides (any field); the demo searches small and fast on the CPU: a smoke-sized search
     # that shows the method, not one that finds a better cell than the registered genotypes.
-    overrides: dict[str, Any] = field(default_factory=lambda: {
-        "resolution": 32, "init_channels": 8, "batch_size": 32, "proxy_fraction": 0.15,
-    })  # fmt: skip
+    overrides: dict[str, Any] = field(
+        default_factory=lambda: {
+            "resolution": 32,
+            "init_channels": 8,
+            "batch_size": 32,
+            "proxy_fraction": 0.15,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -107,8 +112,11 @@ class ExportSection:
     calibration_samples: int = 64
 
     def __post_init__(self) -> None:
-        _typed(self, formats=lambda v: _enums("export.formats", v, Format),
-               precisions=lambda v: _enums("export.precisions", v, Precision))  # fmt: skip
+        _typed(
+            self,
+            formats=lambda v: _enums("export.formats", v, Format),
+            precisions=lambda v: _enums("export.precisions", v, Precision),
+        )
 
 
 @dataclass(frozen=True)
@@ -131,9 +139,12 @@ class BenchSection:
     warmup: int = 3
 
     def __post_init__(self) -> None:
-        _typed(self, formats=lambda v: _enums("bench.formats", v, Format),
-               precisions=lambda v: _enums("bench.precisions", v, Precision),
-               shapes=lambda v: _sizes("bench.shapes", v))  # fmt: skip
+        _typed(
+            self,
+            formats=lambda v: _enums("bench.formats", v, Format),
+            precisions=lambda v: _enums("bench.precisions", v, Precision),
+            shapes=lambda v: _sizes("bench.shapes", v),
+        )
 
 
 _SECTIONS = {

@@ -24,15 +24,33 @@ def export_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
         from aestheticnet.export import export_checkpoint
 
         report = export_checkpoint(
-            checkpoint, cfg.export.formats, cfg.export.precisions, out, data=data,
-            calibration_samples=cfg.export.calibration_samples, log=ctx.log,
-        )  # fmt: skip
+            checkpoint,
+            cfg.export.formats,
+            cfg.export.precisions,
+            out,
+            data=data,
+            calibration_samples=cfg.export.calibration_samples,
+            log=ctx.log,
+        )
         atomic_write_json(out / "export_report.json", report.to_dict())
-        artifacts = [{"format": a.format.value, "precision": a.precision.value, "path": a.path, "manifest": a.manifest,
-                      "seconds": a.total, "size_bytes": _size(Path(a.path))} for a in report.artifacts]  # fmt: skip
+        artifacts = [
+            {
+                "format": a.format.value,
+                "precision": a.precision.value,
+                "path": a.path,
+                "manifest": a.manifest,
+                "seconds": a.total,
+                "size_bytes": _size(Path(a.path)),
+            }
+            for a in report.artifacts
+        ]
         files = [Path(a["path"]) for a in artifacts] + [Path(a["manifest"]) for a in artifacts]
-        return files, {"artifacts": artifacts, "format_seconds": report.format_seconds,
-                       "wall_seconds": report.wall_seconds, "failures": report.failures}  # fmt: skip
+        return files, {
+            "artifacts": artifacts,
+            "format_seconds": report.format_seconds,
+            "wall_seconds": report.wall_seconds,
+            "failures": report.failures,
+        }
 
     return run_step(ctx, "export", cfg.to_dict()["export"], upstream, work)
 
@@ -53,16 +71,24 @@ def verify_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
             target = out / f"{path.name}.verify.json"
             atomic_write_json(target, report.to_dict())
             files.append(target)
-            worst = max((s.get("max_abs") or 0.0 for s in report.shapes if isinstance(s.get("max_abs"), float)),
-                        default=None)  # fmt: skip
-            mean_diff = max((s.get("mean_score_diff") or 0.0 for s in report.shapes
-                             if isinstance(s.get("mean_score_diff"), float)), default=None)  # fmt: skip
-            reports.append({
-                "artifact": path.name, "status": "PASS" if report.passed else "FAIL", "max_abs": worst,
-                "mean_score_diff": mean_diff, "srocc": (report.real or {}).get("srocc"),
-                "evaluated_by": report.evaluated_by,
-                "note": "; ".join(report.notes + [str(m) for m in report.mismatches])[:300],
-            })  # fmt: skip
+            worst = max(
+                (s.get("max_abs") or 0.0 for s in report.shapes if isinstance(s.get("max_abs"), float)), default=None
+            )
+            mean_diff = max(
+                (s.get("mean_score_diff") or 0.0 for s in report.shapes if isinstance(s.get("mean_score_diff"), float)),
+                default=None,
+            )
+            reports.append(
+                {
+                    "artifact": path.name,
+                    "status": "PASS" if report.passed else "FAIL",
+                    "max_abs": worst,
+                    "mean_score_diff": mean_diff,
+                    "srocc": (report.real or {}).get("srocc"),
+                    "evaluated_by": report.evaluated_by,
+                    "note": "; ".join(report.notes + [str(m) for m in report.mismatches])[:300],
+                }
+            )
         return files, {"reports": reports, "passed": all(r["status"] == "PASS" for r in reports)}
 
     return run_step(ctx, "verify", cfg.to_dict()["verify"], export.outputs, work)
@@ -76,20 +102,40 @@ def bench_step(cfg: PipelineConfig, ctx: StepContext, export: StepOutcome) -> St
         from aestheticnet.bench.report import write_json, write_markdown, write_plots
 
         # A .mlpackage is left out: off macOS it runs in the MIL evaluator, whose time says nothing of a device.
-        models = [Path(a["path"]) for a in export.result["artifacts"]
-                  if a["format"] in cfg.bench.formats and a["precision"] in cfg.bench.precisions
-                  and Path(a["path"]).suffix in (".onnx", ".tflite", ".pte")]  # fmt: skip
-        settings = BenchSettings(threads=tuple(cfg.bench.threads), shapes=tuple(cfg.bench.shapes),
-                                 warmup=cfg.bench.warmup, runs=cfg.bench.runs)  # fmt: skip
+        models = [
+            Path(a["path"])
+            for a in export.result["artifacts"]
+            if a["format"] in cfg.bench.formats
+            and a["precision"] in cfg.bench.precisions
+            and Path(a["path"]).suffix in (".onnx", ".tflite", ".pte")
+        ]
+        settings = BenchSettings(
+            threads=tuple(cfg.bench.threads),
+            shapes=tuple(cfg.bench.shapes),
+            warmup=cfg.bench.warmup,
+            runs=cfg.bench.runs,
+        )
         report = run_benchmark(models, settings, progress=ctx.log)
         files = [write_json(report, out / "bench.json"), write_markdown(report, out / "bench.md")]
         plots = write_plots(report, out)
-        rows = [{"model": Path(r["model"]).name, "backend": r["backend"], "threads": r["threads"],
-                 "shape": r["shape"], "p50_ms": r["p50_ms"], "p90_ms": r["p90_ms"],
-                 "throughput": r["throughput_ips"],
-                 "peak_rss_mb": (r["peak_rss_delta_bytes"] or 0) / 2**20 if r["peak_rss_delta_bytes"] else None}
-                for r in report["results"]]  # fmt: skip
-        return files + list(plots), {"rows": rows, "plots": [str(p) for p in plots], "errors": report["errors"],
-                                     "device_info": report.get("device_info")}  # fmt: skip
+        rows = [
+            {
+                "model": Path(r["model"]).name,
+                "backend": r["backend"],
+                "threads": r["threads"],
+                "shape": r["shape"],
+                "p50_ms": r["p50_ms"],
+                "p90_ms": r["p90_ms"],
+                "throughput": r["throughput_ips"],
+                "peak_rss_mb": (r["peak_rss_delta_bytes"] or 0) / 2**20 if r["peak_rss_delta_bytes"] else None,
+            }
+            for r in report["results"]
+        ]
+        return files + list(plots), {
+            "rows": rows,
+            "plots": [str(p) for p in plots],
+            "errors": report["errors"],
+            "device_info": report.get("device_info"),
+        }
 
     return run_step(ctx, "bench", cfg.to_dict()["bench"], export.outputs, work)

@@ -36,14 +36,22 @@ def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[tuple[str,
     rows = [
         [name, "skipped (up to date)" if s["skipped"] else "ran", f"{s['seconds']:.1f}"] for name, s in steps.items()
     ]
-    sections.append(("Steps", _table(["step", "status", "seconds"], rows)
-                     + ["", f"Total wall time of this run: {summary['wall_seconds']:.0f} s."], []))  # fmt: skip
+    sections.append(
+        (
+            "Steps",
+            _table(["step", "status", "seconds"], rows)
+            + ["", f"Total wall time of this run: {summary['wall_seconds']:.0f} s."],
+            [],
+        )
+    )
 
     data = steps["data"]["result"]
     lines = [f"Dataset: `{data['path']}`."]
     if data.get("synthetic"):
-        lines.append(f"The synthetic default: {data.get('images')} images; **the labels are synthetic** (simulated "
-                     "raters scoring distortions of scikit-image's free photos), not human aesthetics ratings.")  # fmt: skip
+        lines.append(
+            f"The synthetic default: {data.get('images')} images; **the labels are synthetic** (simulated "
+            "raters scoring distortions of scikit-image's free photos), not human aesthetics ratings."
+        )
     sections.append(("Data", lines, []))
 
     search = steps["search"]["result"]
@@ -62,25 +70,57 @@ def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[tuple[str,
 
     if "export" in steps:
         arts = steps["export"]["result"].get("artifacts", [])
-        rows = [[a["format"], a["precision"], _rel(a["path"], report_dir), a.get("size_bytes"), a.get("seconds")]
-                for a in arts]  # fmt: skip
+        rows = [
+            [a["format"], a["precision"], _rel(a["path"], report_dir), a.get("size_bytes"), a.get("seconds")]
+            for a in arts
+        ]
         sections.append(("Exported artifacts", _table(["format", "precision", "file", "bytes", "export s"], rows), []))
     if "verify" in steps:
         reports = steps["verify"]["result"].get("reports", [])
-        rows = [[v["artifact"], v["status"], v.get("max_abs"), v.get("mean_score_diff"), v.get("srocc"),
-                 v.get("evaluated_by") or "-", v.get("note", "")] for v in reports]  # fmt: skip
-        lines = _table(["artifact", "status", "max abs", "mean-score diff", "SROCC vs PyTorch", "evaluated by",
-                        "note"], rows)  # fmt: skip
+        rows = [
+            [
+                v["artifact"],
+                v["status"],
+                v.get("max_abs"),
+                v.get("mean_score_diff"),
+                v.get("srocc"),
+                v.get("evaluated_by") or "-",
+                v.get("note", ""),
+            ]
+            for v in reports
+        ]
+        lines = _table(
+            ["artifact", "status", "max abs", "mean-score diff", "SROCC vs PyTorch", "evaluated by", "note"], rows
+        )
         if any("not Core ML" in (v.get("evaluated_by") or "") for v in reports):
-            lines += ["", "CoreML rows were computed by the MIL evaluator (the package's ML program with torch "
-                          "kernels on this machine), not by Core ML on a device."]  # fmt: skip
+            lines += [
+                "",
+                "CoreML rows were computed by the MIL evaluator (the package's ML program with torch "
+                "kernels on this machine), not by Core ML on a device.",
+            ]
         sections.append(("Parity with PyTorch", lines, []))
     if "bench" in steps:
-        rows = [[b["model"], b["backend"], b["threads"], b["shape"], b.get("p50_ms"), b.get("p90_ms"),
-                 b.get("throughput"), b.get("peak_rss_mb")] for b in steps["bench"]["result"].get("rows", [])]  # fmt: skip
+        rows = [
+            [
+                b["model"],
+                b["backend"],
+                b["threads"],
+                b["shape"],
+                b.get("p50_ms"),
+                b.get("p90_ms"),
+                b.get("throughput"),
+                b.get("peak_rss_mb"),
+            ]
+            for b in steps["bench"]["result"].get("rows", [])
+        ]
         images = [_rel(p, report_dir) for p in steps["bench"]["result"].get("plots", [])]
-        sections.append(("Latency on this machine", _table(["model", "backend", "threads", "shape", "p50 ms",
-                                                             "p90 ms", "images/s", "peak RSS MB"], rows), images))  # fmt: skip
+        sections.append(
+            (
+                "Latency on this machine",
+                _table(["model", "backend", "threads", "shape", "p50 ms", "p90 ms", "images/s", "peak RSS MB"], rows),
+                images,
+            )
+        )
     return sections
 
 
@@ -154,10 +194,13 @@ def write_report(cfg, out_dir: Path, summary: dict[str, Any]) -> dict[str, str]:
         ]
     md_path, html_path = report_dir / "report.md", report_dir / "report.html"
     atomic_write_text(md_path, "\n".join(md) + "\n")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>aestheticnet report</title><style>"
-            "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%}</style></head><body>"
-            + "\n".join(body) + "</body></html>\n")  # fmt: skip
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>aestheticnet report</title><style>"
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
     atomic_write_text(html_path, page)
     return {"markdown": str(md_path), "html": str(html_path)}
 

@@ -33,8 +33,12 @@ def _data_step(cfg: PipelineConfig, ctx: StepContext) -> tuple[StepOutcome, str]
 
         target = default_synthetic_dir(cfg.data.synthetic_seed)
         info = build_synthetic(target, seed=cfg.data.synthetic_seed, n_crops_per_photo=cfg.data.synthetic_crops)
-        return [Path(info.path) / "AVA.txt"], {"path": str(info.path), "synthetic": True, "images": info.n_images,
-                                               "mean_vote_std": info.mean_vote_std}  # fmt: skip
+        return [Path(info.path) / "AVA.txt"], {
+            "path": str(info.path),
+            "synthetic": True,
+            "images": info.n_images,
+            "mean_vote_std": info.mean_vote_std,
+        }
 
     outcome = run_step(ctx, "data", cfg.to_dict()["data"], {}, work)
     return outcome, outcome.result["path"]
@@ -56,11 +60,15 @@ def _search_step(cfg: PipelineConfig, ctx: StepContext, data: str, upstream: dic
         search_cfg = cfg.search_config()
         # The synthetic data's AVA.txt carries the source photo as challenge id: search on a split by photo.
         group = {"group_by": "challenge"} if not cfg.data.path else {}
-        result = run_search(search_cfg, data, out, resume=(out / STATE_FILE).exists(), progress=True,
-                            dataset_kwargs=group)  # fmt: skip
+        result = run_search(
+            search_cfg, data, out, resume=(out / STATE_FILE).exists(), progress=True, dataset_kwargs=group
+        )
         files = [out / "genotype.json"] + [p for p in (out / "cells.png",) if p.exists()]
-        return files, {"searched": True, "genotype": result.genotype.to_dict() if result.genotype else None,
-                       "epochs": search_cfg.total_epochs}  # fmt: skip
+        return files, {
+            "searched": True,
+            "genotype": result.genotype.to_dict() if result.genotype else None,
+            "epochs": search_cfg.total_epochs,
+        }
 
     section = {"search": cfg.to_dict()["search"], "config": cfg.search_config().to_dict()}
     outcome = run_step(ctx, "search", section, upstream, work)
@@ -80,8 +88,13 @@ def _evaluate_step(cfg, ctx, variant: str, data: str, upstream: dict) -> StepOut
         ladders = ladder_check(checkpoint, data, out / "ladders")
         if ladders is not None:
             files.append(out / "ladders" / "ladders.json")
-        result = {"metrics": report["metrics"], "items": report["items"], "split": report["split"],
-                  "files": report["files"], "ladders": ladders}
+        result = {
+            "metrics": report["metrics"],
+            "items": report["items"],
+            "split": report["split"],
+            "files": report["files"],
+            "ladders": ladders,
+        }
         return files, result
 
     return run_step(ctx, f"evaluate_{variant}", {"variant": variant}, upstream, work)
@@ -121,9 +134,11 @@ def run_pipeline(
     summary = {
         "out": str(out),
         "wall_seconds": time.perf_counter() - t0,
-        "steps": {k: {"skipped": s.skipped, "seconds": s.seconds, "result": s.result, "outputs": list(s.outputs)}
-                  for k, s in steps.items()},
-    }  # fmt: skip
+        "steps": {
+            k: {"skipped": s.skipped, "seconds": s.seconds, "result": s.result, "outputs": list(s.outputs)}
+            for k, s in steps.items()
+        },
+    }
     from aestheticnet.pipeline.report import write_report
 
     summary["report"] = write_report(cfg, out, summary)

@@ -90,7 +90,16 @@ def run_step(
     paths, result = fn()
     seconds = time.perf_counter() - t0
     outputs = files_digest(paths)
-    atomic_write_json(record_path, {"name": name, "inputs_hash": key, "outputs": outputs, "result": result,
-                                    "seconds": seconds, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})  # fmt: skip
+    atomic_write_json(
+        record_path,
+        {
+            "name": name,
+            "inputs_hash": key,
+            "outputs": outputs,
+            "result": result,
+            "seconds": seconds,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
+    )
     ctx.log(f"[{name}] done in {seconds:.1f} s")
     return StepOutcome(name, False, seconds, outputs, result)

@@ -30,8 +30,9 @@ def concurrent_runs(variants: int, parallel: bool, cpus: int) -> int:
     return min(variants, cpus) if parallel and variants > 1 and cpus > 1 else 1
 
 
-def train_steps(cfg, ctx: StepContext, data: str, genotype: str, upstream: dict,
-                cpus: int | None = None) -> dict[str, StepOutcome]:  # fmt: skip
+def train_steps(
+    cfg, ctx: StepContext, data: str, genotype: str, upstream: dict, cpus: int | None = None
+) -> dict[str, StepOutcome]:
     """``{variant: outcome}`` for every variant of ``cfg.train``, the runs sharing ``cpus`` cores (default: all of
     this machine's); see the module docstring."""
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
@@ -45,8 +46,9 @@ def train_steps(cfg, ctx: StepContext, data: str, genotype: str, upstream: dict,
         return {v: f.result() for v, f in futures.items()}
 
 
-def _train_step(cfg, ctx: StepContext, variant: str, data: str, genotype: str, upstream: dict,
-                threads: int | None) -> StepOutcome:  # fmt: skip
+def _train_step(
+    cfg, ctx: StepContext, variant: str, data: str, genotype: str, upstream: dict, threads: int | None
+) -> StepOutcome:
     out = ctx.out_dir / "train" / variant
     train_cfg: TrainConfig = cfg.train_config(variant, data, genotype)
 
@@ -67,8 +69,10 @@ def _train_step(cfg, ctx: StepContext, variant: str, data: str, genotype: str, u
             spawn = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(1, spawn, initializer=bind_to_parent, initargs=(os.getpid(),)) as child:
                 summary = child.submit(_train_in_child, run_cfg, str(out), resume, f"[train_{variant}]").result()
-        return [out / "best.safetensors", out / "last.safetensors"], {"best": summary["best"],
-                                                                       "epochs": summary["epochs_done"]}  # fmt: skip
+        return [out / "best.safetensors", out / "last.safetensors"], {
+            "best": summary["best"],
+            "epochs": summary["epochs_done"],
+        }
 
     return run_step(ctx, f"train_{variant}", train_cfg.to_dict(), upstream, work)
 
@@ -76,8 +80,9 @@ def _train_step(cfg, ctx: StepContext, variant: str, data: str, genotype: str, u
 def _train_in_child(cfg: TrainConfig, out: str, resume: bool, label: str) -> dict[str, Any]:
     from aestheticnet.train.trainer import train
 
-    summary = train(cfg, Path(out), resume=resume, progress=False,
-                    on_epoch_end=functools.partial(_print_epoch, label, cfg.epochs))  # fmt: skip
+    summary = train(
+        cfg, Path(out), resume=resume, progress=False, on_epoch_end=functools.partial(_print_epoch, label, cfg.epochs)
+    )
     return json.loads(json.dumps(summary, default=str))
 
 

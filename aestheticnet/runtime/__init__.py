@@ -15,5 +15,4 @@ from aestheticnet.runtime.loading import load
 from aestheticnet.runtime.scorer import Scorer
 from aestheticnet.runtime.scoring import ScoreResult, collect_images, write_scores
 
-__all__ = [*backends.__all__, "ExecuTorchBackend", "ScoreResult", "Scorer", "collect_images", "load",
-           "write_scores"]  # fmt: skip
+__all__ = [*backends.__all__, "ExecuTorchBackend", "ScoreResult", "Scorer", "collect_images", "load", "write_scores"]

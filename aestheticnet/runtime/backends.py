@@ -67,8 +67,10 @@ class CoreMLRunner(str, Enum):
 
 
 def _default_metadata(multiple: int = 32, buckets: int = 10) -> dict[str, Any]:
-    return {"input": {"multiple": multiple, "name": INPUT_NAME},
-            "model": {"num_buckets": buckets, "score_buckets": list(range(1, buckets + 1))}}  # fmt: skip
+    return {
+        "input": {"multiple": multiple, "name": INPUT_NAME},
+        "model": {"num_buckets": buckets, "score_buckets": list(range(1, buckets + 1))},
+    }
 
 
 class Backend:

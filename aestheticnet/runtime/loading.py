@@ -48,7 +48,11 @@ def load(
     coreml = CoreMLRunner(coreml)
     if coreml == CoreMLRunner.AUTO:
         coreml = CoreMLRunner.COREML if platform.system() == "Darwin" else CoreMLRunner.MIL
-    cls = {".safetensors": TorchBackend, ".onnx": OnnxBackend, ".tflite": TFLiteBackend,
-           ".mlpackage": CoreMLBackend if coreml == CoreMLRunner.COREML else MilBackend,
-           ".pte": ExecuTorchBackend}[suffix]  # fmt: skip
+    cls = {
+        ".safetensors": TorchBackend,
+        ".onnx": OnnxBackend,
+        ".tflite": TFLiteBackend,
+        ".mlpackage": CoreMLBackend if coreml == CoreMLRunner.COREML else MilBackend,
+        ".pte": ExecuTorchBackend,
+    }[suffix]
     return cls(path, threads)

@@ -20,7 +20,6 @@ from aestheticnet.io import atomic_write_text
 __all__ = ["IMAGE_SUFFIXES", "ScoreResult", "collect_images", "write_scores"]
 
 
-
 @dataclass
 class ScoreResult:
     scores: list[dict[str, Any]] = field(default_factory=list)  # {path, mean, std, distribution} in input order

@@ -55,8 +55,13 @@ def open_split(
     if not data:
         raise ValueError("no dataset given: pass --data DIR (AVA, TID2013 or CSV; `aestheticnet data synth` makes one)")
     fmt = data_format or detect_format(data)[0]
-    kwargs: dict[str, Any] = {"split": split, "preprocess": preprocess, "train": train, "seed": seed,
-                              "val_fraction": val_fraction}  # fmt: skip
+    kwargs: dict[str, Any] = {
+        "split": split,
+        "preprocess": preprocess,
+        "train": train,
+        "seed": seed,
+        "val_fraction": val_fraction,
+    }
     if data_format:
         kwargs["format"] = data_format
     if group_by and fmt == "ava":

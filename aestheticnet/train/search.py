@@ -116,20 +116,39 @@ def _search(config, data, out: Path, ctx: DistContext, resume, max_epochs, progr
         atomic_write_json(out / "search_config.json", config.to_dict())
 
     proxy = open_proxy_data(
-        data, resolution=config.resolution, proxy_fraction=config.proxy_fraction,
-        weight_fraction=config.weight_fraction, batch_size=config.batch_size, seed=config.seed,
-        split=config.data_split, augment=config.augment, multiple=config.input_multiple, workers=config.workers,
-        rank=ctx.rank, world_size=ctx.world_size, **(dataset_kwargs or {}),
-    )  # fmt: skip
+        data,
+        resolution=config.resolution,
+        proxy_fraction=config.proxy_fraction,
+        weight_fraction=config.weight_fraction,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        split=config.data_split,
+        augment=config.augment,
+        multiple=config.input_multiple,
+        workers=config.workers,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        **(dataset_kwargs or {}),
+    )
     if saved is None:
-        pos = {"stage": 0, "epoch": 0, "active_normal": full_space(config.steps),
-               "active_reduce": full_space(config.steps), "history": [], "stages": [], "genotype": None}  # fmt: skip
+        pos = {
+            "stage": 0,
+            "epoch": 0,
+            "active_normal": full_space(config.steps),
+            "active_reduce": full_space(config.steps),
+            "history": [],
+            "stages": [],
+            "genotype": None,
+        }
     else:
         pos = {k: saved[k] for k in ("stage", "epoch", "active_normal", "active_reduce", "history", "stages")}
         pos["genotype"] = saved.get("genotype")
         if saved.get("world_size", 1) != ctx.world_size:
-            log.warning("resuming with %d processes, the checkpoint was written by %d", ctx.world_size,
-                        saved.get("world_size", 1))  # fmt: skip
+            log.warning(
+                "resuming with %d processes, the checkpoint was written by %d",
+                ctx.world_size,
+                saved.get("world_size", 1),
+            )
     log.info("search data: %s", proxy.describe())
     run = _Run(config, ctx, out, proxy, pos, progress, costs)
     finished = run.loop(saved, max_epochs)
@@ -143,8 +162,16 @@ def _search(config, data, out: Path, ctx: DistContext, resume, max_epochs, progr
 
 
 class _Run:
-    def __init__(self, config: SearchConfig, ctx: DistContext, out: Path, proxy: ProxyData, pos: dict, progress: bool,
-                 costs: EdgeCosts | None):  # fmt: skip
+    def __init__(
+        self,
+        config: SearchConfig,
+        ctx: DistContext,
+        out: Path,
+        proxy: ProxyData,
+        pos: dict,
+        progress: bool,
+        costs: EdgeCosts | None,
+    ):
         self.config, self.ctx, self.out, self.proxy, self.pos, self.progress = config, ctx, out, proxy, pos, progress
         self.costs = costs
         self.latency: ExpectedLatency | None = None  # the current stage's, with a table
@@ -194,13 +221,19 @@ class _Run:
         train_arch = spec.trains_arch(epoch)
         lr = opt_w.param_groups[0]["lr"]
         step_no = [0]
-        stepper = BilevelStepper(cfg, model, opt_w, opt_a, ctx, lambda: self.where(stage, epoch, step_no[0]),
-                                 self.latency)  # fmt: skip
+        stepper = BilevelStepper(
+            cfg, model, opt_w, opt_a, ctx, lambda: self.where(stage, epoch, step_no[0]), self.latency
+        )
         weight_loader, arch_loader = self.proxy.loaders(stage, epoch, global_epoch)
         arch_iter, cycle = iter(arch_loader) if train_arch else None, 0
         label = f"stage {stage + 1}/{len(cfg.stages)} epoch {epoch + 1}/{spec.epochs}"
-        bar = tqdm(weight_loader, desc=label + (" (arch)" if train_arch else " (warm-up)"), leave=False,
-                   disable=not (self.progress and ctx.is_main), dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            weight_loader,
+            desc=label + (" (arch)" if train_arch else " (warm-up)"),
+            leave=False,
+            disable=not (self.progress and ctx.is_main),
+            dynamic_ncols=True,
+        )
         losses, arch_losses, images, t0 = [], [], 0, time.perf_counter()
         for step, (x, y, _) in enumerate(bar):
             step_no[0] = step
@@ -224,18 +257,29 @@ class _Run:
             raise SearchDivergedError(f"non-finite network or architecture weights {self.where(stage, epoch)}")
         seconds = time.perf_counter() - t0
         record = {
-            "stage": stage + 1, "epoch": epoch + 1, "cells": spec.cells, "arch": train_arch, "lr": lr,
-            "skip_dropout": skip_dropout, "steps": len(losses),
+            "stage": stage + 1,
+            "epoch": epoch + 1,
+            "cells": spec.cells,
+            "arch": train_arch,
+            "lr": lr,
+            "skip_dropout": skip_dropout,
+            "steps": len(losses),
             "loss": sum(losses) / max(1, len(losses)),
             "arch_loss": sum(arch_losses) / len(arch_losses) if arch_losses else None,
-            "seconds": seconds, "images_per_s": images * ctx.world_size / seconds if seconds > 0 else None,
-        }  # fmt: skip
+            "seconds": seconds,
+            "images_per_s": images * ctx.world_size / seconds if seconds > 0 else None,
+        }
         if self.latency is not None:
             record["expected_ms"] = self._expected_ms(model)
         self.pos["history"].append(record)
-        log.info("%s: loss %.4f%s%s, %.1f s", label, record["loss"],
-                 f", arch loss {record['arch_loss']:.4f}" if arch_losses else "",
-                 f", expected {record['expected_ms']:.2f} ms" if "expected_ms" in record else "", seconds)  # fmt: skip
+        log.info(
+            "%s: loss %.4f%s%s, %.1f s",
+            label,
+            record["loss"],
+            f", arch loss {record['arch_loss']:.4f}" if arch_losses else "",
+            f", expected {record['expected_ms']:.2f} ms" if "expected_ms" in record else "",
+            seconds,
+        )
 
     def _expected_ms(self, model: SearchNetwork) -> float:
         with torch.no_grad():
@@ -249,12 +293,20 @@ class _Run:
                 genotype = model.export(self.config.max_skip_connect)
             except DerivationError as exc:  # a node whose edges hold only `none`: no genotype yet
                 log.info("stage %d: no genotype to predict the latency of (%s)", stage + 1, exc)
-        record = {"expected_ms": self._expected_ms(model),
-                  "genotype_ms": self.costs.genotype_ms(genotype) if genotype is not None else None,
-                  "genotype": genotype.to_dict() if genotype is not None else None}  # fmt: skip
+        record = {
+            "expected_ms": self._expected_ms(model),
+            "genotype_ms": self.costs.genotype_ms(genotype) if genotype is not None else None,
+            "genotype": genotype.to_dict() if genotype is not None else None,
+        }
         predicted = f"{record['genotype_ms']:.2f} ms" if genotype is not None else "none"
-        log.info("stage %d/%d latency: expected %.2f ms, genotype %s (%s)", stage + 1, len(self.config.stages),
-                 record["expected_ms"], predicted, self.config.latency_table)  # fmt: skip
+        log.info(
+            "stage %d/%d latency: expected %.2f ms, genotype %s (%s)",
+            stage + 1,
+            len(self.config.stages),
+            record["expected_ms"],
+            predicted,
+            self.config.latency_table,
+        )
         return record
 
     def _end_stage(self, model: SearchNetwork, stage: int) -> None:
@@ -286,14 +338,23 @@ class _Run:
             return
         pos = self.pos
         state: dict[str, Any] = {
-            "config": self.config.to_dict(), "world_size": self.ctx.world_size,
-            "stage": pos["stage"], "epoch": pos["epoch"],
+            "config": self.config.to_dict(),
+            "world_size": self.ctx.world_size,
+            "stage": pos["stage"],
+            "epoch": pos["epoch"],
             "active_normal": [list(o) for o in pos["active_normal"]],
             "active_reduce": [list(o) for o in pos["active_reduce"]],
-            "history": pos["history"], "stages": pos["stages"], "genotype": pos["genotype"], "rng": rng_state(),
-        }  # fmt: skip
+            "history": pos["history"],
+            "stages": pos["stages"],
+            "genotype": pos["genotype"],
+            "rng": rng_state(),
+        }
         if model is not None:
-            state.update(model=model.state_dict(), optim_weights=opt_w.state_dict(), optim_arch=opt_a.state_dict(),
-                         scheduler=sched.state_dict())  # fmt: skip
+            state.update(
+                model=model.state_dict(),
+                optim_weights=opt_w.state_dict(),
+                optim_arch=opt_a.state_dict(),
+                scheduler=sched.state_dict(),
+            )
         save_state(self.out / STATE_FILE, StateKind.SEARCH, state)
         atomic_write_json(self.out / "search_summary.json", {"epochs": pos["history"], "data": self.proxy.describe()})

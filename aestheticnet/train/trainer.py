@@ -72,9 +72,11 @@ def _as_json(values: dict[str, Any]) -> dict[str, Any]:
 def epoch_line(record: dict[str, Any], epochs: int) -> str:
     """One epoch's summary as training prints it."""
     v = record["val"]
-    return (f"epoch {record['epoch'] + 1}/{epochs} loss {record['train_loss']:.4f} "
-            f"({record['train_images_per_s']:.1f} img/s)  val srocc {v['srocc']:.3f} plcc {v['plcc']:.3f} "
-            f"acc {v['accuracy']:.3f} emd_r2 {v['emd_r2']:.4f}")  # fmt: skip
+    return (
+        f"epoch {record['epoch'] + 1}/{epochs} loss {record['train_loss']:.4f} "
+        f"({record['train_images_per_s']:.1f} img/s)  val srocc {v['srocc']:.3f} plcc {v['plcc']:.3f} "
+        f"acc {v['accuracy']:.3f} emd_r2 {v['emd_r2']:.4f}"
+    )
 
 
 def _check_resumable(saved: dict[str, Any], cfg: TrainConfig, out: Path) -> None:
@@ -117,8 +119,14 @@ def train(
         run = _TrainingRun(cfg, out, ctx, resume, progress, on_epoch_end)
         last_epoch = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
         record = run.run(last_epoch)
-        return {"out": str(out), "epochs_done": last_epoch, "last": record, "best": run.best,
-                "train_items": len(run.train_ds), "val_items": len(run.val_ds)}  # fmt: skip
+        return {
+            "out": str(out),
+            "epochs_done": last_epoch,
+            "last": record,
+            "best": run.best,
+            "train_items": len(run.train_ds),
+            "val_items": len(run.val_ds),
+        }
     finally:
         ctx.shutdown()
 
@@ -159,13 +167,16 @@ class _TrainingRun:
         # Every random draw below (weights, augmentation, order) follows from these seeds, in this order.
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
-        self.preprocess: Preprocess = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy,
-                                                     cfg.train_crop)  # fmt: skip
+        self.preprocess: Preprocess = preprocess_for(
+            cfg.variant, cfg.image_size, cfg.max_side, cfg.policy, cfg.train_crop
+        )
         split_kw = split_options(cfg.to_dict())
-        self.train_ds: AestheticDataset = open_split(cfg.data, "train", self.preprocess, train=True,
-                                                     max_items=cfg.max_train_items, **split_kw)  # fmt: skip
-        self.val_ds: AestheticDataset = open_split(cfg.data, "val", self.preprocess, train=False,
-                                                   max_items=cfg.max_val_items, **split_kw)  # fmt: skip
+        self.train_ds: AestheticDataset = open_split(
+            cfg.data, "train", self.preprocess, train=True, max_items=cfg.max_train_items, **split_kw
+        )
+        self.val_ds: AestheticDataset = open_split(
+            cfg.data, "val", self.preprocess, train=False, max_items=cfg.max_val_items, **split_kw
+        )
         self.model = _build_model(cfg, self.train_ds.num_buckets).to(ctx.device)
         self.average = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.step_module: nn.Module = _TrainStep(self.model)
@@ -173,8 +184,9 @@ class _TrainingRun:
             self.step_module = nn.parallel.DistributedDataParallel(
                 self.step_module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
             )
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay)  # fmt: skip
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, T_max=cfg.epochs, eta_min=cfg.lr_min
         )
@@ -211,9 +223,14 @@ class _TrainingRun:
     def run(self, last_epoch: int) -> dict[str, Any]:
         cfg, ctx = self.cfg, self.ctx
         loader, sampler = make_loader(
-            self.train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers,
-            num_replicas=ctx.world_size, rank=ctx.rank,
-        )  # fmt: skip
+            self.train_ds,
+            cfg.batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+            num_workers=cfg.num_workers,
+            num_replicas=ctx.world_size,
+            rank=ctx.rank,
+        )
         record: dict[str, Any] = {}
         for epoch in range(self.start_epoch, last_epoch):
             self.model.train()
@@ -230,8 +247,13 @@ class _TrainingRun:
         cfg, ctx = self.cfg, self.ctx
         lr = self.optimizer.param_groups[0]["lr"]
         seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (self.progress and ctx.is_main),
-                   leave=False, unit="batch")  # fmt: skip
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            disable=not (self.progress and ctx.is_main),
+            leave=False,
+            unit="batch",
+        )
         for x, y, ids in bar:
             x, y = x.to(ctx.device), y.to(ctx.device)
             dist_pred, aux = self.step_module(x)
@@ -258,9 +280,13 @@ class _TrainingRun:
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{seen / (time.perf_counter() - t0):.1f}")
         train_seconds = time.perf_counter() - t0
         self.scheduler.step()
-        return {"epoch": epoch, "lr": lr, "train_loss": loss_sum / max(seen, 1),
-                "train_images_per_s": seen * ctx.world_size / train_seconds,
-                "train_seconds": train_seconds}  # fmt: skip
+        return {
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": loss_sum / max(seen, 1),
+            "train_images_per_s": seen * ctx.world_size / train_seconds,
+            "train_seconds": train_seconds,
+        }
 
     def _validate_and_save(self, record: dict[str, Any], epoch: int) -> None:
         cfg, out = self.cfg, self.out
@@ -280,8 +306,14 @@ class _TrainingRun:
         if improved:
             save_model(model, out / "best.safetensors", preprocess=self.preprocess.to_dict(), extra=extra)
         # Written last: a crash before this line re-runs the epoch on resume, never skips it.
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "epoch": epoch, "best": self.best}
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "epoch": epoch,
+            "best": self.best,
+        }
         if self.average is not None:
             state["average"] = self.average.state_dict()
         save_state(self.state_path, StateKind.TRAIN, state)

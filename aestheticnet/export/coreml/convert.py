@@ -116,12 +116,15 @@ def convert_coreml(
                 t0 = time.perf_counter()
                 ct_input, described = _input(ct, shapes, input_kind, mean, spec, enumerated, example_size)
                 model = ct.convert(
-                    program, convert_to="mlprogram", inputs=[ct_input],
+                    program,
+                    convert_to="mlprogram",
+                    inputs=[ct_input],
                     outputs=[ct.TensorType(name=OUTPUT_NAME, dtype=np.float32)],
-                    compute_precision=ct.precision.FLOAT32 if precision == Precision.FP32 else
-                    ct.transform.FP16ComputePrecision(op_selector=_fp16_after_input_prefix()),
+                    compute_precision=ct.precision.FLOAT32
+                    if precision == Precision.FP32
+                    else ct.transform.FP16ComputePrecision(op_selector=_fp16_after_input_prefix()),
                     minimum_deployment_target=ct.target.iOS16,
-                )  # fmt: skip
+                )
                 seconds["convert"] = round(time.perf_counter() - t0, 3)
                 if precision == Precision.INT8:
                     t0 = time.perf_counter()
@@ -161,11 +164,12 @@ def quantize_weights(model, recipe: Int8Recipe = DEFAULT_RECIPE):
 
     config = cto.OptimizationConfig(
         global_config=cto.OpLinearQuantizerConfig(
-            mode="linear_symmetric" if recipe.symmetric_weights else "linear", dtype="int8",
+            mode="linear_symmetric" if recipe.symmetric_weights else "linear",
+            dtype="int8",
             granularity="per_channel" if recipe.per_channel_weights else "per_tensor",
             weight_threshold=recipe.coreml_weight_threshold,
         )
-    )  # fmt: skip
+    )
     return cto.linear_quantize_weights(model, config)
 
 
@@ -181,14 +185,19 @@ def _input(ct, shapes: str, input_kind: str, mean, spec: DynamicSpec, enumerated
             shape = ct.EnumeratedShapes(shapes=[(1, 3, h, w) for h, w in enumerated], default=(1, 3, h0, w0))
             described["enumerated"] = [[1, 3, h, w] for h, w in enumerated]
         scale, bias = 1.0 / 255.0, [-float(m) for m in mean]
-        described.update(image_scale=scale, image_bias=bias, color_layout="RGB",
-                         std_folded_into_first_conv=True)  # fmt: skip
+        described.update(image_scale=scale, image_bias=bias, color_layout="RGB", std_folded_into_first_conv=True)
         return ct.ImageType(
             name=INPUT_NAME, shape=shape, scale=scale, bias=bias, color_layout=ct.colorlayout.RGB
         ), described
     if shapes == "range":
-        shape = ct.Shape((ct.RangeDim(1, spec.max_batch, default=1), 3, ct.RangeDim(lo, hi, default=h0),
-                          ct.RangeDim(lo, hi, default=w0)))  # fmt: skip
+        shape = ct.Shape(
+            (
+                ct.RangeDim(1, spec.max_batch, default=1),
+                3,
+                ct.RangeDim(lo, hi, default=h0),
+                ct.RangeDim(lo, hi, default=w0),
+            )
+        )
         described["dynamic"] = {"batch": [1, spec.max_batch], "height": [lo, hi], "width": [lo, hi]}
     else:
         listed = [(1, 3, h, w) for h, w in enumerated]

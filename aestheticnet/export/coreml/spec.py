@@ -41,8 +41,10 @@ def _feature(feature) -> dict[str, Any]:
         flex = t.WhichOneof("SizeFlexibility")
         if flex == "imageSizeRange":
             r = t.imageSizeRange
-            out["range"] = {"height": [r.heightRange.lowerBound, r.heightRange.upperBound],
-                            "width": [r.widthRange.lowerBound, r.widthRange.upperBound]}  # fmt: skip
+            out["range"] = {
+                "height": [r.heightRange.lowerBound, r.heightRange.upperBound],
+                "width": [r.widthRange.lowerBound, r.widthRange.upperBound],
+            }
         elif flex == "enumeratedSizes":
             out["enumerated"] = [[s.height, s.width] for s in t.enumeratedSizes.sizes]
     return out

@@ -29,8 +29,15 @@ from aestheticnet.export.dynamic import DynamicSpec, example_input
 from aestheticnet.export.errors import ExportError
 from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
 
-__all__ = ["EXECUTORCH_MAX_BATCH", "EXECUTORCH_MAX_SIDE", "conversion_text", "convert_executorch", "executorch_spec",
-           "export_program", "xnnpack_pools"]
+__all__ = [
+    "EXECUTORCH_MAX_BATCH",
+    "EXECUTORCH_MAX_SIDE",
+    "conversion_text",
+    "convert_executorch",
+    "executorch_spec",
+    "export_program",
+    "xnnpack_pools",
+]
 
 EXECUTORCH_MAX_BATCH = 8
 EXECUTORCH_MAX_SIDE = 1024
@@ -38,8 +45,9 @@ EXECUTORCH_MAX_SIDE = 1024
 
 def executorch_spec(spec: DynamicSpec) -> DynamicSpec:
     """``spec`` with ExecuTorch's upper bounds (module docstring: they are allocated when a method loads)."""
-    return replace(spec, max_batch=min(spec.max_batch, EXECUTORCH_MAX_BATCH),
-                   max_side=min(spec.max_side, EXECUTORCH_MAX_SIDE))  # fmt: skip
+    return replace(
+        spec, max_batch=min(spec.max_batch, EXECUTORCH_MAX_BATCH), max_side=min(spec.max_side, EXECUTORCH_MAX_SIDE)
+    )
 
 
 def xnnpack_pools(model: torch.nn.Module) -> torch.nn.Module:
@@ -79,7 +87,9 @@ def export_program(model: torch.nn.Module, spec: DynamicSpec, example_size: tupl
 def _quantized_modules(model: torch.nn.Module, recipe: Int8Recipe) -> list[str]:
     """Names of the network's modules that become int8: all but the ones the recipe keeps in float (the quantizer
     takes no "leave this one float" setting, so the int8 ones are named; a module list by its items)."""
-    floats = (["input_norm"] if recipe.float_input_prefix else []) + (["attention", "head"] if recipe.float_tail else [])
+    floats = (["input_norm"] if recipe.float_input_prefix else []) + (
+        ["attention", "head"] if recipe.float_tail else []
+    )
     names = []
     for name, child in model.named_children():
         if name in floats or child is None:
@@ -116,13 +126,17 @@ def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec
 
 def conversion_text(precision: Precision, recipe: Int8Recipe) -> str:
     """The ``export.conversion`` entry of an ExecuTorch manifest."""
-    text = ("AvgPool3x3 and the input normaliser's means as avg_pool2d(count_include_pad=False); torch.export -> "
-            "executorch.exir.to_edge -> to_backend(XnnpackPartitioner) -> to_executorch")
+    text = (
+        "AvgPool3x3 and the input normaliser's means as avg_pool2d(count_include_pad=False); torch.export -> "
+        "executorch.exir.to_edge -> to_backend(XnnpackPartitioner) -> to_executorch"
+    )
     if precision != Precision.INT8:
         return text
     weights = "per-channel" if recipe.per_channel_weights else "per-tensor"
-    return (f"{text}; PT2E XNNPACKQuantizer (static int8 activations, symmetric {weights} int8 weights, "
-            f"MinMax calibration); {recipe.float_parts()}")  # fmt: skip
+    return (
+        f"{text}; PT2E XNNPACKQuantizer (static int8 activations, symmetric {weights} int8 weights, "
+        f"MinMax calibration); {recipe.float_parts()}"
+    )
 
 
 def convert_executorch(

@@ -77,8 +77,10 @@ class Int8Recipe:
         if self.equalize_cap < 1.0:
             raise ValueError(f"Int8Recipe.equalize_cap must be >= 1, got {self.equalize_cap}")
         if self.onnx_depthwise_channel_multiple < 0:
-            raise ValueError("Int8Recipe.onnx_depthwise_channel_multiple must be >= 0 (0: off), got "
-                             f"{self.onnx_depthwise_channel_multiple}")
+            raise ValueError(
+                "Int8Recipe.onnx_depthwise_channel_multiple must be >= 0 (0: off), got "
+                f"{self.onnx_depthwise_channel_multiple}"
+            )
         if self.onnx_weight_bits not in (7, 8):
             raise ValueError(f"Int8Recipe.onnx_weight_bits must be 7 or 8, got {self.onnx_weight_bits}")
 
@@ -90,8 +92,10 @@ class Int8Recipe:
         )
 
     def float_parts(self) -> str:
-        named = ((self.float_input_prefix, "input normalisation"),
-                 (self.float_tail, "tail (CBAM, pooling, classifier, softmax)"))  # fmt: skip
+        named = (
+            (self.float_input_prefix, "input normalisation"),
+            (self.float_tail, "tail (CBAM, pooling, classifier, softmax)"),
+        )
         parts = [name for on, name in named if on]
         return " and ".join(parts) + " in float" if parts else "everything int8"
 
@@ -114,8 +118,10 @@ class Int8Recipe:
         if self.onnx_relu_as_leaky_relu:
             activations += ", quantised ReLUs as LeakyRelu(alpha=0)"
         if self.onnx_depthwise_channel_multiple > 1:
-            activations += (f", depthwise convolutions widened to multiples of {self.onnx_depthwise_channel_multiple}"
-                            " channels (zero channels)")
+            activations += (
+                f", depthwise convolutions widened to multiples of {self.onnx_depthwise_channel_multiple}"
+                " channels (zero channels)"
+            )
         text = f"onnxruntime.quantization.quantize_static QDQ, {weights}, {activations}, {calibration}; "
         text += self.float_parts()
         return text + (", classifier bias corrected" if self.bias_correction else "")

@@ -133,9 +133,15 @@ def _dynamo(prepared, opset: int, example_size, spec: DynamicSpec, traced):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            prepared, (x,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME], dynamic_shapes=(spec.dims(),), verbose=False,
-        )  # fmt: skip
+            prepared,
+            (x,),
+            dynamo=True,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=(spec.dims(),),
+            verbose=False,
+        )
     return program.model_proto
 
 
@@ -169,10 +175,15 @@ def _torchscript(prepared, opset: int, example_size):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            prepared, (x,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+            prepared,
+            (x,),
+            buffer,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch"}},
-        )  # fmt: skip
+        )
     return onnx.load_from_string(buffer.getvalue())
 
 

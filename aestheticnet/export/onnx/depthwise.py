@@ -176,8 +176,9 @@ def _widen_input(g: _Graph, x_dq, channels: int, wide: int, multiple: int, done:
     pads = f"{tensor}_pads_c{wide}"
     after = np.array([0, 0, 0, 0, 0, wide - channels, 0, 0], np.int64)  # NCHW begins, then ends: C gets more
     g.graph.initializer.append(numpy_helper.from_array(after, pads))
-    node = helper.make_node("Pad", [tensor, pads, zero_point], [f"{tensor}_c{wide}"], mode="constant",
-                            name=f"{tensor}_Pad_c{wide}")  # fmt: skip
+    node = helper.make_node(
+        "Pad", [tensor, pads, zero_point], [f"{tensor}_c{wide}"], mode="constant", name=f"{tensor}_Pad_c{wide}"
+    )
     done[tensor] = node.output[0]
     return node.output[0], [node]
 
@@ -197,8 +198,12 @@ def pad_depthwise_channels(model: onnx.ModelProto, multiple: int = 16) -> int:
         source, added = _widen_input(g, x_dq, channels, wide, multiple, done)
         if source != x_dq.input[0]:
             # A DequantizeLinear of its own: ONNX Runtime copies a shared one per reader and keeps the original.
-            dq = helper.make_node("DequantizeLinear", [source, *x_dq.input[1:]], [f"{conv.output[0]}_x_c{wide}"],
-                                  name=f"{conv.name}_x_DequantizeLinear_c{wide}")  # fmt: skip
+            dq = helper.make_node(
+                "DequantizeLinear",
+                [source, *x_dq.input[1:]],
+                [f"{conv.output[0]}_x_c{wide}"],
+                name=f"{conv.name}_x_DequantizeLinear_c{wide}",
+            )
             g.added.setdefault(id(conv), []).extend(added + [dq])
             conv.input[0] = dq.output[0]
         _pad_rows(g, g.weight_dq(conv), wide)

@@ -73,13 +73,20 @@ def quantize_int8(
         onnx.save(prepared, str(pre))
         out = tmp / "int8.onnx"
         quantize_static(
-            str(pre), str(out), calibration_reader(calibration), quant_format=QuantFormat.QDQ,
-            per_channel=recipe.per_channel_weights, reduce_range=recipe.onnx_weight_bits == 7,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            str(pre),
+            str(out),
+            calibration_reader(calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=recipe.per_channel_weights,
+            reduce_range=recipe.onnx_weight_bits == 7,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
             nodes_to_exclude=float_nodes(prepared, recipe),
-            extra_options={"ActivationSymmetric": recipe.symmetric_activations,
-                           "WeightSymmetric": recipe.symmetric_weights},
-        )  # fmt: skip
+            extra_options={
+                "ActivationSymmetric": recipe.symmetric_activations,
+                "WeightSymmetric": recipe.symmetric_weights,
+            },
+        )
         model = onnx.load(str(out))
         # Before the bias is measured: the shift is measured on the final graph.
         if recipe.onnx_uint8_activations:

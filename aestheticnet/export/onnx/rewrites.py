@@ -171,8 +171,15 @@ def _channel_counts(model: onnx.ModelProto) -> dict[str, int]:
 
 def _same_pool(node: onnx.NodeProto, base: str, output: str, kernel: list[int]) -> onnx.NodeProto:
     """The stride-1 ``SAME`` max pool of ``node``'s input (exact for centred pads of an odd kernel)."""
-    return helper.make_node("MaxPool", [node.input[0]], [output], kernel_shape=kernel, strides=[1] * len(kernel),
-                            auto_pad="SAME_UPPER", name=f"{base}__same")  # fmt: skip
+    return helper.make_node(
+        "MaxPool",
+        [node.input[0]],
+        [output],
+        kernel_shape=kernel,
+        strides=[1] * len(kernel),
+        auto_pad="SAME_UPPER",
+        name=f"{base}__same",
+    )
 
 
 def _edge_padded(g: onnx.GraphProto, node: onnx.NodeProto, base: str, pads: list[int]) -> list[onnx.NodeProto]:
@@ -197,10 +204,14 @@ def same_pad_max_pools(model: onnx.ModelProto) -> int:
         pads = _attr(node, "pads", [])
         kernel = _attr(node, "kernel_shape", [])
         if (
-            node.op_type != "MaxPool" or not any(pads) or _attr(node, "auto_pad", "NOTSET") != "NOTSET"
-            or len(node.output) != 1 or len(kernel) != 2 or _attr(node, "ceil_mode", 0)
+            node.op_type != "MaxPool"
+            or not any(pads)
+            or _attr(node, "auto_pad", "NOTSET") != "NOTSET"
+            or len(node.output) != 1
+            or len(kernel) != 2
+            or _attr(node, "ceil_mode", 0)
             or any(d != 1 for d in _attr(node, "dilations", [1, 1]))
-        ):  # fmt: skip
+        ):
             nodes.append(node)
             continue
         base = node.name or f"maxpool_{index}"
@@ -216,8 +227,17 @@ def same_pad_max_pools(model: onnx.ModelProto) -> int:
             g.initializer.append(numpy_helper.from_array(np.ones((c, 1, 1, 1), np.float32), ones))
             pooled = f"{node.input[0]}__{base}__same_pooled"
             nodes.append(_same_pool(node, base, pooled, kernel))
-            nodes.append(helper.make_node("Conv", [pooled, ones], [node.output[0]], kernel_shape=[1, 1], strides=[2, 2],
-                                          group=c, name=f"{base}__subsample"))  # fmt: skip
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    [pooled, ones],
+                    [node.output[0]],
+                    kernel_shape=[1, 1],
+                    strides=[2, 2],
+                    group=c,
+                    name=f"{base}__subsample",
+                )
+            )
         elif all(p < k for p, k in zip(pads, kernel + kernel)):
             nodes.extend(_edge_padded(g, node, base, pads))
         else:
@@ -238,21 +258,44 @@ def separable_average_pools(model: onnx.ModelProto, min_kernel: int = 5) -> int:
         kernel = _attr(node, "kernel_shape", [])
         pads = _attr(node, "pads", [0, 0, 0, 0])
         if (
-            node.op_type != "AveragePool" or len(kernel) != 2 or kernel[0] != kernel[1] or kernel[0] < min_kernel
-            or _attr(node, "strides", [1, 1]) != [1, 1] or _attr(node, "auto_pad", "NOTSET") != "NOTSET"
-            or _attr(node, "ceil_mode", 0) or len(node.output) != 1 or len(pads) != 4
+            node.op_type != "AveragePool"
+            or len(kernel) != 2
+            or kernel[0] != kernel[1]
+            or kernel[0] < min_kernel
+            or _attr(node, "strides", [1, 1]) != [1, 1]
+            or _attr(node, "auto_pad", "NOTSET") != "NOTSET"
+            or _attr(node, "ceil_mode", 0)
+            or len(node.output) != 1
+            or len(pads) != 4
             or not (_attr(node, "count_include_pad", 0) or not any(pads))
-        ):  # fmt: skip
+        ):
             nodes.append(node)
             continue
         k, (top, left, bottom, right) = kernel[0], pads
         base = node.name or f"avgpool_{index}"
         rows = f"{node.output[0]}__{base}__rows"
-        nodes.append(helper.make_node("AveragePool", [node.input[0]], [rows], kernel_shape=[1, k],
-                                      pads=[0, left, 0, right], count_include_pad=1, name=f"{base}__rows"))  # fmt: skip
-        nodes.append(helper.make_node("AveragePool", [rows], [node.output[0]], kernel_shape=[k, 1],
-                                      pads=[top, 0, bottom, 0], count_include_pad=1,
-                                      name=f"{base}__columns"))  # fmt: skip
+        nodes.append(
+            helper.make_node(
+                "AveragePool",
+                [node.input[0]],
+                [rows],
+                kernel_shape=[1, k],
+                pads=[0, left, 0, right],
+                count_include_pad=1,
+                name=f"{base}__rows",
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "AveragePool",
+                [rows],
+                [node.output[0]],
+                kernel_shape=[k, 1],
+                pads=[top, 0, bottom, 0],
+                count_include_pad=1,
+                name=f"{base}__columns",
+            )
+        )
         count += 1
     if count:
         del model.graph.node[:]

@@ -159,9 +159,12 @@ def _keras_function(onnx_copy: Path, folder: Path):
 
     with _no_downloads():
         keras_model = onnx2tf.convert(
-            input_onnx_file_path=str(onnx_copy), output_folder_path=str(folder),
-            non_verbose=True, not_use_onnxsim=True, disable_model_save=True,
-        )  # fmt: skip
+            input_onnx_file_path=str(onnx_copy),
+            output_folder_path=str(folder),
+            non_verbose=True,
+            not_use_onnxsim=True,
+            disable_model_save=True,
+        )
     signature = [tf.TensorSpec(keras_model.inputs[0].shape, tf.float32, name=INPUT_NAME)]
     function = tf.function(lambda x: keras_model(x), input_signature=signature)
     return function, function.get_concrete_function()
@@ -192,8 +195,9 @@ class _Session:
         if precision == Precision.INT8:
             from aestheticnet.export.tflite.int8 import convert_int8
 
-            flat, redilated = convert_int8(self.converter(), self.float_model(), self.images, self.recipe, self.tmp,
-                                           rewrites)  # fmt: skip
+            flat, redilated = convert_int8(
+                self.converter(), self.float_model(), self.images, self.recipe, self.tmp, rewrites
+            )
         else:
             converter = self.converter()
             if precision != Precision.FP32:

@@ -48,8 +48,12 @@ def tflite_tail_tensors(flat: bytes) -> list[str]:
     from ai_edge_litert import schema_py_generated as schema
 
     model, codes = unpack(flat)
-    reductions = {schema.BuiltinOperator.MEAN, schema.BuiltinOperator.REDUCE_MAX, schema.BuiltinOperator.SUM,
-                  schema.BuiltinOperator.REDUCE_MIN}  # fmt: skip
+    reductions = {
+        schema.BuiltinOperator.MEAN,
+        schema.BuiltinOperator.REDUCE_MAX,
+        schema.BuiltinOperator.SUM,
+        schema.BuiltinOperator.REDUCE_MIN,
+    }
     sg = model.subgraphs[0]
 
     def shape(i):
@@ -63,8 +67,10 @@ def tflite_tail_tensors(flat: bytes) -> list[str]:
         return len(src) == 4 and (len(out) == 2 or (len(out) == 4 and out[1] == out[2] == 1))
 
     _, consumers = _tflite_maps(sg)
-    ops = walk([op for op in sg.operators if spatial(op)],
-                lambda op: [c for o in op.outputs for c in consumers.get(int(o), [])])  # fmt: skip
+    ops = walk(
+        [op for op in sg.operators if spatial(op)],
+        lambda op: [c for o in op.outputs for c in consumers.get(int(o), [])],
+    )
     return [sg.tensors[i].name.decode() for op in ops for i in op.outputs]
 
 

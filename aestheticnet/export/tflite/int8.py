@@ -49,9 +49,10 @@ def convert_int8(
     prefix = input_prefix_tensors(float_bytes) if recipe.float_input_prefix else []
     tail = tflite_tail_tensors(float_bytes) if recipe.float_tail else []
     debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=representative(images),
+        converter=converter,
+        debug_dataset=representative(images),
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=prefix + tail),
-    )  # fmt: skip
+    )
     flat, redilated = redilate(debugger.get_nondebug_quantized_model())
     if recipe.tflite_relu_as_requantize:
         flat, swapped = relus_as_requantize(flat)

@@ -46,8 +46,12 @@ def relus_as_requantize(flat: bytes) -> tuple[bytes, int]:
     from ai_edge_litert import schema_py_generated as schema
 
     model, codes = unpack(flat)
-    swaps = [(sg, op) for sg in model.subgraphs for op in sg.operators
-             if codes[op.opcodeIndex] == schema.BuiltinOperator.RELU and _is_exact_swap(sg, op, schema)]  # fmt: skip
+    swaps = [
+        (sg, op)
+        for sg in model.subgraphs
+        for op in sg.operators
+        if codes[op.opcodeIndex] == schema.BuiltinOperator.RELU and _is_exact_swap(sg, op, schema)
+    ]
     if not swaps:
         return flat, 0
     quantize = _quantize_opcode(model, codes, schema)

@@ -22,9 +22,17 @@ import torch.nn.functional as F
 __all__ = ["CONSTEXPR_KERNELS", "KERNELS", "MIL_DTYPES"]
 
 # MIL dtype names (``cast``) -> torch dtypes.
-MIL_DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "fp64": torch.float64, "int8": torch.int8,
-              "uint8": torch.uint8, "int16": torch.int16, "int32": torch.int32, "int64": torch.int64,
-              "bool": torch.bool}  # fmt: skip
+MIL_DTYPES = {
+    "fp16": torch.float16,
+    "fp32": torch.float32,
+    "fp64": torch.float64,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "bool": torch.bool,
+}
 
 
 def _tensor(value, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -95,8 +103,7 @@ def max_pool(x, kernel_sizes, strides, pad_type="valid", pad=None, ceil_mode=Fal
     return F.max_pool2d(x, kernel, stride, same, ceil_mode=ceil)
 
 
-def avg_pool(x, kernel_sizes, strides, pad_type="valid", pad=None, exclude_padding_from_average=False,
-             ceil_mode=False):  # fmt: skip
+def avg_pool(x, kernel_sizes, strides, pad_type="valid", pad=None, exclude_padding_from_average=False, ceil_mode=False):
     kernel, stride, pads, ceil = _pool(x, kernel_sizes, strides, pad_type, pad, ceil_mode)
     exclude = bool(exclude_padding_from_average)
     same = _symmetric(pads)
@@ -146,8 +153,9 @@ def slice_by_index(x, begin, end, stride=None, begin_mask=None, end_mask=None, s
     stride = _ints(stride) if stride is not None else [1] * rank
     bmask = [bool(v) for v in np.asarray(begin_mask).reshape(-1)] if begin_mask is not None else [False] * rank
     emask = [bool(v) for v in np.asarray(end_mask).reshape(-1)] if end_mask is not None else [False] * rank
-    index = tuple(slice(None if bm else b, None if em else e, s)
-                  for b, e, s, bm, em in zip(begin, end, stride, bmask, emask))  # fmt: skip
+    index = tuple(
+        slice(None if bm else b, None if em else e, s) for b, e, s, bm, em in zip(begin, end, stride, bmask, emask)
+    )
     if any(s < 0 for s in stride):  # torch slices forward only
         raise ValueError(f"slice_by_index with negative strides {stride} is not supported")
     out = x[index]
@@ -191,14 +199,30 @@ def _unary(fn: Callable) -> Callable:
 
 
 KERNELS: dict[str, Callable] = {
-    "add": _binary(torch.add), "sub": _binary(torch.sub), "mul": _binary(torch.mul),
-    "real_div": _binary(torch.div), "maximum": _binary(torch.maximum), "minimum": _binary(torch.minimum),
-    "relu": _unary(torch.relu), "sigmoid": _unary(torch.sigmoid), "tanh": _unary(torch.tanh),
-    "sqrt": _unary(torch.sqrt), "identity": _unary(lambda x: x), "conv": conv, "max_pool": max_pool,
-    "avg_pool": avg_pool, "pad": pad,
-    "reduce_mean": reduce_mean, "reduce_max": reduce_max, "concat": concat, "slice_by_index": slice_by_index,
-    "fill_like": fill_like, "cast": cast, "linear": linear, "softmax": softmax,
-}  # fmt: skip
+    "add": _binary(torch.add),
+    "sub": _binary(torch.sub),
+    "mul": _binary(torch.mul),
+    "real_div": _binary(torch.div),
+    "maximum": _binary(torch.maximum),
+    "minimum": _binary(torch.minimum),
+    "relu": _unary(torch.relu),
+    "sigmoid": _unary(torch.sigmoid),
+    "tanh": _unary(torch.tanh),
+    "sqrt": _unary(torch.sqrt),
+    "identity": _unary(lambda x: x),
+    "conv": conv,
+    "max_pool": max_pool,
+    "avg_pool": avg_pool,
+    "pad": pad,
+    "reduce_mean": reduce_mean,
+    "reduce_max": reduce_max,
+    "concat": concat,
+    "slice_by_index": slice_by_index,
+    "fill_like": fill_like,
+    "cast": cast,
+    "linear": linear,
+    "softmax": softmax,
+}
 
 
 # ---------------------------------------------------------------------------------------- weight decompression

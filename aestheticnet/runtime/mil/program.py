@@ -23,8 +23,15 @@ import torch
 from aestheticnet.artifacts.coreml_package import read_spec
 from aestheticnet.runtime.mil.kernels import CONSTEXPR_KERNELS, KERNELS, MIL_DTYPES
 
-__all__ = ["EVALUATED_BY", "SUPPORTED_OPS", "MilProgram", "MilProgramError", "UnsupportedOpError", "check_input_shape",
-           "load_program"]
+__all__ = [
+    "EVALUATED_BY",
+    "SUPPORTED_OPS",
+    "MilProgram",
+    "MilProgramError",
+    "UnsupportedOpError",
+    "check_input_shape",
+    "load_program",
+]
 
 SUPPORTED_OPS = tuple(sorted({"const", *KERNELS, *CONSTEXPR_KERNELS}))
 EVALUATED_BY = "mil-evaluator (coremltools MIL program, torch kernels), not Core ML"
@@ -64,8 +71,11 @@ def load_program(path: str | Path, function: str = "main", spec=None):
     with silenced():  # coremltools prints version notices and macOS-library warnings on import
         from coremltools.converters.mil.frontend.milproto.load import load
 
-        program = load(spec, specification_version=spec.specificationVersion,
-                       file_weights_dir=str(path / "Data" / "com.apple.CoreML" / "weights"))  # fmt: skip
+        program = load(
+            spec,
+            specification_version=spec.specificationVersion,
+            file_weights_dir=str(path / "Data" / "com.apple.CoreML" / "weights"),
+        )
     if function not in program.functions:
         raise MilProgramError(f"{path}: no function {function!r} in the program ({', '.join(program.functions)})")
     return program
@@ -88,8 +98,12 @@ def _accepted_sizes(feature) -> tuple[list | None, list | None]:
         flex = t.WhichOneof("SizeFlexibility")
         if flex == "imageSizeRange":
             r = t.imageSizeRange
-            return [(1, 1), (3, 3), (r.heightRange.lowerBound, r.heightRange.upperBound),
-                    (r.widthRange.lowerBound, r.widthRange.upperBound)], None  # fmt: skip
+            return [
+                (1, 1),
+                (3, 3),
+                (r.heightRange.lowerBound, r.heightRange.upperBound),
+                (r.widthRange.lowerBound, r.widthRange.upperBound),
+            ], None
         if flex == "enumeratedSizes":
             return None, [(1, 3, s.height, s.width) for s in t.enumeratedSizes.sizes]
         return None, [(1, 3, t.height, t.width)]
@@ -103,13 +117,18 @@ def check_input_shape(path: Path, spec, name: str, shape: tuple[int, ...]) -> No
     if feature is None:
         return
     ranges, enumerated = _accepted_sizes(feature)
-    if ranges is not None and (len(ranges) != len(shape) or not all(
-            lo <= n and (hi < 0 or n <= hi) for n, (lo, hi) in zip(shape, ranges))):  # fmt: skip
-        raise MilProgramError(f"{path}: input {name!r} of shape {tuple(shape)} is outside the package's ranges "
-                              f"{ranges}; Core ML refuses it too")  # fmt: skip
+    if ranges is not None and (
+        len(ranges) != len(shape) or not all(lo <= n and (hi < 0 or n <= hi) for n, (lo, hi) in zip(shape, ranges))
+    ):
+        raise MilProgramError(
+            f"{path}: input {name!r} of shape {tuple(shape)} is outside the package's ranges "
+            f"{ranges}; Core ML refuses it too"
+        )
     if enumerated is not None and tuple(shape) not in enumerated:
-        raise MilProgramError(f"{path}: input {name!r} of shape {tuple(shape)} is not one of the package's "
-                              f"enumerated shapes {enumerated}; Core ML refuses it too")  # fmt: skip
+        raise MilProgramError(
+            f"{path}: input {name!r} of shape {tuple(shape)} is not one of the package's "
+            f"enumerated shapes {enumerated}; Core ML refuses it too"
+        )
 
 
 def _constant(value) -> Any:
@@ -158,8 +177,10 @@ class MilProgram:
 
     def _add(self, op) -> None:
         if op.blocks or len(op.outputs) != 1:
-            raise UnsupportedOpError(f"{self.path}: op {op.op_type!r} ({op.name}) has nested blocks or several "
-                                     "outputs; the MIL evaluator runs straight-line programs")  # fmt: skip
+            raise UnsupportedOpError(
+                f"{self.path}: op {op.op_type!r} ({op.name}) has nested blocks or several "
+                "outputs; the MIL evaluator runs straight-line programs"
+            )
         output = op.outputs[0].name
         if op.op_type == "const":
             self.constants[output] = _constant(op.outputs[0].val)
@@ -205,8 +226,10 @@ class MilProgram:
         if self.spec is not None:
             for name in self.input_dtypes:
                 check_input_shape(self.path, self.spec, name, tuple(np.shape(inputs[name])))
-        env: dict[str, Any] = {name: torch.from_numpy(np.ascontiguousarray(inputs[name])).to(dtype)
-                               for name, dtype in self.input_dtypes.items()}  # fmt: skip
+        env: dict[str, Any] = {
+            name: torch.from_numpy(np.ascontiguousarray(inputs[name])).to(dtype)
+            for name, dtype in self.input_dtypes.items()
+        }
         keep = set(self.output_names)
         with torch.no_grad():
             for i, step in enumerate(self.steps):
