@@ -21,11 +21,10 @@ import json
 import time
 from pathlib import Path
 
-from aestheticnet.data.synthetic import ensure_synthetic
+from aestheticnet.data import ensure_synthetic
 from aestheticnet.io import atomic_write_json
 from aestheticnet.metrics import aggregate_runs
-from aestheticnet.train.config import TrainConfig
-from aestheticnet.train.trainer import METRICS_FILE, STATE_FILE, train
+from aestheticnet.train import METRICS_FILE, STATE_FILE, TrainConfig, train
 
 # Small and fast on 2 CPU cores; the command line changes epochs and size. As in benchmarks/train_default.py
 # (whose docstring has the measurements): MSCN input (the only input that generalised to unseen photos), crops at

@@ -32,10 +32,9 @@ from pathlib import Path
 
 import torch
 
-
 from aestheticnet.artifacts import Format, Precision, parse_formats, parse_precisions
-from aestheticnet.export import export_checkpoint, verify_artifact
-from aestheticnet.export.verify import DEFAULT_SHAPES
+from aestheticnet.data import Preprocess, ensure_synthetic, open_dataset
+from aestheticnet.export import ExportOptions, export_checkpoint, verify_artifact
 from aestheticnet.models import create_model, load, read_metadata, save
 
 # The fitted checkpoint is saved with the preprocessing it was fitted at (the synthetic images are 256x192 ->
@@ -52,9 +51,6 @@ FIT_PRE = {
 
 
 def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0, teacher=None):
-    from aestheticnet.data.detect import open_dataset
-    from aestheticnet.data.preprocess import Preprocess
-
     if steps <= 0:
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -95,9 +91,8 @@ def _verify_all(rep, ckpt, data, args) -> list[dict]:
     rows, cache = [], {}
     for a in rep.artifacts:
         t0 = time.perf_counter()
-        v = verify_artifact(
-            a.path, ckpt, list(DEFAULT_SHAPES), data=data, samples=args.samples, threads=args.threads, cache=cache
-        )
+        # Without shapes, verify checks its default set: the sizes this script's docstring lists.
+        v = verify_artifact(a.path, ckpt, data=data, samples=args.samples, threads=args.threads, cache=cache)
         d = v.to_dict()
         d["verify_seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(d)
@@ -111,7 +106,7 @@ def _verify_all(rep, ckpt, data, args) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("export_parity"))
     ap.add_argument("--data", type=Path, default=None, help="dataset (default: the synthetic dataset, built if absent)")
@@ -143,20 +138,13 @@ def main() -> None:
         default=1,
         help="PyTorch threads for fitting and the reference (1: OpenMP spin-waits on busy machines)",
     )
-    args = ap.parse_args()
-    torch.set_num_threads(args.torch_threads)
+    return ap.parse_args()
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    data = args.data
-    if data is None:
-        from aestheticnet.data.synthetic import ensure_synthetic
 
-        data = ensure_synthetic(progress=False)
-    overrides = {k: v for k, v in (("layers", args.layers), ("init_channels", args.init_channels)) if v is not None}
+def fitted_checkpoint(args: argparse.Namespace, data: Path, overrides: dict) -> tuple[Path, dict]:
+    """The model of ``--start`` or a new one, fitted (``fit``) and saved with its preprocessing; how it was fitted."""
     torch.manual_seed(0)
-    teacher = None
-    if args.teacher is not None:
-        teacher = load(args.teacher)
+    teacher = load(args.teacher) if args.teacher is not None else None
     if args.start is not None:
         model, fit_info = load(args.start), {"steps": 0}
         if args.fit_steps > 0:
@@ -169,30 +157,40 @@ def main() -> None:
         preprocess = FIT_PRE if args.fit_steps > 0 else None
     if args.teacher is not None:
         fit_info["teacher"] = str(args.teacher)
-    ckpt = save(model, args.out / "star.safetensors", preprocess=preprocess)
+    return save(model, args.out / "star.safetensors", preprocess=preprocess), fit_info
+
+
+def fp32_timing(ckpt: Path, out: Path) -> dict:
+    """Wall seconds of one fp32 export to every format, with the load average before and after."""
+    load_before = list(os.getloadavg())
+    t0 = time.perf_counter()
+    rep = export_checkpoint(ckpt, list(Format), [Precision.FP32], out, log=print)
+    return {
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "load_before": load_before,
+        "load_after": list(os.getloadavg()),
+        "format_seconds": rep.format_seconds,
+        "shared_seconds": rep.shared_seconds,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.torch_threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = args.data if args.data is not None else ensure_synthetic(progress=False)
+    overrides = {k: v for k, v in (("layers", args.layers), ("init_channels", args.init_channels)) if v is not None}
+    ckpt, fit_info = fitted_checkpoint(args, data, overrides)
     results: dict = {"model": {"overrides": overrides, "fit": fit_info}, "data": str(data)}
     print(f"model {overrides or 'default'}; fit {fit_info}", flush=True)
-
     if not args.skip_timing:
-        load_before = list(os.getloadavg())
-        t0 = time.perf_counter()
-        rep = export_checkpoint(ckpt, list(Format), [Precision.FP32], args.out / "timing", log=print)
-        results["fp32_timing"] = {
-            "wall_seconds": round(time.perf_counter() - t0, 1),
-            "load_before": load_before,
-            "load_after": list(os.getloadavg()),
-            "format_seconds": rep.format_seconds,
-            "shared_seconds": rep.shared_seconds,
-        }
+        results["fp32_timing"] = fp32_timing(ckpt, args.out / "timing")
         print(json.dumps(results["fp32_timing"], indent=1), flush=True)
-
     formats, precisions = parse_formats(args.formats), parse_precisions(args.precisions)
-    rep = export_checkpoint(
-        ckpt, formats, precisions, args.out / "all", data=data, calibration_samples=args.calibration_samples, log=print
-    )
+    options = ExportOptions(data=data, calibration_samples=args.calibration_samples)
+    rep = export_checkpoint(ckpt, formats, precisions, args.out / "all", options, log=print)
     results["export"] = rep.to_dict()
-    rows = _verify_all(rep, ckpt, data, args)
-    results["verify"] = rows
+    results["verify"] = _verify_all(rep, ckpt, data, args)
     (args.out / "export_parity.json").write_text(json.dumps(results, indent=1, default=str))
     print(f"wrote {args.out / 'export_parity.json'}")
 

@@ -1,19 +1,22 @@
 """Seconds of an fp32 export of one checkpoint to sets of formats, each export in a fresh process.
 
     .venv/bin/python benchmarks/export_time.py --out /tmp/export_time                  # three formats vs all four
-    .venv/bin/python benchmarks/export_time.py --sets all --baseline OTHER_CHECKOUT    # this package vs another
+    .venv/bin/python benchmarks/export_time.py --sets all --baseline-python OTHER/.venv/bin/python   # before/after
 
 The checkpoint is the default AestheticNet* (``create_model("aestheticnet_star")``, 20 cells, random weights: the
-export's time does not depend on them) unless ``--checkpoint`` names one. Each of ``--rounds`` rounds runs every
-case (a set of formats x a package) once, in an order rotated by the round so that no case always runs first or
-last on a machine whose load drifts; ``export_checkpoint`` runs with its default process layout (two processes on
-two CPUs). ``--baseline DIR`` adds the same sets exported by the ``aestheticnet`` package under ``DIR`` (another
-checkout: the before of a before/after), imported through ``PYTHONPATH``.
+export's time does not depend on them) unless ``--checkpoint`` names one. Each of ``--rounds`` rounds (after
+``--warmup-rounds`` dropped ones) runs every case (a set of formats x a package) once, in an order rotated by the
+round so that no case always runs first or last on a machine whose load drifts (``aestheticnet.bench``'s
+interleaved rounds); ``export_checkpoint`` runs with its default process layout (two processes on two CPUs).
+``--baseline-python PYTHON`` adds the same sets exported by the ``aestheticnet`` installed for another interpreter
+(another checkout's environment, e.g. its ``.venv/bin/python`` after ``pip install -e``: the before of a
+before/after). That child runs this file too, so its side uses only ``export_checkpoint``, ``Format`` and
+``Precision``, which every version of the package has.
 
 Per run: wall seconds, CPU seconds of every export process (from the export report) and their sum, the
-per-format seconds, and the load average before and after. Per case: medians over rounds; ratios are medians
-against the first case. On a machine that other jobs load, the CPU sums are the steadier number; the wall time
-is what a user waits. Writes ``export_time.json`` in ``--out``.
+per-format seconds, and the load average before and after. Per case: medians over rounds with their 10th and 90th
+percentiles; ratios are medians against the first case. On a machine that other jobs load, the CPU sums are the
+steadier number; the wall time is what a user waits. Writes ``export_time.json`` in ``--out``.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,64 +56,88 @@ def export_once(checkpoint: Path, formats: str, out: Path) -> dict:
     }
 
 
-def run_case(checkpoint: Path, formats: str, package: str | None, out: Path) -> dict:
-    env = dict(os.environ)
-    if package is not None:
-        env["PYTHONPATH"] = package
-    cmd = [sys.executable, __file__, "--child", formats, "--checkpoint", str(checkpoint), "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"export of {formats} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def run_case(case: tuple[str, str, str], checkpoint: Path, out: Path) -> dict:
+    """One export of ``case`` (name, formats, interpreter) in a fresh process of that interpreter."""
+    from aestheticnet.bench import run_fresh
+
+    name, formats, python = case
+    target = out / name.replace("@", "_")
+    return run_fresh([python, __file__, "--child", formats, "--checkpoint", str(checkpoint), "--out", str(target)])
 
 
 def summarise(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    from aestheticnet.bench import summarize_rounds
+
     names = list(runs)
-    medians = {n: {k: statistics.median(r[k] for r in runs[n]) for k in ("wall_seconds", "cpu_total")} for n in names}
+    keys = ("wall_seconds", "cpu_total")
+    spreads = {n: {k: summarize_rounds([r[k] for r in runs[n]]) for k in keys} for n in names}
+    medians = {n: {k: spreads[n][k]["median"] for k in keys} for n in names}
     first = medians[names[0]]
     for n in names:
         medians[n]["wall_ratio_to_first"] = round(medians[n]["wall_seconds"] / first["wall_seconds"], 3)
         medians[n]["cpu_ratio_to_first"] = round(medians[n]["cpu_total"] / first["cpu_total"], 3)
+        medians[n]["spread"] = spreads[n]
     return medians
 
 
-def main() -> None:
+def default_checkpoint(out: Path) -> Path:
+    import torch
+
+    from aestheticnet.models import create_model, save
+
+    torch.manual_seed(0)
+    return save(create_model("aestheticnet_star").eval(), out / "star.safetensors")
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("export_time"))
     ap.add_argument("--checkpoint", type=Path, default=None)
     ap.add_argument("--sets", default="three,all", help=f"comma-separated names of {sorted(SETS)}")
-    ap.add_argument("--baseline", default=None, help="another checkout whose package is timed too")
+    ap.add_argument("--baseline-python", default=None, help="the Python of an environment whose package is timed too")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup-rounds", type=int, default=0, help="rounds run first and dropped")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    unknown = [s for s in args.sets.split(",") if s not in SETS]
+    if unknown:
+        ap.error(f"--sets: unknown {unknown}; valid: {', '.join(SETS)}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.child is not None:
         print(json.dumps(export_once(args.checkpoint, args.child, args.out)))
         return
+    from aestheticnet.bench import interleaved_rounds
+
     args.out.mkdir(parents=True, exist_ok=True)
-    checkpoint = args.checkpoint
-    if checkpoint is None:
-        import torch
+    checkpoint = args.checkpoint or default_checkpoint(args.out)
+    pythons = {"this": sys.executable} | ({"baseline": args.baseline_python} if args.baseline_python else {})
+    cases = [(f"{s}@{p}", SETS[s], python) for p, python in pythons.items() for s in args.sets.split(",")]
 
-        from aestheticnet.models import create_model, save
+    def show(label: str, case: tuple, result: dict) -> None:
+        print(
+            f"{label} {case[0]}: wall {result['wall_seconds']}s, CPU {result['cpu_total']}s, "
+            f"load {result['load_before']}->{result['load_after']}",
+            flush=True,
+        )
 
-        torch.manual_seed(0)
-        checkpoint = save(create_model("aestheticnet_star").eval(), args.out / "star.safetensors")
-    packages = {"this": None} | ({"baseline": str(Path(args.baseline).resolve())} if args.baseline else {})
-    cases = [(f"{s}@{p}", SETS[s], path) for p, path in packages.items() for s in args.sets.split(",")]
-    runs: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
-    for r in range(args.rounds):
-        for name, formats, package in cases[r % len(cases) :] + cases[: r % len(cases)]:
-            result = run_case(checkpoint, formats, package, args.out / name.replace("@", "_"))
-            runs[name].append(result)
-            print(
-                f"round {r + 1} {name}: wall {result['wall_seconds']}s, CPU {result['cpu_total']}s, "
-                f"load {result['load_before']}->{result['load_after']}",
-                flush=True,
-            )
+    measured = interleaved_rounds(
+        cases,
+        lambda case: run_case(case, checkpoint, args.out),
+        args.rounds,
+        warmup_rounds=args.warmup_rounds,
+        progress=show,
+    )
+    runs = {case[0]: results for case, results in measured.items()}
     result = {
         "checkpoint": str(checkpoint),
-        "cases": {n: f for n, f, _ in cases},
-        "packages": packages,
+        "cases": {name: formats for name, formats, _ in cases},
+        "pythons": pythons,
+        "rounds": args.rounds,
+        "warmup_rounds": args.warmup_rounds,
         "runs": runs,
         "medians": summarise(runs),
     }

@@ -7,7 +7,8 @@ value with the float model's on the same images: ``end_to_end`` is the signal-to
 value against fp32 (all error accumulated up to that point), ``local`` the ratio of the tensor before and after
 its own QuantizeLinear/DequantizeLinear pair (the rounding at that point alone). Printed per cell (the tensors
 are grouped by the ``cells.N.`` weights of the nodes that precede them): the last tensor's end-to-end SNR and the
-worst local one. Writes ``int8_depth.json`` next to the int8 model.
+worst local one. The images are ``--images`` files spread over ``--data``, decoded and preprocessed as the
+scoring path does at the model's preprocessing. Writes ``int8_depth.json`` next to the int8 model.
 """
 
 from __future__ import annotations
@@ -18,8 +19,40 @@ import re
 import tempfile
 from pathlib import Path
 
+import numpy as np
 
-def main() -> None:
+from aestheticnet.artifacts import INPUT_NAME, read_manifest
+from aestheticnet.data import Preprocess, file_tensor
+from aestheticnet.runtime import collect_images
+
+
+def load_images(data: Path, preprocess: dict, count: int) -> list[np.ndarray]:
+    """``count`` image files spread over ``data`` (a dataset's folder or any folder of images), as CHW float32."""
+    files = collect_images([data])
+    if not files:
+        raise SystemExit(f"--data {data}: no image files there")
+    step = max(1, len(files) // max(1, count))
+    pre = Preprocess.from_dict(preprocess)
+    return [file_tensor(path, pre).numpy().astype(np.float32, copy=False) for path in files[::step][:count]]
+
+
+def calibration_reader(images: list[np.ndarray]):
+    """An onnxruntime ``CalibrationDataReader`` handing out one image per call (what ``collect_activations`` reads)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._images = iter(images)
+
+        def get_next(self):
+            x = next(self._images, None)
+            return None if x is None else {INPUT_NAME: np.ascontiguousarray(x[None], np.float32)}
+
+    return Reader()
+
+
+def activation_errors(fp32: Path, int8: Path, images: list[np.ndarray]) -> tuple[dict, object]:
+    """``qdq_loss_debug``'s errors per tensor, and the pre-processed float graph whose tensor names they use."""
     import onnx
     from onnxruntime.quantization.qdq_loss_debug import (
         collect_activations,
@@ -29,33 +62,23 @@ def main() -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from aestheticnet.artifacts import read_manifest
-    from aestheticnet.export.calibration import load_images
-    from aestheticnet.export.onnx.int8 import calibration_reader
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("fp32", type=Path)
-    ap.add_argument("int8", type=Path)
-    ap.add_argument("--data", type=Path, required=True, help="dataset or image folder")
-    ap.add_argument("--images", type=int, default=8)
-    args = ap.parse_args()
-
-    images, _, _ = load_images(args.data, read_manifest(args.fp32)["preprocess"], args.images)
-
     with tempfile.TemporaryDirectory() as tmp:
         pre, fp_aug, q_aug = (str(Path(tmp) / n) for n in ("pre.onnx", "fp.onnx", "q.onnx"))
         # the int8 model was quantised from this pre-processed graph: same tensor names
-        quant_pre_process(str(args.fp32), pre, skip_symbolic_shape=True)
+        quant_pre_process(str(fp32), pre, skip_symbolic_shape=True)
         modify_model_output_intermediate_tensors(pre, fp_aug)
-        modify_model_output_intermediate_tensors(str(args.int8), q_aug)
+        modify_model_output_intermediate_tensors(str(int8), q_aug)
         errors = compute_activation_error(
             create_activation_matching(
                 collect_activations(q_aug, calibration_reader(images)),
                 collect_activations(fp_aug, calibration_reader(images)),
             )
         )
-        graph = onnx.load(pre).graph
+        return errors, onnx.load(pre).graph
 
+
+def per_cell(graph, errors: dict) -> dict[str, dict]:
+    """Tensors, last end-to-end SNR and worst local SNR per cell (``stem`` before the first cell)."""
     cell, current = {}, "stem"
     for node in graph.node:
         for name in node.input:
@@ -80,6 +103,20 @@ def main() -> None:
     for row in rows.values():  # JSON has no infinity: no rounding point of its own in that cell
         if row["worst_local_db"] == float("inf"):
             row["worst_local_db"] = None
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("fp32", type=Path)
+    ap.add_argument("int8", type=Path)
+    ap.add_argument("--data", type=Path, required=True, help="dataset or image folder")
+    ap.add_argument("--images", type=int, default=8)
+    args = ap.parse_args()
+
+    images = load_images(args.data, read_manifest(args.fp32).preprocess, args.images)
+    errors, graph = activation_errors(args.fp32, args.int8, images)
+    rows = per_cell(graph, errors)
     print(f"{'where':<10}{'tensors':>8}{'end-to-end SNR dB (last)':>27}{'worst local SNR dB':>21}")
     for where, row in rows.items():
         local = "-" if row["worst_local_db"] is None else f"{row['worst_local_db']:.1f}"

@@ -8,8 +8,9 @@ off ("int8-before": signed int8 ONNX activations with their ReLUs as Relu and th
 their own channel counts, int8 RELUs left in the TFLite file), then:
 
 1. latency at 224x224, batch 1, 1 thread (``--threads``): every artifact timed by ``aestheticnet bench``'s harness
-   in a fresh process, the artifacts interleaved within each of ``--rounds`` rounds; the p50 of each round, then
-   the median over rounds, and the ratio of each int8 file to its fp32 file;
+   in a fresh process, the artifacts interleaved within each of ``--rounds`` rounds (in an order rotated by the
+   round, after ``--warmup-rounds`` dropped ones); the p50 of each round, then the median over rounds with its
+   spread, and the ratio of each int8 file to its fp32 file;
 2. where the time goes: ONNX Runtime's profiler (1 thread, 224x224): milliseconds per operator type per run, per
    kind of convolution (depthwise by channel count, pointwise, dense), and
    the operator types left after ONNX Runtime's graph optimisations; LiteRT: the number of XNNPACK delegate
@@ -25,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -34,8 +35,9 @@ import numpy as np
 import torch
 
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.bench.harness import BenchSettings, run_benchmark
-from aestheticnet.export import Int8Recipe, export_checkpoint, verify_artifact
+from aestheticnet.bench import BenchSettings, interleaved_rounds, run_benchmark, summarize_rounds
+from aestheticnet.data import ensure_synthetic
+from aestheticnet.export import ExportOptions, Int8Recipe, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.models import create_model, save
 from aestheticnet.sizes import Shape
@@ -60,43 +62,34 @@ def default_checkpoint(out: Path) -> Path:
 
 def export_all(ckpt: Path, out: Path, data: Path, calibration: int) -> dict[str, Path]:
     formats = [Format.ONNX, Format.TFLITE]
-    after = export_checkpoint(
-        ckpt,
-        formats,
-        [Precision.FP32, Precision.INT8],
-        out,
-        data=data,
-        calibration_samples=calibration,
-        name="star",
-        log=None,
-    )
+    options = ExportOptions(data=data, calibration_samples=calibration)
+    after = export_checkpoint(ckpt, formats, [Precision.FP32, Precision.INT8], out, options, name="star", log=None)
     before = export_checkpoint(
-        ckpt,
-        formats,
-        [Precision.INT8],
-        out,
-        data=data,
-        calibration_samples=calibration,
-        recipe=BEFORE,
-        name="before",
-        log=None,
+        ckpt, formats, [Precision.INT8], out, dataclasses.replace(options, recipe=BEFORE), name="before", log=None
     )
     arts = {f"{a.format.value} {a.precision.value}": a.path for a in after.artifacts}
     arts.update({f"{a.format.value} int8-before": a.path for a in before.artifacts})
     return arts
 
 
-def interleaved_latency(arts: dict[str, Path], threads: int, rounds: int, runs: int) -> dict[str, dict]:
-    settings = BenchSettings(threads=(threads,), shapes=(Shape(224, 224),), runs=runs, warmup=5)
-    p50s: dict[str, list[float]] = collections.defaultdict(list)
-    for r in range(rounds):
-        for key, path in arts.items():
-            row = run_benchmark([path], settings)["results"][0]
-            if not row["ok"]:
-                raise SystemExit(f"{key}: {row['error']}")
-            p50s[key].append(row["p50_ms"])
-        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in p50s.items()), flush=True)
-    return {k: {"p50_ms_per_round": v, "median_p50_ms": statistics.median(v)} for k, v in p50s.items()}
+def interleaved_latency(arts: dict[str, Path], args: argparse.Namespace) -> dict[str, dict]:
+    """Every artifact's p50 in each of ``--rounds`` interleaved rounds; the median over rounds and the spread."""
+    settings = BenchSettings(threads=(args.threads,), shapes=(Shape(224, 224),), runs=args.runs, warmup=5)
+
+    def p50(key: str) -> float:
+        row = run_benchmark([arts[key]], settings)["results"][0]
+        if not row["ok"]:
+            raise SystemExit(f"{key}: {row['error']}")
+        return row["p50_ms"]
+
+    def show(label: str, key: str, ms: float) -> None:
+        print(f"{label} {key}: p50 {ms:.1f} ms", flush=True)
+
+    p50s = interleaved_rounds(list(arts), p50, args.rounds, warmup_rounds=args.warmup_rounds, progress=show)
+    spreads = {k: summarize_rounds(v) for k, v in p50s.items()}
+    return {
+        k: {"p50_ms_per_round": v, "median_p50_ms": spreads[k]["median"], "spread": spreads[k]} for k, v in p50s.items()
+    }
 
 
 def onnx_profile(path: Path, runs: int = 20) -> dict:
@@ -196,13 +189,12 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200, help="images for the SROCC gate (0: skip verify)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--warmup-rounds", type=int, default=0, help="rounds run first and dropped")
     ap.add_argument("--runs", type=int, default=30, help="timed runs per artifact per round")
     args = ap.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.data is None:
-        from aestheticnet.data.synthetic import ensure_synthetic
-
         args.data = ensure_synthetic(progress=False)
     ckpt = args.checkpoint or default_checkpoint(args.out)
     arts = export_all(ckpt, args.out, args.data, args.calibration_samples)
@@ -224,13 +216,14 @@ def main() -> None:
                     f"{key}: verify {'passed' if report['passed'] else 'FAILED'}, SROCC vs PyTorch {real.get('srocc')}",
                     flush=True,
                 )
-    latency = interleaved_latency(arts, args.threads, args.rounds, args.runs)
+    latency = interleaved_latency(arts, args)
     result = {
         "checkpoint": str(ckpt),
         "weights": "given" if args.checkpoint else "random, BN statistics randomised",
         "threads": args.threads,
         "size": "224x224",
         "rounds": args.rounds,
+        "warmup_rounds": args.warmup_rounds,
         "runs": args.runs,
         "artifacts": {k: str(p) for k, p in arts.items()},
         "latency": latency,

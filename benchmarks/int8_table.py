@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from aestheticnet.artifacts import Format, Precision, parse_precisions
-from aestheticnet.export import Int8Recipe, export_checkpoint, verify_artifact
+from aestheticnet.export import ExportOptions, Int8Recipe, export_checkpoint, verify_artifact
 from aestheticnet.sizes import Shape
 
 RECIPES = {
@@ -61,9 +61,7 @@ def measure(name: str, ckpt: Path, data: Path, recipe: str, args) -> dict:
         [Format.ONNX, Format.TFLITE],
         args.precisions,
         out,
-        data=data,
-        calibration_samples=args.calibration_samples,
-        recipe=RECIPES[recipe],
+        ExportOptions(data=data, calibration_samples=args.calibration_samples, recipe=RECIPES[recipe]),
         log=None,
     )
     row = {
@@ -120,7 +118,7 @@ def main() -> None:
     args.precisions = [p for p in parse_precisions(args.precisions) if p in (Precision.INT8, Precision.INT8_DYNAMIC)]
     torch.set_num_threads(1)
     if args.data is None:
-        from aestheticnet.data.synthetic import ensure_synthetic
+        from aestheticnet.data import ensure_synthetic
 
         args.data = [ensure_synthetic(progress=False)]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -28,10 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from aestheticnet.data.distortions import PHOTOS
-from aestheticnet.data.ladders import LADDERS, LadderSet, ladder_report, reference_sources, write_ladders
+from aestheticnet.data import LADDERS, PHOTOS, LadderSet, ladder_report, reference_sources, write_ladders
 from aestheticnet.io import atomic_write_json, atomic_write_text
-from aestheticnet.pipeline.ladders import score_ladders, validation_sources
+from aestheticnet.pipeline import score_ladders, validation_sources
 
 BRISQUE_PACKAGES = ["brisque==0.2.0", "opencv-python-headless", "scikit-image", "numpy", "scipy", "pillow"]
 

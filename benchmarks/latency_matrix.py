@@ -37,11 +37,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aestheticnet.bench.harness import BenchSettings, parse_threads, run_benchmark
-from aestheticnet.bench.report import markdown_report, write_json, write_plots
-from aestheticnet.bench.runner import machine_info
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.export import ExportFailed, export_checkpoint
+from aestheticnet.bench import (
+    BenchSettings,
+    machine_info,
+    markdown_report,
+    parse_threads,
+    run_benchmark,
+    write_json,
+    write_plots,
+)
+from aestheticnet.export import ExportFailed, ExportOptions, export_checkpoint
 from aestheticnet.io import atomic_write_json
 from aestheticnet.models import create_model, save
 from aestheticnet.sizes import parse_shapes
@@ -163,8 +169,7 @@ def export_network(
                 formats,
                 list(PRECISIONS),
                 folder,
-                data=calibration,
-                calibration_samples=len(CALIBRATION_PHOTOS),
+                ExportOptions(data=calibration, calibration_samples=len(CALIBRATION_PHOTOS)),
                 name=name,
                 log=lambda m: print(f"  {m}", file=sys.stderr),
             )
@@ -277,15 +282,7 @@ def summary_text(report: dict, peaks: dict[int, dict], nets: dict, title: str) -
     return text
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    threads, shapes = parse_threads(args.threads), parse_shapes(args.shapes, "--shapes")
-    runs = args.runs if args.runs is not None or args.min_seconds is not None else (10 if args.quick else 30)
-    warmup = args.warmup if args.warmup is not None else (2 if args.quick else 5)
-    out = Path(args.out)
-    t_start = time.time()
-
-    print(f"machine: {json.dumps(machine_info())}", file=sys.stderr)
+def first_peaks(threads: tuple[int, ...]) -> dict[int, dict]:
     peaks = {}
     for t in threads:
         peaks[t] = peak_macs_per_s(t)
@@ -294,24 +291,24 @@ def main(argv=None) -> int:
             f"GMAC/s (median {peaks[t]['median_gmacs_per_s']:.1f})",
             file=sys.stderr,
         )
+    return peaks
 
-    nets = build_networks(args.layers, args.init_channels, args.genotype)
-    files, missing = export_all(nets, args, out)
-    t_export = time.time() - t_start
 
-    settings = BenchSettings(
-        threads=threads, shapes=shapes, runs=runs, min_seconds=args.min_seconds, warmup=warmup, timeout_s=900
-    )
-    report = run_benchmark(files, settings, progress=lambda line: print(line, file=sys.stderr))
-    # Measured again after the matrix: on a shared machine the first burst may have been slowed down; the peak
-    # is the best of both bursts.
-    for t in threads:
+def best_of_both_bursts(peaks: dict[int, dict]) -> dict[int, dict]:
+    """Measured again after the matrix: on a shared machine the first burst may have been slowed down; the peak
+    is the best of both bursts."""
+    both = {}
+    for t, first in peaks.items():
         again = peak_macs_per_s(t)
-        first = peaks[t]
-        peaks[t] = dict(
+        both[t] = dict(
             max(first, again, key=lambda v: v["peak_gmacs_per_s"]),
             bursts_gmacs_per_s=[first["peak_gmacs_per_s"], again["peak_gmacs_per_s"]],
         )
+    return both
+
+
+def annotate(report: dict, peaks: dict[int, dict], missing: list[str], nets: dict) -> None:
+    """The peaks, what is missing, the networks and each row's efficiency, into the report."""
     report["peak_fp32_mac_rate"] = {str(t): v for t, v in peaks.items()}
     report["missing_formats"] = missing
     report["networks"] = {
@@ -326,6 +323,28 @@ def main(argv=None) -> int:
     for row in report["results"]:
         if row["ok"] and row["achieved_gmacs_per_s"]:
             row["efficiency"] = row["achieved_gmacs_per_s"] / peaks[row["threads"]]["peak_gmacs_per_s"]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads, shapes = parse_threads(args.threads), parse_shapes(args.shapes, "--shapes")
+    runs = args.runs if args.runs is not None or args.min_seconds is not None else (10 if args.quick else 30)
+    warmup = args.warmup if args.warmup is not None else (2 if args.quick else 5)
+    out = Path(args.out)
+    t_start = time.time()
+
+    print(f"machine: {json.dumps(machine_info())}", file=sys.stderr)
+    peaks = first_peaks(threads)
+    nets = build_networks(args.layers, args.init_channels, args.genotype)
+    files, missing = export_all(nets, args, out)
+    t_export = time.time() - t_start
+
+    settings = BenchSettings(
+        threads=threads, shapes=shapes, runs=runs, min_seconds=args.min_seconds, warmup=warmup, timeout_s=900
+    )
+    report = run_benchmark(files, settings, progress=lambda line: print(line, file=sys.stderr))
+    peaks = best_of_both_bursts(peaks)
+    annotate(report, peaks, missing, nets)
     out.mkdir(parents=True, exist_ok=True)
     write_json(report, out / "latency_matrix.json")
     title = (

@@ -39,8 +39,8 @@ def _tag(weight: float, target_ms: float | None, seed: int = 0) -> str:
 def search(table: str, weight: float, seed: int, args, data: Path, predict) -> dict:
     import torch
 
-    from aestheticnet.nas.strategy import SearchConfig
-    from aestheticnet.train.search import run_search
+    from aestheticnet.nas import SearchConfig
+    from aestheticnet.train import run_search
 
     torch.set_num_threads(1)
     cfg = dataclasses.replace(
@@ -82,8 +82,8 @@ def train_one(job: tuple[str, str, int, str, str]) -> dict:
     """One training run in a spawned process: (label, genotype, seed, data, out)."""
     import torch
 
-    from aestheticnet.pipeline.config import PipelineConfig
-    from aestheticnet.train.trainer import train
+    from aestheticnet.pipeline import PipelineConfig
+    from aestheticnet.train import train
 
     label, genotype, seed, data, out = job
     torch.set_num_threads(1)
@@ -111,8 +111,10 @@ def markdown(result: dict) -> str:
     lines = [
         f"# Latency-aware search (table {result['table']})",
         "",
-        "| weight | target ms | search seed | search's estimate per stage | predicted ms | normal cell | "
-        "reduction cell |",
+        (
+            "| weight | target ms | search seed | search's estimate per stage | predicted ms | normal cell | "
+            "reduction cell |"
+        ),
         "|---:|---:|---:|---|---:|---|---|",
     ]
     for s in result["searches"]:
@@ -153,11 +155,11 @@ def main() -> None:
     args = ap.parse_args()
     if not Path(args.table).is_file():
         ap.error(f"--table {args.table}: no such file (build one with `aestheticnet bench ops`)")
-    from aestheticnet.data.synthetic import ensure_synthetic
+    from aestheticnet.data import ensure_synthetic
 
     data = ensure_synthetic(progress=False)
     args.out.mkdir(parents=True, exist_ok=True)
-    from aestheticnet.nas.latency_table import LatencyTable
+    from aestheticnet.nas import LatencyTable
 
     predict = LatencyTable.load(args.table).predict
     search_seeds = [int(s) for s in args.search_seeds.split(",") if s.strip()]

@@ -9,9 +9,10 @@ runtime, thread count and network), builds one AestheticNet* per genotype (regis
 files; ``synthetic:sep5`` and ``synthetic:pools`` are two extremes made here: every edge a 5x5 separable
 convolution, and only pools and skips), exports each fp32 by ``export_checkpoint`` and times it with the device
 runner (``run_benchmark``: a fresh process per measurement) in ``--rounds`` rounds, half of them before the table
-is built and half after, all networks one after the other in each round. A network's latency is the median of its
-rounds' p50s (its rounds' minimum is reported too: on a loaded machine a run as long as a network is more often
-interrupted than a probe a few hundred microseconds long, so the p50 ratio then reads low).
+is built and half after, all networks one after the other in each round, in an order rotated by the round
+(``aestheticnet.bench.interleaved_rounds``). A network's latency is the median of its rounds' p50s (its rounds'
+minimum is reported too: on a loaded machine a run as long as a network is more often interrupted than a probe a
+few hundred microseconds long, so the p50 ratio then reads low).
 
 Writes ``DIR/latency_table.json`` (the table), ``DIR/latency_table_check.json`` and ``.md``: per genotype the
 predicted latency and its breakdown, the measured p50 and minimum, predicted / measured, and whether the table
@@ -29,16 +30,19 @@ from pathlib import Path
 import torch
 
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.bench.harness import BenchSettings, run_benchmark
-from aestheticnet.bench.op_probes import CopyRule
-from aestheticnet.bench.ops_table import OpsBenchSettings, build_latency_table
-from aestheticnet.bench.runner import machine_info
+from aestheticnet.bench import (
+    BenchSettings,
+    CopyRule,
+    OpsBenchSettings,
+    build_latency_table,
+    interleaved_rounds,
+    machine_info,
+    run_benchmark,
+)
 from aestheticnet.export import export_checkpoint
 from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.models import create_model, get_entry, save
-from aestheticnet.nas.genotypes import Genotype, resolve_genotype
-from aestheticnet.nas.latency_table import LatencyTable, TableRuntime
-from aestheticnet.nas.network_plan import NetworkSpec
+from aestheticnet.nas import Genotype, LatencyTable, NetworkSpec, TableRuntime, resolve_genotype
 from aestheticnet.sizes import parse_shape
 
 VARIANT = "aestheticnet_star"
@@ -109,16 +113,20 @@ def time_networks(files: dict[str, Path], rounds: int, args) -> dict[str, dict[s
         warmup=args.warmup,
         timeout_s=900,
     )
-    times: dict[str, dict[str, list[float]]] = {name: {"p50": [], "min": []} for name in files}
-    for r in range(rounds):
-        log(f"networks, round {r + 1}/{rounds}")
-        report = run_benchmark(list(files.values()), settings)
+    if rounds < 1:
+        return {name: {"p50": [], "min": []} for name in files}
+
+    def measure(name: str) -> dict[str, float]:
+        report = run_benchmark([files[name]], settings)
         if report["errors"]:
-            raise SystemExit("measurements failed:\n" + "\n".join(report["errors"]))
-        for name, row in zip(files, report["results"]):
-            times[name]["p50"].append(row["p50_ms"])
-            times[name]["min"].append(row["min_ms"])
-    return times
+            raise SystemExit(f"measuring {name} failed:\n" + "\n".join(report["errors"]))
+        return {"p50": report["results"][0]["p50_ms"], "min": report["results"][0]["min_ms"]}
+
+    def show(label: str, name: str, times: dict[str, float]) -> None:
+        log(f"networks, {label}: {name} p50 {times['p50']:.2f} ms")
+
+    results = interleaved_rounds(list(files), measure, rounds, progress=show)
+    return {name: {key: [r[key] for r in rounds_] for key in ("p50", "min")} for name, rounds_ in results.items()}
 
 
 def kendall_tau(a: list[float], b: list[float]) -> float:
@@ -166,10 +174,14 @@ def markdown(result: dict) -> str:
         f"# Latency table check ({result['created']})",
         "",
         f"- table: {result['table']}",
-        f"- networks: {VARIANT}, measured {result['rounds']} rounds x "
-        f"{result['runs']} runs, fresh processes; load average {result['load_before']} -> {result['load_after']}",
-        f"- Kendall's tau (predicted vs measured p50): {c['kendall_tau']:.2f}; same order: {c['same_order']}; "
-        f"largest |predicted/measured - 1|: {c['worst_p50_error']:.1%}",
+        (
+            f"- networks: {VARIANT}, measured {result['rounds']} rounds x "
+            f"{result['runs']} runs, fresh processes; load average {result['load_before']} -> {result['load_after']}"
+        ),
+        (
+            f"- Kendall's tau (predicted vs measured p50): {c['kendall_tau']:.2f}; same order: {c['same_order']}; "
+            f"largest |predicted/measured - 1|: {c['worst_p50_error']:.1%}"
+        ),
         "",
         "| genotype | predicted ms | measured p50 ms | predicted / p50 | measured min ms | predicted / min |",
         "|---|---:|---:|---:|---:|---:|",

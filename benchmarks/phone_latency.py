@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -43,11 +42,17 @@ from pathlib import Path
 import torch
 
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.bench.harness import BenchSettings, parse_threads, run_benchmark
-from aestheticnet.bench.profile import profile_model
-from aestheticnet.bench.runner import machine_info
-from aestheticnet.data.synthetic import ensure_synthetic
-from aestheticnet.export import ExportFailed, export_checkpoint, verify_artifact
+from aestheticnet.bench import (
+    BenchSettings,
+    interleaved_rounds,
+    machine_info,
+    parse_threads,
+    profile_model,
+    run_benchmark,
+    summarize_rounds,
+)
+from aestheticnet.data import ensure_synthetic
+from aestheticnet.export import ExportFailed, ExportOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text, sha256_file
 from aestheticnet.models import create_model, list_models, load, save
 from aestheticnet.sizes import Shape
@@ -75,6 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/phone_latency", help="checkpoints, exports, JSON and Markdown go here")
     p.add_argument("--rounds", type=int, default=4, help="interleaved rounds; each cell is the median over them")
+    p.add_argument("--warmup-rounds", type=int, default=0, help="rounds run first and dropped")
     p.add_argument("--threads", default="1,2", help="runtime thread counts, comma-separated")
     p.add_argument("--runs", type=int, default=30, help="timed runs per measurement")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs per measurement")
@@ -101,8 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--calibration-samples", type=int, default=100, help="int8 calibration images")
     p.add_argument("--fresh", action="store_true", help="rebuild the exports even when cached")
     args = p.parse_args(argv)
-    if args.rounds < 1 or args.runs < 1 or args.warmup < 0:
-        p.error("--rounds and --runs need at least 1, --warmup 0 or more")
+    if args.rounds < 1 or args.runs < 1 or args.warmup < 0 or args.warmup_rounds < 0:
+        p.error("--rounds and --runs need at least 1, --warmup and --warmup-rounds 0 or more")
     return args
 
 
@@ -164,9 +170,8 @@ def export_network(net: Network, folder: Path, precisions: list[Precision], args
                 FORMATS,
                 precisions,
                 folder,
-                data=data,
+                ExportOptions(data=data, calibration_samples=args.calibration_samples),
                 name=net.name,
-                calibration_samples=args.calibration_samples,
                 log=say,
             )
         except ExportFailed as exc:
@@ -195,32 +200,33 @@ def check_network(net: Network) -> None:
         say(f"verify {path.name}: {'passed' if report.passed else 'FAILED'}")
 
 
-def round_order(nets: list[Network], index: int) -> list[tuple[str, Path]]:
-    """One round's files: grouped by format and precision, the networks rotated by ``index`` within a group."""
-    groups: dict[str, list[tuple[str, Path]]] = {}
-    for net in nets:
-        for path in net.files:
-            groups.setdefault(path.name.removeprefix(net.name), []).append((net.name, path))
-    order = []
-    for key in sorted(groups):
-        group = groups[key]
-        shift = index % len(group)
-        order += group[shift:] + group[:shift]
-    return order
-
-
 def measure(nets: list[Network], args, threads: tuple[int, ...]) -> list[dict]:
-    """Every file x threads, ``--rounds`` times; one row per measurement, tagged with its network and round."""
+    """Every file x threads in ``--rounds`` interleaved rounds (after ``--warmup-rounds`` dropped ones): the files of
+    one format and precision back to back, the networks rotated every round. One row per measurement, tagged with
+    its network and round."""
     settings = BenchSettings(threads=threads, shapes=(Shape(*SIZE),), runs=args.runs, warmup=args.warmup, timeout_s=900)
-    rows = []
-    for index in range(args.rounds):
-        order = round_order(nets, index)
-        say(f"round {index + 1}/{args.rounds}: {len(order)} files x {len(threads)} thread counts")
-        report = run_benchmark([path for _, path in order], settings, progress=say)
-        names = {str(path): name for name, path in order}
-        for row in report["results"]:
-            rows.append({**row, "network": names[row["path"]], "round": index})
-    return rows
+
+    def kind(case: tuple[str, Path]) -> str:
+        name, path = case
+        return path.name.removeprefix(name)
+
+    # sorted() is stable: within a format and precision the networks keep their order.
+    cases = sorted(((net.name, path) for net in nets for path in net.files), key=kind)
+    say(f"{len(cases)} files x {len(threads)} thread counts, {args.rounds} rounds")
+    results = interleaved_rounds(
+        cases,
+        lambda case: run_benchmark([case[1]], settings, progress=say)["results"],
+        args.rounds,
+        warmup_rounds=args.warmup_rounds,
+        group=kind,
+        progress=lambda label, case, _: say(f"{label}: {case[1].name} measured"),
+    )
+    return [
+        {**row, "network": name, "round": index}
+        for (name, _), per_round in results.items()
+        for index, rows in enumerate(per_round)
+        for row in rows
+    ]
 
 
 def summarise(rows: list[dict], nets: list[Network]) -> list[dict]:
@@ -244,9 +250,9 @@ def summarise(rows: list[dict], nets: list[Network]) -> list[dict]:
         else:
             cell["errors"].append(f"round {row['round']}: {row['error']}")
     for cell in cells.values():
-        p50s = cell["round_p50_ms"]
-        cell["p50_ms"] = statistics.median(p50s) if p50s else None
-        cell["spread_ms"] = [min(p50s), max(p50s)] if p50s else None
+        spread = summarize_rounds(cell["round_p50_ms"]) if cell["round_p50_ms"] else None
+        cell["p50_ms"] = spread["median"] if spread else None
+        cell["spread_ms"] = [spread["min"], spread["max"]] if spread else None
     for (name, runtime, threads, precision), cell in cells.items():
         base = cells.get((BASELINE, runtime, threads, precision), {}).get("p50_ms")
         fp32 = cells.get((name, runtime, threads, "fp32"), {}).get("p50_ms")
@@ -272,12 +278,16 @@ def markdown(summary: list[dict], nets: list[Network], meta: dict) -> str:
     lines = [
         f"# Phone latency ({meta['created']})",
         "",
-        f"224x224, batch 1; {s['rounds']} interleaved rounds of {s['runs']} timed runs after {s['warmup']} "
-        "warm-up, each measurement a fresh process; each cell is the median over rounds of the p50. Ratio: "
-        f"to {BASELINE} in the same runtime, threads and precision.",
+        (
+            f"224x224, batch 1; {s['rounds']} interleaved rounds of {s['runs']} timed runs after {s['warmup']} "
+            "warm-up, each measurement a fresh process; each cell is the median over rounds of the p50. Ratio: "
+            f"to {BASELINE} in the same runtime, threads and precision."
+        ),
         "",
-        f"Machine: {meta['machine']['cpu_model']}, {meta['machine']['logical_cores']} logical cores; 1-minute "
-        f"load average during the measurements {meta['load_average']}.",
+        (
+            f"Machine: {meta['machine']['cpu_model']}, {meta['machine']['logical_cores']} logical cores; 1-minute "
+            f"load average during the measurements {meta['load_average']}."
+        ),
         "",
         "| network | weights | params | MACs |",
         "|---|---|---:|---:|",
@@ -328,6 +338,22 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def network_records(nets: list[Network]) -> dict[str, dict]:
+    return {
+        n.name: {
+            "checkpoint": str(n.checkpoint),
+            "weights": n.weights,
+            "params": n.params,
+            "macs": n.macs,
+            "macs_size": list(SIZE),
+            "files": [str(f) for f in n.files],
+            "missing": n.missing,
+            "verify": n.verify,
+        }
+        for n in nets
+    }
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     threads = parse_threads(args.threads)
@@ -349,6 +375,7 @@ def main(argv=None) -> int:
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "settings": {
             "rounds": args.rounds,
+            "warmup_rounds": args.warmup_rounds,
             "threads": list(threads),
             "runs": args.runs,
             "warmup": args.warmup,
@@ -363,25 +390,7 @@ def main(argv=None) -> int:
         "seconds": {"export_and_verify": round(t_export), "total": round(time.time() - t0)},
     }
     summary = summarise(rows, nets)
-    report = {
-        **meta,
-        "baseline": BASELINE,
-        "networks": {
-            n.name: {
-                "checkpoint": str(n.checkpoint),
-                "weights": n.weights,
-                "params": n.params,
-                "macs": n.macs,
-                "macs_size": list(SIZE),
-                "files": [str(f) for f in n.files],
-                "missing": n.missing,
-                "verify": n.verify,
-            }
-            for n in nets
-        },
-        "summary": summary,
-        "rows": rows,
-    }
+    report = {**meta, "baseline": BASELINE, "networks": network_records(nets), "summary": summary, "rows": rows}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "phone_latency.json", report)
     text = markdown(summary, nets, meta)

@@ -26,8 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aestheticnet.data.splits import assign_splits
-from aestheticnet.data.synthetic import build_from_photos
+from aestheticnet.data import assign_splits, build_from_photos
 from aestheticnet.io import atomic_write_json, atomic_write_text
 
 PACKAGES = ("gnome-backgrounds", "plasma-workspace-wallpapers", "ukui-wallpapers")

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aestheticnet.data.synthetic import build_synthetic
+from aestheticnet.data import build_synthetic
 
 
 def main() -> None:

@@ -55,13 +55,11 @@ from pathlib import Path
 
 import numpy as np
 
-from aestheticnet.data.synthetic import ensure_synthetic
+from aestheticnet.data import ensure_synthetic
 from aestheticnet.io import atomic_write_json
 from aestheticnet.metrics import evaluate_distributions, srocc
 from aestheticnet.models import load as load_model
-from aestheticnet.train.config import TrainConfig
-from aestheticnet.train.data import open_split, predict, preprocess_for
-from aestheticnet.train.trainer import STATE_FILE, train
+from aestheticnet.train import STATE_FILE, SplitOptions, TrainConfig, open_split, predict, preprocess_for, train
 
 DEFAULT = TrainConfig(
     variant="aestheticnet_star",
@@ -157,13 +155,8 @@ def parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
-    threads = auto_threads() if args.threads == "auto" else int(args.threads)
-    load_start = os.getloadavg()
-    t_start = time.perf_counter()
-    data = args.data or str(ensure_synthetic())
-    cfg = DEFAULT.replace(
+def config_from_args(args: argparse.Namespace, data: str, threads: int) -> TrainConfig:
+    return DEFAULT.replace(
         data=data,
         epochs=args.epochs,
         layers=args.layers,
@@ -177,6 +170,71 @@ def main() -> None:
         input_norm=args.input_norm,
         threads=threads,
     )
+
+
+def evaluate_run(cfg: TrainConfig, out: Path) -> dict:
+    """The run's best and last epochs, the trivial predictor and the per-photo SROCC on the validation split."""
+    pre = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy, cfg.train_crop)
+    splitting = SplitOptions(seed=cfg.seed, val_fraction=cfg.val_fraction, group_by=cfg.group_by)
+    train_ds = open_split(cfg.data, "train", pre, splitting, train=True)
+    val_ds = open_split(cfg.data, "val", pre, splitting, train=False)
+    trivial = np.repeat(train_ds.distributions().mean(0, keepdims=True), len(val_ds), axis=0)
+    # A constant prediction has no rank order: its SROCC/PLCC are undefined (nan); report them as 0.
+    trivial_metrics = evaluate_distributions(trivial, val_ds.distributions())
+    trivial_metrics.update({k: 0.0 for k in ("srocc", "plcc", "std_srocc", "std_plcc")})
+    records = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    best = max(records, key=lambda r: r["val"]["srocc"])
+    return {
+        "config": cfg.to_dict(),
+        "train_items": len(train_ds),
+        "val_items": len(val_ds),
+        "val_groups": sorted({str(r.group) for r in val_ds.records}),
+        "epochs_run": len(records),
+        "best_epoch": best["epoch"],
+        "model": best["val"],
+        "last": records[-1]["val"],
+        "best_per_photo_srocc": per_photo_srocc(out / "best.safetensors", val_ds),
+        "trivial_predictor": trivial_metrics,
+        "train_images_per_s": float(np.median([r["train_images_per_s"] for r in records])),
+        "decode_preprocess_images_per_s_train": decode_throughput(train_ds),
+        "decode_preprocess_images_per_s_val": decode_throughput(val_ds),
+    }
+
+
+def print_result(result: dict) -> None:
+    best, epochs = result["best_epoch"], result["epochs_run"]
+    load_start, load_end = result["load_average_start"], result["load_average_end"]
+    print(
+        f"\ntrain {result['train_items']} / val {result['val_items']} images (split by source photo; val photos "
+        f"{', '.join(result['val_groups'])}), best epoch {best + 1} of {epochs}"
+    )
+    print(f"{'':<30}{'SROCC':>8}{'PLCC':>8}{'acc':>8}{'EMD r1':>9}{'EMD r2':>9}")
+    rows = (
+        (f"AestheticNet* best (ep {best + 1})", result["model"]),
+        (f"AestheticNet* last (ep {epochs})", result["last"]),
+        ("training-set mean", result["trivial_predictor"]),
+    )
+    for name, v in rows:
+        cells = [f"{v[k]:>8.3f}" for k in ("srocc", "plcc", "accuracy")]
+        cells += [f"{v[k]:>9.4f}" for k in ("emd_r1", "emd_r2")]
+        print(f"{name:<30}" + "".join(cells))
+    photos = result["best_per_photo_srocc"]
+    print("SROCC within each validation photo (best epoch): " + ", ".join(f"{g}: {s:.3f}" for g, s in photos.items()))
+    print(
+        f"training {result['train_images_per_s']:.1f} img/s; decode+preprocess "
+        f"{result['decode_preprocess_images_per_s_train']:.1f} img/s (train, augmented), "
+        f"{result['decode_preprocess_images_per_s_val']:.1f} img/s (val); threads {result['threads']}; "
+        f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end; "
+        f"wall {result['wall_seconds']:.0f} s (training {result['train_wall_seconds']:.0f} s)"
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    threads = auto_threads() if args.threads == "auto" else int(args.threads)
+    load_start = os.getloadavg()
+    t_start = time.perf_counter()
+    cfg = config_from_args(args, args.data or str(ensure_synthetic()), threads)
     print(
         f"torch threads {threads} ({args.threads}); load average at start "
         f"{load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} on {os.cpu_count()} cores"
@@ -186,63 +244,17 @@ def main() -> None:
     train(cfg, out, resume=resume)
     train_wall = time.perf_counter() - t_start
     load_end = os.getloadavg()
-
-    pre = preprocess_for(cfg.variant, cfg.image_size, cfg.max_side, cfg.policy, cfg.train_crop)
-    kw = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "group_by": cfg.group_by}
-    train_ds = open_split(data, "train", pre, train=True, **kw)
-    val_ds = open_split(data, "val", pre, train=False, **kw)
-    trivial = np.repeat(train_ds.distributions().mean(0, keepdims=True), len(val_ds), axis=0)
-    # A constant prediction has no rank order: its SROCC/PLCC are undefined (nan); report them as 0.
-    trivial_metrics = evaluate_distributions(trivial, val_ds.distributions())
-    trivial_metrics.update({k: 0.0 for k in ("srocc", "plcc", "std_srocc", "std_plcc")})
-    records = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
-    best = max(records, key=lambda r: r["val"]["srocc"])
-    photos = per_photo_srocc(out / "best.safetensors", val_ds)
-    wall = time.perf_counter() - t_start
-    result = {
-        "config": cfg.to_dict(),
-        "train_items": len(train_ds),
-        "val_items": len(val_ds),
-        "val_groups": sorted({str(r.group) for r in val_ds.records}),
-        "best_epoch": best["epoch"],
-        "model": best["val"],
-        "last": records[-1]["val"],
-        "best_per_photo_srocc": photos,
-        "trivial_predictor": trivial_metrics,
-        "train_images_per_s": float(np.median([r["train_images_per_s"] for r in records])),
-        "decode_preprocess_images_per_s_train": decode_throughput(train_ds),
-        "decode_preprocess_images_per_s_val": decode_throughput(val_ds),
-        "threads": threads,
-        "load_average_start": list(load_start),
-        "load_average_end": list(load_end),
-        "train_wall_seconds": train_wall,
-        "wall_seconds": wall,
-        "resumed": resume,
-    }
+    result = evaluate_run(cfg, out)
+    result.update(
+        threads=threads,
+        load_average_start=list(load_start),
+        load_average_end=list(load_end),
+        train_wall_seconds=train_wall,
+        wall_seconds=time.perf_counter() - t_start,
+        resumed=resume,
+    )
     atomic_write_json(out / "benchmark.json", result)
-    m, t = result["model"], result["trivial_predictor"]
-    print(
-        f"\ntrain {len(train_ds)} / val {len(val_ds)} images (split by source photo; val photos "
-        f"{', '.join(result['val_groups'])}), best epoch {best['epoch'] + 1} of {len(records)}"
-    )
-    print(f"{'':<30}{'SROCC':>8}{'PLCC':>8}{'acc':>8}{'EMD r1':>9}{'EMD r2':>9}")
-    rows = (
-        (f"AestheticNet* best (ep {best['epoch'] + 1})", m),
-        (f"AestheticNet* last (ep {len(records)})", result["last"]),
-        ("training-set mean", t),
-    )
-    for name, v in rows:
-        cells = [f"{v[k]:>8.3f}" for k in ("srocc", "plcc", "accuracy")]
-        cells += [f"{v[k]:>9.4f}" for k in ("emd_r1", "emd_r2")]
-        print(f"{name:<30}" + "".join(cells))
-    print("SROCC within each validation photo (best epoch): " + ", ".join(f"{g}: {s:.3f}" for g, s in photos.items()))
-    print(
-        f"training {result['train_images_per_s']:.1f} img/s; decode+preprocess "
-        f"{result['decode_preprocess_images_per_s_train']:.1f} img/s (train, augmented), "
-        f"{result['decode_preprocess_images_per_s_val']:.1f} img/s (val); threads {threads}; "
-        f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end; "
-        f"wall {wall:.0f} s (training {train_wall:.0f} s)"
-    )
+    print_result(result)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.export import export_checkpoint, verify_artifact
+from aestheticnet.export import ExportOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text
-from aestheticnet.pipeline.ladders import ladder_check
-from aestheticnet.train.config import TrainConfig
-from aestheticnet.train.evaluate import evaluate_checkpoint
-from aestheticnet.train.trainer import STATE_FILE, train
+from aestheticnet.pipeline import ladder_check
+from aestheticnet.train import STATE_FILE, TrainConfig, evaluate_checkpoint, train
 
 PRESETS = {
     "demo": {"layers": 5, "init_channels": 16},
@@ -65,7 +63,8 @@ def config(args, seed: int) -> TrainConfig:
 
 
 def int8_parity(checkpoint: Path, data: Path, out: Path, samples: int) -> dict[str, float]:
-    report = export_checkpoint(checkpoint, [Format.ONNX, Format.TFLITE], [Precision.INT8], out, data=data, log=None)
+    formats, options = [Format.ONNX, Format.TFLITE], ExportOptions(data=data)
+    report = export_checkpoint(checkpoint, formats, [Precision.INT8], out, options, log=None)
     parity, cache = {}, {}
     for artifact in report.artifacts:
         verified = verify_artifact(artifact.path, checkpoint, data=data, samples=samples, cache=cache).to_dict()

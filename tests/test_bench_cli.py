@@ -48,8 +48,11 @@ def star_files(tmp_path_factory):
     """A tiny AestheticNet* as .safetensors and as ONNX (exporter of the project) with a manifest sidecar."""
     import torch
 
-    from aestheticnet.bench.profile import profile_model
+    from aestheticnet.artifacts import Format, Precision
+    from aestheticnet.artifacts.manifest import SourceInfo, build_manifest, write_sidecar
+    from aestheticnet.export.dynamic import DynamicSpec
     from aestheticnet.export.onnx.build import export_onnx
+    from aestheticnet.io import sha256_file
     from aestheticnet.models import create_model, read_metadata, save
 
     torch.manual_seed(0)
@@ -59,24 +62,15 @@ def star_files(tmp_path_factory):
     onnx_path = export_onnx(model, folder / "star.onnx", example_size=(64, 64))
     meta = read_metadata(st)
     # like an export manifest: variant and config rebuild the network, so MACs are exact at every shape
-    export = {"format": "aestheticnet.export", "artifact": {"format": "onnx", "precision": "fp32"}}
-    (folder / "star.onnx.json").write_text(
-        json.dumps(
-            {
-                **export,
-                "variant": meta["variant"],
-                "config": meta["config"],
-                "input": {"name": "image", "layout": "NCHW"},
-            }
-        )
-    )
-    # a manifest with numbers only: MACs scale by area from the stated input size
-    numbers_only = folder / "numbers.onnx"
-    shutil.copy(onnx_path, numbers_only)
-    prof = profile_model(model, (64, 64))
-    profile = {"params": prof["params"], "macs": prof["macs"], "input_size": [64, 64]}
-    (folder / "numbers.onnx.json").write_text(json.dumps({**export, "profile": profile}))
-    return {"safetensors": st, "onnx": onnx_path, "numbers": numbers_only, "model": model}
+    # the manifest the exporter writes: its model section rebuilds the network, so MACs are exact at every shape
+    source = SourceInfo(st.name, sha256_file(st), meta.get("package_version"))
+    bounds = DynamicSpec().bounds()
+    write_sidecar(onnx_path, build_manifest(meta, source, Format.ONNX, Precision.FP32, {}, bounds))
+    # a manifest that describes no network: params and MACs are unknown, never guessed
+    no_model = folder / "nomodel.onnx"
+    shutil.copy(onnx_path, no_model)
+    write_sidecar(no_model, build_manifest({}, source, Format.ONNX, Precision.FP32, {}, bounds))
+    return {"safetensors": st, "onnx": onnx_path, "numbers": no_model, "model": model}
 
 
 def invoke(*args):
@@ -158,10 +152,8 @@ def test_tiny_aestheticnet_params_and_macs(star_files):
         check_ok_row(row)
         assert row["params"] == exact["params"] and row["macs"] == exact["macs"], name
         assert row["achieved_gmacs_per_s"] > 0 and row["shape"] == "64x96"
-    row = by["numbers.onnx"]
-    assert row["params"] == exact["params"] and row["params_source"] == "manifest"
-    scaled = round(profile_model(model, (64, 64))["macs"] * 96 / 64)  # stated at 64x64, scaled by area
-    assert row["macs"] == scaled and "scaled" in row["macs_source"]
+    row = by["nomodel.onnx"]
+    assert row["params"] is None and row["macs"] is None and "params and MACs unknown" in row["facts_note"]
     assert by["star.safetensors"]["backend"] == "pytorch" and by["star.onnx"]["backend"] == "onnxruntime"
 
 

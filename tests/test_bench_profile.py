@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from aestheticnet.artifacts import Format, Precision
+from aestheticnet.artifacts.manifest import SourceInfo, build_manifest, write_sidecar
 from aestheticnet.bench.breakdown import format_info_extension, info_extension, model_sizes, profile_breakdown
 from aestheticnet.bench.manifest import model_facts, precision_of
 from aestheticnet.bench.profile import profile_model
@@ -53,9 +55,8 @@ def test_sizes_per_format_and_precision(tmp_path, star):
     (tmp_path / "star_float16.tflite").write_bytes(b"t" * 400)
     (tmp_path / "star_dynamic_range_quant.tflite").write_bytes(b"q" * 300)
     (tmp_path / "star_w8.onnx").write_bytes(b"w" * 250)
-    (tmp_path / "star_w8.onnx.json").write_text(
-        json.dumps({"format": "aestheticnet.export", "artifact": {"precision": "int8"}})
-    )
+    source = SourceInfo(st.name, "0" * 64, None)
+    write_sidecar(tmp_path / "star_w8.onnx", build_manifest({}, source, Format.ONNX, Precision.INT8, {}, None))
     pkg = tmp_path / "star.mlpackage" / "Data"
     pkg.mkdir(parents=True)
     (pkg / "weights.bin").write_bytes(b"c" * 700)
@@ -94,14 +95,15 @@ def test_info_extension_text(tmp_path, star):
         assert needle in text, needle
 
 
-EXPORT = {"format": "aestheticnet.export", "artifact": {"format": "onnx", "precision": "fp16"}}
+def _manifest(precision: Precision = Precision.FP16):
+    return build_manifest({}, SourceInfo("m.safetensors", "0" * 64, None), Format.ONNX, precision, {}, None)
 
 
 def test_precision_comes_from_the_manifest_never_the_name(tmp_path):
     assert precision_of("m.safetensors", None) == "fp32"
     assert precision_of("m_float16.tflite", None) == "unknown"  # a name is not a precision
-    assert precision_of("m_int8.onnx", EXPORT) == "fp16"
-    assert precision_of("m.onnx", {"artifact": {"precision": "int4"}}) == "unknown"
+    assert precision_of("m_int8.onnx", _manifest()) == "fp16"
+    assert precision_of("m.onnx", _manifest().with_artifact(precision="int4")) == "unknown"
 
 
 def test_model_facts_without_manifest_say_so(tmp_path):
@@ -110,10 +112,11 @@ def test_model_facts_without_manifest_say_so(tmp_path):
     facts = model_facts(p, [(224, 224)])
     assert facts["params"] is None and facts["macs"] == {"224x224": None} and "no manifest" in facts["facts_note"]
     assert facts["precision"] == "unknown"
-    (tmp_path / "m.int8.onnx.json").write_text(json.dumps({**EXPORT, "params": 123}))
+    # params and MACs are never read from a manifest: a number without its network is not trusted
+    (tmp_path / "m.int8.onnx.json").write_text(json.dumps({**_manifest().to_json(), "params": 123}))
     facts = model_facts(p, [(224, 224)])
-    assert facts["params"] == 123 and facts["macs"]["224x224"] is None and facts["precision"] == "fp16"
-    assert "MACs not in the manifest" in facts["facts_note"]
+    assert facts["params"] is None and facts["macs"]["224x224"] is None and facts["precision"] == "fp16"
+    assert "does not describe a network" in facts["facts_note"]
     (tmp_path / "m.int8.onnx.json").write_text(json.dumps({"params": 123}))
     facts = model_facts(p, [(224, 224)])
     assert facts["params"] is None and "not an aestheticnet.export manifest" in facts["facts_note"]
@@ -127,16 +130,13 @@ def test_facts_from_an_exporter_manifest(tmp_path, star):
     from aestheticnet.models.checkpoint import build_metadata
 
     meta = build_metadata(star)
-    config = dict(meta["config"])
-    genotype = config.pop("genotype")
     art = tmp_path / "star.int8-dynamic.tflite"
     art.write_bytes(b"x")
-    manifest = {
-        "format": "aestheticnet.export",
-        "artifact": {"format": "tflite", "precision": "int8-dynamic"},
-        "model": {"variant": "aestheticnet_star", "genotype": genotype, "config": config},
-    }
-    (tmp_path / "star.int8-dynamic.tflite.json").write_text(json.dumps(manifest))
+    manifest = build_manifest(
+        meta, SourceInfo("star.safetensors", "0" * 64, None), Format.TFLITE, Precision.INT8_DYNAMIC, {}, None
+    )
+    write_sidecar(art, manifest)
+    assert manifest.model.genotype is not None and "genotype" not in manifest.model.config
     facts = model_facts(art, [(64, 96)])
     exact = profile_model(star, (64, 96))
     assert facts["variant"] == "aestheticnet_star" and facts["precision"] == "int8-dynamic"

@@ -2,6 +2,8 @@ import json
 
 from click.testing import CliRunner
 
+from aestheticnet.artifacts import Format, Precision
+from aestheticnet.artifacts.manifest import SourceInfo, build_manifest, write_sidecar
 from aestheticnet.cli import main
 from aestheticnet.models import create_model, save
 
@@ -63,8 +65,8 @@ def test_info_bad_inputs_are_clear_errors(tmp_path):
 def test_info_reports_breakdown_and_sizes_of_sibling_files(tmp_path):
     path = save(create_model("aestheticnet_star", layers=5, init_channels=8), tmp_path / "m.safetensors")
     (tmp_path / "m.onnx").write_bytes(b"x" * 3000)  # a sibling export: listed by format, precision from its manifest
-    manifest = {"format": "aestheticnet.export", "artifact": {"precision": "fp32"}}
-    (tmp_path / "m.onnx.json").write_text(json.dumps(manifest))
+    source = SourceInfo(path.name, "0" * 64, None)
+    write_sidecar(tmp_path / "m.onnx", build_manifest({}, source, Format.ONNX, Precision.FP32, {}, None))
     (tmp_path / "m_fp16.onnx").write_bytes(b"x" * 1500)  # no manifest: precision unknown, whatever the name says
     (tmp_path / "other.onnx").write_bytes(b"x")  # another model's file: not listed
     r = CliRunner().invoke(main, ["info", str(path), "--size", "64x64", "--json"])

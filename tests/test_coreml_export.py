@@ -1,10 +1,14 @@
 """CoreML image input: ImageType with the normalisation as scale/bias (+ std folded into the first conv),
 EnumeratedShapes, metadata. Prediction needs macOS, so these tests read the spec."""
 
+import dataclasses
 import json
 
 import pytest
 import torch
+
+from aestheticnet.artifacts import Format, Manifest, Precision
+from aestheticnet.artifacts.manifest import SourceInfo, build_manifest
 
 from aestheticnet.artifacts.embedded import EMBED_KEY
 from aestheticnet.export.coreml.spec import check_spec, summarize_spec
@@ -19,30 +23,24 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 @pytest.fixture(scope="module")
 def image_package(tmp_path_factory):
-    from aestheticnet.export.coreml.convert import DEFAULT_ENUMERATED, convert_coreml
+    from aestheticnet.export.coreml.convert import convert_coreml
+    from aestheticnet.export.options import DEFAULT_ENUMERATED, CoreMLInput, CoreMLOptions, CoreMLShapes
 
     torch.manual_seed(0)
     prepared, _ = prepare_for_export(create_model("aestheticnet_star", layers=3, init_channels=8).eval())
-    manifest = {
-        "model": {"variant": "aestheticnet_star", "score_buckets": list(range(1, 11))},
-        "input": {
-            "layout": "NCHW",
-            "kind": "image",
-            "multiple": 32,
-            "mean": list(MEAN),
-            "std": list(STD),
-            "image_scale": 1 / 255,
-            "image_bias": [-m for m in MEAN],
-            "dynamic": None,
-            "enumerated": [[1, 3, h, w] for h, w in DEFAULT_ENUMERATED],
-        },
-        "artifact": {"precision": "fp16", "format": "coreml"},
-        "source": {"sha256": "0" * 64, "package_version": "0.1.0"},
+    meta = {"variant": "aestheticnet_star", "preprocess": {"mean": list(MEAN), "std": list(STD), "multiple": 32}}
+    extra = {
+        "image_scale": 1 / 255,
+        "image_bias": [-m for m in MEAN],
+        "enumerated": [[1, 3, h, w] for h, w in DEFAULT_ENUMERATED],
     }
-    path = tmp_path_factory.mktemp("coreml") / "m.fp16.mlpackage"
-    result = convert_coreml(
-        prepared, path, precision="fp16", shapes="enumerated", input_kind="image", mean=MEAN, std=STD, metadata=manifest
+    source = SourceInfo("m.safetensors", "0" * 64, "0.1.0")
+    manifest = build_manifest(
+        meta, source, Format.COREML, Precision.FP16, {}, None, input_kind="image", extra_input=extra
     )
+    path = tmp_path_factory.mktemp("coreml") / "m.fp16.mlpackage"
+    options = CoreMLOptions(shapes=CoreMLShapes.ENUMERATED, input_kind=CoreMLInput.IMAGE, mean=MEAN, std=STD)
+    result = convert_coreml(prepared, path, Precision.FP16, options, metadata=manifest)
     return path, manifest, result
 
 
@@ -59,7 +57,7 @@ def test_image_input_carries_scale_and_bias(image_package):
 
 
 def test_enumerated_shapes_and_metadata(image_package):
-    from aestheticnet.export.coreml.convert import DEFAULT_ENUMERATED
+    from aestheticnet.export.options import DEFAULT_ENUMERATED
 
     path, _, _ = image_package
     summary = summarize_spec(path)
@@ -72,8 +70,9 @@ def test_enumerated_shapes_and_metadata(image_package):
 
 def test_spec_check_reports_a_wrong_promise(image_package):
     path, manifest, _ = image_package
-    wrong = json.loads(json.dumps(manifest))
-    wrong["input"]["image_bias"] = [0.0, 0.0, 0.0]
+    wrong = dataclasses.replace(
+        manifest, input=dataclasses.replace(manifest.input, extra={**manifest.input.extra, "image_bias": [0.0] * 3})
+    )
     problems = check_spec(summarize_spec(path), wrong)
     assert [p["check"] for p in problems] == ["image bias"]
 
@@ -81,14 +80,15 @@ def test_spec_check_reports_a_wrong_promise(image_package):
 def test_bad_coreml_options_are_refused(tmp_path):
     from aestheticnet.export.coreml.convert import convert_coreml
     from aestheticnet.export.errors import ExportError
+    from aestheticnet.export.options import CoreMLOptions, CoreMLShapes
 
     model = torch.nn.Identity()
-    with pytest.raises(ExportError, match="expected fp32, fp16 or int8"):
-        convert_coreml(model, tmp_path / "x.mlpackage", precision="int4")
-    with pytest.raises(ExportError, match="expected one of range, enumerated"):
-        convert_coreml(model, tmp_path / "x.mlpackage", shapes="any")
+    with pytest.raises(ExportError, match="expected one of fp32, fp16, int8"):
+        convert_coreml(model, tmp_path / "x.mlpackage", Precision.INT8_DYNAMIC, CoreMLOptions())
+    with pytest.raises(ExportError, match="expected one of CoreMLShapes.RANGE, CoreMLShapes.ENUMERATED"):
+        CoreMLOptions(shapes="any")
     with pytest.raises(ExportError, match="not multiples of 32"):
-        convert_coreml(model, tmp_path / "x.mlpackage", shapes="enumerated", enumerated=[(100, 224)])
+        CoreMLOptions(shapes=CoreMLShapes.ENUMERATED, enumerated=((100, 224),))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -103,7 +103,7 @@ def test_image_package_evaluates_like_pytorch(image_package):
     torch.manual_seed(0)  # the fixture's network
     model = create_model("aestheticnet_star", layers=3, init_channels=8).eval()
     backend = load(path, coreml=CoreMLRunner.MIL)
-    backend.metadata = manifest  # the fixture's manifest is embedded; say so explicitly for the pixel conversion
+    assert backend.manifest == Manifest.from_json(manifest.to_json(), "fixture")  # embedded, read back typed
     x = np.random.default_rng(0).standard_normal((2, 3, 224, 288)).astype(np.float32)
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()

@@ -12,10 +12,11 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from aestheticnet.data.ava import AVA
-from aestheticnet.data.csv_dataset import CSVDataset, koniq_csv
+from aestheticnet.data.csv_dataset import CSVDataset, CSVLabels, CSVLayout, koniq_csv
 from aestheticnet.data.detect import open_dataset
 from aestheticnet.data.images import PathOutsideRootError
 from aestheticnet.data.labels import discretised_gaussian
+from aestheticnet.data.options import DatasetOptions
 from aestheticnet.data.preprocess import Preprocess, ShapeBucketBatchSampler
 from aestheticnet.data.tid2013 import TID2013, reference_id
 
@@ -61,7 +62,7 @@ def test_ava_skips_are_counted_and_reported_once(ava_root, caplog):
     assert len(ds) == 12 and ds.num_buckets == 10
     assert dict(ds.skipped.counts) == {"all-zero votes": 1, "missing image": 1, "known corrupt": 1}
     assert ds.skipped.examples["missing image"] == ["2001"]
-    AVA(ava_root, corrupt_ids=["2002"], test_list=None, split="val")  # same file: no second report
+    AVA(ava_root, DatasetOptions(split="val"), corrupt_ids=["2002"], test_list=None)  # same file: no second report
     reports = [r for r in caplog.records if "skipped 3 rows" in r.getMessage()]
     assert len(reports) == 1 and "2001" in reports[0].getMessage()
 
@@ -94,30 +95,37 @@ def test_ava_corrupt_ids_from_file(ava_root, tmp_path):
 
 def test_ava_official_split_list(ava_root):
     (ava_root / "generic_test.jpgl").write_text("1000\n1001\n2001\n")  # 2001 is missing on disk
-    kw = dict(corrupt_ids=["2002"], val_fraction=0.2, seed=3)
-    test = AVA(ava_root, split="test", **kw)
+
+    def ava(split):
+        return AVA(ava_root, DatasetOptions(split=split, val_fraction=0.2, seed=3), corrupt_ids=["2002"])
+
+    test = ava("test")
     assert test.ids == ["1000", "1001"] and not test.train
-    train, val = AVA(ava_root, split="train", **kw), AVA(ava_root, split="val", **kw)
+    train, val = ava("train"), ava("val")
     assert train.train and not val.train
     assert not set(train.ids) & set(val.ids)
     assert set(train.ids) | set(val.ids) == {str(1000 + k) for k in range(2, 12)}
     # round(0.2 * 12 groups) = 2 val groups; the split is made before skipping rows (stable when files go
     # missing), so a skipped row may take one of the two places
     assert 1 <= len(val) <= 2
-    assert AVA(ava_root, split="val", **kw).ids == val.ids  # seeded: reproducible
+    assert ava("val").ids == val.ids  # seeded: reproducible
 
 
 def test_ava_seeded_split_by_challenge(ava_root):
-    kw = dict(corrupt_ids=["2002"], test_list=None, group_by="challenge", val_fraction=0.25, seed=0)
-    train, val = AVA(ava_root, split="train", **kw), AVA(ava_root, split="val", **kw)
+    def ava(split):
+        options = DatasetOptions(split=split, val_fraction=0.25, seed=0)
+        return AVA(ava_root, options, corrupt_ids=["2002"], test_list=None, group_by="challenge")
+
+    train, val = ava("train"), ava("val")
     assert not {r.group for r in train.records} & {r.group for r in val.records}
     assert len(train) + len(val) == 12
     with pytest.raises(ValueError, match="test_list"):
-        AVA(ava_root, split="test", test_list=None)
+        AVA(ava_root, DatasetOptions(split="test"), test_list=None)
 
 
 def test_aspect_bucketing_with_a_dataloader(ava_root):
-    ds = AVA(ava_root, corrupt_ids=["2002"], test_list=None, preprocess=Preprocess(policy="aspect", size=64))
+    options = DatasetOptions(preprocess=Preprocess(policy="aspect", size=64))
+    ds = AVA(ava_root, options, corrupt_ids=["2002"], test_list=None)
     shapes = ds.shapes()
     assert set(shapes) == {(64, 96), (96, 64), (64, 64)}
     assert ds.shapes() == shapes and ds.image_sizes() is ds.image_sizes()  # cached
@@ -131,7 +139,8 @@ def test_aspect_bucketing_with_a_dataloader(ava_root):
 
 def test_training_items_are_augmented_deterministically(ava_root):
     def make():
-        return AVA(ava_root, corrupt_ids=["2002"], test_list=None, train=True, preprocess=Preprocess(size=32))
+        options = DatasetOptions(train=True, preprocess=Preprocess(size=32))
+        return AVA(ava_root, options, corrupt_ids=["2002"], test_list=None)
 
     ds, again = make(), make()
     assert all(torch.equal(ds[i][0], again[i][0]) for i in range(6))  # (seed, epoch, index) fixes the crop
@@ -175,11 +184,11 @@ def test_tid_mixed_case_names_and_gaussian_labels(tid_root):
 
 def test_tid_split_by_reference(tid_root):
     assert reference_id("i01_01_1.bmp") == reference_id("I01_24_5.BMP") == "I01"
-    train = TID2013(tid_root, split="train", val_fraction=0.4, seed=1)
-    val = TID2013(tid_root, split="val", val_fraction=0.4, seed=1)
+    train = TID2013(tid_root, DatasetOptions(split="train", val_fraction=0.4, seed=1))
+    val = TID2013(tid_root, DatasetOptions(split="val", val_fraction=0.4, seed=1))
     assert not {r.group for r in train.records} & {r.group for r in val.records}
     assert len(train) == 6 and len(val) == 4
-    assert len(TID2013(tid_root, split="test", val_fraction=0.2, test_fraction=0.2)) == 2
+    assert len(TID2013(tid_root, DatasetOptions(split="test", val_fraction=0.2, test_fraction=0.2))) == 2
 
 
 def test_tid_bad_line(tid_root):
@@ -195,7 +204,8 @@ def test_csv_votes_and_escaping_rows(tmp_path):
     _image(root / "img" / "a.png", 0)
     _image(root / "img" / "b.png", 1)
     (root / "votes.csv").write_text("path,v1,v2,v3\nimg/a.png,1,2,1\nimg/b.png,0,0,4\nimg/c.png,1,1,1\n")
-    ds = CSVDataset(root / "votes.csv", vote_columns=["v1", "v2", "v3"])
+    votes = CSVLabels(vote_columns=("v1", "v2", "v3"))
+    ds = CSVDataset(root / "votes.csv", labels=votes)
     assert ds.num_buckets == 3 and ds.ids == ["img/a.png", "img/b.png"]
     np.testing.assert_allclose(ds.records[0].dist, [0.25, 0.5, 0.25])
     assert ds.skipped.counts == {"missing image": 1}
@@ -203,10 +213,10 @@ def test_csv_votes_and_escaping_rows(tmp_path):
 
     (root / "evil.csv").write_text("path,v1,v2,v3\nimg/a.png,1,2,1\n../../etc/passwd,1,1,1\n")
     with pytest.raises(PathOutsideRootError, match=r"evil\.csv:3: .*\.\./\.\./etc/passwd"):
-        CSVDataset(root / "evil.csv", vote_columns=["v1", "v2", "v3"])
+        CSVDataset(root / "evil.csv", labels=votes)
     (root / "abs.csv").write_text(f"path,v1,v2,v3\n{root / 'img' / 'a.png'},1,2,1\n")
     with pytest.raises(PathOutsideRootError, match=r"abs\.csv:2: .*absolute"):
-        CSVDataset(root / "abs.csv", vote_columns=["v1", "v2", "v3"])
+        CSVDataset(root / "abs.csv", labels=votes)
 
 
 def test_csv_symlink_row_escaping_root(tmp_path):
@@ -219,7 +229,7 @@ def test_csv_symlink_row_escaping_root(tmp_path):
         pytest.skip("symlinks not available")
     (root / "s.csv").write_text("path,mos\nx.png,3\n")
     with pytest.raises(PathOutsideRootError, match=r"s\.csv:2"):
-        CSVDataset(root / "s.csv", mean_column="mos")
+        CSVDataset(root / "s.csv", labels=CSVLabels(mean_column="mos"))
 
 
 def test_csv_mean_std_columns(tmp_path):
@@ -227,22 +237,15 @@ def test_csv_mean_std_columns(tmp_path):
     for i, name in enumerate("abc"):
         _image(root / f"{name}.png", i)
     (root / "scores.csv").write_text("file,score,sd\na.png,50,10\nb.png,90,\nc.png,,\n")
-    ds = CSVDataset(
-        root / "scores.csv",
-        path_column="file",
-        mean_column="score",
-        std_column="sd",
-        num_buckets=5,
-        score_range=(0, 100),
-        default_std=20,
-    )
+    labels = CSVLabels(mean_column="score", std_column="sd", num_buckets=5, score_range=(0, 100), default_std=20)
+    ds = CSVDataset(root / "scores.csv", labels=labels, layout=CSVLayout(path_column="file"))
     assert ds.num_buckets == 5 and len(ds) == 2 and ds.skipped.counts == {"missing score": 1}
     np.testing.assert_allclose(ds.records[0].dist, discretised_gaussian(3.0, 0.4, 5))
     np.testing.assert_allclose(ds.records[1].dist, discretised_gaussian(4.6, 0.8, 5))
     with pytest.raises(ValueError, match="exactly one"):
-        CSVDataset(root / "scores.csv", path_column="file")
+        CSVLabels()
     with pytest.raises(ValueError, match=r"missing column\(s\) \['nope'\]"):
-        CSVDataset(root / "scores.csv", path_column="file", mean_column="nope")
+        CSVDataset(root / "scores.csv", labels=CSVLabels(mean_column="nope"), layout=CSVLayout(path_column="file"))
 
 
 KONIQ_HEADER = "image_name,c1,c2,c3,c4,c5,c_total,MOS,SD,MOS_zscore"
@@ -271,9 +274,9 @@ def test_koniq_csv_five_buckets_and_official_split(koniq_root):
     assert dist.shape == (5,) and name == "100.jpg" and x.shape == (3, 224, 224)
     np.testing.assert_allclose(dist.numpy(), np.array([1, 2, 3, 2, 1]) / 9, rtol=1e-6)
     split_file = koniq_root / "koniq10k_sets.csv"
-    test = koniq_csv(csv_path, split_file=split_file, split="test")
+    test = koniq_csv(csv_path, DatasetOptions(split="test"), split_file=split_file)
     assert test.ids == ["102.jpg", "105.jpg", "108.jpg"]
-    assert len(koniq_csv(csv_path, split_file=split_file, split="train")) == 4
+    assert len(koniq_csv(csv_path, DatasetOptions(split="train"), split_file=split_file)) == 4
     mos = koniq_csv(csv_path, labels="mos")
     np.testing.assert_allclose(mos.records[0].dist, discretised_gaussian(3.0, 0.8, 5))
 

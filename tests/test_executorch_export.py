@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_synth):
-    from aestheticnet.export import export_checkpoint
+    from aestheticnet.export import ExportOptions, export_checkpoint
     from aestheticnet.models import create_model, save
 
     torch.manual_seed(0)
@@ -33,8 +33,7 @@ def exported(tmp_path_factory, tiny_synth):
         [Format.EXECUTORCH],
         [Precision.FP32, Precision.INT8],
         root / "out",
-        data=tiny_synth,
-        calibration_samples=8,
+        ExportOptions(data=tiny_synth, calibration_samples=8),
         log=None,
     )
     paths = {p: root / "out" / f"tiny.{p}.pte" for p in ("fp32", "int8")}
@@ -56,11 +55,11 @@ def test_manifest_sidecar_and_embedded_with_bounds(exported):
 
 
 def test_fp32_parity_at_several_shapes(exported):
-    from aestheticnet.export.verify import verify_artifact
+    from aestheticnet.export.verify import VerifyOptions, verify_artifact
 
     ckpt, paths, _ = exported
     shapes = [Shape(64, 64), Shape(96, 160), Shape(224, 224, batch=3), Shape(32, 1024)]
-    report = verify_artifact(paths["fp32"], ckpt, shapes=shapes)
+    report = verify_artifact(paths["fp32"], ckpt, VerifyOptions(shapes=shapes))
     assert report.passed, report.mismatches
     assert [s["shape"] for s in report.shapes] and max(s["max_abs"] for s in report.shapes) <= 1e-5
 
@@ -96,11 +95,11 @@ def test_xnnpack_pools_swaps_the_quotient_form_for_the_same_average():
 
 
 def test_int8_runs_and_verifies(exported, tiny_synth):
-    from aestheticnet.export.verify import verify_artifact
+    from aestheticnet.export.verify import VerifyOptions, verify_artifact
 
     ckpt, paths, _ = exported
     report = verify_artifact(
-        paths["int8"], ckpt, shapes=[Shape(96, 128), Shape(64, 64, batch=2)], data=tiny_synth, samples=12
+        paths["int8"], ckpt, VerifyOptions(shapes=[Shape(96, 128), Shape(64, 64, batch=2)], data=tiny_synth, samples=12)
     )
     assert report.precision == "int8" and report.real is not None
     assert report.passed, report.mismatches

@@ -6,6 +6,7 @@ import torch
 
 from aestheticnet.export.onnx import build as onnx_export
 from aestheticnet.export.onnx.build import build_onnx
+from aestheticnet.export.options import OnnxExporter
 from aestheticnet.export.prepare import prepare_for_export
 from aestheticnet.models import create_model
 
@@ -39,7 +40,7 @@ def test_torchscript_fallback_runs_only_when_dynamo_fails_and_is_recorded(tiny, 
         ref = model(torch.from_numpy(x)).numpy()
     assert np.abs(session.run(None, {"image": x})[0] - ref).max() < 1e-5
     with pytest.raises(Exception, match="dynamo ONNX exporter failed"):
-        build_onnx(prepared, tmp_path / "n.onnx", exporter="dynamo")
+        build_onnx(prepared, tmp_path / "n.onnx", exporter=OnnxExporter.DYNAMO)
     assert not (tmp_path / "n.onnx").exists()
 
 

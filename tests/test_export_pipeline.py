@@ -66,7 +66,7 @@ def fit_small_model(data_dir, steps: int = 40, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_synth):
-    from aestheticnet.export.api import export_checkpoint
+    from aestheticnet.export.api import ExportOptions, export_checkpoint
 
     root = tmp_path_factory.mktemp("export")
     ckpt = save(fit_small_model(tiny_synth), root / "small.safetensors", preprocess=PRE)
@@ -77,8 +77,7 @@ def exported(tmp_path_factory, tiny_synth):
         [Format.ONNX, Format.TFLITE, Format.COREML],
         list(Precision),
         out,
-        data=tiny_synth,
-        calibration_samples=24,
+        ExportOptions(data=tiny_synth, calibration_samples=24),
         log=None,
     )
     return ckpt, out, report
@@ -101,23 +100,23 @@ def test_every_artifact_has_a_complete_manifest(exported):
 
     for a in report.artifacts:
         m = read_manifest(a.path)
-        assert m["source"]["sha256"] == sha256_file(ckpt)
-        assert m["model"]["variant"] == "aestheticnet_star" and m["model"]["genotype"]["normal"]
-        assert m["model"]["score_buckets"] == list(range(1, 11))
-        inp = m["input"]
-        assert inp["name"] == "image" and inp["dtype"] == "float32" and inp["multiple"] == 32
-        assert inp["layout"] == ("NHWC" if a.format == "tflite" else "NCHW")
-        assert inp["mean"] == PRE["mean"] and inp["std"] == PRE["std"]
-        assert inp["dynamic"]["height"][0] == 32 and inp["dynamic"]["batch"][0] == 1
-        assert m["export"]["precision"] == a.precision and m["export"]["tools"]["torch"]
-        assert m["export"]["exported_at"] and a.total > 0
-        assert m["artifact"]["bytes"] > 0
+        assert m.source.sha256 == sha256_file(ckpt)
+        assert m.model.variant == "aestheticnet_star" and m.model.genotype["normal"]
+        assert m.model.score_buckets == list(range(1, 11))
+        inp = m.input
+        assert inp.name == "image" and inp.dtype == "float32" and inp.multiple == 32
+        assert inp.layout == ("NHWC" if a.format == "tflite" else "NCHW")
+        assert inp.mean == PRE["mean"] and inp.std == PRE["std"]
+        assert inp.dynamic["height"][0] == 32 and inp.dynamic["batch"][0] == 1
+        assert m.precision == a.precision and m.export["precision"] == a.precision and m.export["tools"]["torch"]
+        assert m.export["exported_at"] and a.total > 0
+        assert m.artifact.bytes > 0 and m.artifact.sha256 == sha256_file(a.path)
     onnx_manifest = read_manifest(art(exported, "onnx", "fp32"))
-    assert onnx_manifest["export"]["exporter"] == "torch.onnx (dynamo)"
-    assert onnx_manifest["export"]["fallback_reason"] is None
+    assert onnx_manifest.export["exporter"] == "torch.onnx (dynamo)"
+    assert onnx_manifest.export["fallback_reason"] is None
     assert json.loads((out / "small.export_report.json").read_text())["format_seconds"]["tflite"] > 0
     # ONNX and TFLite int8 calibrate on the same images, and say which were left out as outliers
-    calib = [read_manifest(art(exported, f, "int8"))["export"]["calibration"] for f in ("onnx", "tflite")]
+    calib = [read_manifest(art(exported, f, "int8")).export["calibration"] for f in ("onnx", "tflite")]
     assert calib[0] == calib[1] and calib[0]["samples"] == 24
     assert calib[0]["used"] == 24 - len(calib[0]["outliers"]) and calib[0]["used"] >= 22
     assert "outlier_rule" in calib[0]
@@ -222,7 +221,7 @@ def test_int8_keeps_the_tail_float_and_corrects_the_classifier_bias(exported):
     shift = bias32 - bias8
     assert np.abs(shift).max() > 0 and abs(shift.mean()) < 1e-5  # corrected, by a centred shift
 
-    rewrites = read_manifest(art(exported, "tflite", "int8"))["export"]["rewrites"]
+    rewrites = read_manifest(art(exported, "tflite", "int8")).export["rewrites"]
     assert any(r.startswith("float_tail") for r in rewrites) and "classifier_bias_correction" in rewrites
     assert any(r.startswith("activation_range_equalisation") for r in rewrites)
     it = Interpreter(model_content=art(exported, "tflite", "int8").read_bytes())
@@ -245,18 +244,20 @@ def test_onnx_int8_activations_are_uint8_for_the_fused_kernels(exported):
     zero_points = {t.name: t.data_type for t in model.graph.initializer}
     quantize = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
     assert quantize and {zero_points[n.input[2]] for n in quantize} == {TensorProto.UINT8}
-    assert "uint8 activations" in read_manifest(art(exported, "onnx", "int8"))["export"]["conversion"]
+    assert "uint8 activations" in read_manifest(art(exported, "onnx", "int8")).export["conversion"]
 
 
 def test_verify_collects_every_mismatch_and_exits_1(exported, tmp_path):
-    from aestheticnet.export.verify import ParityError, check_parity
+    from aestheticnet.export.verify import ParityError, VerifyOptions, check_parity
 
     torch.manual_seed(1)
     other = save(
         create_model("aestheticnet_star", layers=5, init_channels=16), tmp_path / "other.safetensors", preprocess=PRE
     )
     with pytest.raises(ParityError) as info:
-        check_parity(art(exported, "onnx", "fp32"), other, shapes=[Shape(224, 224), Shape(96, 128, batch=2)])
+        check_parity(
+            art(exported, "onnx", "fp32"), other, VerifyOptions(shapes=[Shape(224, 224), Shape(96, 128, batch=2)])
+        )
     checks = [m.check for m in info.value.mismatches]
     assert "source checkpoint sha256" in checks
     assert checks.count("max_abs") == 2  # both shapes reported, not just the first

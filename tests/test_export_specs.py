@@ -135,3 +135,9 @@ def test_manifest_reader_errors(tmp_path):
     sidecar_path(art).write_text(json.dumps({"format": "something else"}))
     with pytest.raises(ManifestError, match="not an aestheticnet.export manifest"):
         read_manifest(art)
+    sidecar_path(art).write_text(json.dumps({"format": "aestheticnet.export", "manifest_version": 99}))
+    with pytest.raises(ManifestError, match="manifest version 99; this aestheticnet reads versions up to 1"):
+        read_manifest(art)
+    sidecar_path(art).write_text(json.dumps({"format": "aestheticnet.export", "manifest_version": 1, "artifact": {}}))
+    with pytest.raises(ManifestError, match="m.fp32.tflite.json: an incomplete manifest .* re-export"):
+        read_manifest(art)

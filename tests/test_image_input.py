@@ -5,7 +5,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aestheticnet.data.csv_dataset import CSVDataset
+from aestheticnet.data.csv_dataset import CSVDataset, CSVLabels
+from aestheticnet.data.options import DatasetOptions
 from aestheticnet.data.preprocess import Preprocess, file_tensor
 from aestheticnet.export.calibration import load_images
 from aestheticnet.models import create_model, save
@@ -48,7 +49,7 @@ def test_score_calibration_and_datasets_decode_a_file_to_the_same_tensor(tmp_pat
     calibration, names, _ = load_images(folder, PRE, samples=1)
     csv = tmp_path / "labels.csv"
     csv.write_text("path,mean\nphotos/rot.jpg,5.0\n")
-    dataset = CSVDataset(csv, mean_column="mean", preprocess=pre, split="all")
+    dataset = CSVDataset(csv, DatasetOptions(preprocess=pre, split="all"), labels=CSVLabels(mean_column="mean"))
     for other in (scored, calibration[0], dataset[0][0].numpy()):
         np.testing.assert_array_equal(other, reference)
     assert names == ["rot.jpg"]

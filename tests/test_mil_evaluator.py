@@ -11,7 +11,7 @@ import torch
 
 from aestheticnet.artifacts import Format, Precision, tolerance_for
 from aestheticnet.artifacts.coreml_package import operations, read_spec
-from aestheticnet.export.verify import verify_artifact
+from aestheticnet.export.verify import VerifyOptions, verify_artifact
 from aestheticnet.models import create_model, save
 from aestheticnet.runtime import CoreMLRunner, ModelFileError, load
 from aestheticnet.sizes import Shape
@@ -60,7 +60,7 @@ def _edited_copy(src, dst, edit):
 
 def test_verify_computes_coreml_numbers(package):
     ckpt, path = package
-    report = verify_artifact(path, ckpt, shapes=SHAPES)
+    report = verify_artifact(path, ckpt, VerifyOptions(shapes=SHAPES))
     assert report.passed, report.mismatches
     assert report.runtime == "mil-evaluator" or platform.system() == "Darwin"
     assert report.evaluated_by and report.spec["ops"]["conv"] > 10
@@ -86,7 +86,7 @@ def test_a_model_with_mscn_input_verifies_and_keeps_its_normaliser_float32_in_fp
     export_checkpoint(ckpt, [Format.COREML], [Precision.FP32, Precision.FP16], tmp_path / "out", log=None)
     for precision in ("fp32", "fp16"):
         path = tmp_path / "out" / f"mscn.{precision}.mlpackage"
-        report = verify_artifact(path, ckpt, shapes=SHAPES)
+        report = verify_artifact(path, ckpt, VerifyOptions(shapes=SHAPES))
         assert report.passed, (precision, report.mismatches)
         assert report.spec["ops"]["sqrt"] >= 1  # the normaliser's deviation ran in the evaluator
     dtypes = {}
@@ -110,7 +110,7 @@ def test_a_changed_convolution_weight_fails_verify(package, tmp_path):
         weights.write_bytes(bytes(data))
 
     broken = _edited_copy(path, tmp_path / "weight.mlpackage", change_weight)
-    report = verify_artifact(broken, ckpt, shapes=SHAPES)
+    report = verify_artifact(broken, ckpt, VerifyOptions(shapes=SHAPES))
     assert not report.passed and {m.check for m in report.mismatches} >= {"max_abs"}
     assert not [m for m in report.mismatches if m.where == "spec"]  # only the numbers can see it
 
@@ -121,7 +121,9 @@ def test_a_relu_swapped_for_a_sigmoid_fails_verify(package, tmp_path):
     def swap(ops, consts, dst):
         [op for op in ops if op.type == "relu"][2].type = "sigmoid"
 
-    report = verify_artifact(_edited_copy(path, tmp_path / "sigmoid.mlpackage", swap), ckpt, shapes=SHAPES)
+    report = verify_artifact(
+        _edited_copy(path, tmp_path / "sigmoid.mlpackage", swap), ckpt, VerifyOptions(shapes=SHAPES)
+    )
     assert not report.passed and "max_abs" in {m.check for m in report.mismatches}
 
 

@@ -95,7 +95,7 @@ def test_exports_verify_and_bench_facts(tmp_path):
     params and MACs from the manifest."""
     from aestheticnet.artifacts import Format, Precision
     from aestheticnet.bench.manifest import model_facts
-    from aestheticnet.export import export_checkpoint, verify_artifact
+    from aestheticnet.export import VerifyOptions, export_checkpoint, verify_artifact
     from aestheticnet.sizes import Shape
 
     torch.manual_seed(0)
@@ -108,7 +108,7 @@ def test_exports_verify_and_bench_facts(tmp_path):
     report = export_checkpoint(ckpt, [Format.ONNX, Format.TFLITE], [Precision.FP32], tmp_path, jobs=1, log=None)
     assert len(report.artifacts) == 2
     for artifact in report.artifacts:
-        result = verify_artifact(artifact.path, ckpt, shapes=[Shape(224, 224), Shape(160, 96, batch=2)])
+        result = verify_artifact(artifact.path, ckpt, VerifyOptions(shapes=[Shape(224, 224), Shape(160, 96, batch=2)]))
         assert result.mismatches == [], artifact.path
         facts = model_facts(artifact.path, [(224, 224)])
         assert facts["variant"] == "nima_mobilenet_v2"

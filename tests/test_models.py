@@ -10,6 +10,7 @@ from aestheticnet.models import (
 )
 from aestheticnet.models.aestheticnet import AestheticNet
 from aestheticnet.models.cbam import CBAM
+from aestheticnet.models.registry import build_model
 from aestheticnet.nas.operations import SepConv
 
 
@@ -17,7 +18,7 @@ def _reference_net(genotype: str, stem: str, c: int, layers: int, classes: int) 
     cfg = AestheticNetConfig().replace(
         genotype=genotype, stem=stem, init_channels=c, layers=layers, num_buckets=classes, auxiliary=True
     )
-    return AestheticNet(cfg)
+    return build_model("aestheticnet", cfg)
 
 
 # Published sizes (auxiliary head excluded, as the reference code counts them). DARTS_V2 CIFAR is printed

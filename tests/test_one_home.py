@@ -22,6 +22,17 @@ HOMES = {
     "the size grammar": (r"^def parse_shape\(", "sizes.py"),
     "largest input side": (r"^MAX_SIDE\s*=", "sizes.py"),
     "children bound to their parent": (r"^def bind_to_parent\(", "lifetime.py"),
+    "runtime names": (r"\"litert\"|'litert'", "runtime_names.py"),
+    # outside comments: code that names a format's suffix instead of asking its FormatSpec
+    "the ONNX file suffix": (r"^[^#]*\"\.onnx\"", "artifacts/builtin_formats.py"),
+    "the TFLite file suffix": (r"^[^#]*\"\.tflite\"", "artifacts/builtin_formats.py"),
+    "the CoreML package suffix": (r"^[^#]*\"\.mlpackage\"", "artifacts/builtin_formats.py"),
+    "the ExecuTorch file suffix": (r"^[^#]*\"\.pte\"", "artifacts/builtin_formats.py"),
+    "the format registry": (r"^EXPORTERS\b.*=", "export/registry.py"),
+    "the manifest type": (r"^class Manifest\b", "artifacts/manifest_types.py"),
+    "CoreML shape modes": (r"^\s+ENUMERATED = ", "export/options.py"),
+    "ONNX exporter choices": (r"TORCHSCRIPT = ", "export/options.py"),
+    "the export's options": (r"^class ExportOptions\b", "export/options.py"),
 }
 
 

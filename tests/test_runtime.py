@@ -31,7 +31,8 @@ def checkpoint(tmp_path_factory):
 def test_torch_backend_runs_nchw_and_restores_thread_count(checkpoint):
     backend = load(checkpoint, threads=1)
     assert backend.name == "pytorch" and backend.input_layout == "NCHW" and backend.multiple == 32
-    assert backend.metadata["variant"] == "aestheticnet_star" and backend.score_buckets == list(range(1, 11))
+    assert backend.model.variant == "aestheticnet_star" and backend.score_buckets == list(range(1, 11))
+    assert backend.manifest is None and backend.preprocess == backend.model.metadata["preprocess"]
     before = torch.get_num_threads()
     out = backend.run(np.zeros((2, 3, 64, 96), np.float32))
     assert out.shape == (2, 10) and out.dtype == np.float32 and np.allclose(out.sum(1), 1, atol=1e-5)

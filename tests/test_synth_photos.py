@@ -17,6 +17,7 @@ from PIL import Image
 from aestheticnet.cli import main
 from aestheticnet.data import synthetic, user_photos
 from aestheticnet.data.ava import AVA
+from aestheticnet.data.options import DatasetOptions
 from aestheticnet.data.synthetic import build_from_photos
 from aestheticnet.data.user_photos import TooFewPhotosError
 
@@ -80,7 +81,7 @@ def test_twenty_photos_two_broken_builds_from_eighteen_and_names_the_two(tmp_pat
     assert sorted({r["photo"] for r in rows}) == photos
     assert {line.split()[14] for line in (out / "AVA.txt").read_text().splitlines()} == {str(k) for k in range(1, 19)}
     # Split by source photo (the challenge column): both sides hold photos, none holds one photo's crops twice.
-    train, val = (AVA(out, split=s, group_by="challenge", val_fraction=0.2) for s in ("train", "val"))
+    train, val = (AVA(out, DatasetOptions(split=s, val_fraction=0.2), group_by="challenge") for s in ("train", "val"))
     assert len(train) and len(val)
     photo_of = {r["image_id"]: r["photo"] for r in rows}
     assert not {photo_of[r.id] for r in train.records} & {photo_of[r.id] for r in val.records}

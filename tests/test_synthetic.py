@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aestheticnet.data import distortions, raters, synthetic, synthetic_render
+from aestheticnet.data import distortions, raters, synthetic, synthetic_render, synthetic_tables
 from aestheticnet.data.synthetic import SynthConfig, build_synthetic
 
 # 2 photos (one grey) x 1 crop x 3 types x 5 levels: 16 + 11 = 27 images, ~2 s.
@@ -158,14 +158,14 @@ def test_interrupted_build_leaves_no_complete_dataset(tmp_path, monkeypatch):
     def crash(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synthetic, "_write_tables", crash)
+    monkeypatch.setattr(synthetic_tables, "write_tables", crash)
     with pytest.raises(KeyboardInterrupt):
         small(tmp_path / "d")
     assert not (tmp_path / "d").exists() and list(tmp_path.iterdir()) == []
     monkeypatch.undo()
 
     done = small(tmp_path / "d")  # a rebuild with another config that crashes keeps the old one
-    monkeypatch.setattr(synthetic, "_write_tables", crash)
+    monkeypatch.setattr(synthetic_tables, "write_tables", crash)
     with pytest.raises(KeyboardInterrupt):
         small(tmp_path / "d", seed=5)
     assert synthetic.read_info(tmp_path / "d").digest == done.digest

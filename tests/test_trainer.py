@@ -225,13 +225,13 @@ def test_cli_train_evaluate_score(tiny_synth, tmp_path):
 def test_synthetic_split_by_photo(tiny_synth):
     import csv
 
-    from aestheticnet.train.data import open_split, preprocess_for
+    from aestheticnet.train.data import SplitOptions, open_split, preprocess_for
 
     photo_of = {r["image_id"]: r["photo"] for r in csv.DictReader(open(tiny_synth / "groups.csv"))}
     pre = preprocess_for("aestheticnet_star", 32, 64)
-    kw = dict(seed=0, val_fraction=0.25, group_by="challenge")
-    tr = open_split(str(tiny_synth), "train", pre, train=True, **kw)
-    va = open_split(str(tiny_synth), "val", pre, train=False, **kw)
+    splitting = SplitOptions(seed=0, val_fraction=0.25, group_by="challenge")
+    tr = open_split(str(tiny_synth), "train", pre, splitting, train=True)
+    va = open_split(str(tiny_synth), "val", pre, splitting, train=False)
     train_photos, val_photos = {photo_of[i] for i in tr.ids}, {photo_of[i] for i in va.ids}
     assert train_photos and val_photos and not (train_photos & val_photos)
     assert len(tr) + len(va) == len(photo_of)

@@ -6,7 +6,7 @@ neither. Importing it is cheap: converters and runtimes are imported by the func
 
 from __future__ import annotations
 
-from aestheticnet.artifacts import formats
+from aestheticnet.artifacts import builtin_formats, formats
 from aestheticnet.artifacts.formats import (
     INPUT_NAME,
     OUTPUT_NAME,
@@ -20,11 +20,15 @@ from aestheticnet.artifacts.formats import (
     UnknownPrecisionError,
     artifact_name,
     format_of_path,
+    members,
     parse_formats,
     parse_precisions,
+    register_format,
     tolerance_for,
+    unregister_format,
 )
 from aestheticnet.artifacts.manifest import (
+    Manifest,
     ManifestError,
     check_digest,
     check_shapes,
@@ -33,8 +37,12 @@ from aestheticnet.artifacts.manifest import (
     sidecar_path,
 )
 
+# builtin_formats registers ONNX, TFLite, CoreML and ExecuTorch; importing it is all it takes.
+_REGISTERED = builtin_formats
+
 __all__ = [
     *formats.__all__,
+    "Manifest",
     "ManifestError",
     "check_digest",
     "check_shapes",

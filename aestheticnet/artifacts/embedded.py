@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from aestheticnet.artifacts.formats import INPUT_NAME
+from aestheticnet.artifacts.formats import INPUT_NAME, SPECS, format_of_path
+from aestheticnet.artifacts.manifest_types import Manifest
 
 __all__ = [
     "EMBED_KEY",
@@ -23,31 +24,35 @@ __all__ = [
     "embed_onnx_metadata",
     "embed_tflite_metadata",
     "flat_entries",
+    "read_coreml_text",
     "read_embedded",
+    "read_executorch_text",
+    "read_onnx_text",
     "read_tflite_metadata",
+    "read_tflite_text",
 ]
 
 EMBED_KEY = "aestheticnet.manifest"  # key of the embedded JSON in every format
 EXECUTORCH_METHOD = "aestheticnet_manifest"  # a method name is a C identifier: no dot
 
 
-def flat_entries(manifest: dict[str, Any]) -> dict[str, str]:
+def flat_entries(manifest: Manifest) -> dict[str, str]:
     """The manifest's JSON and its most used fields as plain strings (ONNX ``metadata_props``)."""
     return {
-        EMBED_KEY: json.dumps(manifest),
-        "variant": str(manifest["model"]["variant"]),
+        EMBED_KEY: json.dumps(manifest.to_json()),
+        "variant": str(manifest.model.variant),
         "input_name": INPUT_NAME,
-        "input_layout": manifest["input"]["layout"],
-        "input_multiple": str(manifest["input"]["multiple"]),
-        "mean": json.dumps(manifest["input"]["mean"]),
-        "std": json.dumps(manifest["input"]["std"]),
-        "score_buckets": json.dumps(manifest["model"]["score_buckets"]),
-        "source_sha256": manifest["source"]["sha256"],
-        "precision": manifest["artifact"]["precision"],
+        "input_layout": manifest.input.layout,
+        "input_multiple": str(manifest.input.multiple),
+        "mean": json.dumps(manifest.input.mean),
+        "std": json.dumps(manifest.input.std),
+        "score_buckets": json.dumps(manifest.model.score_buckets),
+        "source_sha256": manifest.source.sha256,
+        "precision": manifest.artifact.precision,
     }
 
 
-def coreml_entries(manifest: dict[str, Any], input_kind: str) -> dict[str, str]:
+def coreml_entries(manifest: Manifest, input_kind: str) -> dict[str, str]:
     """The entries of a CoreML package's user-defined metadata: :func:`flat_entries` plus the input kind."""
     flat = flat_entries(manifest)
     order = (
@@ -115,22 +120,21 @@ def read_tflite_metadata(path_or_bytes: str | os.PathLike | bytes) -> dict[str, 
     return out
 
 
-def _embedded_text(artifact: Path) -> str | None:
-    name = artifact.name.lower()
-    if name.endswith(".onnx") and artifact.is_file():
-        import onnx
+def read_onnx_text(artifact: Path) -> str | None:
+    import onnx
 
-        model = onnx.load(str(artifact), load_external_data=False)
-        return {p.key: p.value for p in model.metadata_props}.get(EMBED_KEY)
-    if name.endswith(".tflite") and artifact.is_file():
-        return read_tflite_metadata(artifact).get(EMBED_KEY)
-    if name.endswith(".mlpackage") and artifact.is_dir():
-        from aestheticnet.artifacts.coreml_package import read_spec
+    model = onnx.load(str(artifact), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}.get(EMBED_KEY)
 
-        return dict(read_spec(artifact).description.metadata.userDefined).get(EMBED_KEY)
-    if name.endswith(".pte") and artifact.is_file():
-        return read_executorch_text(artifact)
-    return None
+
+def read_tflite_text(artifact: Path) -> str | None:
+    return read_tflite_metadata(artifact).get(EMBED_KEY)
+
+
+def read_coreml_text(artifact: Path) -> str | None:
+    from aestheticnet.artifacts.coreml_package import read_spec
+
+    return dict(read_spec(artifact).description.metadata.userDefined).get(EMBED_KEY)
 
 
 def read_executorch_text(path: Path) -> str | None:
@@ -145,10 +149,14 @@ def read_executorch_text(path: Path) -> str | None:
 
 
 def read_embedded(artifact: str | os.PathLike) -> dict[str, Any] | None:
-    """The manifest embedded in an ONNX, TFLite or CoreML file; ``None`` when there is none or it is unreadable
+    """The manifest embedded in an artifact by its format's reader (``FormatSpec.read_embedded``); ``None`` when there is none or it is unreadable
     (the caller then reports the missing manifest, naming the file)."""
+    artifact = Path(artifact)
     try:
-        raw = _embedded_text(Path(artifact))
+        spec = SPECS[format_of_path(artifact)]
+        if spec.read_embedded is None or artifact.is_dir() != spec.directory:
+            return None
+        raw = spec.read_embedded(artifact)
         return json.loads(raw) if raw else None
     except Exception:  # noqa: BLE001 - a damaged file has no readable manifest; its runtime reports the damage
         return None

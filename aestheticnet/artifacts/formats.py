@@ -1,9 +1,9 @@
 """What an exported file is: its format, its precision, and how close it must stay to the PyTorch reference.
 
-One table (:data:`SPECS`) holds, per format, the file suffix, the input layout, the runtime that runs it and, for
-each precision it offers, the parity :class:`Tolerance`; ``verify`` and the tests read it, nothing else hard-codes a
-tolerance. Values were measured on this project's networks (``benchmarks/export_parity.py`` and the export report)
-and leave head-room of about 10x over what was measured.
+One table (:data:`SPECS`) holds, per registered format, the file suffix, the input layout, the runtime that runs
+it, how its manifest is embedded and, for each precision it offers, the parity :class:`Tolerance`; ``verify`` and
+the tests read it, nothing else hard-codes a tolerance. The built-in formats' entries are in
+:mod:`~aestheticnet.artifacts.builtin_formats`; a new format registers its own (:func:`register_format`).
 
 Precisions:
 
@@ -20,9 +20,10 @@ Precisions:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from enum import Enum
+from pathlib import Path
 
 __all__ = [
     "INPUT_NAME",
@@ -40,7 +41,9 @@ __all__ = [
     "members",
     "parse_formats",
     "parse_precisions",
+    "register_format",
     "tolerance_for",
+    "unregister_format",
 ]
 
 # The one input and the one output of every exported model, in every format.
@@ -61,17 +64,62 @@ class UnknownPrecisionError(ArtifactError):
 
 
 class _Named(str, Enum):
-    """An enum whose members print as their value (``str(Format.ONNX) == "onnx"``)."""
+    """An enum whose members print as their value (``str(Precision.FP32) == "fp32"``)."""
 
     def __str__(self) -> str:
         return self.value
 
 
-class Format(_Named):
-    ONNX = "onnx"
-    TFLITE = "tflite"
-    COREML = "coreml"
-    EXECUTORCH = "executorch"
+class _FormatType(type):
+    """Iterating ``Format`` gives the registered formats, in registration order (as iterating an Enum would)."""
+
+    def __iter__(cls):
+        return iter(tuple(SPECS))
+
+    def __len__(cls) -> int:
+        return len(SPECS)
+
+
+class Format(str, metaclass=_FormatType):
+    """The name of a registered artifact format. An open set, unlike :class:`Precision`: a format is added by
+    registering its :class:`FormatSpec` (:func:`register_format`), which an exporter's registry line does.
+
+    ``Format("onnx")`` returns the registered ``Format.ONNX``; an unregistered name raises
+    :class:`UnknownFormatError` (a ``ValueError``). Formats compare and hash as their names.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, name: str) -> Format:
+        if isinstance(name, Format):
+            return name
+        key = str(name).strip().lower()
+        for known in SPECS:
+            if known == key:
+                return known
+        valid = ", ".join(SPECS)
+        raise UnknownFormatError(f"unknown export format {name!r}; expected one of {valid}")
+
+    @classmethod
+    def _define(cls, name: str) -> Format:
+        return str.__new__(cls, name)
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    @property
+    def name(self) -> str:
+        return self.value.upper().replace("-", "_")
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"Format({self.value!r})"
+
+    def __reduce__(self):
+        return (Format, (self.value,))
 
 
 class Precision(_Named):
@@ -112,6 +160,9 @@ class FormatSpec:
     runtime: str  # what runs it
     tolerances: dict[Precision, Tolerance]  # the precisions this format offers, in export order
     notes: str = ""
+    directory: bool = False  # the artifact is a folder (an .mlpackage), not a file
+    # The JSON text of the manifest embedded in an artifact, or None; None: the format embeds nothing.
+    read_embedded: Callable[[Path], str | None] | None = None
 
     @property
     def name(self) -> str:
@@ -122,78 +173,30 @@ class FormatSpec:
         return tuple(self.tolerances)
 
 
-# fp32 numbers: ONNX measured ~2e-8, TFLite ~1.5e-8 once dilated convolutions reach onnx2tf undilated. The fp16 gate
-# is the mean score (<= 0.01). int8 gates are rank agreement on real images (>= 0.98) and a loose mean-score bound
-# (1.5 points on 1..10; measured up to ~1.1 on small fitted networks at upscaled sizes, whose ranking still held)
-# that catches a broken model; their max_abs is reported, never gated.
-_FP32 = Tolerance(1e-5, 1e-4, psnr_db=90.0, agreement=1.0, srocc=0.999, plcc=0.999)
-_FP16 = Tolerance(2e-3, 1e-2, psnr_db=50.0, agreement=0.95, srocc=0.99, plcc=0.99)
-_INT8 = Tolerance(None, 1.5, psnr_db=15.0, agreement=0.8, srocc=0.98, plcc=0.98)
-_INT8_WEIGHTS = Tolerance(None, 0.1, psnr_db=30.0, agreement=0.9, srocc=0.98, plcc=0.98)
-_TFLITE_FP32 = Tolerance(
-    1e-5,
-    1e-4,
-    psnr_db=90.0,
-    agreement=1.0,
-    srocc=0.999,
-    plcc=0.999,
-    note="1e-4 with dilated convolutions given to onnx2tf; target 1e-5 met",
-)
-_COREML_FP32 = Tolerance(
-    1e-5,
-    1e-3,
-    psnr_db=70.0,
-    agreement=1.0,
-    srocc=0.999,
-    plcc=0.999,
-    note="Core ML on macOS, the MIL evaluator elsewhere (measured 1.5e-8 on AestheticNet*)",
-)
-_COREML_FP16 = Tolerance(
-    1e-2, 1e-2, psnr_db=40.0, agreement=0.95, srocc=0.99, plcc=0.99, note="FP16 compute drifts ~1e-2 upstream"
-)
+# The registered formats, in registration order; the built-in ones are registered by
+# :mod:`aestheticnet.artifacts.builtin_formats` when the package is imported.
+SPECS: dict[Format, FormatSpec] = {}
 
-SPECS: dict[Format, FormatSpec] = {
-    Format.ONNX: FormatSpec(
-        Format.ONNX,
-        ".onnx",
-        "NCHW",
-        "onnxruntime",
-        {Precision.FP32: _FP32, Precision.FP16: _FP16, Precision.INT8: _INT8},
-        "dynamo exporter (opset >= 18), onnxsim; dynamic batch/height/width; fp16 keeps float32 IO; int8 = static "
-        "QDQ (see Int8Recipe)",
-    ),
-    Format.TFLITE: FormatSpec(
-        Format.TFLITE,
-        ".tflite",
-        "NHWC",
-        "ai-edge-litert (XNNPACK)",
-        {
-            Precision.FP32: _TFLITE_FP32,
-            Precision.FP16: _FP16,
-            Precision.INT8: _INT8,
-            Precision.INT8_DYNAMIC: _INT8_WEIGHTS,
-        },
-        "ONNX -> onnx2tf -> TFLite converter; input [-1,-1,-1,3]; int8 = full integer inside (see Int8Recipe); "
-        "float32 IO",
-    ),
-    Format.COREML: FormatSpec(
-        Format.COREML,
-        ".mlpackage",
-        "NCHW",
-        "Core ML (macOS); the MIL evaluator elsewhere",
-        {Precision.FP32: _COREML_FP32, Precision.FP16: _COREML_FP16, Precision.INT8: _INT8_WEIGHTS},
-        "torch.export -> ML program; RangeDim or EnumeratedShapes; optional ImageType input; int8 = weights only",
-    ),
-    Format.EXECUTORCH: FormatSpec(
-        Format.EXECUTORCH,
-        ".pte",
-        "NCHW",
-        "executorch (XNNPACK delegate)",
-        {Precision.FP32: _FP32, Precision.INT8: _INT8},
-        "torch.export -> to_edge -> to_backend(XnnpackPartitioner); dynamic batch and bounded H/W (see the "
-        "manifest); int8 = PT2E XNNPACK quantizer, static, calibrated; float32 IO",
-    ),
-}
+Format.ONNX = Format._define("onnx")
+Format.TFLITE = Format._define("tflite")
+Format.COREML = Format._define("coreml")
+Format.EXECUTORCH = Format._define("executorch")
+
+
+def register_format(spec: FormatSpec) -> Format:
+    """Add ``spec`` to the formats every reader knows; refuses a name or file suffix that is registered already."""
+    if not isinstance(spec.format, Format):
+        raise ArtifactError(f"{spec.format!r}: a FormatSpec names its format with Format._define(name)")
+    clash = [s.name for s in SPECS.values() if s.format == spec.format or s.suffix == spec.suffix]
+    if clash:
+        raise ArtifactError(f"format {spec.name!r} ({spec.suffix}): the name or suffix is taken by {clash[0]!r}")
+    SPECS[spec.format] = spec
+    return spec.format
+
+
+def unregister_format(fmt: Format) -> None:
+    """Remove a format added with :func:`register_format` (tests and plug-ins that clean up after themselves)."""
+    SPECS.pop(Format(fmt), None)
 
 
 def _parse(value: str | Iterable, enum: type[Enum], what: str, error: type[ArtifactError]) -> list:

@@ -22,13 +22,26 @@ from aestheticnet import __version__
 from aestheticnet.artifacts.embedded import EMBED_KEY, read_embedded
 from aestheticnet.artifacts.files import tree_bytes
 from aestheticnet.artifacts.formats import INPUT_NAME, OUTPUT_NAME, SPECS, Format, Precision
+from aestheticnet.artifacts.manifest_types import (
+    MANIFEST_FORMAT,
+    MANIFEST_VERSION,
+    ArtifactInfo,
+    InputInfo,
+    Manifest,
+    ManifestError,
+    ModelInfo,
+    OutputInfo,
+    SourceInfo,
+)
 from aestheticnet.io import atomic_write_json, sha256_file
 
 __all__ = [
     "EMBED_KEY",
     "MANIFEST_FORMAT",
     "MANIFEST_VERSION",
+    "Manifest",
     "ManifestError",
+    "SourceInfo",
     "build_manifest",
     "check_digest",
     "check_shapes",
@@ -39,8 +52,6 @@ __all__ = [
     "write_sidecar",
 ]
 
-MANIFEST_FORMAT = "aestheticnet.export"
-MANIFEST_VERSION = 1
 
 _TOOLS = (
     "torch",
@@ -59,10 +70,6 @@ _TOOLS = (
 )
 
 
-class ManifestError(ValueError):
-    """An artifact's manifest is missing or unreadable; the message names the file."""
-
-
 def tool_versions(names: tuple[str, ...] = _TOOLS) -> dict[str, str | None]:
     out: dict[str, str | None] = {"aestheticnet": __version__, "python": platform.python_version()}
     for name in names:
@@ -74,77 +81,76 @@ def tool_versions(names: tuple[str, ...] = _TOOLS) -> dict[str, str | None]:
 
 
 def build_manifest(
-    *,
     checkpoint_meta: dict[str, Any],
-    checkpoint_sha256: str,
-    checkpoint_name: str,
+    source: SourceInfo,
     fmt: Format,
     precision: Precision,
-    dynamic: dict[str, list[int]],
     exporter: dict[str, Any],
-    input_kind: str = "tensor",
-    input_shape: list | None = None,
-    output_shape: list | None = None,
-    extra_input: dict[str, Any] | None = None,
-    calibration: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The manifest dict (without the artifact's own hash and size, added by :func:`write_sidecar`)."""
+    dynamic: dict[str, list[int]] | None,
+    **input_options: Any,
+) -> Manifest:
+    """The manifest of one artifact (the sidecar adds the file's hash and size, :func:`write_sidecar`).
+
+    ``input_options``: ``input_kind`` ("tensor"), ``input_shape`` (from the layout), ``extra_input`` (what the
+    format adds to the input section) and ``calibration`` (int8: the images it was calibrated on)."""
     fmt, precision = Format(fmt), Precision(precision)
     spec = SPECS[fmt]
-    pre = dict(checkpoint_meta.get("preprocess", {}))
     n = int(checkpoint_meta.get("num_buckets", len(checkpoint_meta.get("score_buckets", [])) or 10))
-    layout = spec.layout
-    if input_shape is None:
-        input_shape = ["batch", 3, "height", "width"] if layout == "NCHW" else ["batch", "height", "width", 3]
     config = dict(checkpoint_meta.get("config", {}))
     config.pop("genotype", None)
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "manifest_version": MANIFEST_VERSION,
-        "artifact": {"format": fmt.value, "precision": precision.value, "runtime": spec.runtime},
-        "model": {
-            "variant": checkpoint_meta.get("variant"),
-            "genotype_name": config.get("genotype_name"),
-            "genotype": checkpoint_meta.get("genotype"),
-            "config": config,
-            "num_buckets": n,
-            "score_buckets": checkpoint_meta.get("score_buckets", list(range(1, n + 1))),
-        },
-        "input": {
-            "name": INPUT_NAME,
-            "kind": input_kind,
-            "layout": layout,
-            "dtype": "float32" if input_kind == "tensor" else "RGB image (pixel buffer, 8 bits per channel)",
-            "shape": input_shape,
-            "mean": pre.get("mean"),
-            "std": pre.get("std"),
-            "value_range": "normalised: (pixel / 255 - mean) / std" if input_kind == "tensor" else "RGB pixels 0..255",
-            "multiple": int(pre.get("multiple", 32)),
-            "dynamic": dynamic,
-            **(extra_input or {}),
-        },
-        "output": {
-            "name": OUTPUT_NAME,
-            "shape": output_shape or ["batch", n],
-            "dtype": "float32",
-            "meaning": f"probabilities over score buckets 1..{n} (softmax); mean score = sum_k k * p_k",
-        },
-        "preprocess": pre,
-        "source": {
-            "checkpoint": checkpoint_name,
-            "sha256": checkpoint_sha256,
-            "package_version": checkpoint_meta.get("package_version"),
-        },
-        "export": {
-            **exporter,
-            "precision": precision.value,
-            "tools": tool_versions(),
-            "exported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        },
+    model = ModelInfo(
+        variant=checkpoint_meta.get("variant"),
+        genotype_name=config.get("genotype_name"),
+        genotype=checkpoint_meta.get("genotype"),
+        config=config,
+        num_buckets=n,
+        score_buckets=checkpoint_meta.get("score_buckets", list(range(1, n + 1))),
+    )
+    export = {
+        **exporter,
+        "precision": precision.value,
+        "tools": tool_versions(),
+        "exported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
+    calibration = input_options.pop("calibration", None)
     if calibration is not None:
-        manifest["export"]["calibration"] = calibration
-    return manifest
+        export["calibration"] = calibration
+    return Manifest(
+        artifact=ArtifactInfo(fmt.value, precision.value, spec.runtime),
+        model=model,
+        input=_input_info(checkpoint_meta, spec.layout, dynamic, **input_options),
+        output=OutputInfo(
+            OUTPUT_NAME,
+            ["batch", n],
+            "float32",
+            f"probabilities over score buckets 1..{n} (softmax); mean score = sum_k k * p_k",
+        ),
+        preprocess=dict(checkpoint_meta.get("preprocess", {})),
+        source=source,
+        export=export,
+    )
+
+
+def _input_info(
+    meta: dict, layout: str, dynamic, input_kind: str = "tensor", input_shape=None, extra_input=None
+) -> InputInfo:
+    pre = dict(meta.get("preprocess", {}))
+    if input_shape is None:
+        input_shape = ["batch", 3, "height", "width"] if layout == "NCHW" else ["batch", "height", "width", 3]
+    tensor = input_kind == "tensor"
+    return InputInfo(
+        name=INPUT_NAME,
+        kind=input_kind,
+        layout=layout,
+        dtype="float32" if tensor else "RGB image (pixel buffer, 8 bits per channel)",
+        shape=input_shape,
+        mean=pre.get("mean"),
+        std=pre.get("std"),
+        value_range="normalised: (pixel / 255 - mean) / std" if tensor else "RGB pixels 0..255",
+        multiple=int(pre.get("multiple", 32)),
+        dynamic=dynamic,
+        extra=dict(extra_input or {}),
+    )
 
 
 def sidecar_path(artifact: str | Path) -> Path:
@@ -152,18 +158,15 @@ def sidecar_path(artifact: str | Path) -> Path:
     return artifact.with_name(artifact.name + ".json")
 
 
-def write_sidecar(artifact: str | Path, manifest: dict[str, Any]) -> Path:
+def write_sidecar(artifact: str | Path, manifest: Manifest) -> Path:
     artifact = Path(artifact)
-    full = json.loads(json.dumps(manifest))
-    full["artifact"]["file"] = artifact.name
-    full["artifact"]["bytes"] = tree_bytes(artifact)
-    full["artifact"]["sha256"] = sha256_file(artifact)
+    full = manifest.with_artifact(file=artifact.name, bytes=tree_bytes(artifact), sha256=sha256_file(artifact))
     path = sidecar_path(artifact)
-    atomic_write_json(path, full)
+    atomic_write_json(path, full.to_json())
     return path
 
 
-def check_digest(artifact: str | Path, manifest: dict[str, Any] | None = None) -> None:
+def check_digest(artifact: str | Path, manifest: Manifest | None = None) -> None:
     """Refuse an artifact whose sidecar manifest records another sha256 than the file (or package) has now: the
     manifest then describes some other model. No sidecar, or one without a digest, is not checked. ``manifest``:
     the one :func:`read_manifest` returned already, if the caller has it."""
@@ -171,7 +174,7 @@ def check_digest(artifact: str | Path, manifest: dict[str, Any] | None = None) -
     side = sidecar_path(artifact)
     if not side.is_file():
         return
-    want = ((manifest or read_manifest(artifact)).get("artifact") or {}).get("sha256")
+    want = (manifest or read_manifest(artifact)).artifact.sha256
     if not want:
         return
     got = sha256_file(artifact)
@@ -182,10 +185,10 @@ def check_digest(artifact: str | Path, manifest: dict[str, Any] | None = None) -
         )
 
 
-def check_shapes(manifest: dict[str, Any], shapes, where: str) -> None:
+def check_shapes(manifest: Manifest, shapes, where: str) -> None:
     """Refuse input shapes (:class:`~aestheticnet.sizes.Shape`) outside the bounds the manifest declares for the
     artifact's dynamic batch, height and width; ``where`` names the option or key they came from."""
-    dynamic = (manifest.get("input") or {}).get("dynamic") or {}
+    dynamic = manifest.input.dynamic or {}
     for shape in shapes:
         for dim, value in (("batch", shape.batch), ("height", shape.height), ("width", shape.width)):
             bounds = dynamic.get(dim)
@@ -196,7 +199,7 @@ def check_shapes(manifest: dict[str, Any], shapes, where: str) -> None:
                 )
 
 
-def read_manifest(artifact: str | Path, required: bool = True) -> dict[str, Any] | None:
+def read_manifest(artifact: str | Path, required: bool = True) -> Manifest | None:
     """The sidecar manifest of ``artifact``, else its embedded copy; ``None`` or an error when neither exists."""
     artifact = Path(artifact)
     side = sidecar_path(artifact)
@@ -205,12 +208,10 @@ def read_manifest(artifact: str | Path, required: bool = True) -> dict[str, Any]
             data = json.loads(side.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ManifestError(f"{side}: unreadable manifest ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-            raise ManifestError(f"{side}: not an {MANIFEST_FORMAT} manifest")
-        return data
+        return Manifest.from_json(data, str(side))
     data = read_embedded(artifact)
     if data is not None:
-        return data
+        return Manifest.from_json(data, f"{artifact} (embedded manifest)")
     if required:
         raise ManifestError(
             f"{artifact}: no manifest found (expected {side.name} next to it, or metadata embedded in the model); "
@@ -219,11 +220,12 @@ def read_manifest(artifact: str | Path, required: bool = True) -> dict[str, Any]
     return None
 
 
-def manifest_precision(manifest: dict[str, Any], where: str | Path = "manifest") -> Precision:
+def manifest_precision(manifest: Manifest, where: str | Path = "manifest") -> Precision:
     """The precision a manifest records; a clear error when it records none the exporter knows."""
-    value = manifest.get("artifact", {}).get("precision") if isinstance(manifest, dict) else None
     try:
-        return Precision(value)
+        return manifest.precision
     except ValueError:
         valid = ", ".join(p.value for p in Precision)
-        raise ManifestError(f"{where}: the manifest records precision {value!r}; expected one of {valid}") from None
+        raise ManifestError(
+            f"{where}: the manifest records precision {manifest.artifact.precision!r}; expected one of {valid}"
+        ) from None

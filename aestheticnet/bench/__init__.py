@@ -1,3 +1,61 @@
 """Profiling and benchmarking: params and MACs (profile, breakdown), latency and memory of model files on this
-machine or on a device over SSH (runner, devices, ssh, harness), and reports (report). ``aestheticnet bench`` lives in
-:mod:`aestheticnet.cli.bench`."""
+machine or on a device over SSH (runner, devices, ssh, harness), interleaved rounds of fresh-process measurements
+(interleave), latency tables (ops_table, op_probes) and reports (report). ``aestheticnet bench`` lives in
+:mod:`aestheticnet.cli.bench`.
+
+The harness, the reports and the interleaving import neither torch nor a runtime, so they load where only the
+model files' runtimes are installed; the names that need torch are imported when first used.
+"""
+
+from __future__ import annotations
+
+from aestheticnet.bench.devices import BenchError, LocalDevice
+from aestheticnet.bench.harness import REPORT_SCHEMA, BenchSettings, parse_threads, run_benchmark
+from aestheticnet.bench.interleave import interleaved_rounds, round_order, run_fresh, summarize_rounds
+from aestheticnet.bench.report import markdown_report, write_json, write_markdown, write_plots
+from aestheticnet.bench.runner import machine_info
+from aestheticnet.bench.ssh import SshDevice, parse_device
+
+__all__ = [
+    "REPORT_SCHEMA",
+    "BenchError",
+    "BenchSettings",
+    "CopyRule",
+    "LocalDevice",
+    "OpsBenchSettings",
+    "SshDevice",
+    "build_latency_table",
+    "interleaved_rounds",
+    "machine_info",
+    "markdown_report",
+    "parse_device",
+    "parse_threads",
+    "profile_breakdown",
+    "profile_model",
+    "round_order",
+    "run_benchmark",
+    "run_fresh",
+    "summarize_rounds",
+    "write_json",
+    "write_markdown",
+    "write_plots",
+]
+
+# Public names whose modules import torch: loaded on first use.
+_LAZY = {
+    "CopyRule": "aestheticnet.bench.op_probes",
+    "OpsBenchSettings": "aestheticnet.bench.ops_table",
+    "build_latency_table": "aestheticnet.bench.ops_table",
+    "profile_breakdown": "aestheticnet.bench.breakdown",
+    "profile_model": "aestheticnet.bench.profile",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'aestheticnet.bench' has no attribute {name!r}")

@@ -17,28 +17,23 @@ convolutions and matrix products; element-wise ops are not counted).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from aestheticnet.bench.manifest import MODEL_FORMATS, artifact_manifest, file_format, precision_of
-from aestheticnet.models.aestheticnet import AestheticNet
+from aestheticnet.artifacts import SPECS, Format
+from aestheticnet.bench.manifest import artifact_manifest, file_format, model_formats, precision_of
+from aestheticnet.models import Part, ScoringModel, count_parameters
 
 __all__ = ["BYTES_PER_WEIGHT", "format_info_extension", "info_extension", "model_sizes", "profile_breakdown"]
 
 BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "int8": 1}
-
-
-def _stage_name(model: AestheticNet, i: int) -> str:
-    # same grouping as profile_model: normal cells by stage, reduction cells on their own
-    r1, r2 = model.reduction_layers
-    if i == r1:
-        return "reduction1"
-    if i == r2:
-        return "reduction2"
-    return "stage1" if i < r1 else "stage2" if i < r2 else "stage3"
+CELL_KINDS = ("normal", "reduce")
+# The parts outside the cells, by group, and their names in the breakdown.
+OUTSIDE_CELLS = {"stem": "stem", "attention": "attention (CBAM)", "head": "head (linear)"}
 
 
 def _params(module: torch.nn.Module) -> int:
@@ -53,8 +48,8 @@ def _add(table: dict, key: str, params: int, macs: int) -> None:
 
 
 @torch.no_grad()
-def profile_breakdown(model: AestheticNet, size: tuple[int, int] = (224, 224), batch: int = 1) -> dict[str, Any]:
-    """MACs and params per stage x cell type and per operation (overall and per stage), at ``size`` (H, W)."""
+def _count_flops(model: ScoringModel, size: tuple[int, int], batch: int) -> FlopCounterMode:
+    """The FLOP counter after one eval-mode run of ``model`` at ``size``."""
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False, depth=None)
@@ -63,58 +58,61 @@ def profile_breakdown(model: AestheticNet, size: tuple[int, int] = (224, 224), b
             model(torch.zeros(batch, 3, *size))
     finally:
         model.train(was_training)
-    flops = counter.get_flop_counts()
-    root = type(model).__name__
+    return counter
 
-    def macs_of(fqn: str) -> int:
-        return int(sum(flops.get(f"{root}.{fqn}", {}).values())) // 2
 
-    genotype = model.config.genotype
-    dilation = model.config.dilation
+def _cell_tables(cells: list[Part], macs_of: Callable[[str], int]) -> dict[str, dict]:
+    """Per stage x cell type, per operation, and per operation within each stage."""
     stage_types: dict[str, dict[str, dict[str, int]]] = {}
     ops: dict[str, dict[str, int]] = {}
     ops_by_stage: dict[str, dict[str, dict[str, int]]] = {}
-    for i, cell in enumerate(model.cells):
-        stage = _stage_name(model, i)
-        kind = "reduce" if cell.reduction else "normal"
-        _add(stage_types.setdefault(stage, {}), kind, _params(cell), macs_of(f"cells.{i}"))
-        per_stage = ops_by_stage.setdefault(stage, {})
-        for name in ("preprocess0", "preprocess1"):
-            module = getattr(cell, name)
-            label = f"preprocess ({type(module).__name__})"
-            p, m = _params(module), macs_of(f"cells.{i}.{name}")
-            _add(ops, label, p, m)
-            _add(per_stage, label, p, m)
-        edges = genotype.reduce if cell.reduction else genotype.normal
-        for j, (op_name, _inp) in enumerate(edges):
-            label = op_name
-            if stage == "stage3" and dilation > 1 and op_name.startswith("sep_conv"):
-                label = f"{op_name}@d{dilation}"
-            p, m = _params(cell.ops[j]), macs_of(f"cells.{i}.ops.{j}")
-            _add(ops, label, p, m)
-            _add(per_stage, label, p, m)
-    other = {
-        "stem": {
-            "count": 1,
-            "params": _params(model.stem0) + (_params(model.stem1) if model.stem1 is not None else 0),
-            "macs": macs_of("stem0") + macs_of("stem1"),
-        },
-        "attention (CBAM)": {
-            "count": int(model.config.cbam),
-            "params": _params(model.attention),
-            "macs": macs_of("attention"),
-        },
-        "head (linear)": {"count": 1, "params": _params(model.head), "macs": macs_of("head")},
-    }
-    total_macs = int(counter.get_total_flops()) // 2
+    for cell in cells:
+        _add(stage_types.setdefault(cell.group, {}), cell.kind, _params(cell.module), macs_of(cell.name))
+        per_stage = ops_by_stage.setdefault(cell.group, {})
+        for piece in cell.pieces:
+            p, m = _params(piece.module), macs_of(piece.name)
+            _add(ops, piece.kind, p, m)
+            _add(per_stage, piece.kind, p, m)
     return {
-        "input_size": [size[0], size[1]],
-        "batch": batch,
-        "macs": total_macs,
         "stage_cell_types": stage_types,
         "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["macs"])),
         "ops_by_stage": {s: dict(sorted(t.items(), key=lambda kv: -kv[1]["macs"])) for s, t in ops_by_stage.items()},
-        "outside_cells": other,
+    }
+
+
+def _outside_cells(parts: list[Part], macs_of: Callable[[str], int]) -> dict[str, dict[str, int]]:
+    """Stem, attention and head; the stem counts once however many modules it has."""
+    other = {}
+    for group, label in OUTSIDE_CELLS.items():
+        members = [p for p in parts if p.group == group]
+        other[label] = {
+            "count": min(len(members), 1) if group == "stem" else len(members),
+            "params": sum(_params(p.module) for p in members),
+            "macs": sum(macs_of(p.name) for p in members),
+        }
+    return other
+
+
+def profile_breakdown(model: ScoringModel, size: tuple[int, int] = (224, 224), batch: int = 1) -> dict[str, Any] | None:
+    """MACs and params per stage x cell type and per operation (overall and per stage), at ``size`` (H, W); None for
+    a network without searched cells."""
+    parts = model.parts()
+    cells = [p for p in parts if p.kind in CELL_KINDS]
+    if not cells:
+        return None
+    counter = _count_flops(model, size, batch)
+    flops = counter.get_flop_counts()
+    root = type(model).__name__  # the counter names submodules "<RootClass>.<path>"
+
+    def macs_of(path: str) -> int:
+        return int(sum(flops.get(f"{root}.{path}", {}).values())) // 2
+
+    return {
+        "input_size": [size[0], size[1]],
+        "batch": batch,
+        "macs": int(counter.get_total_flops()) // 2,
+        **_cell_tables(cells, macs_of),
+        "outside_cells": _outside_cells(parts, macs_of),
     }
 
 
@@ -168,9 +166,9 @@ def model_sizes(params: int | None, path: str | Path | None = None) -> dict[str,
             candidates += sorted(p for p in folder.iterdir() if p != path)
         for p in candidates:
             fmt = file_format(p)
-            if fmt not in MODEL_FORMATS or _base_stem(p).lower() != base:
+            if fmt not in model_formats() or _base_stem(p).lower() != base:
                 continue
-            if p.is_dir() and p.suffix.lower() != ".mlpackage":
+            if p.is_dir() and not (fmt in SPECS and SPECS[Format(fmt)].directory):
                 continue
             manifest, _ = artifact_manifest(p) if fmt != "safetensors" else (None, None)
             files.append(
@@ -192,14 +190,11 @@ def model_sizes(params: int | None, path: str | Path | None = None) -> dict[str,
 
 
 def info_extension(
-    model: torch.nn.Module, size: tuple[int, int], path: str | Path | None = None, params: int | None = None
+    model: ScoringModel, size: tuple[int, int], path: str | Path | None = None, params: int | None = None
 ) -> dict[str, Any]:
     """The keys ``aestheticnet info`` adds to its report: ``breakdown`` (null without searched cells) and ``sizes``."""
-    from aestheticnet.models.aestheticnet import count_parameters
-
     params = params if params is not None else count_parameters(model, exclude_auxiliary=True)
-    breakdown = profile_breakdown(model, size) if isinstance(model, AestheticNet) else None
-    return {"breakdown": breakdown, "sizes": model_sizes(params, path)}
+    return {"breakdown": profile_breakdown(model, size), "sizes": model_sizes(params, path)}
 
 
 def _fmt_bytes(n: int) -> str:

@@ -10,11 +10,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Sequence
 
-__all__ = ["MODEL_FATAL", "BenchError", "Job", "LocalDevice", "RemoteError", "runner_path"]
+__all__ = ["MODEL_FATAL", "BenchError", "Job", "LocalDevice", "RemoteError", "remote_formats", "runner_path"]
 
 
 class BenchError(ValueError):
@@ -80,9 +80,10 @@ def parse_runner_output(stdout: str, returncode: int, stderr: str) -> dict:
                 continue
             if isinstance(obj, dict):
                 return obj
-    tail = tail(stderr)
+    last_lines = tail(stderr)
     return error_result(
-        "crashed", f"the runner exited with status {returncode} without a result" + (f": {tail}" if tail else "")
+        "crashed",
+        f"the runner exited with status {returncode} without a result" + (f": {last_lines}" if last_lines else ""),
     )
 
 
@@ -150,3 +151,10 @@ def progress_line(model: Path, job: Job, result: dict) -> str:
     if result.get("ok"):
         return f"{where}: p50 {result['p50_ms']:.2f} ms over {result['runs']} runs"
     return f"{where}: FAILED: {result.get('error')}"
+
+
+def remote_formats() -> list[str]:
+    """The formats the device runner times on a board without this package (their exporters name a backend)."""
+    from aestheticnet.export.registry import EXPORTERS
+
+    return [name for name in EXPORTERS.names() if EXPORTERS.get(name).bench_backend is not None]

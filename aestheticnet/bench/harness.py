@@ -9,14 +9,14 @@ latency, throughput, peak memory (RSS delta), file size, params and MACs (with w
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Sequence
 
 from aestheticnet.artifacts import check_digest, check_shapes, read_manifest
-from aestheticnet.bench.devices import BenchError, Job, LocalDevice
-from aestheticnet.bench.manifest import model_facts
+from aestheticnet.bench.devices import BenchError, Job, LocalDevice, remote_formats
+from aestheticnet.bench.manifest import CHECKPOINT, PACKAGE_BACKEND, file_format, model_facts
 from aestheticnet.bench.ssh import SshDevice
 from aestheticnet.sizes import SIZE_MULTIPLE, Shape, parse_shapes
 
@@ -24,7 +24,6 @@ __all__ = ["REPORT_SCHEMA", "ROW_FIELDS", "BenchSettings", "parse_shapes", "pars
 
 REPORT_SCHEMA = "aestheticnet.bench/1"
 DEFAULT_RUNS = 50
-MODEL_SUFFIXES = (".onnx", ".tflite", ".pte", ".safetensors")
 
 # Every row has these keys (null when not measured or unknown); the tests check them all.
 ROW_FIELDS = (
@@ -153,6 +152,27 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+def _check_timeable(path: Path, device) -> None:
+    """Refuse, by name, a model this device cannot time: an unknown type, a format that is not timed, a model that
+    only this package runs on a remote board."""
+    from aestheticnet.export.registry import EXPORTERS
+    from aestheticnet.runtime import model_suffixes
+
+    fmt = file_format(path)
+    exporter = EXPORTERS.get(fmt) if fmt in EXPORTERS else None
+    if exporter is not None and exporter.bench_refusal:
+        raise BenchError(f"{path.name}: {exporter.bench_refusal}")
+    if path.is_dir():
+        raise BenchError(f"{path}: is a folder; give a model file ({', '.join(model_suffixes())})")
+    if fmt != CHECKPOINT and exporter is None:
+        raise BenchError(f"{path.name}: unknown model type {path.suffix!r} (expected {', '.join(model_suffixes())})")
+    if getattr(device, "remote", False) and (fmt == CHECKPOINT or exporter.bench_backend is None):
+        raise BenchError(
+            f"{path.name}: {fmt} models run only where this package runs; export to a format a board runs "
+            f"({', '.join(remote_formats())}) for {device.describe()}"
+        )
+
+
 def _check_models(models: Sequence[str | Path], device, settings: BenchSettings, check_integrity: bool) -> list[Path]:
     """The model files, or an error naming the first that cannot be timed (before anything is timed)."""
     paths = []
@@ -160,22 +180,8 @@ def _check_models(models: Sequence[str | Path], device, settings: BenchSettings,
         p = Path(m)
         if not p.exists():
             raise BenchError(f"{p}: no such model file")
-        if p.suffix.lower() == ".mlpackage":
-            raise BenchError(
-                f"{p.name}: CoreML packages are not timed here: Core ML runs only on Apple systems, and "
-                "the MIL evaluator that computes their numbers elsewhere says nothing about Core ML's "
-                "speed (use `aestheticnet verify` for their numbers)"
-            )
-        if p.is_dir():
-            raise BenchError(f"{p}: is a folder; give a .onnx, .tflite, .pte or .safetensors model file")
-        if p.suffix.lower() not in MODEL_SUFFIXES:
-            raise BenchError(f"{p.name}: unknown model type {p.suffix!r} (expected {', '.join(MODEL_SUFFIXES)})")
-        if getattr(device, "remote", False) and p.suffix.lower() == ".safetensors":
-            raise BenchError(
-                f"{p.name}: .safetensors models run locally with PyTorch; export to ONNX, TFLite or "
-                f"ExecuTorch for {device.describe()}"
-            )
-        manifest = read_manifest(p, required=False) if p.suffix.lower() != ".safetensors" else None
+        _check_timeable(p, device)
+        manifest = read_manifest(p, required=False) if file_format(p) != CHECKPOINT else None
         if manifest is not None:
             check_shapes(manifest, [Shape(h, w, settings.batch) for h, w in settings.sizes], "--shapes")
         if check_integrity:
@@ -206,7 +212,11 @@ def run_benchmark(
     device_info = None
     for path in paths:
         facts = model_facts(path, settings.sizes, settings.batch)
-        results = device.run(path, jobs, progress=progress)
+        # A format only this package runs is timed through runtime.load (the runner's package backend).
+        model_jobs = (
+            [replace(j, backend=PACKAGE_BACKEND) for j in jobs] if facts["backend"] == PACKAGE_BACKEND else jobs
+        )
+        results = device.run(path, model_jobs, progress=progress)
         for job, result in zip(jobs, results):
             machine = result.pop("machine", None)
             if device_info is None and isinstance(machine, dict) and "cpu_model" in machine:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from aestheticnet.artifacts import SPECS, Format
 from aestheticnet.bench.devices import BenchError, LocalDevice
 from aestheticnet.bench.harness import BenchSettings, run_benchmark
 from aestheticnet.bench.op_probes import PROBES_VERSION, CopyRule, Feed, baseline_feed, copies_of, probe
@@ -30,7 +31,8 @@ from aestheticnet.sizes import Shape
 
 __all__ = ["OpsBenchSettings", "build_latency_table", "export_probes"]
 
-_SUFFIX = {TableRuntime.ONNXRUNTIME: ".onnx", TableRuntime.LITERT: ".tflite"}
+# The format a latency table's runtime runs.
+_FORMAT = {TableRuntime.ONNXRUNTIME: Format.ONNX, TableRuntime.LITERT: Format.TFLITE}
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,14 @@ def _export(module, path: Path, spec: NetworkSpec, runtime: TableRuntime) -> Pat
 
     dynamic = DynamicSpec(multiple=input_multiple(spec.stem))
     prepared, _rewrites = prepare_for_export(module)
-    onnx_path = path.with_suffix(".onnx")
+    onnx_path = path.with_suffix(SPECS[Format.ONNX].suffix)
     traced = trace(prepared, dynamic, example_size=(spec.height, spec.width), decompose=False)
     build_onnx(prepared, onnx_path, spec=dynamic, example_size=(spec.height, spec.width), traced=traced)
     if runtime == TableRuntime.ONNXRUNTIME:
         return onnx_path
     from aestheticnet.export.tflite.convert import convert_tflite
 
-    tflite_path = path.with_suffix(".tflite")
+    tflite_path = path.with_suffix(SPECS[Format.TFLITE].suffix)
     convert_tflite(onnx_path, {"fp32": str(tflite_path)})
     return tflite_path
 
@@ -101,7 +103,7 @@ def export_probes(
     jobs += [(f.name, 1, None, f) for f in feeds]
     files: dict[str, Path] = {}
     for n, (name, copies, shape, feed) in enumerate(jobs, 1):
-        target = folder / (_file_name(f"{name} x{copies} v{PROBES_VERSION}") + _SUFFIX[runtime])
+        target = folder / (_file_name(f"{name} x{copies} v{PROBES_VERSION}") + SPECS[_FORMAT[runtime]].suffix)
         if not target.is_file():
             _export(probe(shape, spec, feed, copies), target, spec, runtime)
         files[name] = target

@@ -1,7 +1,7 @@
 """Static profile of a network: parameters, multiply-accumulates at an input size, per-stage output shapes.
 
 Every registered variant gets the totals and the output shapes of its ``stage_names()``; networks of searched
-cells (``AestheticNet``) also get per-cell and per-stage sums.
+cells (those whose ``parts()`` hold normal and reduction cells) also get per-cell and per-stage sums.
 
 MACs come from ``torch.utils.flop_counter.FlopCounterMode`` (the counter torch ships), which counts two FLOPs
 per multiply-add for convolutions and matrix products; element-wise ops (BN, ReLU, pooling) are not counted,
@@ -16,14 +16,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from aestheticnet.models.aestheticnet import AestheticNet, count_parameters
+from aestheticnet.models.aestheticnet import count_parameters
 
 __all__ = ["profile_model"]
 
-
-def _stage_of(model: AestheticNet, index: int) -> int:
-    r1, r2 = model.reduction_layers
-    return 0 if index < r1 else 1 if index < r2 else 2
+CELL_KINDS = ("normal", "reduce")
 
 
 @torch.no_grad()
@@ -62,57 +59,52 @@ def profile_model(model: nn.Module, size: tuple[int, int] = (224, 224), batch: i
         "macs": int(counter.get_total_flops()) // 2,
         "output_shape": [batch, model.config.num_buckets],
     }
-    if not isinstance(model, AestheticNet):
+    parts = model.parts()
+    if not any(part.kind in CELL_KINDS for part in parts):
         return {**totals, "output_shapes": shapes}
-    return {**totals, **_cell_profile(model, counter.get_flop_counts(), shapes)}
+    return {**totals, **_cell_profile(model, parts, counter.get_flop_counts(), shapes)}
 
 
-def _cell_profile(model: AestheticNet, flops_by_module: dict, shapes: dict[str, list[int]]) -> dict[str, Any]:
-    """Per-cell, per-stage and per-cell-type parameters and MACs, and the stem's and head's."""
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _cell_profile(model: nn.Module, parts: list, flops_by_module: dict, shapes: dict[str, list[int]]) -> dict[str, Any]:
+    """Per-cell, per-stage and per-cell-type parameters and MACs, and the stem's and head's, from the model's
+    ``parts()``."""
     root = type(model).__name__  # the counter names submodules "<RootClass>.<fqn>"
 
-    def macs_of(prefix: str) -> int:
-        key = f"{root}.{prefix}"
-        return int(sum(flops_by_module.get(key, {}).values())) // 2
+    def macs_of(name: str) -> int:
+        return int(sum(flops_by_module.get(f"{root}.{name}", {}).values())) // 2
 
     cells = []
     per_stage: dict[str, dict[str, int]] = {}
-    for i, cell in enumerate(model.cells):
-        params = sum(p.numel() for p in cell.parameters())
-        macs = macs_of(f"cells.{i}")
-        stage = (
-            f"stage{_stage_of(model, i) + 1}"
-            if not cell.reduction
-            else f"reduction{1 + (i == model.reduction_layers[1])}"
-        )
+    for index, part in enumerate(p for p in parts if p.kind in CELL_KINDS):
+        params, macs = _params(part.module), macs_of(part.name)
         cells.append(
             {
-                "index": i,
-                "type": "reduce" if cell.reduction else "normal",
-                "group": stage,
+                "index": index,
+                "type": part.kind,
+                "group": part.group,
                 "params": params,
                 "macs": macs,
-                "output_shape": shapes.get(f"cells.{i}"),
+                "output_shape": shapes.get(part.name),
             }
         )
-        agg = per_stage.setdefault(stage, {"params": 0, "macs": 0, "cells": 0})
+        agg = per_stage.setdefault(part.group, {"params": 0, "macs": 0, "cells": 0})
         agg["params"] += params
         agg["macs"] += macs
         agg["cells"] += 1
-    stem_params = sum(p.numel() for p in model.stem0.parameters())
-    if model.stem1 is not None:
-        stem_params += sum(p.numel() for p in model.stem1.parameters())
-    head_params = sum(p.numel() for p in model.head.parameters()) + sum(p.numel() for p in model.attention.parameters())
-    by_type = {
-        t: {k: sum(c[k] for c in cells if c["type"] == t) for k in ("params", "macs")} for t in ("normal", "reduce")
-    }
+    stems = [p for p in parts if p.kind == "stem"]
+    heads = [p for p in parts if p.group in ("attention", "head")]
+    by_type = {t: {k: sum(c[k] for c in cells if c["type"] == t) for k in ("params", "macs")} for t in CELL_KINDS}
     return {
         "stem": {
-            "params": stem_params,
-            "macs": macs_of("stem0") + macs_of("stem1"),
+            "params": sum(_params(p.module) for p in stems),
+            "macs": sum(macs_of(p.name) for p in stems),
             "output_shapes": {k: v for k, v in shapes.items() if k.startswith("stem")},
         },
-        "head": {"params": head_params, "macs": macs_of("attention") + macs_of("head")},
+        "head": {"params": sum(_params(p.module) for p in heads), "macs": sum(macs_of(p.name) for p in heads)},
         "stages": per_stage,
         "cell_types": by_type,
         "cells": cells,

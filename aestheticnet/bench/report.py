@@ -122,7 +122,7 @@ def _label(row: dict) -> str:
 
 
 def write_plots(report: dict[str, Any], folder: str | Path) -> list[Path]:
-    """``latency_by_backend_threads.png`` and ``size_vs_latency.png`` (one marker per shape) in ``folder``."""
+    """``latency_by_backend_threads.png`` and ``size_vs_latency.png`` (one panel per shape) in ``folder``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,78 +131,107 @@ def write_plots(report: dict[str, Any], folder: str | Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows = [r for r in report.get("results", []) if r.get("ok")]
-    written: list[Path] = []
     if not rows:
-        return written
-    shapes = list(dict.fromkeys(r["shape"] for r in rows))
-    labels = list(dict.fromkeys(_label(r) for r in rows))
-    threads = sorted({r["threads"] for r in rows})
+        return []
+    device = report.get("device")
+    return [
+        _save(_latency_figure(plt, rows, device), folder / "latency_by_backend_threads.png", plt),
+        _save(_size_figure(plt, rows, device), folder / "size_vs_latency.png", plt),
+    ]
 
-    # 1. p50 latency (horizontal bars, whisker to p90): one group per model/backend, one bar per thread count,
-    #    one panel per shape.
+
+def _distinct(values) -> list:
+    """The values in first-seen order, each once."""
+    return list(dict.fromkeys(values))
+
+
+def _latency_figure(plt, rows: list[dict], device: Any):
+    """p50 latency (horizontal bars, whisker to p90): one group per model/backend, one bar per thread count, one
+    panel per shape."""
+    shapes = _distinct(r["shape"] for r in rows)
+    labels = _distinct(_label(r) for r in rows)
+    threads = sorted({r["threads"] for r in rows})
     height = max(3.0, 0.28 * len(labels) * len(threads) + 1.2)
     fig, axes = plt.subplots(1, len(shapes), figsize=(5.5 * len(shapes) + 2.5, height), squeeze=False, sharey=True)
     bar = 0.8 / len(threads)
     for ax, shape in zip(axes[0], shapes):
+        panel = [r for r in rows if r["shape"] == shape]
         for j, t in enumerate(threads):
-            ys, p50, err = [], [], []
-            for i, label in enumerate(labels):
-                match = [r for r in rows if r["shape"] == shape and r["threads"] == t and _label(r) == label]
-                if match:
-                    r = match[0]
-                    ys.append(i + (j - (len(threads) - 1) / 2) * bar)
-                    p50.append(r["p50_ms"])
-                    err.append(max(0.0, r["p90_ms"] - r["p50_ms"]))
+            offset = (j - (len(threads) - 1) / 2) * bar
+            ys, p50, err = _latency_bars([r for r in panel if r["threads"] == t], labels, offset)
             ax.barh(ys, p50, height=bar, xerr=[[0] * len(err), err], capsize=2, label=f"{t} thread{'s' * (t > 1)}")
         ax.set_yticks(range(len(labels)))
         ax.set_yticklabels(labels, fontsize=7)
         ax.invert_yaxis()
         ax.set_xlabel("p50 latency, ms (whisker: p90)")
-        ax.set_title(f"{shape}, batch {rows[0]['batch']}, {report.get('device')}", fontsize=9)
+        ax.set_title(f"{shape}, batch {rows[0]['batch']}, {device}", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    written.append(_save(fig, folder / "latency_by_backend_threads.png", plt))
+    return fig
 
-    # 2. file size vs p50 latency: one panel per shape, colour per backend, marker per precision, filled for the
-    #    smallest thread count; names written next to the points when there are few.
+
+def _latency_bars(rows: list[dict], labels: list[str], offset: float) -> tuple[list, list, list]:
+    """Bar positions, p50 latencies and p90 whisker lengths of one thread count in one panel, in ``labels`` order;
+    ``rows`` are that thread count's rows of the panel's shape, and a label without a row gets no bar."""
+    ys, p50, err = [], [], []
+    for i, label in enumerate(labels):
+        match = [r for r in rows if _label(r) == label]
+        if match:
+            r = match[0]
+            ys.append(i + offset)
+            p50.append(r["p50_ms"])
+            err.append(max(0.0, r["p90_ms"] - r["p50_ms"]))
+    return ys, p50, err
+
+
+def _size_figure(plt, rows: list[dict], device: Any):
+    """File size vs p50 latency: one panel per shape, colour per backend, marker per precision, filled for the
+    smallest thread count; names written next to the points when there are few."""
+    shapes = _distinct(r["shape"] for r in rows)
+    threads = sorted({r["threads"] for r in rows})
     fig, axes = plt.subplots(1, len(shapes), figsize=(6.0 * len(shapes) + 1.5, 4.8), squeeze=False)
-    backends = list(dict.fromkeys(r.get("backend") for r in rows))
-    precisions = list(dict.fromkeys(r.get("precision") for r in rows))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     markers = "osD^v<>p*h"
+    colour_of = {b: colours[i % len(colours)] for i, b in enumerate(_distinct(r.get("backend") for r in rows))}
+    marker_of = {p: markers[i % len(markers)] for i, p in enumerate(_distinct(r.get("precision") for r in rows))}
     for ax, shape in zip(axes[0], shapes):
-        pts = [r for r in rows if r["shape"] == shape and r.get("file_size_bytes")]
-        for r in pts:
-            c = colours[backends.index(r.get("backend")) % len(colours)]
-            m = markers[precisions.index(r.get("precision")) % len(markers)]
+        points = [r for r in rows if r["shape"] == shape and r.get("file_size_bytes")]
+        for r in points:
+            c, m = colour_of[r.get("backend")], marker_of[r.get("precision")]
             filled = r["threads"] == threads[0]
             ax.scatter(
                 r["file_size_bytes"] / 2**20, r["p50_ms"], marker=m, s=36, color=c if filled else "none", edgecolors=c
             )
-            if len(pts) <= 12:
-                ax.annotate(
-                    f"{Path(r['model']).stem}, {r['threads']} thr",
-                    (r["file_size_bytes"] / 2**20, r["p50_ms"]),
-                    fontsize=6,
-                    alpha=0.7,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                )
+            if len(points) <= 12:
+                _annotate_point(ax, r)
         ax.set_xlabel("model file size, MiB")
         ax.set_ylabel("p50 latency, ms")
-        if pts and max(r["p50_ms"] for r in pts) > 20 * min(r["p50_ms"] for r in pts):
+        if points and max(r["p50_ms"] for r in points) > 20 * min(r["p50_ms"] for r in points):
             ax.set_yscale("log")
-        ax.set_title(f"size vs latency, {shape} ({report.get('device')})", fontsize=9)
+        ax.set_title(f"size vs latency, {shape} ({device})", fontsize=9)
         ax.grid(alpha=0.3)
-    handles = [
-        plt.Line2D([], [], color=colours[i % len(colours)], marker="o", linestyle="", label=b)
-        for i, b in enumerate(backends)
-    ]
-    handles += [
-        plt.Line2D([], [], color="grey", marker=markers[i % len(markers)], linestyle="", label=p)
-        for i, p in enumerate(precisions)
-    ]
+    axes[0][-1].legend(handles=_size_legend(plt, colour_of, marker_of, threads), fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _annotate_point(ax, row: dict) -> None:
+    """The model's name and thread count next to its point of the size plot."""
+    ax.annotate(
+        f"{Path(row['model']).stem}, {row['threads']} thr",
+        (row["file_size_bytes"] / 2**20, row["p50_ms"]),
+        fontsize=6,
+        alpha=0.7,
+        xytext=(3, 3),
+        textcoords="offset points",
+    )
+
+
+def _size_legend(plt, colour_of: dict, marker_of: dict, threads: list[int]) -> list:
+    """Legend entries of the size plot: the backends' colours, the precisions' markers, then filled and hollow."""
+    handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=b) for b, c in colour_of.items()]
+    handles += [plt.Line2D([], [], color="grey", marker=m, linestyle="", label=p) for p, m in marker_of.items()]
     handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="", label=f"{threads[0]} thread(s): filled")]
     if len(threads) > 1:
         handles.append(
@@ -216,10 +245,7 @@ def write_plots(report: dict[str, Any], folder: str | Path) -> list[Path]:
                 label=f"{', '.join(map(str, threads[1:]))} threads: hollow",
             )
         )
-    axes[0][-1].legend(handles=handles, fontsize=7, loc="best")
-    fig.tight_layout()
-    written.append(_save(fig, folder / "size_vs_latency.png", plt))
-    return written
+    return handles
 
 
 def _save(fig, path: Path, plt) -> Path:

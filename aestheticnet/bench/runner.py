@@ -45,7 +45,7 @@ EXIT_CODES = {
     "internal": 6,
 }
 
-BACKENDS = ("auto", "onnxruntime", "litert", "tflite_runtime", "tensorflow", "executorch", "pytorch")
+BACKENDS = ("auto", "onnxruntime", "litert", "tflite_runtime", "tensorflow", "executorch", "pytorch", "aestheticnet")
 
 _THREAD_ENV = (
     "OMP_NUM_THREADS",
@@ -488,6 +488,32 @@ class TorchBackend:
             return self.model(self.x)
 
 
+class PackageBackend:
+    """Any format the aestheticnet package can load (``runtime.load``): what the harness asks for when a format's
+    exporter names no runner backend of its own. Only where the package is installed, so never on a board."""
+
+    name = "aestheticnet"
+    layout = "NCHW"  # Backend.run takes NCHW whatever the file's own layout
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.version = _dist_version("aestheticnet")
+
+    def load(self, path: str) -> None:
+        try:
+            from aestheticnet.runtime import load
+        except ImportError as exc:
+            raise RunnerError("missing_runtime", f"{_label(path)} needs the aestheticnet package ({exc})") from None
+        self.model = _open_model(f"aestheticnet {self.version}", path, lambda: load(path, threads=self.threads))
+        self.dtype = "float32"
+
+    def prepare(self, np, shape, seed: int) -> None:
+        self.x = _make_input(np, shape, "float32", seed)
+
+    def infer(self):
+        return self.model.run(self.x)
+
+
 class ExecuTorchBackend(TorchBackend):
     """ExecuTorch's Python runtime; the input is a torch tensor as for PyTorch (``prepare`` is shared). A shape
     outside the program's exported bounds fails the first inference."""
@@ -551,6 +577,8 @@ def make_backend(kind: str, threads: int, xnnpack: bool):
         return ExecuTorchBackend(threads)
     if kind == "pytorch":
         return TorchBackend(threads)
+    if kind == "aestheticnet":
+        return PackageBackend(threads)
     raise RunnerError("bad_argument", f"unknown backend {kind!r} (choose from {', '.join(BACKENDS)})")
 
 
@@ -656,19 +684,55 @@ def _timed_runs(backend, args) -> tuple:
     return first_ms, warm, latencies, time.perf_counter() - wall0
 
 
+def _configure_runtimes(threads: int) -> None:
+    """Set what the math libraries and runtimes read when imported: every thread pool to ``threads``, and
+    TensorFlow's C++ log to errors only (unless the caller set it)."""
+    for var in _THREAD_ENV:
+        os.environ[var] = str(threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _import_numpy():
+    try:
+        import numpy as np
+    except ImportError as exc:
+        raise RunnerError("missing_runtime", f"numpy is not installed for {sys.executable} ({exc})") from None
+    return np
+
+
+def _inference_timings(backend, args, shape) -> tuple:
+    """``_timed_runs``, with a runtime's failure raised as ``inference_failed`` naming the model and input shape."""
+    try:
+        return _timed_runs(backend, args)
+    except RunnerError:
+        raise
+    except Exception as exc:
+        raise RunnerError(
+            "inference_failed", f"{backend.name} failed to run {_label(args.model)} at {shape}: {_short(exc)}"
+        ) from None
+
+
+def _peak_memory(rss_before, peak_reset: bool) -> dict:
+    """The process's peak RSS, its rise over ``rss_before`` (the RSS before the model was loaded), and how the peak
+    was read."""
+    peak, peak_method = peak_rss()
+    return {
+        "rss_before_load_bytes": rss_before,
+        "peak_rss_bytes": peak,
+        "peak_rss_delta_bytes": (peak - rss_before) if (peak is not None and rss_before is not None) else None,
+        "peak_rss_method": peak_method
+        + (" (reset before load)" if peak_reset and peak_method == "VmHWM" else " (includes imports)"),
+    }
+
+
 def measure(args) -> dict:
     batch, h, w = _checked_args(args)
     if args.label:
         _LABEL["name"] = args.label
     path = args.model
     kind = backend_for(path, args.backend)
-    for var in _THREAD_ENV:
-        os.environ[var] = str(args.threads)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import numpy as np
-    except ImportError as exc:
-        raise RunnerError("missing_runtime", f"numpy is not installed for {sys.executable} ({exc})") from None
+    _configure_runtimes(args.threads)
+    np = _import_numpy()
 
     t = time.perf_counter_ns()
     backend = make_backend(kind, args.threads, not args.no_xnnpack)
@@ -683,16 +747,8 @@ def measure(args) -> dict:
     backend.prepare(np, shape, args.seed)
     load_ms = _ms(time.perf_counter_ns() - t)
 
-    try:
-        first_ms, warm, latencies, timed_wall_s = _timed_runs(backend, args)
-    except RunnerError:
-        raise
-    except Exception as exc:
-        raise RunnerError(
-            "inference_failed", f"{backend.name} failed to run {_label(path)} at {shape}: {_short(exc)}"
-        ) from None
-
-    peak, peak_method = peak_rss()
+    first_ms, warm, latencies, timed_wall_s = _inference_timings(backend, args, shape)
+    memory = _peak_memory(rss_before, peak_reset)
     return {
         "ok": True,
         "runner_version": RUNNER_VERSION,
@@ -716,11 +772,7 @@ def measure(args) -> dict:
         "min_seconds": args.min_seconds,
         **summarize(latencies, batch),
         "timed_wall_s": timed_wall_s,
-        "rss_before_load_bytes": rss_before,
-        "peak_rss_bytes": peak,
-        "peak_rss_delta_bytes": (peak - rss_before) if (peak is not None and rss_before is not None) else None,
-        "peak_rss_method": peak_method
-        + (" (reset before load)" if peak_reset and peak_method == "VmHWM" else " (includes imports)"),
+        **memory,
     }
 
 

@@ -19,11 +19,12 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Sequence
 from urllib.parse import unquote
 
+from aestheticnet.artifacts import SPECS, Format, UnknownFormatError, format_of_path
 from aestheticnet.bench.devices import (
     FATAL_EXIT,
     MODEL_FATAL,
@@ -34,6 +35,7 @@ from aestheticnet.bench.devices import (
     error_result,
     parse_runner_output,
     progress_line,
+    remote_formats,
     runner_path,
     skipped_result,
     tail,
@@ -43,7 +45,15 @@ __all__ = ["SSH_OPTS_ENV", "SshDevice", "SshTarget", "parse_device", "parse_ssh_
 
 SSH_OPTS_ENV = "AESTHETICNET_SSH_OPTS"
 # Exported files only: a device runs the runner with its own Python and runtime, without this package's models.
-REMOTE_SUFFIXES = (".onnx", ".tflite", ".pte")
+
+
+def _runs_remotely(model: Path) -> bool:
+    try:
+        return format_of_path(model).value in remote_formats()
+    except UnknownFormatError:
+        return False
+
+
 MARK = "@@aestheticnet-bench"
 # Exit statuses of the remote session script (ssh itself uses 255).
 _NO_PYTHON, _NO_TOOLS, _NO_TMP, _BAD_UPLOAD = 90, 91, 92, 93
@@ -234,9 +244,10 @@ class SshDevice:
 
     def run(self, model: Path, jobs: Sequence[Job], progress: Callable[[str], None] | None = None) -> list[dict]:
         model = Path(model)
-        if model.suffix.lower() not in REMOTE_SUFFIXES:
+        if not _runs_remotely(model):
+            suffixes = ", ".join(SPECS[Format(f)].suffix for f in remote_formats())
             raise BenchError(
-                f"{model.name}: remote devices run .onnx, .tflite and .pte models; export "
+                f"{model.name}: remote devices run {suffixes} models; export "
                 f"{model.suffix or 'this model'} first (aestheticnet export)"
             )
         model_name = "model" + model.suffix.lower()
@@ -274,76 +285,92 @@ class SshDevice:
         return results
 
     def _parse_session(self, stdout: str, stderr: str, returncode: int, jobs: Sequence[Job], timed_out: bool):
+        """``(remote folder, one result per job)`` from the session's output; RemoteError when the session failed
+        before the measurements."""
         remote_dir = _find_dir(stdout)
-        where = self.url
+        self._check_session_started(stdout, stderr, returncode, timed_out, remote_dir)
+        results = self._job_results(stdout, stderr, returncode, jobs, timed_out)
+        for r in results:
+            r.setdefault("remote_dir", remote_dir)
+        return remote_dir, results
+
+    def _check_session_started(
+        self, stdout: str, stderr: str, returncode: int, timed_out: bool, remote_dir: str | None
+    ) -> None:
+        """RemoteError when ssh could not connect, the session script reported a setup error, or no folder was made."""
         if returncode == 255 and remote_dir is None:
             raise RemoteError(
-                f"cannot reach {where} over SSH: {tail(stderr) or 'ssh exited with status 255'} "
+                f"cannot reach {self.url} over SSH: {tail(stderr) or 'ssh exited with status 255'} "
                 "(check the host, port, user and key; extra ssh options go in --ssh-option)"
             )
         for line in stdout.splitlines():
             if line.startswith(f"{MARK} error"):
-                what = line[len(f"{MARK} error") :].strip()
-                if what == "no_python":
-                    raise RemoteError(
-                        f"{where}: Python {self.remote_python!r} was not found on the device; install "
-                        "python3 there or point --remote-python at it"
-                    )
-                if what.startswith("no_tool"):
-                    raise RemoteError(
-                        f"{where}: the device has no {what.split()[-1]!r} command, which the runner upload needs"
-                    )
-                if what == "mktemp":
-                    raise RemoteError(f"{where}: cannot create a temporary folder on the device: {tail(stderr)}")
-                raise RemoteError(f"{where}: uploading the runner and the model failed: {tail(stderr)}")
+                raise self._setup_error(line[len(f"{MARK} error") :].strip(), stderr)
         if remote_dir is None:
             if timed_out:
-                raise RemoteError(f"{where}: no answer from the device within the time limit")
-            raise RemoteError(f"{where}: the remote session failed (status {returncode}): {tail(stderr)}")
+                raise RemoteError(f"{self.url}: no answer from the device within the time limit")
+            raise RemoteError(f"{self.url}: the remote session failed (status {returncode}): {tail(stderr)}")
+
+    def _setup_error(self, what: str, stderr: str) -> RemoteError:
+        """The error for the setup failure that the session script reported in its ``MARK error WHAT`` line."""
+        if what == "no_python":
+            return RemoteError(
+                f"{self.url}: Python {self.remote_python!r} was not found on the device; install "
+                "python3 there or point --remote-python at it"
+            )
+        if what.startswith("no_tool"):
+            return RemoteError(
+                f"{self.url}: the device has no {what.split()[-1]!r} command, which the runner upload needs"
+            )
+        if what == "mktemp":
+            return RemoteError(f"{self.url}: cannot create a temporary folder on the device: {tail(stderr)}")
+        return RemoteError(f"{self.url}: uploading the runner and the model failed: {tail(stderr)}")
+
+    def _job_results(
+        self, stdout: str, stderr: str, returncode: int, jobs: Sequence[Job], timed_out: bool
+    ) -> list[dict]:
+        """One result per job; after a model-fatal result, the jobs the script skipped get a skipped result."""
         blocks, ends = _split_blocks(stdout)
         err_blocks, _ = _split_blocks(stderr)
         results: list[dict] = []
         fatal = None
         for i, job in enumerate(jobs):
-            if i in ends and ends[i] == -1 and fatal is not None:
+            if i not in ends:
+                results.append(self._unfinished_result(job, stderr, returncode, timed_out))
+            elif ends[i] == -1 and fatal is not None:
                 results.append(skipped_result(fatal))
-                continue
-            if i in ends:
-                rc = ends[i]
-                if rc == 124 and not any(b.lstrip().startswith("{") for b in blocks.get(i, [])):
-                    results.append(
-                        error_result(
-                            "timeout",
-                            f"the measurement timed out after {job.timeout_s:g} s "
-                            f"on {where} (raise --timeout, or use fewer runs)",
-                        )
-                    )
-                    continue
-                job_err = "\n".join(err_blocks.get(i, []))
-                result = parse_runner_output("\n".join(blocks.get(i, [])), rc, job_err)
-                if rc in (126, 127) and result.get("error_kind") == "crashed":
-                    result = error_result(
-                        "missing_python", f"{where}: {self.remote_python!r} could not run the runner: {tail(job_err)}"
-                    )
+            else:
+                result = self._finished_result(job, blocks.get(i, []), ends[i], "\n".join(err_blocks.get(i, [])))
                 results.append(result)
                 if result.get("error_kind") in MODEL_FATAL and fatal is None:
                     fatal = result
-            elif timed_out:
-                results.append(
-                    error_result(
-                        "timeout", f"no result from {where} within the time limit ({job.timeout_s:g} s per measurement)"
-                    )
-                )
-            else:
-                results.append(
-                    error_result(
-                        "connection",
-                        f"the session with {where} ended before this measurement (status {returncode}): {tail(stderr)}",
-                    )
-                )
-        for r in results:
-            r.setdefault("remote_dir", remote_dir)
-        return remote_dir, results
+        return results
+
+    def _finished_result(self, job: Job, out_lines: list[str], rc: int, job_err: str) -> dict:
+        """The result of a job the session saw end with status ``rc``, from the runner's stdout and stderr."""
+        if rc == 124 and not any(b.lstrip().startswith("{") for b in out_lines):
+            return error_result(
+                "timeout",
+                f"the measurement timed out after {job.timeout_s:g} s "
+                f"on {self.url} (raise --timeout, or use fewer runs)",
+            )
+        result = parse_runner_output("\n".join(out_lines), rc, job_err)
+        if rc in (126, 127) and result.get("error_kind") == "crashed":
+            result = error_result(
+                "missing_python", f"{self.url}: {self.remote_python!r} could not run the runner: {tail(job_err)}"
+            )
+        return result
+
+    def _unfinished_result(self, job: Job, stderr: str, returncode: int, timed_out: bool) -> dict:
+        """The result of a job the session ended (or ran out of time) before finishing."""
+        if timed_out:
+            return error_result(
+                "timeout", f"no result from {self.url} within the time limit ({job.timeout_s:g} s per measurement)"
+            )
+        return error_result(
+            "connection",
+            f"the session with {self.url} ended before this measurement (status {returncode}): {tail(stderr)}",
+        )
 
 
 def _find_dir(stdout: str) -> str | None:

@@ -14,6 +14,7 @@ import sys
 import click
 
 from aestheticnet.nas.latency_table import TableRuntime
+from aestheticnet.runtime_names import RuntimeName
 
 
 class _ModelsOrOps(click.Command):
@@ -89,15 +90,30 @@ def bench(
 
     `aestheticnet bench ops --help`: the latency table of a target (every operation of the search space timed alone).
     """
+    from aestheticnet.bench.harness import run_benchmark
     from aestheticnet.bench.ssh import parse_device
-    from aestheticnet.bench.harness import BenchSettings, parse_threads, run_benchmark
-    from aestheticnet.bench.report import markdown_report, write_json, write_markdown, write_plots
-    from aestheticnet.sizes import parse_shapes
 
     if runs is not None and min_seconds is not None:
         raise click.UsageError("use --runs or --min-seconds, not both")
     target = parse_device(device, ssh_options=ssh_options, remote_python=remote_python)
-    settings = BenchSettings(
+    settings = _bench_settings(threads, shapes, batch, warmup, runs, min_seconds, timeout_s)
+    progress = None if quiet else (lambda line: click.echo(line, err=True))
+    report = run_benchmark(models, settings, target, progress=progress, check_integrity=not no_integrity_check)
+    _write_report(report, json_path, md_path, plots_dir, quiet)
+    if report["errors"]:
+        for line in report["errors"]:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1)
+
+
+def _bench_settings(
+    threads: str, shapes: str, batch: int, warmup: int, runs: int | None, min_seconds: float | None, timeout_s: float
+):
+    """The harness's settings from the command's options (``threads`` and ``shapes`` as typed)."""
+    from aestheticnet.bench.harness import BenchSettings, parse_threads
+    from aestheticnet.sizes import parse_shapes
+
+    return BenchSettings(
         threads=parse_threads(threads),
         shapes=parse_shapes(shapes, "--shapes"),
         batch=batch,
@@ -106,8 +122,12 @@ def bench(
         min_seconds=min_seconds,
         timeout_s=timeout_s,
     )
-    progress = None if quiet else (lambda line: click.echo(line, err=True))
-    report = run_benchmark(models, settings, target, progress=progress, check_integrity=not no_integrity_check)
+
+
+def _write_report(report: dict, json_path: str | None, md_path: str | None, plots_dir: str | None, quiet: bool) -> None:
+    """The report on stdout (JSON for ``--json -``, else the Markdown table) and in every file asked for."""
+    from aestheticnet.bench.report import markdown_report, write_json, write_markdown, write_plots
+
     if json_path == "-":
         click.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -120,10 +140,6 @@ def bench(
         for path in write_plots(report, plots_dir):
             if not quiet:
                 click.echo(f"wrote {path}", err=True)
-    if report["errors"]:
-        for line in report["errors"]:
-            click.echo(f"error: {line}", err=True)
-        sys.exit(1)
 
 
 @click.command("ops")
@@ -131,7 +147,7 @@ def bench(
 @click.option(
     "--runtime",
     type=click.Choice([r.value for r in TableRuntime]),
-    default="onnxruntime",
+    default=RuntimeName.ONNXRUNTIME.value,
     show_default=True,
     help="the runtime the table is for (ONNX fp32 files, or TFLite fp32 files)",
 )

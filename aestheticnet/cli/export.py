@@ -82,18 +82,22 @@ def export(
     """Export CHECKPOINT to ONNX / TFLite / CoreML with manifests; per-format timings are printed and recorded."""
     from aestheticnet.artifacts import parse_formats, parse_precisions
     from aestheticnet.export.api import export_checkpoint
+    from aestheticnet.export.options import CoreMLInput, CoreMLShapes, ExportOptions, OnnxExporter
 
+    options = ExportOptions(
+        data=data,
+        calibration_samples=calibration_samples,
+        opset=opset,
+        coreml_shapes=CoreMLShapes(coreml_shapes),
+        coreml_input=CoreMLInput(coreml_input),
+        exporter=OnnxExporter(exporter),
+    )
     export_checkpoint(
         checkpoint,
         parse_formats(formats),
         parse_precisions(precisions),
         out_dir,
-        data=data,
-        calibration_samples=calibration_samples,
-        opset=opset,
-        coreml_shapes=coreml_shapes,
-        coreml_input=coreml_input,
-        exporter=exporter,
+        options,
         jobs=jobs,
         name=name,
         log=click.echo,
@@ -124,21 +128,19 @@ def export(
 )
 def verify(artifact, reference, shapes, data, samples, threads, json_path, no_integrity_check) -> None:
     """Check ARTIFACT against the PyTorch REFERENCE: names, shapes, values; exit 1 on any mismatch."""
-    from aestheticnet.export.verify import ParityError, check_parity, format_table
+    from aestheticnet.export.verify import DEFAULT_SHAPES, ParityError, VerifyOptions, check_parity, format_table
     from aestheticnet.io import atomic_write_json
     from aestheticnet.sizes import parse_shapes
 
-    parsed = parse_shapes(shapes, "--shapes") if shapes is not None else None
+    options = VerifyOptions(
+        shapes=parse_shapes(shapes, "--shapes") if shapes is not None else DEFAULT_SHAPES,
+        data=data,
+        samples=samples,
+        threads=threads,
+        check_integrity=not no_integrity_check,
+    )
     try:
-        report = check_parity(
-            artifact,
-            reference,
-            shapes=parsed,
-            data=data,
-            samples=samples,
-            threads=threads,
-            check_integrity=not no_integrity_check,
-        )
+        report = check_parity(artifact, reference, options)
         failed = False
     except ParityError as exc:
         report, failed = exc.report, True

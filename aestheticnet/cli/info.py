@@ -53,11 +53,11 @@ def info(model_or_variant: str, size: str, genotype, layers, init_channels, late
     model = _model_from_arg(model_or_variant, {"genotype": genotype, "layers": layers, "init_channels": init_channels})
     report = profile_model(model, (h, w))
     cfg = model.config
-    g = getattr(cfg, "genotype", None)  # None: a variant without searched cells (NIMA-MobileNetV2)
+    g = model.genotype  # None: a variant without searched cells (NIMA-MobileNetV2)
     report = {
         "model": model_or_variant,
         "variant": model.variant,
-        "genotype_name": getattr(cfg, "genotype_name", None),
+        "genotype_name": cfg.genotype_name if g is not None else None,
         "config": {k: v for k, v in cfg.to_dict().items() if k != "genotype"},
         "genotype": g.to_dict() if g is not None else None,
         **report,
@@ -93,7 +93,7 @@ def predicted_latency(model, name: str, size: tuple[int, int], table_path: str) 
     table = LatencyTable.load(table_path)
     spec = NetworkSpec.of(model.variant, model.config, size)
     table.check_network(spec, what=f"{name} at {size[0]}x{size[1]}")
-    prediction = table.predict(model.config.genotype)
+    prediction = table.predict(model.genotype)
     return {
         "table": str(table_path),
         "target": table.describe(),

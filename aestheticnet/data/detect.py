@@ -10,7 +10,8 @@ from typing import Any
 
 from aestheticnet.data.ava import AVA
 from aestheticnet.data.base import AestheticDataset, DirectoryIndex
-from aestheticnet.data.csv_dataset import KONIQ_VOTES, CSVDataset, koniq_csv
+from aestheticnet.data.csv_dataset import KONIQ_VOTES, CSVDataset, CSVLabels, CSVLayout, koniq_csv
+from aestheticnet.data.options import DatasetOptions, pop_fields
 from aestheticnet.data.tid2013 import TID2013
 
 __all__ = ["FORMATS", "detect_format", "open_dataset"]
@@ -66,8 +67,9 @@ def detect_format(path: str | os.PathLike) -> tuple[str, Path]:
 def open_dataset(path_or_spec: str | os.PathLike | Mapping[str, Any], **kwargs: Any) -> AestheticDataset:
     """Open a dataset by path, detecting the format, or from a spec ``{"format": ..., "path": ..., **options}``.
 
-    ``kwargs`` (split, preprocess, seed, ...) go to the loader; ``format=`` forces one of :data:`FORMATS`.
-    A generic CSV needs its columns: ``path_column`` and ``vote_columns`` or ``mean_column``.
+    ``kwargs`` are the fields of :class:`DatasetOptions` (split, preprocess, seed, ...) and the loader's own
+    keywords (a generic CSV's :class:`CSVLabels` and :class:`CSVLayout` fields); ``format=`` forces one of
+    :data:`FORMATS`. A generic CSV needs its columns: ``path_column`` and ``vote_columns`` or ``mean_column``.
     """
     if isinstance(path_or_spec, Mapping):
         spec = dict(path_or_spec)
@@ -84,16 +86,18 @@ def open_dataset(path_or_spec: str | os.PathLike | Mapping[str, Any], **kwargs: 
             raise ValueError(f"open_dataset: format={fmt!r} is not one of {FORMATS}")
         if fmt in ("ava", "tid2013") and target.is_file():
             target = target.parent
+    options = DatasetOptions(**pop_fields(DatasetOptions, kwargs))
     if fmt == "ava":
-        return AVA(target, **kwargs)
+        return AVA(target, options, **kwargs)
     if fmt == "tid2013":
-        return TID2013(target, **kwargs)
+        return TID2013(target, options, **kwargs)
     if fmt == "koniq":
-        return koniq_csv(target, **kwargs)
+        return koniq_csv(target, options, **kwargs)
     if "vote_columns" not in kwargs and "mean_column" not in kwargs:
         raise ValueError(
             f"{target} is a generic CSV (header {_csv_header(target)}); say which columns hold the labels: "
             "--vote-columns c1,c2,... or --mean-column COLUMN (and --path-column COLUMN) on the command line, the "
             "keys vote_columns / mean_column / path_column in a config file, or the same keyword arguments"
         )
-    return CSVDataset(target, **kwargs)
+    labels = CSVLabels(**pop_fields(CSVLabels, kwargs))
+    return CSVDataset(target, options, labels=labels, layout=CSVLayout(**kwargs))

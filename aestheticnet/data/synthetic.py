@@ -18,106 +18,49 @@ Builds are deterministic (same config and library versions -> byte-identical fil
 ``digest`` covers them), go to a temporary sibling directory renamed into place at the
 end, and finish by writing ``COMPLETE`` holding the config hash: a directory with a
 matching marker is reused as is.
+
+The pieces: :mod:`~aestheticnet.data.synthetic_config` (the knobs), :mod:`~aestheticnet.data.synthetic_jobs`
+(the work and its process pool), :mod:`~aestheticnet.data.synthetic_render` (one reference per job),
+:mod:`~aestheticnet.data.synthetic_tables` (the text files); this module builds, caches and reuses.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import json
-import multiprocessing
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from aestheticnet.data import distortions, synthetic_readme, synthetic_render
+from aestheticnet.data import synthetic_jobs, synthetic_tables
 from aestheticnet.data.distortions import PHOTOS
-from aestheticnet.data.user_photos import MIN_PHOTOS, PhotoScan, SourcePhoto, check_enough, scan_photos
-from aestheticnet.lifetime import bind_to_parent, remove_stale, temp_name
+from aestheticnet.data.synthetic_config import GENERATOR_VERSION, SynthConfig
+from aestheticnet.data.synthetic_tables import CONFIG_FILE
+from aestheticnet.data.user_photos import PhotoScan, check_enough, scan_photos
+from aestheticnet.lifetime import remove_stale, temp_name
 
-GENERATOR_VERSION = 3  # bump when output for a given config changes; invalidates caches
+__all__ = [
+    "CONFIG_FILE",
+    "GENERATOR_VERSION",
+    "MARKER",
+    "PhotosBuild",
+    "SynthConfig",
+    "SynthInfo",
+    "build_from_config",
+    "build_from_photos",
+    "build_synthetic",
+    "default_synthetic_dir",
+    "ensure_synthetic",
+    "photo_set_id",
+    "read_info",
+]
+
 MARKER = "COMPLETE"
-CONFIG_FILE = "synth_config.json"
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """Every knob that changes the output; its hash keys the cache."""
-
-    seed: int = 0
-    photos: tuple[str, ...] = tuple(PHOTOS)
-    # 13 photos x 2 crops = 26 references; with 10 types x 5 levels (9 for grey) that is
-    # 1,240 distorted images + 26 references = 1,266, the nearest crop count to ~1,000.
-    n_crops_per_photo: int = 2
-    size: tuple[int, int] = (256, 192)  # (width, height), TID2013's 4:3 aspect
-    levels: int = 5
-    distortions: tuple[str, ...] = tuple(distortions.DISTORTIONS)
-    crop_scale: tuple[float, float] = (0.45, 1.0)  # crop side / largest 4:3 side of the photo
-    ssim_weight: float = 0.7
-    # Share of the label that follows the distortion level whatever the content (raters.with_severity says why).
-    severity_weight: float = 0.5
-    psnr_range: tuple[float, float] = (10.0, 40.0)
-    ref_quality: float = 8.0
-    ref_spread: float = 0.3
-    q_floor: float = 0.2
-    gamma: float = 1.0
-    n_raters: int = 1000
-    bias_sd: float = 0.7
-    noise_sd: float = 1.1
-    votes_median: float = 210.0
-    votes_log_sd: float = 0.45
-    votes_range: tuple[int, int] = (78, 549)
-    storage_jpeg_quality: int = 95
-    tid_ext: str = "png"
-    # The user's own photos (after the built-in ``photos``); their digests key the cache like every other field.
-    user_photos: tuple[SourcePhoto, ...] = ()
-
-    @property
-    def photo_names(self) -> tuple[str, ...]:
-        """Every source photo, built-in first, in the order of the AVA challenge column (1-based)."""
-        return self.photos + tuple(p.name for p in self.user_photos)
-
-    def validate(self) -> None:
-        unknown = [p for p in self.photos if p not in PHOTOS]
-        unknown += [d for d in self.distortions if d not in distortions.DISTORTIONS]
-        if unknown:
-            raise ValueError(f"unknown photos/distortions: {unknown}")
-        if len(set(self.photo_names)) != len(self.photo_names):
-            raise ValueError(f"photo names must be unique: {self.photo_names}")
-        if len(self.photo_names) < MIN_PHOTOS:
-            raise ValueError(f"need at least {MIN_PHOTOS} photos: the dataset is split by source photo")
-        if not self.distortions or self.n_crops_per_photo < 1 or self.levels < 1:
-            raise ValueError("need at least one crop, distortion and level")
-        if self.votes_range[1] > self.n_raters or not 1 <= self.votes_range[0] <= self.votes_range[1]:
-            raise ValueError(f"votes_range {self.votes_range} must fit in 1..n_raters={self.n_raters}")
-        if not 0.0 <= self.severity_weight <= 1.0:
-            raise ValueError(f"severity_weight {self.severity_weight} must be in [0, 1]")
-        if self.tid_ext not in ("png", "bmp"):
-            raise ValueError("tid_ext must be 'png' or 'bmp' (lossless)")
-        if self.size[0] < 16 or self.size[1] < 16:
-            raise ValueError(f"size {self.size} too small for SSIM's 7x7 window and the distortions")
-
-    def to_json(self) -> dict:
-        return {"generator_version": GENERATOR_VERSION, **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "SynthConfig":
-        """Inverse of :meth:`to_json` (JSON lists back to tuples); TypeError/KeyError on another layout."""
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "generator_version"}
-        fields["user_photos"] = tuple(SourcePhoto(**p) for p in fields.get("user_photos", ()))
-        return cls(**fields)
-
-    def digest(self) -> str:
-        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -281,7 +224,18 @@ def build_from_config(
         raise ValueError(
             f"{out} holds files that are not a synthetic dataset (nothing was changed); choose an empty or new folder"
         )
+    _build_into_place(out, config, crops, workers, progress)
+    info = read_info(out)
+    if info is None:
+        raise RuntimeError(f"synthetic build in {out} did not complete")
+    return dataclasses.replace(info, reused=False)
 
+
+def _build_into_place(
+    out: Path, config: SynthConfig, crops: dict[str, tuple[np.ndarray, ...]], workers: int, progress: bool
+) -> None:
+    """Build in a temporary sibling of ``out``, mark it complete, then rename it to ``out``."""
+    chash = config.digest()
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(out.parent, out.name)  # what a killed build left
@@ -290,29 +244,30 @@ def build_from_config(
     try:
         for sub in ("reference_images", "distorted_images", "images"):
             (tmp / sub).mkdir()
-        rows, file_hashes = _render_all(tmp, config, crops, workers, progress)
-        file_hashes.update(_write_tables(tmp, config, rows))
-        digest = hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in sorted(file_hashes.items())).encode()).hexdigest()
-        n_ref = sum(r["distortion"] == "reference" for r in rows)
-        meta = {
-            "config_hash": chash,
-            "digest": digest,
-            "n_images": len(rows),
-            "n_references": n_ref,
-            "n_distorted": len(rows) - n_ref,
-            "mean_vote_std": float(np.mean([r["std"] for r in rows])),
-            "build_seconds": round(time.perf_counter() - start, 3),
-        }
+        rows, file_hashes = synthetic_jobs.render_all(tmp, config, crops, workers, progress)
+        file_hashes.update(synthetic_tables.write_tables(tmp, config, rows))
+        meta = _completion(chash, rows, file_hashes, time.perf_counter() - start)
         # Written last: its presence (with a matching hash) is what "complete" means.
         (tmp / MARKER).write_text(json.dumps(meta, indent=1) + "\n")
         _swap_into_place(tmp, out, chash)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    info = read_info(out)
-    if info is None:
-        raise RuntimeError(f"synthetic build in {out} did not complete")
-    return dataclasses.replace(info, reused=False)
+
+
+def _completion(chash: str, rows: list[dict], file_hashes: dict[str, str], seconds: float) -> dict:
+    """What the ``COMPLETE`` marker holds: the config hash, the digest of every data file and the counts."""
+    digest = hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in sorted(file_hashes.items())).encode()).hexdigest()
+    n_ref = sum(r["distortion"] == "reference" for r in rows)
+    return {
+        "config_hash": chash,
+        "digest": digest,
+        "n_images": len(rows),
+        "n_references": n_ref,
+        "n_distorted": len(rows) - n_ref,
+        "mean_vote_std": float(np.mean([r["std"] for r in rows])),
+        "build_seconds": round(seconds, 3),
+    }
 
 
 def _looks_ours(path: Path) -> bool:
@@ -333,115 +288,3 @@ def _swap_into_place(tmp: Path, out: Path, chash: str) -> None:
             raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _jobs(config: SynthConfig, root: Path, crops: dict[str, tuple[np.ndarray, ...]]) -> list[dict]:
-    # (name, grey, random key, crops or None to crop in the worker), built-in photos first.
-    sources = [(name, PHOTOS[name][1], synthetic_render.builtin_key(name), None) for name in config.photos]
-    sources += [(p.name, p.grey, synthetic_render.user_key(p.sha256), crops[p.name]) for p in config.user_photos]
-    jobs, next_id, ref = [], 1, 0
-    for name, grey, key, pristine in sources:
-        types = [d for d in config.distortions if not (grey and distortions.DISTORTIONS[d].colour_only)]
-        for crop in range(config.n_crops_per_photo):
-            ref += 1
-            n = 1 + len(types) * config.levels
-            jobs.append(
-                {
-                    "config": config,
-                    "root": str(root),
-                    "photo": name,
-                    "key": key,
-                    "crop": crop,
-                    "pristine": None if pristine is None else pristine[crop],
-                    "ref": ref,
-                    "first_id": next_id,
-                    "types": types,
-                    "n": n,
-                }
-            )
-            next_id += n
-    return jobs
-
-
-def _render_all(tmp: Path, config: SynthConfig, crops: dict, workers: int, progress: bool):
-    jobs = _jobs(config, tmp, crops)
-    rows, hashes = [], {}
-    bar = tqdm(total=sum(j["n"] for j in jobs), desc="synthetic dataset", unit="img", disable=not progress)
-    try:
-        if workers <= 1 or len(jobs) == 1:
-            results = (synthetic_render.render_reference(j) for j in jobs)
-            for r_rows, r_hashes in results:
-                rows += r_rows
-                hashes.update(r_hashes)
-                bar.update(len(r_rows))
-        else:
-            # spawn, not fork: the caller may hold torch/OpenMP threads that fork would break.
-            ctx = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(
-                max_workers=min(workers, len(jobs)),
-                mp_context=ctx,
-                initializer=bind_to_parent,
-                initargs=(os.getpid(),),
-            )
-            with pool as ex:
-                try:
-                    for fut in as_completed([ex.submit(synthetic_render.render_reference, j) for j in jobs]):
-                        r_rows, r_hashes = fut.result()
-                        rows += r_rows
-                        hashes.update(r_hashes)
-                        bar.update(len(r_rows))
-                except BaseException:
-                    # Fail fast: don't let the pool finish the remaining references first.
-                    ex.shutdown(wait=True, cancel_futures=True)
-                    raise
-    finally:
-        bar.close()
-    rows.sort(key=lambda r: r["image_id"])
-    return rows, hashes
-
-
-def _write_tables(root: Path, config: SynthConfig, rows: list[dict]) -> dict:
-    texts = {}
-    # The challenge column carries the source photo (1-based, in config order), so AVA's group_by="challenge"
-    # splits by photo: crops and distortions of one photo never straddle train and validation.
-    photo_index = {name: k for k, name in enumerate(config.photo_names, 1)}
-    texts["AVA.txt"] = "".join(
-        f"{i} {r['image_id']} {' '.join(map(str, r['hist']))} 0 0 {photo_index[r['photo']]}\n"
-        for i, r in enumerate(rows, 1)
-    )
-    dist = [r for r in rows if r["distortion"] != "reference"]  # TID2013 lists distorted images only
-    texts["mos_with_names.txt"] = "".join(f"{r['mean'] - 1:.5f} {Path(r['tid_file']).name}\n" for r in dist)
-    # As in TID2013, mos_std is the uncertainty of the mean, not the raters' spread (groups.csv has that).
-    texts["mos_std.txt"] = "".join(f"{r['std'] / np.sqrt(r['n_votes']):.5f}\n" for r in dist)
-    cols = [
-        "image_id",
-        "photo",
-        "ref_id",
-        "crop",
-        "distortion",
-        "type",
-        "level",
-        "strength",
-        "fr_quality",
-        "ssim",
-        "psnr",
-        "latent",
-        "n_votes",
-        "mean",
-        "std",
-        "ava_file",
-        "tid_file",
-    ]
-    table = io.StringIO()
-    writer = csv.writer(table, lineterminator="\n")  # quotes a user photo's name that holds a comma
-    writer.writerow(cols)
-    writer.writerows([f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows)
-    texts["groups.csv"] = table.getvalue()
-    texts[CONFIG_FILE] = json.dumps(config.to_json(), indent=1, sort_keys=True) + "\n"
-    texts["README.txt"] = synthetic_readme.readme(config, len(rows), len(dist), GENERATOR_VERSION, CONFIG_FILE)
-    hashes = {}
-    for name, text in texts.items():
-        data = text.encode()
-        (root / name).write_bytes(data)
-        hashes[name] = hashlib.sha256(data).hexdigest()
-    return hashes

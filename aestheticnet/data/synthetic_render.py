@@ -1,15 +1,18 @@
 """The worker of a synthetic build: one reference crop, all its distortions and levels, stored and labelled.
 
-``config`` arguments are :class:`aestheticnet.data.synthetic.SynthConfig` values; a job is one dict made by
-``synthetic._jobs`` (picklable, so it reaches spawned worker processes): ``key`` is the photo's random key
-(:func:`builtin_key` or :func:`user_key`), ``pristine`` the crop of a user photo or None for a built-in one.
+``config`` arguments are :class:`aestheticnet.data.synthetic_config.SynthConfig` values; a job is one dict made
+by :func:`aestheticnet.data.synthetic_jobs.plan_jobs` (picklable, so it reaches spawned worker processes):
+``key`` is the photo's random key (:func:`builtin_key` or :func:`user_key`), ``pristine`` the crop of a user
+photo or None for a built-in one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -72,6 +75,71 @@ def _store(
     return (decoded[..., :1] if x.shape[2] == 1 else decoded), hashes
 
 
+class _Variant(NamedTuple):
+    """One image of a reference: the pristine crop itself or one distortion at one level."""
+
+    distortion: str  # "reference" for the pristine crop
+    code: int
+    level: int
+    strength: float
+    image: np.ndarray
+    tid_file: str
+
+
+def _variants(job: dict, pristine: np.ndarray, ctx: distortions.NoiseContext) -> list[_Variant]:
+    """The reference and every distortion type at every level, in image id order."""
+    config, ref = job["config"], job["ref"]
+    # The pristine crop is the TID reference (exact pixels); its AVA image is the q95 copy.
+    variants = [_Variant("reference", 0, 0, 0.0, pristine, f"reference_images/I{ref:02d}.{config.tid_ext}")]
+    for dname in job["types"]:
+        d = distortions.DISTORTIONS[dname]
+        for level in range(1, config.levels + 1):
+            img = distortions.apply(dname, pristine, level, config.levels, ctx)
+            variants.append(
+                _Variant(
+                    dname,
+                    d.code,
+                    level,
+                    distortions.strength(d, level, config.levels),
+                    img,
+                    f"distorted_images/i{ref:02d}_{d.code:02d}_{level}.{config.tid_ext}",
+                )
+            )
+    return variants
+
+
+@dataclass(frozen=True)
+class _Panel:
+    """The simulated raters of one reference crop, who compare what they see with the pristine crop."""
+
+    config: Any
+    pool: raters.RaterPool
+    pristine: np.ndarray
+    top: float  # latent score of the pristine crop, on the 1..10 vote scale
+    photo_key: tuple[int, int]  # (photo's random key, crop)
+
+    def label(self, seen: np.ndarray, code: int, level: int) -> dict:
+        """Full-reference quality of the stored pixels ``seen``, mixed with the severity, and the votes it draws."""
+        config = self.config
+        q, ssim, psnr = raters.fr_quality(self.pristine, seen, config.ssim_weight, config.psnr_range)
+        mixed = raters.with_severity(q, level, config.levels, config.severity_weight, config.q_floor)
+        latent = raters.latent_quality(mixed, self.top, config.q_floor, config.gamma)
+        vrng = _rng(config, 4, *self.photo_key, code, level)
+        n = raters.draw_vote_count(vrng, config.votes_median, config.votes_log_sd, *config.votes_range)
+        hist = raters.sample_votes(latent, self.pool, vrng, n)
+        mean, std = raters.hist_mean_std(hist)
+        return {
+            "fr_quality": q,
+            "ssim": ssim,
+            "psnr": psnr,
+            "latent": latent,
+            "hist": hist.tolist(),
+            "n_votes": n,
+            "mean": mean,
+            "std": std,
+        }
+
+
 def render_reference(job: dict) -> tuple[list[dict], dict]:
     """Worker: one reference crop, all its distortions and levels, labels included."""
     config = job["config"]
@@ -82,58 +150,28 @@ def render_reference(job: dict) -> tuple[list[dict], dict]:
     pristine = job["pristine"] if job["pristine"] is not None else crop_of(config, name, job["crop"])
     ctx = distortions.NoiseContext.draw(pristine.shape, _rng(config, 2, *photo_key))
     top = config.ref_quality + config.ref_spread * _rng(config, 3, *photo_key).standard_normal()
-    ref_name = f"I{ref:02d}"
-
-    # The pristine crop is the TID reference (exact pixels); its AVA image is the q95 copy.
-    variants = [("reference", 0, 0, 0.0, pristine, f"reference_images/{ref_name}.{config.tid_ext}")]
-    for dname in job["types"]:
-        d = distortions.DISTORTIONS[dname]
-        for level in range(1, config.levels + 1):
-            img = distortions.apply(dname, pristine, level, config.levels, ctx)
-            variants.append(
-                (
-                    dname,
-                    d.code,
-                    level,
-                    distortions.strength(d, level, config.levels),
-                    img,
-                    f"distorted_images/i{ref:02d}_{d.code:02d}_{level}.{config.tid_ext}",
-                )
-            )
+    panel = _Panel(config, pool, pristine, top, photo_key)
 
     rows, hashes = [], {}
-    for k, (dname, code, level, strength, img, tid_rel) in enumerate(variants):
+    for k, variant in enumerate(_variants(job, pristine, ctx)):
         image_id = job["first_id"] + k
         jpg_rel = f"images/{image_id}.jpg"
-        seen, h = _store(img, root, jpg_rel, tid_rel, config.storage_jpeg_quality, tid_exact=dname == "reference")
+        exact = variant.distortion == "reference"
+        seen, h = _store(variant.image, root, jpg_rel, variant.tid_file, config.storage_jpeg_quality, tid_exact=exact)
         hashes.update(h)
-        q, ssim, psnr = raters.fr_quality(pristine, seen, config.ssim_weight, config.psnr_range)
-        mixed = raters.with_severity(q, level, config.levels, config.severity_weight, config.q_floor)
-        latent = raters.latent_quality(mixed, top, config.q_floor, config.gamma)
-        vrng = _rng(config, 4, *photo_key, code, level)
-        n = raters.draw_vote_count(vrng, config.votes_median, config.votes_log_sd, *config.votes_range)
-        hist = raters.sample_votes(latent, pool, vrng, n)
-        mean, std = raters.hist_mean_std(hist)
         rows.append(
             {
                 "image_id": image_id,
                 "photo": name,
                 "crop": job["crop"],
-                "ref_id": ref_name,
-                "distortion": dname,
-                "type": code,
-                "level": level,
-                "strength": strength,
-                "fr_quality": q,
-                "ssim": ssim,
-                "psnr": psnr,
-                "latent": latent,
-                "hist": hist.tolist(),
-                "n_votes": n,
-                "mean": mean,
-                "std": std,
+                "ref_id": f"I{ref:02d}",
+                "distortion": variant.distortion,
+                "type": variant.code,
+                "level": variant.level,
+                "strength": variant.strength,
+                **panel.label(seen, variant.code, variant.level),
                 "ava_file": jpg_rel,
-                "tid_file": tid_rel,
+                "tid_file": variant.tid_file,
             }
         )
     return rows, hashes

@@ -16,19 +16,20 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from aestheticnet.data.base import AestheticDataset, DirectoryIndex, Record, SkipReport, augments, text_rows
-from aestheticnet.data.images import DEFAULT_MAX_PIXELS
+from aestheticnet.data.base import AestheticDataset, DirectoryIndex, Record, SkipReport, text_rows
 from aestheticnet.data.labels import discretised_gaussian
-from aestheticnet.data.preprocess import Preprocess
-from aestheticnet.data.splits import assign_splits, check_split
+from aestheticnet.data.options import DatasetOptions
+from aestheticnet.data.splits import assign_splits
 
 __all__ = ["TID2013", "reference_id"]
 
 NUM_BUCKETS = 10
+DEFAULT_VAL_FRACTION = 0.2
 MOS_RANGE = (0.0, 9.0)
 _REF = re.compile(r"^(i\d+)(?:_|\.|$)", re.IGNORECASE)
 
@@ -66,39 +67,64 @@ def _read_std(path: Path, expected: int) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
+def _image_folders(root: Path, top: DirectoryIndex, images_dir: str) -> list[tuple[str, DirectoryIndex]]:
+    """``(folder name as on disk, its index)``: the distorted images first, the references as a fallback."""
+    folders = []
+    for wanted in (images_dir, "reference_images"):
+        real_dir = top.find(wanted)
+        if real_dir is not None and (root / real_dir).is_dir():
+            folders.append((real_dir, DirectoryIndex(root / real_dir)))
+    if not folders:
+        raise FileNotFoundError(f"TID2013: {root} holds neither {images_dir}/ nor reference_images/")
+    return folders
+
+
+def _found_rows(
+    rows: list[tuple[int, float, str]], folders: list[tuple[str, DirectoryIndex]], skipped: SkipReport
+) -> Iterator[tuple[int, float, str, str]]:
+    """``(row index, MOS, name, path under the root)`` of every row whose image is on disk; the others go to
+    ``skipped``."""
+    seen = set()
+    for i, (_, value, name) in enumerate(rows):
+        key = name.lower()
+        if key in seen:
+            skipped.add("duplicate name", name)
+            continue
+        seen.add(key)
+        found = next(((folder, real) for folder, index in folders if (real := index.find(name))), None)
+        if found is None:
+            skipped.add("missing image", name)
+            continue
+        yield i, value, name, f"{found[0]}/{found[1]}"
+
+
 class TID2013(AestheticDataset):
     """The TID2013 dataset (also reads TID2008 and anything else in the same layout).
 
     Args:
         root: folder holding ``mos_with_names.txt`` (any case), ``distorted_images/`` and optionally
             ``mos_std.txt`` and ``reference_images/``.
-        split: ``all``, ``train``, ``val`` or ``test``; seeded, by reference image.
+        options: split, seeded split sizes, preprocessing, augmentation (:class:`DatasetOptions`); the split is
+            by reference image, the default ``val_fraction`` 0.2, and ``split="test"`` needs a ``test_fraction``.
         sigma: spread of the Gaussian label in score units (see the module docstring).
-        val_fraction, test_fraction: fractions of reference images.
-        seed: split and augmentation seed.
+        mos_file, std_file, images_dir: the annotation files and the image folder, relative to ``root``.
     """
 
     def __init__(
         self,
         root: str | os.PathLike,
+        options: DatasetOptions | None = None,
         *,
         sigma: float = 1.0,
-        split: str = "all",
-        preprocess: Preprocess | None = None,
-        train: bool | None = None,
-        max_pixels: int | None = DEFAULT_MAX_PIXELS,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.0,
-        seed: int = 0,
         mos_file: str = "mos_with_names.txt",
         std_file: str = "mos_std.txt",
         images_dir: str = "distorted_images",
     ) -> None:
         root = Path(root)
-        check_split(split, "TID2013")
+        options = options if options is not None else DatasetOptions()
         if not (math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"TID2013: sigma={sigma} must be a positive number (the label spread in score units)")
-        if split == "test" and test_fraction == 0:
+        if options.split == "test" and options.test_fraction == 0:
             raise ValueError("TID2013: split='test' needs test_fraction > 0 (there is no official test list)")
         top = DirectoryIndex(root)
         mos_name = top.find(mos_file)
@@ -107,49 +133,35 @@ class TID2013(AestheticDataset):
         rows = _read_mos(root / mos_name)
         std_name = top.find(std_file)
         all_std = _read_std(root / std_name, len(rows)) if std_name else None
-
         groups = assign_splits(
             [reference_id(name) for _, _, name in rows],
-            val_fraction=val_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
+            val_fraction=options.val_fraction_or(DEFAULT_VAL_FRACTION),
+            test_fraction=options.test_fraction,
+            seed=options.seed,
         )
-        dirs = []  # (folder name as on disk, its index); distorted images first, references as a fallback
-        for wanted in (images_dir, "reference_images"):
-            real_dir = top.find(wanted)
-            if real_dir is not None and (root / real_dir).is_dir():
-                dirs.append((real_dir, DirectoryIndex(root / real_dir)))
-        if not dirs:
-            raise FileNotFoundError(f"TID2013: {root} holds neither {images_dir}/ nor reference_images/")
+        folders = _image_folders(root, top, images_dir)
         skipped = SkipReport(root / mos_name)
-        records, mos, mos_std, seen = [], [], [], set()
-        for i, (_, value, name) in enumerate(rows):
-            key = name.lower()
-            if key in seen:
-                skipped.add("duplicate name", name)
-                continue
-            seen.add(key)
-            found = next(((d, real) for d, index in dirs if (real := index.find(name))), None)
-            if found is None:
-                skipped.add("missing image", name)
-                continue
-            group = reference_id(name)
-            if split not in ("all", groups[group]):
-                continue
-            dist = discretised_gaussian(value + 1.0, sigma, NUM_BUCKETS, low=1.0)
-            records.append(Record(name, f"{found[0]}/{found[1]}", dist, group))
-            mos.append(value)
-            mos_std.append(all_std[i] if all_std is not None else np.nan)
+        kept = [
+            (i, value, name, path)
+            for i, value, name, path in _found_rows(rows, folders, skipped)
+            if options.split in ("all", groups[reference_id(name)])
+        ]
+        records = [
+            Record(name, path, discretised_gaussian(value + 1.0, sigma, NUM_BUCKETS, low=1.0), reference_id(name))
+            for _, value, name, path in kept
+        ]
         self.sigma = sigma
-        self.mos = np.asarray(mos, dtype=np.float64)  # aligned with records, on 0..9
-        self.mos_std = np.asarray(mos_std, dtype=np.float64) if all_std is not None else None
+        self.mos = np.asarray([value for _, value, _, _ in kept], dtype=np.float64)  # aligned with records, on 0..9
+        self.mos_std = (
+            np.asarray([all_std[i] for i, _, _, _ in kept], dtype=np.float64) if all_std is not None else None
+        )
         super().__init__(
             root,
             records,
             NUM_BUCKETS,
-            preprocess=preprocess,
-            train=augments(split, train),
-            seed=seed,
-            max_pixels=max_pixels,
+            preprocess=options.preprocess,
+            train=options.augments,
+            seed=options.seed,
+            max_pixels=options.max_pixels,
             skipped=skipped,
         )

@@ -14,11 +14,10 @@ import os
 from collections.abc import Callable, Iterable
 
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.export.dynamic import DynamicSpec
-from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
+from aestheticnet.export.options import ExportOptions
 from aestheticnet.export.report import ArtifactResult, ExportFailed, ExportReport
 
-__all__ = ["ArtifactResult", "ExportFailed", "ExportReport", "export_checkpoint"]
+__all__ = ["ArtifactResult", "ExportFailed", "ExportOptions", "ExportReport", "export_checkpoint"]
 
 
 def export_checkpoint(
@@ -26,15 +25,8 @@ def export_checkpoint(
     formats: Iterable[Format] = (Format.ONNX,),
     precisions: Iterable[Precision] = (Precision.FP32,),
     out_dir: str | os.PathLike = ".",
+    options: ExportOptions = ExportOptions(),  # noqa: B008 - frozen dataclass
     *,
-    data: str | os.PathLike | None = None,
-    calibration_samples: int = 100,
-    opset: int = 18,
-    spec: DynamicSpec | None = None,
-    coreml_shapes: str = "range",
-    coreml_input: str = "tensor",
-    exporter: str = "auto",
-    recipe: Int8Recipe = DEFAULT_RECIPE,
     jobs: int | None = None,
     name: str | None = None,
     log: Callable[[str], None] | None = print,
@@ -43,27 +35,16 @@ def export_checkpoint(
 
     ``formats`` and ``precisions`` are :class:`~aestheticnet.artifacts.Format` and
     :class:`~aestheticnet.artifacts.Precision` values; each format makes the precisions it offers and the others are
-    reported as skipped. ``data``: images to calibrate int8 on (ONNX and TFLite int8 need it). ``recipe``: the int8
-    recipe. ``jobs``: processes (default 2 when there are 2 CPUs). ``name``: the artifacts' file stem.
+    reported as skipped. ``options``: calibration images (``data``; int8 needs them), the int8 recipe, CoreML and
+    ONNX choices (:class:`~aestheticnet.export.options.ExportOptions`). ``jobs``: processes (default 2 when there
+    are 2 CPUs). ``name``: the artifacts' file stem.
     """
-    from pathlib import Path
-
-    from aestheticnet.export.plan import ExportOptions, make_plan
+    from aestheticnet.export.plan import make_plan
     from aestheticnet.export.report import Recorder
     from aestheticnet.export.schedule import place
     from aestheticnet.export.steps import ExportRun
 
     say = log or (lambda _m: None)
-    options = ExportOptions(
-        data=Path(data) if data is not None else None,
-        calibration_samples=calibration_samples,
-        opset=opset,
-        spec=spec,
-        coreml_shapes=coreml_shapes,
-        coreml_input=coreml_input,
-        exporter=exporter,
-        recipe=recipe,
-    )
     plan = make_plan(checkpoint, formats, precisions, out_dir, options, name)
     recorder = Recorder(ExportReport(str(plan.checkpoint), str(plan.out), skipped=plan.skipped), say)
     for skipped in plan.skipped:

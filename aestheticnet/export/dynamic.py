@@ -24,6 +24,11 @@ class DynamicSpec:
     min_side: int = SIZE_MULTIPLE
     max_side: int = MAX_SIDE
 
+    def bounds(self) -> dict[str, list[int]]:
+        """The manifest's ``input.dynamic``: the batch, height and width ranges an export under this spec accepts."""
+        lo = max(self.multiple, self.min_side)
+        return {"batch": [1, self.max_batch], "height": [lo, self.max_side], "width": [lo, self.max_side]}
+
     def dims(self) -> dict[int, object]:
         lo, hi = max(1, self.min_side // self.multiple), self.max_side // self.multiple
         batch = Dim("batch", min=1, max=self.max_batch)

@@ -121,7 +121,7 @@ def prepare_for_export(model: nn.Module) -> tuple[nn.Module, list[str]]:
         if n:
             rewrites.append(f"fold_batchnorm x{n}")
     # The auxiliary head never runs at inference; dropping it keeps its weights out of the traced program.
-    if getattr(prepared, "auxiliary_head", None) is not None:
+    if prepared.auxiliary_head is not None:
         prepared.auxiliary_head = None
     return prepared, rewrites
 

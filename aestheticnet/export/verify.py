@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
-from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ import numpy as np
 from aestheticnet.artifacts import (
     INPUT_NAME,
     OUTPUT_NAME,
-    Format,
     Precision,
     Tolerance,
     check_digest,
@@ -42,6 +40,8 @@ from aestheticnet.artifacts import (
     read_manifest,
     tolerance_for,
 )
+from aestheticnet.export.registry import exporter_for
+from aestheticnet.export.verify_report import Mismatch, ParityError, VerifyReport
 from aestheticnet.export.verify_table import format_table
 from aestheticnet.metrics import mean_score
 from aestheticnet.sizes import Shape
@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_SHAPES",
     "Mismatch",
     "ParityError",
+    "VerifyOptions",
     "VerifyReport",
     "check_parity",
     "format_table",
@@ -67,66 +68,6 @@ DEFAULT_SHAPES: tuple[Shape, ...] = (
     Shape(96, 640),
     Shape(224, 224, batch=3),
 )
-
-
-@dataclass
-class Mismatch:
-    check: str
-    where: str
-    expected: Any
-    got: Any
-
-    def __str__(self) -> str:
-        return f"{self.check} [{self.where}]: expected {self.expected}, got {self.got}"
-
-
-class ParityError(Exception):
-    """The artifact does not match the reference; ``mismatches`` lists every failed check."""
-
-    def __init__(self, report: VerifyReport):
-        self.report = report
-        self.mismatches = report.mismatches
-        lines = "\n".join(f"  - {m}" for m in self.mismatches)
-        super().__init__(f"{report.artifact}: {len(self.mismatches)} parity check(s) failed:\n{lines}")
-
-
-@dataclass
-class VerifyReport:
-    artifact: str
-    format: str
-    precision: str
-    reference: str
-    tolerance: dict
-    runtime: str | None = None
-    evaluated_by: str | None = None
-    interface: dict = field(default_factory=dict)
-    shapes: list[dict] = field(default_factory=list)
-    real: dict | None = None
-    spec: dict | None = None
-    notes: list[str] = field(default_factory=list)
-    mismatches: list[Mismatch] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.mismatches
-
-    def to_dict(self) -> dict:
-        """JSON-ready: NaN becomes None and an infinite PSNR (identical outputs) the string "inf"."""
-        d = asdict(self)
-        d["passed"] = self.passed
-        return _finite(d)
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.generic):
-        return _finite(value.item())
-    return value
 
 
 def _compare(ref: np.ndarray, got: np.ndarray, buckets: np.ndarray) -> dict[str, float]:
@@ -167,87 +108,123 @@ def _gate(report: VerifyReport, tol: Tolerance, values: dict[str, float], where:
     return status
 
 
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What ``verify`` runs on: input ``shapes`` (default :data:`DEFAULT_SHAPES`), real images (``data``, up to
+    ``samples`` of them) besides Gaussian noise drawn from ``seed``, the runtimes' ``threads``; ``check_integrity``
+    refuses an artifact whose sha256 differs from its manifest's."""
+
+    shapes: tuple[Shape, ...] = DEFAULT_SHAPES
+    data: Path | None = None
+    samples: int = 50
+    threads: int | None = None
+    seed: int = 0
+    check_integrity: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shapes", tuple(self.shapes))
+        if self.data is not None:
+            object.__setattr__(self, "data", Path(self.data))
+        if not self.shapes:
+            raise ValueError("verify: no input shapes given")
+        if self.samples < 1:
+            raise ValueError(f"verify: samples must be >= 1, got {self.samples}")
+
+
 def verify_artifact(
     artifact: str | os.PathLike,
     reference: str | os.PathLike,
-    shapes: Iterable[Shape] | None = None,
-    data: str | os.PathLike | None = None,
-    samples: int = 50,
-    threads: int | None = None,
-    seed: int = 0,
+    options: VerifyOptions = VerifyOptions(),  # noqa: B008 - frozen dataclass
     cache: dict | None = None,
-    check_integrity: bool = True,
 ) -> VerifyReport:
     """Run every check; the report's ``mismatches`` is empty when the artifact passes.
 
-    Before any work: an artifact whose sha256 differs from its manifest's is refused (unless ``check_integrity`` is
-    False), and so are ``shapes`` outside the dynamic range the manifest declares.
+    Before any work: an artifact whose sha256 differs from its manifest's is refused (unless
+    ``options.check_integrity`` is False), and so are shapes outside the dynamic range the manifest declares.
 
     ``cache``: a dict reused across calls with the same reference, data and seed (benchmarks verifying many
     artifacts): the reference outputs and the loaded images are computed once.
     """
-    cache = {} if cache is None else cache
-    from aestheticnet.io import sha256_file
     from aestheticnet.runtime.loading import load
 
+    cache = {} if cache is None else cache
     artifact, reference = Path(artifact), Path(reference)
     fmt = format_of_path(artifact)
     if not artifact.exists():
         raise FileNotFoundError(f"{artifact}: no such artifact")
     # Clear errors for a bad reference before anything else. One thread unless told otherwise: PyTorch's OpenMP
     # workers spin-wait, and on a busy 2-core machine 2 threads made this small-batch loop ~40x slower.
-    ref = load(reference, threads=threads or 1)
+    ref = load(reference, threads=options.threads or 1)
     manifest = read_manifest(artifact, required=False)
     if manifest is not None:
-        check_shapes(manifest, shapes or DEFAULT_SHAPES, "--shapes")
-    if check_integrity:
+        check_shapes(manifest, options.shapes, "--shapes")
+    if options.check_integrity:
         check_digest(artifact, manifest)
     precision = manifest_precision(manifest, artifact) if manifest is not None else Precision.FP32
     tol = tolerance_for(fmt, precision)
     report = VerifyReport(str(artifact), fmt.value, precision.value, str(reference), tol.to_dict())
-    if manifest is None:
-        report.notes.append("no manifest found next to the artifact or embedded in it")
-        report.mismatches.append(Mismatch("manifest", "artifact", "a sidecar or embedded manifest", "none"))
-    else:
-        want = manifest.get("source", {}).get("sha256")
-        got = sha256_file(reference)
-        if want != got:
-            report.mismatches.append(Mismatch("source checkpoint sha256", "manifest", want, got))
-
-    if fmt == Format.COREML:
-        from aestheticnet.export.coreml.spec import check_spec, summarize_spec
-
-        report.spec = summarize_spec(artifact)
-        for problem in check_spec(report.spec, manifest):
-            report.mismatches.append(Mismatch(problem["check"], "spec", problem["expected"], problem["got"]))
-
-    backend = load(artifact, threads=threads, check_integrity=False)  # checked above
+    _check_provenance(report, manifest, reference)
+    report.spec, problems = exporter_for(fmt).check_artifact(artifact, manifest)
+    for problem in problems:
+        report.mismatches.append(Mismatch(problem["check"], "spec", problem["expected"], problem["got"]))
+    backend = load(artifact, threads=options.threads, check_integrity=False)  # checked above
     report.runtime = backend.name
     report.evaluated_by = backend.evaluated_by or backend.name
     report.interface = _interface(backend, manifest, report)
-    buckets = np.asarray(ref.score_buckets, dtype=np.float64)
-    images = None
-    if data is not None:
+    _check_values(report, _Run(ref, backend, tol, options, cache), precision)
+    return report
+
+
+@dataclass
+class _Run:
+    """The two models of one verify, its gates and options, and the cache shared across calls."""
+
+    ref: Any
+    backend: Any
+    tol: Tolerance
+    options: VerifyOptions
+    cache: dict
+
+    @property
+    def buckets(self) -> np.ndarray:
+        return np.asarray(self.ref.score_buckets, dtype=np.float64)
+
+
+def _check_provenance(report: VerifyReport, manifest, reference: Path) -> None:
+    from aestheticnet.io import sha256_file
+
+    if manifest is None:
+        report.notes.append("no manifest found next to the artifact or embedded in it")
+        report.mismatches.append(Mismatch("manifest", "artifact", "a sidecar or embedded manifest", "none"))
+        return
+    want, got = manifest.source.sha256, sha256_file(reference)
+    if want != got:
+        report.mismatches.append(Mismatch("source checkpoint sha256", "manifest", want, got))
+
+
+def _check_values(report: VerifyReport, run: _Run, precision: Precision) -> None:
+    """Outputs at every shape, then on the real images (with ``data``)."""
+    options, int8 = run.options, precision in (Precision.INT8, Precision.INT8_DYNAMIC)
+    images = data_info = None
+    if options.data is not None:
         from aestheticnet.export.calibration import load_images
 
-        key = ("images", str(data), samples)
-        if key not in cache:
-            cache[key] = load_images(data, ref.preprocess, samples)
-        images, _, data_info = cache[key]
-    elif precision in (Precision.INT8, Precision.INT8_DYNAMIC):
+        key = ("images", str(options.data), options.samples)
+        if key not in run.cache:
+            run.cache[key] = load_images(options.data, run.ref.preprocess, options.samples)
+        images, _, data_info = run.cache[key]
+    elif int8:
         report.notes.append(
             "int8 activation ranges are calibrated on real images and Gaussian-noise inputs fall "
             "outside them: values at the test shapes are reported, not gated; pass --data"
         )
-    gated = images is not None or precision not in (Precision.INT8, Precision.INT8_DYNAMIC)
-    inputs = _ShapeInputs(ref, images, seed, cache, (str(reference), str(data), samples, seed))
-    for shape in shapes or DEFAULT_SHAPES:
-        _check_shape(report, backend, inputs, shape, buckets, tol, gated)
+    gated = images is not None or not int8
+    key = (str(run.ref.path), str(options.data), options.samples, options.seed)
+    inputs = _ShapeInputs(run.ref, images, options.seed, run.cache, key)
+    for shape in options.shapes:
+        _check_shape(report, run.backend, inputs, shape, run.buckets, run.tol, gated)
     if images is not None:
-        report.real = _real_images(
-            ref, backend, images, data_info, buckets, tol, report, cache, ("real", str(reference), str(data), samples)
-        )
-    return report
+        report.real = _real_images(report, run, images, data_info)
 
 
 class _ShapeInputs:
@@ -303,31 +280,23 @@ def _all_finite(report: VerifyReport, where: str, expected: np.ndarray, got: np.
     return finite
 
 
-def check_parity(artifact, reference, **kwargs) -> VerifyReport:
+def check_parity(artifact, reference, options: VerifyOptions = VerifyOptions(), cache=None) -> VerifyReport:  # noqa: B008
     """:func:`verify_artifact`, raising :class:`ParityError` (with every mismatch) when anything fails."""
-    report = verify_artifact(artifact, reference, **kwargs)
+    report = verify_artifact(artifact, reference, options, cache)
     if not report.passed:
         raise ParityError(report)
     return report
 
 
 def _interface(backend, manifest, report: VerifyReport) -> dict[str, Any]:
-    info: dict[str, Any] = {"layout": backend.input_layout}
-    if backend.name == "onnxruntime":
-        i, o = backend.session.get_inputs()[0], backend.session.get_outputs()[0]
-        info.update(input=i.name, input_shape=i.shape, output=o.name, output_shape=o.shape)
-        if i.name != INPUT_NAME or o.name != OUTPUT_NAME:
-            report.mismatches.append(Mismatch("io names", "interface", [INPUT_NAME, OUTPUT_NAME], [i.name, o.name]))
-        if not all(isinstance(i.shape[k], str) for k in (0, 2, 3)):
-            report.mismatches.append(Mismatch("dynamic dims", "interface", "symbolic batch/height/width", i.shape))
-    elif backend.name == "litert":
-        sig = [int(v) for v in backend._in["shape_signature"]]
-        info.update(input_shape_signature=sig, runtime=backend.runtime)
-        if sig != [-1, -1, -1, 3]:
-            report.mismatches.append(Mismatch("dynamic dims", "interface", [-1, -1, -1, 3], sig))
-    if manifest is not None and manifest.get("input", {}).get("layout") not in (None, backend.input_layout):
-        report.mismatches.append(Mismatch("layout", "manifest", backend.input_layout, manifest["input"]["layout"]))
-    return info
+    interface = backend.interface()
+    if interface.io_names is not None and interface.io_names != (INPUT_NAME, OUTPUT_NAME):
+        report.mismatches.append(Mismatch("io names", "interface", [INPUT_NAME, OUTPUT_NAME], list(interface.io_names)))
+    if interface.dynamic is not None and interface.dynamic[0] != interface.dynamic[1]:
+        report.mismatches.append(Mismatch("dynamic dims", "interface", *interface.dynamic))
+    if manifest is not None and manifest.input.layout != backend.input_layout:
+        report.mismatches.append(Mismatch("layout", "manifest", backend.input_layout, manifest.input.layout))
+    return interface.details
 
 
 def _shape_inputs(images, n: int, h: int, w: int, rng) -> np.ndarray:
@@ -345,9 +314,11 @@ def _shape_inputs(images, n: int, h: int, w: int, rng) -> np.ndarray:
     return torch.stack(out).numpy().astype(np.float32)
 
 
-def _real_images(ref, backend, images, info, buckets, tol, report, cache, key) -> dict[str, Any]:
+def _real_images(report: VerifyReport, run: _Run, images, info) -> dict[str, Any]:
     from aestheticnet.metrics import plcc, srocc
 
+    ref, backend, buckets, tol, cache = run.ref, run.backend, run.buckets, run.tol, run.cache
+    key = ("real", str(ref.path), str(run.options.data), run.options.samples)
     if key not in cache:  # one at a time: shapes differ under the aspect policy
         cache[key] = np.stack([ref.run(x[None])[0] for x in images])
     expected = cache[key]

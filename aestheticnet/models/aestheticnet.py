@@ -13,14 +13,16 @@ AestheticNet* adds, on the same skeleton:
 * input of any size that is a multiple of 32 (global pooling is the only size-dependent step, so no layer
   fixes the input size), used with the aspect-preserving preprocessing policy.
 
-Model contract (timm): ``forward_features`` -> feature map, ``forward_head`` -> distribution,
-``forward`` = both. ``forward`` always returns one tensor; training with the auxiliary head uses
-``forward_train``. The model owns its drop-path schedule (:meth:`AestheticNet.set_training_progress`).
+Model contract (:class:`~aestheticnet.models.contract.ScoringModel`; timm's ``forward_features`` -> feature map,
+``forward_head`` -> distribution, ``forward`` = both). ``forward`` always returns one tensor; training with the
+auxiliary head uses ``forward_train``. The model owns its drop-path schedule
+(:meth:`AestheticNet.set_training_progress`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +32,11 @@ from torch import nn
 from aestheticnet.configs import problems_of, raise_problems, reject_unknown, type_problems
 from aestheticnet.models.cbam import CBAM
 from aestheticnet.models.cells import Cell
+from aestheticnet.models.contract import Part
 from aestheticnet.models.head import DistributionHead
 from aestheticnet.models.input_norm import INPUT_NORMS, make_input_norm
 from aestheticnet.nas.genotypes import Genotype, resolve_genotype
+from aestheticnet.nas.network_plan import stage_of
 from aestheticnet.nas.stem import (
     build_stem,
     cell_dilation,
@@ -152,9 +156,21 @@ class AuxiliaryHead(nn.Module):
 
 
 class AestheticNet(DistributionHead, nn.Module):
-    def __init__(self, config: AestheticNetConfig):
+    """``variant``: its registry name; ``preprocessing``: the ``preprocess`` its model file records (the variant's
+    default when built); ``metadata``: the header of the model file it was loaded from."""
+
+    def __init__(
+        self,
+        config: AestheticNetConfig,
+        variant: str,
+        preprocessing: Mapping[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ):
         super().__init__()
         self.config = config
+        self.variant = variant
+        self.preprocessing = dict(preprocessing)
+        self.metadata = metadata
         self._drop_path = 0.0  # the rate of this epoch, up to config.drop_path (set_training_progress)
         c, layers, genotype = config.init_channels, config.layers, config.genotype
         self.input_norm = make_input_norm(config.input_norm)
@@ -185,6 +201,24 @@ class AestheticNet(DistributionHead, nn.Module):
     @property
     def input_multiple(self) -> int:
         return self.config.input_multiple
+
+    @property
+    def genotype(self) -> Genotype:
+        return self.config.genotype
+
+    def parts(self) -> list[Part]:
+        """Input normalisation, stem, cells, attention and head, in the order ``forward`` runs them."""
+        found = [Part("input_norm", self.input_norm, "stem", "input_norm")] if self.config.input_norm != "none" else []
+        found.append(Part("stem0", self.stem0, "stem", "stem"))
+        if self.stem1 is not None:
+            found.append(Part("stem1", self.stem1, "stem", "stem"))
+        for i, cell in enumerate(self.cells):
+            stage = stage_of(i, self.reduction_layers)
+            kind = "reduce" if cell.reduction else "normal"
+            found.append(Part(f"cells.{i}", cell, stage, kind, cell.pieces(f"cells.{i}", stage)))
+        if self.config.cbam:
+            found.append(Part("attention", self.attention, "attention", "cbam"))
+        return [*found, Part("head", self.head, "head", "linear")]
 
     def set_drop_path(self, rate: float) -> None:
         """The probability with which the cells drop each non-identity path while training."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from aestheticnet.models.contract import Part
 from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.operations import FactorizedReduce, Identity, ReLUConvBN, make_op
 
-__all__ = ["Cell", "drop_path"]
+__all__ = ["Cell", "drop_path", "op_label"]
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -18,6 +19,11 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     keep = 1.0 - drop_prob
     mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
     return x / keep * mask
+
+
+def op_label(name: str, dilation: int) -> str:
+    """How breakdowns name an operation: a sep conv that ``make_op`` dilates as e.g. ``sep_conv_3x3@d2``."""
+    return f"{name}@d{dilation}" if dilation > 1 and name.startswith("sep_conv") else name
 
 
 class Cell(nn.Module):
@@ -42,9 +48,19 @@ class Cell(nn.Module):
         self.concat = tuple(concat)
         self.multiplier = len(concat)
         self.indices = tuple(inp for _, inp in edges)
+        self.op_labels = tuple(op_label(name, dilation) for name, _ in edges)
         self.ops = nn.ModuleList(
             make_op(name, c, 2 if reduction and inp < 2 else 1, True, dilation) for name, inp in edges
         )
+
+    def pieces(self, prefix: str, group: str) -> tuple[Part, ...]:
+        """Its preprocessing and operations in the order ``forward`` runs them; ``prefix`` is its path."""
+        pre = tuple(
+            Part(f"{prefix}.{name}", module, group, f"preprocess ({type(module).__name__})")
+            for name, module in (("preprocess0", self.preprocess0), ("preprocess1", self.preprocess1))
+        )
+        labelled = enumerate(zip(self.ops, self.op_labels, strict=True))
+        return pre + tuple(Part(f"{prefix}.ops.{j}", op, group, label) for j, (op, label) in labelled)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]

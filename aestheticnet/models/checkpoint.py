@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from aestheticnet import __version__
+from aestheticnet.models.contract import ScoringModel
 from aestheticnet.models.registry import build_model, get_entry
 from aestheticnet.state import StateFileError, check_version, read_json_header, read_tensors, write_safetensors
 
@@ -42,20 +42,17 @@ class CheckpointError(StateFileError):
     """A model file cannot be used; the message names the file and the problem."""
 
 
-def build_metadata(model: nn.Module, preprocess: dict[str, Any] | None = None, extra: dict | None = None) -> dict:
-    variant = getattr(model, "variant", None)
-    if variant is None:
-        raise ValueError("model has no registered variant; build it with aestheticnet.models.create_model")
-    entry = get_entry(variant)
-    pre = dict(entry.preprocess if preprocess is None else preprocess)
+def build_metadata(model: ScoringModel, preprocess: dict[str, Any] | None = None, extra: dict | None = None) -> dict:
+    """The header of ``model``'s file; ``preprocess`` defaults to the model's own ``preprocessing``."""
+    pre = dict(model.preprocessing if preprocess is None else preprocess)
     pre = {k: list(v) if isinstance(v, tuple) else v for k, v in pre.items()}
-    pre.setdefault("multiple", model.input_multiple)
+    pre.setdefault("multiple", model.config.input_multiple)
     n = model.config.num_buckets
-    genotype = getattr(model.config, "genotype", None)
+    genotype = model.genotype
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "variant": variant,
+        "variant": model.variant,
         "config": model.config.to_dict(),
         "genotype": genotype.to_dict() if genotype is not None else None,
         "preprocess": pre,
@@ -69,7 +66,7 @@ def build_metadata(model: nn.Module, preprocess: dict[str, Any] | None = None, e
 
 
 def save(
-    model: nn.Module,
+    model: ScoringModel,
     path: str | Path,
     preprocess: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
@@ -122,7 +119,7 @@ def non_finite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
     return [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
-def load(path: str | Path, strict: bool = True) -> nn.Module:
+def load(path: str | Path, strict: bool = True) -> ScoringModel:
     """Rebuild the model from the metadata and load its weights; returned in eval mode on the CPU."""
     path = Path(path)
     meta = read_metadata(path)
@@ -131,7 +128,7 @@ def load(path: str | Path, strict: bool = True) -> nn.Module:
         config = entry.config_cls.from_dict(meta["config"], source=f"{path} config")
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild the model from its metadata: {exc}") from None
-    model = build_model(meta["variant"], config)
+    model = build_model(meta["variant"], config, dict(meta.get("preprocess", {})), meta)
     state = read_tensors(path, CheckpointError, _WHAT)
     broken = non_finite_tensors(state)
     if broken:
@@ -154,8 +151,6 @@ def load(path: str | Path, strict: bool = True) -> nn.Module:
             f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected {result.unexpected_keys[:5]}{'...' if len(result.unexpected_keys) > 5 else ''}"
         )
-    model.preprocess = dict(meta.get("preprocess", {}))
-    model.metadata = meta
     return model.eval()
 
 

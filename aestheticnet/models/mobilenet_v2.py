@@ -15,6 +15,7 @@ unchanged. Global pooling is the only size-dependent step, so any input that is 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from torch import nn
 
 from aestheticnet.configs import problems_of, raise_problems, reject_unknown, type_problems
 from aestheticnet.models.aestheticnet import check_image_batch
+from aestheticnet.models.contract import Part
 from aestheticnet.models.head import DistributionHead
 
 __all__ = [
@@ -112,6 +114,13 @@ class InvertedResidual(nn.Module):
         return x + self.block(x) if self.residual else self.block(x)
 
 
+def _feature_groups() -> list[tuple[str, str]]:
+    """(group, kind) of every layer of ``_features()``: a row of the paper's table 2 is one stage."""
+    rows = enumerate(INVERTED_RESIDUALS)
+    blocks = [(f"stage{row + 1}", "inverted_residual") for row, (_t, _c, n, _s) in rows for _ in range(n)]
+    return [("stem", "stem"), *blocks, ("last_conv", "conv_1x1")]
+
+
 def _features() -> nn.Sequential:
     layers: list[nn.Module] = [conv_bn_relu6(3, STEM_CHANNELS, 3, 2)]
     c_in = STEM_CHANNELS
@@ -126,11 +135,21 @@ def _features() -> nn.Sequential:
 class MobileNetV2(DistributionHead, nn.Module):
     """MobileNetV2 1.0 features, global average pooling, dropout and a softmax over ``num_buckets``."""
 
-    def __init__(self, config: MobileNetV2Config):
+    def __init__(
+        self,
+        config: MobileNetV2Config,
+        variant: str,
+        preprocessing: Mapping[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ):
         super().__init__()
         self.config = config
+        self.variant = variant
+        self.preprocessing = dict(preprocessing)
+        self.metadata = metadata
         self.features = _features()
         self.num_features = LAST_CHANNELS
+        self.auxiliary_head = None  # NIMA trains on the main head alone
         self.head_drop = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(LAST_CHANNELS, config.num_buckets)
         self._init_weights()
@@ -150,6 +169,18 @@ class MobileNetV2(DistributionHead, nn.Module):
     @property
     def input_multiple(self) -> int:
         return self.config.input_multiple
+
+    @property
+    def genotype(self) -> None:
+        return None
+
+    def parts(self) -> list[Part]:
+        """The stem, every inverted residual block, the last convolution and the head, in the order they run."""
+        layers = [
+            Part(f"features.{i}", layer, group, kind)
+            for i, (layer, (group, kind)) in enumerate(zip(self.features, _feature_groups(), strict=True))
+        ]
+        return [*layers, Part("head", self.head, "head", "linear")]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, self.input_multiple)

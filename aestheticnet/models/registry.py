@@ -7,14 +7,13 @@ hand-designed baseline, so that the baseline is saved, exported, verified and be
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from torch import nn
-
 from aestheticnet.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from aestheticnet.models.aestheticnet import AestheticNet, AestheticNetConfig, AestheticNetStarConfig
+from aestheticnet.models.contract import ScoringModel
 from aestheticnet.models.mobilenet_v2 import MobileNetV2, MobileNetV2Config
 from aestheticnet.registry import Registry
 
@@ -27,7 +26,8 @@ class ModelEntry:
     config_cls: type  # a frozen dataclass with replace, to_dict, from_dict, num_buckets and input_multiple
     preprocess: dict[str, Any]
     description: str
-    network: Callable[[Any], nn.Module] = AestheticNet  # builds the module from a config_cls value
+    # (config, variant, preprocessing, metadata) -> the network; config is a config_cls value
+    network: Callable[..., ScoringModel] = AestheticNet
 
 
 MODELS: Registry[ModelEntry] = Registry("model variant", ValueError)
@@ -45,16 +45,21 @@ def get_entry(name: str) -> ModelEntry:
     return MODELS.get(name)
 
 
-def build_model(name: str, config: Any) -> nn.Module:
+def build_model(
+    name: str,
+    config: Any,
+    preprocessing: Mapping[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ScoringModel:
+    """Variant ``name`` of ``config``; ``preprocessing`` defaults to the variant's, ``metadata`` is a model file's
+    header when the network is loaded from one."""
     entry = get_entry(name)
     if not isinstance(config, entry.config_cls):
         raise TypeError(f"variant {name!r} needs a {entry.config_cls.__name__}, got {type(config).__name__}")
-    model = entry.network(config)
-    model.variant = name
-    return model
+    return entry.network(config, name, entry.preprocess if preprocessing is None else preprocessing, metadata)
 
 
-def create_model(name: str, **overrides: Any) -> nn.Module:
+def create_model(name: str, **overrides: Any) -> ScoringModel:
     """Build a registered variant; keyword arguments override config fields (``genotype`` may be a name/path)."""
     entry = get_entry(name)
     config = entry.config_cls().replace(**overrides) if overrides else entry.config_cls()

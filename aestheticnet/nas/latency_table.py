@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from aestheticnet.nas.genotypes import Genotype
 from aestheticnet.nas.latency import EdgeCosts, LatencyError
 from aestheticnet.nas.network_plan import NetworkPlan, NetworkSpec, OpShape, plan_network
 from aestheticnet.nas.operations import PRIMITIVES
+from aestheticnet.runtime_names import RuntimeName
 
 __all__ = ["SCHEMA", "LatencyTable", "Prediction", "TableRuntime"]
 
@@ -36,8 +37,8 @@ SCHEMA = "aestheticnet.latency_table/1"
 class TableRuntime(str, Enum):
     """The runtimes a table can be made for (the runner's backend names)."""
 
-    ONNXRUNTIME = "onnxruntime"
-    LITERT = "litert"
+    ONNXRUNTIME = RuntimeName.ONNXRUNTIME.value
+    LITERT = RuntimeName.LITERT.value
 
 
 @dataclass(frozen=True)

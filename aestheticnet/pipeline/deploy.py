@@ -21,17 +21,10 @@ def export_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
     out = ctx.out_dir / "export"
 
     def work():
-        from aestheticnet.export import export_checkpoint
+        from aestheticnet.export import ExportOptions, export_checkpoint
 
-        report = export_checkpoint(
-            checkpoint,
-            cfg.export.formats,
-            cfg.export.precisions,
-            out,
-            data=data,
-            calibration_samples=cfg.export.calibration_samples,
-            log=ctx.log,
-        )
+        options = ExportOptions(data=data, calibration_samples=cfg.export.calibration_samples)
+        report = export_checkpoint(checkpoint, cfg.export.formats, cfg.export.precisions, out, options, log=ctx.log)
         atomic_write_json(out / "export_report.json", report.to_dict())
         artifacts = [
             {
@@ -59,14 +52,16 @@ def verify_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
     out = ctx.out_dir / "verify"
 
     def work():
-        from aestheticnet.export.verify import format_table, verify_artifact
+        from aestheticnet.export.verify import VerifyOptions, format_table, verify_artifact
         from aestheticnet.sizes import Shape
 
         shapes = [s if s.batch > 1 else Shape(s.height, s.width, batch=cfg.verify.batch) for s in cfg.verify.shapes]
         reports, files = [], []
         for art in export.result["artifacts"]:
             path = Path(art["path"])
-            report = verify_artifact(path, checkpoint, shapes=shapes, data=data, samples=cfg.verify.samples)
+            report = verify_artifact(
+                path, checkpoint, VerifyOptions(shapes=shapes, data=data, samples=cfg.verify.samples)
+            )
             ctx.log(format_table(report))
             target = out / f"{path.name}.verify.json"
             atomic_write_json(target, report.to_dict())
@@ -101,13 +96,16 @@ def bench_step(cfg: PipelineConfig, ctx: StepContext, export: StepOutcome) -> St
         from aestheticnet.bench.harness import BenchSettings, run_benchmark
         from aestheticnet.bench.report import write_json, write_markdown, write_plots
 
-        # A .mlpackage is left out: off macOS it runs in the MIL evaluator, whose time says nothing of a device.
+        from aestheticnet.export.registry import exporter_for
+
+        # Formats bench does not time (CoreML: off macOS the MIL evaluator's time says nothing of a device) are left
+        # out.
         models = [
             Path(a["path"])
             for a in export.result["artifacts"]
             if a["format"] in cfg.bench.formats
             and a["precision"] in cfg.bench.precisions
-            and Path(a["path"]).suffix in (".onnx", ".tflite", ".pte")
+            and exporter_for(a["format"]).bench_refusal is None
         ]
         settings = BenchSettings(
             threads=tuple(cfg.bench.threads),

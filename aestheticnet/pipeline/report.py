@@ -12,6 +12,9 @@ from aestheticnet.io import atomic_write_text
 
 __all__ = ["write_report"]
 
+# One section of the report: (title, markdown lines, image paths relative to the report folder).
+Section = tuple[str, list[str], list[str]]
+
 
 def _rel(path: str | Path, base: Path) -> str:
     return os.path.relpath(Path(path), base)
@@ -29,102 +32,57 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
-def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[tuple[str, list[str], list[str]]]:
-    """(title, markdown lines, image paths relative to the report folder)."""
+def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[Section]:
+    """The report's sections in page order; export, parity and latency only when the run had that step."""
     steps = summary["steps"]
-    sections = []
-    rows = [
-        [name, "skipped (up to date)" if s["skipped"] else "ran", f"{s['seconds']:.1f}"] for name, s in steps.items()
+    sections = [
+        _steps_section(summary),
+        _data_section(steps["data"]["result"]),
+        _search_section(steps["search"]["result"], Path(summary["out"]), report_dir),
+        _evaluation_section(steps, report_dir),
     ]
-    sections.append(
-        (
-            "Steps",
-            _table(["step", "status", "seconds"], rows)
-            + ["", f"Total wall time of this run: {summary['wall_seconds']:.0f} s."],
-            [],
-        )
-    )
+    if "export" in steps:
+        sections.append(_export_section(steps["export"]["result"], report_dir))
+    if "verify" in steps:
+        sections.append(_parity_section(steps["verify"]["result"]))
+    if "bench" in steps:
+        sections.append(_latency_section(steps["bench"]["result"], report_dir))
+    return sections
 
-    data = steps["data"]["result"]
+
+def _steps_section(summary: dict[str, Any]) -> Section:
+    rows = [
+        [name, "skipped (up to date)" if s["skipped"] else "ran", f"{s['seconds']:.1f}"]
+        for name, s in summary["steps"].items()
+    ]
+    lines = _table(["step", "status", "seconds"], rows)
+    return "Steps", lines + ["", f"Total wall time of this run: {summary['wall_seconds']:.0f} s."], []
+
+
+def _data_section(data: dict[str, Any]) -> Section:
     lines = [f"Dataset: `{data['path']}`."]
     if data.get("synthetic"):
         lines.append(
             f"The synthetic default: {data.get('images')} images; **the labels are synthetic** (simulated "
             "raters scoring distortions of scikit-image's free photos), not human aesthetics ratings."
         )
-    sections.append(("Data", lines, []))
+    return "Data", lines, []
 
-    search = steps["search"]["result"]
+
+def _search_section(search: dict[str, Any], out_dir: Path, report_dir: Path) -> Section:
     lines, images = [], []
     g = search.get("genotype")
     if g:
         lines.append("Searched by P-DARTS." if search.get("searched") else "Search disabled; genotype given.")
         lines.append(f"- normal cell: `{g['normal']}` concat `{g['normal_concat']}`")
         lines.append(f"- reduction cell: `{g['reduce']}` concat `{g['reduce_concat']}`")
-    png = Path(summary["out"]) / "search" / "cells.png"
+    png = out_dir / "search" / "cells.png"
     if png.exists():
         images.append(_rel(png, report_dir))
-    sections.append(("Architecture search", lines, images))
-
-    sections.append(_evaluation_section(steps, report_dir))
-
-    if "export" in steps:
-        arts = steps["export"]["result"].get("artifacts", [])
-        rows = [
-            [a["format"], a["precision"], _rel(a["path"], report_dir), a.get("size_bytes"), a.get("seconds")]
-            for a in arts
-        ]
-        sections.append(("Exported artifacts", _table(["format", "precision", "file", "bytes", "export s"], rows), []))
-    if "verify" in steps:
-        reports = steps["verify"]["result"].get("reports", [])
-        rows = [
-            [
-                v["artifact"],
-                v["status"],
-                v.get("max_abs"),
-                v.get("mean_score_diff"),
-                v.get("srocc"),
-                v.get("evaluated_by") or "-",
-                v.get("note", ""),
-            ]
-            for v in reports
-        ]
-        lines = _table(
-            ["artifact", "status", "max abs", "mean-score diff", "SROCC vs PyTorch", "evaluated by", "note"], rows
-        )
-        if any("not Core ML" in (v.get("evaluated_by") or "") for v in reports):
-            lines += [
-                "",
-                "CoreML rows were computed by the MIL evaluator (the package's ML program with torch "
-                "kernels on this machine), not by Core ML on a device.",
-            ]
-        sections.append(("Parity with PyTorch", lines, []))
-    if "bench" in steps:
-        rows = [
-            [
-                b["model"],
-                b["backend"],
-                b["threads"],
-                b["shape"],
-                b.get("p50_ms"),
-                b.get("p90_ms"),
-                b.get("throughput"),
-                b.get("peak_rss_mb"),
-            ]
-            for b in steps["bench"]["result"].get("rows", [])
-        ]
-        images = [_rel(p, report_dir) for p in steps["bench"]["result"].get("plots", [])]
-        sections.append(
-            (
-                "Latency on this machine",
-                _table(["model", "backend", "threads", "shape", "p50 ms", "p90 ms", "images/s", "peak RSS MB"], rows),
-                images,
-            )
-        )
-    return sections
+    return "Architecture search", lines, images
 
 
-def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> tuple[str, list[str], list[str]]:
+def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> Section:
     rows, ladder_rows, images = [], [], []
     for name, s in steps.items():
         if not name.startswith("evaluate_"):
@@ -176,6 +134,59 @@ def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> tuple[str, l
     else:
         lines += ["", "Ladder rho needs pristine references (a synthetic dataset); this dataset has none."]
     return "Evaluation (validation split, by source photo)", lines, images
+
+
+def _export_section(export: dict[str, Any], report_dir: Path) -> Section:
+    rows = [
+        [a["format"], a["precision"], _rel(a["path"], report_dir), a.get("size_bytes"), a.get("seconds")]
+        for a in export.get("artifacts", [])
+    ]
+    return "Exported artifacts", _table(["format", "precision", "file", "bytes", "export s"], rows), []
+
+
+def _parity_section(verify: dict[str, Any]) -> Section:
+    reports = verify.get("reports", [])
+    rows = [
+        [
+            v["artifact"],
+            v["status"],
+            v.get("max_abs"),
+            v.get("mean_score_diff"),
+            v.get("srocc"),
+            v.get("evaluated_by") or "-",
+            v.get("note", ""),
+        ]
+        for v in reports
+    ]
+    lines = _table(
+        ["artifact", "status", "max abs", "mean-score diff", "SROCC vs PyTorch", "evaluated by", "note"], rows
+    )
+    if any("not Core ML" in (v.get("evaluated_by") or "") for v in reports):
+        lines += [
+            "",
+            "CoreML rows were computed by the MIL evaluator (the package's ML program with torch "
+            "kernels on this machine), not by Core ML on a device.",
+        ]
+    return "Parity with PyTorch", lines, []
+
+
+def _latency_section(bench: dict[str, Any], report_dir: Path) -> Section:
+    rows = [
+        [
+            b["model"],
+            b["backend"],
+            b["threads"],
+            b["shape"],
+            b.get("p50_ms"),
+            b.get("p90_ms"),
+            b.get("throughput"),
+            b.get("peak_rss_mb"),
+        ]
+        for b in bench.get("rows", [])
+    ]
+    images = [_rel(p, report_dir) for p in bench.get("plots", [])]
+    headers = ["model", "backend", "threads", "shape", "p50 ms", "p90 ms", "images/s", "peak RSS MB"]
+    return "Latency on this machine", _table(headers, rows), images
 
 
 def write_report(cfg, out_dir: Path, summary: dict[str, Any]) -> dict[str, str]:

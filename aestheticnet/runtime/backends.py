@@ -25,25 +25,36 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME, SPECS, read_manifest
+from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME, Manifest, read_manifest
+from aestheticnet.runtime_names import RuntimeName
 
 __all__ = [
-    "SUFFIXES",
     "Backend",
     "CoreMLRunner",
     "CoreMLUnavailableError",
     "InputError",
+    "Interface",
     "ModelFileError",
     "MilBackend",
+    "ModelIO",
+    "artifact_io",
 ]
 
-SUFFIXES = (".safetensors", *(spec.suffix for spec in SPECS.values()))
+
+@dataclass(frozen=True)
+class Interface:
+    """What a runtime reports about a loaded model's input and output (``verify`` checks it against the manifest)."""
+
+    details: dict[str, Any]  # for the report: the runtime's own names and shapes
+    io_names: tuple[str, str] | None = None  # (input, output), where the runtime has names
+    dynamic: tuple[Any, Any] | None = None  # (expected, got) for the dynamic batch, height and width
 
 
 class ModelFileError(ValueError):
@@ -66,38 +77,47 @@ class CoreMLRunner(str, Enum):
     MIL = "mil"
 
 
-def _default_metadata(multiple: int = 32, buckets: int = 10) -> dict[str, Any]:
-    return {
-        "input": {"multiple": multiple, "name": INPUT_NAME},
-        "model": {"num_buckets": buckets, "score_buckets": list(range(1, buckets + 1))},
-    }
+@dataclass(frozen=True)
+class ModelIO:
+    """What a runtime needs besides the file to feed a model and read its output."""
+
+    multiple: int = 32  # height and width must be multiples of this (the network's total stride)
+    score_buckets: tuple[int, ...] = tuple(range(1, 11))
+    preprocess: dict = field(default_factory=dict)  # the checkpoint's policy, for Scorer
+
+    @classmethod
+    def of_manifest(cls, manifest: Manifest) -> ModelIO:
+        return cls(manifest.input.multiple, tuple(manifest.model.score_buckets), dict(manifest.preprocess))
+
+    @classmethod
+    def of_checkpoint(cls, meta: dict[str, Any]) -> ModelIO:
+        pre = dict(meta.get("preprocess", {}))
+        return cls(int(pre.get("multiple", 32)), tuple(meta.get("score_buckets") or range(1, 11)), pre)
 
 
 class Backend:
-    """Base class: subclasses set ``name``, ``input_layout``, ``metadata`` and implement ``_run``."""
+    """Base class: subclasses set ``name``, ``input_layout`` and implement ``_run``; ``manifest`` is the artifact's
+    (None for a checkpoint or a file without one), ``io`` what feeding it takes."""
 
     name = "backend"
     input_layout = "NCHW"
     evaluated_by = ""  # who computed the numbers, when that is not the runtime the format is made for
 
-    def __init__(self, path: Path, metadata: dict[str, Any]):
+    def __init__(self, path: Path, io: ModelIO, manifest: Manifest | None = None):
         self.path = Path(path)
-        self.metadata = metadata
+        self.io, self.manifest = io, manifest
 
     @property
     def multiple(self) -> int:
-        return int(
-            self.metadata.get("input", {}).get("multiple") or self.metadata.get("preprocess", {}).get("multiple") or 32
-        )
+        return self.io.multiple
 
     @property
     def score_buckets(self) -> list[int]:
-        model = self.metadata.get("model", {})
-        return list(model.get("score_buckets") or self.metadata.get("score_buckets") or range(1, 11))
+        return list(self.io.score_buckets)
 
     @property
     def preprocess(self) -> dict[str, Any]:
-        return dict(self.metadata.get("preprocess", {}))
+        return dict(self.io.preprocess)
 
     def check_input(self, batch) -> np.ndarray:
         if hasattr(batch, "detach") and hasattr(batch, "numpy"):  # a torch tensor
@@ -136,12 +156,16 @@ class Backend:
     def _run(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def interface(self) -> Interface:
+        """The runtime's view of the model's input and output; the base knows only the layout."""
+        return Interface({"layout": self.input_layout})
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, layout={self.input_layout})"
 
 
 class TorchBackend(Backend):
-    name = "pytorch"
+    name = RuntimeName.PYTORCH
 
     def __init__(self, path: Path, threads: int | None = None):
 
@@ -153,7 +177,7 @@ class TorchBackend(Backend):
         except CheckpointError as exc:
             raise ModelFileError(str(exc)) from None
         self.threads = int(threads) if threads else None
-        super().__init__(path, dict(self.model.metadata))
+        super().__init__(path, ModelIO.of_checkpoint(self.model.metadata))
 
     def _run(self, x):
         import torch
@@ -178,12 +202,16 @@ def _torch_threads(threads: int | None):
             torch.set_num_threads(previous)
 
 
-def _manifest(path: Path) -> dict[str, Any] | None:
-    return read_manifest(path, required=False)
+def artifact_io(path: Path, buckets: int = 10) -> tuple[ModelIO, Manifest | None]:
+    """The artifact's manifest and what it says about feeding it; defaults (``buckets`` score buckets) without one."""
+    manifest = read_manifest(path, required=False)
+    if manifest is None:
+        return ModelIO(score_buckets=tuple(range(1, buckets + 1))), None
+    return ModelIO.of_manifest(manifest), manifest
 
 
 class OnnxBackend(Backend):
-    name = "onnxruntime"
+    name = RuntimeName.ONNXRUNTIME
 
     def __init__(self, path: Path, threads: int | None = None):
         import onnxruntime as ort
@@ -206,10 +234,18 @@ class OnnxBackend(Backend):
                 f"{path}: expected one 4-D input (N, 3, H, W), got {[(i.name, i.shape) for i in inputs]}"
             )
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
-        super().__init__(path, _manifest(path) or _default_metadata(buckets=outputs[0].shape[-1] or 10))
+        super().__init__(path, *artifact_io(path, buckets=outputs[0].shape[-1] or 10))
 
     def _run(self, x):
         return self.session.run([self.output_name], {self.input_name: x})[0]
+
+    def interface(self) -> Interface:
+        i, o = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        details = {"layout": self.input_layout, "input": i.name, "input_shape": i.shape}
+        details.update(output=o.name, output_shape=o.shape)
+        symbolic = all(isinstance(i.shape[k], str) for k in (0, 2, 3))
+        dynamic = ("symbolic batch/height/width", "symbolic batch/height/width" if symbolic else i.shape)
+        return Interface(details, io_names=(i.name, o.name), dynamic=dynamic)
 
 
 def _tflite_interpreter():
@@ -228,7 +264,7 @@ def _tflite_interpreter():
 
 
 class TFLiteBackend(Backend):
-    name = "litert"
+    name = RuntimeName.LITERT
     input_layout = "NHWC"
 
     def __init__(self, path: Path, threads: int | None = None):
@@ -251,8 +287,9 @@ class TFLiteBackend(Backend):
             ) from None
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
+        self.shape_signature = [int(v) for v in self._in["shape_signature"]]
         self._shape: tuple | None = None
-        super().__init__(path, _manifest(path) or _default_metadata())
+        super().__init__(path, *artifact_io(path))
 
     def _run(self, x):
         nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
@@ -273,6 +310,11 @@ class TFLiteBackend(Backend):
             out = (out.astype(np.float32) - zero) * scale
         return out
 
+    def interface(self) -> Interface:
+        sig = self.shape_signature
+        details = {"layout": self.input_layout, "input_shape_signature": sig, "runtime": self.runtime}
+        return Interface(details, dynamic=([-1, -1, -1, 3], sig))
+
 
 def _read_package(path: Path) -> None:
     from aestheticnet.artifacts.coreml_package import CoreMLPackageError, read_spec
@@ -283,15 +325,15 @@ def _read_package(path: Path) -> None:
         raise ModelFileError(str(exc)) from None
 
 
-def _image_pixels(metadata: dict[str, Any], sample: np.ndarray) -> np.ndarray:
+def _image_pixels(manifest: Manifest, sample: np.ndarray) -> np.ndarray:
     """A normalised CHW sample back to the 0..255 RGB pixels an image-input package takes."""
-    mean = np.asarray(metadata["input"]["mean"], np.float32).reshape(3, 1, 1)
-    std = np.asarray(metadata["input"]["std"], np.float32).reshape(3, 1, 1)
+    mean = np.asarray(manifest.input.mean, np.float32).reshape(3, 1, 1)
+    std = np.asarray(manifest.input.std, np.float32).reshape(3, 1, 1)
     return (sample * std + mean) * 255.0
 
 
 class CoreMLBackend(Backend):
-    name = "coreml"
+    name = RuntimeName.COREML
 
     def __init__(self, path: Path, threads: int | None = None):
         _read_package(path)
@@ -303,8 +345,8 @@ class CoreMLBackend(Backend):
         import coremltools as ct  # pragma: no cover - macOS only
 
         self.model = ct.models.MLModel(str(path))  # pragma: no cover
-        super().__init__(path, _manifest(path) or _default_metadata())  # pragma: no cover
-        self.kind = self.metadata.get("input", {}).get("kind", "tensor")  # pragma: no cover
+        super().__init__(path, *artifact_io(path))  # pragma: no cover
+        self.kind = self.manifest.input.kind if self.manifest else "tensor"  # pragma: no cover
 
     def _run(self, x):  # pragma: no cover - macOS only
         if self.kind == "image":
@@ -312,7 +354,7 @@ class CoreMLBackend(Backend):
 
             rows = []
             for sample in x:
-                pixels = np.clip(np.round(_image_pixels(self.metadata, sample)), 0, 255).astype(np.uint8)
+                pixels = np.clip(np.round(_image_pixels(self.manifest, sample)), 0, 255).astype(np.uint8)
                 rows.append(
                     self.model.predict({INPUT_NAME: Image.fromarray(pixels.transpose(1, 2, 0))})[OUTPUT_NAME][0]
                 )
@@ -326,7 +368,7 @@ class MilBackend(Backend):
     An image-input package gets the float pixels ``(x * std + mean) * 255`` one image at a time, not rounded to
     8 bits: the program's own scale and bias are checked, not the quantisation of a camera frame."""
 
-    name = "mil-evaluator"
+    name = RuntimeName.MIL_EVALUATOR
 
     def __init__(self, path: Path, threads: int | None = None):
         from aestheticnet.artifacts.coreml_package import CoreMLPackageError
@@ -340,12 +382,12 @@ class MilBackend(Backend):
         # One thread unless told: the evaluator issues hundreds of small kernels per image, and torch's OpenMP
         # workers spin-wait between them, which on a busy machine made a verify run several times slower.
         self.threads = int(threads) if threads else 1
-        super().__init__(path, _manifest(path) or _default_metadata())
-        self.kind = self.metadata.get("input", {}).get("kind", "tensor")
+        super().__init__(path, *artifact_io(path))
+        self.kind = self.manifest.input.kind if self.manifest else "tensor"
 
     def _run(self, x):
         with _torch_threads(self.threads):
             if self.kind == "image":
-                pixels = [_image_pixels(self.metadata, sample)[None] for sample in x]
+                pixels = [_image_pixels(self.manifest, sample)[None] for sample in x]
                 return np.concatenate([self.program.run({INPUT_NAME: p})[OUTPUT_NAME] for p in pixels])
             return self.program.run({INPUT_NAME: x})[OUTPUT_NAME]

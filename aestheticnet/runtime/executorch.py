@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aestheticnet.runtime.backends import Backend, InputError, ModelFileError, _default_metadata, _manifest
+from aestheticnet.runtime.backends import Backend, InputError, ModelFileError, artifact_io
+from aestheticnet.runtime_names import RuntimeName
 
 __all__ = ["ExecuTorchBackend"]
 
@@ -17,7 +18,7 @@ class ExecuTorchBackend(Backend):
     """A ``.pte`` program through ExecuTorch's Python runtime. Its input memory is planned for the exported upper
     bounds (the manifest's ``input.dynamic``), so a batch or size beyond them is refused here, naming the bounds."""
 
-    name = "executorch"
+    name = RuntimeName.EXECUTORCH
 
     def __init__(self, path: Path, threads: int | None = None):
         data = path.read_bytes()[:8]
@@ -37,12 +38,12 @@ class ExecuTorchBackend(Backend):
             ) from None
         if threads:
             _set_xnnpack_threads(int(threads))
-        self.runtime = "executorch"
-        super().__init__(path, _manifest(path) or _default_metadata())
+        self.runtime = RuntimeName.EXECUTORCH.value
+        super().__init__(path, *artifact_io(path))
 
     def check_input(self, batch) -> np.ndarray:
         x = super().check_input(batch)
-        bounds = self.metadata.get("input", {}).get("dynamic") or {}
+        bounds = (self.manifest.input.dynamic if self.manifest else None) or {}
         for axis, name in ((0, "batch"), (2, "height"), (3, "width")):
             lo, hi = bounds.get(name, (None, None))
             if hi is not None and not lo <= x.shape[axis] <= hi:

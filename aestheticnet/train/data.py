@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from aestheticnet.configs import problems_of, raise_problems
 from aestheticnet.data.base import AestheticDataset
-from aestheticnet.data.detect import detect_format, open_dataset
+from aestheticnet.data.detect import FORMATS, detect_format, open_dataset
 from aestheticnet.data.preprocess import Preprocess
 from aestheticnet.data.sampler import ShapeBucketBatchSampler
 from aestheticnet.models.registry import get_entry
 
-__all__ = ["preprocess_for", "open_split", "make_loader", "predict", "split_ids", "split_options"]
+__all__ = ["SplitOptions", "make_loader", "open_split", "predict", "preprocess_for", "split_ids", "split_options"]
 
 
 def preprocess_for(
@@ -39,35 +42,59 @@ def preprocess_for(
     return Preprocess.from_dict(spec)
 
 
+@dataclass(frozen=True)
+class SplitOptions:
+    """How a run divides its dataset: the same options give the same train and validation images.
+
+    Args:
+        seed: the split (and augmentation) seed.
+        val_fraction: validation share when the dataset has no official split.
+        data_format: force a loader (one of ``data.detect.FORMATS``) instead of detecting it.
+        group_by: AVA's split grouping (``"id"`` or ``"challenge"``); other formats ignore it.
+        csv_columns: a generic CSV's column keywords (``path_column``, ``vote_columns``, ``mean_column``).
+    """
+
+    seed: int
+    val_fraction: float
+    data_format: str | None = None
+    group_by: str | None = None
+    csv_columns: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        raise_problems(
+            self,
+            problems_of(
+                [
+                    (0.0 <= self.val_fraction < 1.0, f"val_fraction={self.val_fraction} (need 0 <= f < 1)"),
+                    (
+                        not self.data_format or self.data_format.lower() in FORMATS,
+                        f"data_format={self.data_format!r} (need one of {FORMATS}, or None to detect it)",
+                    ),
+                ]
+            ),
+        )
+
+
 def open_split(
-    data: str,
-    split: str,
-    preprocess: Preprocess,
-    *,
-    train: bool,
-    seed: int,
-    val_fraction: float,
-    data_format: str | None = None,
-    group_by: str | None = None,
-    max_items: int | None = None,
-    csv_columns: dict[str, Any] | None = None,
+    data: str, split: str, preprocess: Preprocess, options: SplitOptions, *, train: bool, max_items: int | None = None
 ) -> AestheticDataset:
+    """The ``split`` of ``data`` as ``options`` divide it; ``max_items`` keeps the first items only."""
     if not data:
         raise ValueError("no dataset given: pass --data DIR (AVA, TID2013 or CSV; `aestheticnet data synth` makes one)")
-    fmt = data_format or detect_format(data)[0]
+    fmt = options.data_format or detect_format(data)[0]
     kwargs: dict[str, Any] = {
         "split": split,
         "preprocess": preprocess,
         "train": train,
-        "seed": seed,
-        "val_fraction": val_fraction,
+        "seed": options.seed,
+        "val_fraction": options.val_fraction,
     }
-    if data_format:
-        kwargs["format"] = data_format
-    if group_by and fmt == "ava":
-        kwargs["group_by"] = group_by
+    if options.data_format:
+        kwargs["format"] = options.data_format
+    if options.group_by and fmt == "ava":
+        kwargs["group_by"] = options.group_by
     if fmt == "csv":
-        kwargs.update(csv_columns or {})
+        kwargs.update(options.csv_columns)
     ds = open_dataset(data, **kwargs)
     if max_items is not None and len(ds) > max_items:
         ds.records = ds.records[:max_items]
@@ -76,15 +103,15 @@ def open_split(
     return ds
 
 
-def split_options(train_config: dict[str, Any]) -> dict[str, Any]:
-    """The :func:`open_split` keywords that reproduce the split of a run with ``train_config`` (its saved dict)."""
-    return {
-        "seed": int(train_config.get("seed", 0)),
-        "val_fraction": float(train_config.get("val_fraction", 0.2)),
-        "data_format": train_config.get("data_format"),
-        "group_by": train_config.get("group_by"),
-        "csv_columns": csv_columns(train_config),
-    }
+def split_options(train_config: dict[str, Any]) -> SplitOptions:
+    """The :class:`SplitOptions` that reproduce the split of a run with ``train_config`` (its saved dict)."""
+    return SplitOptions(
+        seed=int(train_config.get("seed", 0)),
+        val_fraction=float(train_config.get("val_fraction", 0.2)),
+        data_format=train_config.get("data_format"),
+        group_by=train_config.get("group_by"),
+        csv_columns=csv_columns(train_config),
+    )
 
 
 def csv_columns(train_config: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +122,7 @@ def csv_columns(train_config: dict[str, Any]) -> dict[str, Any]:
 def split_ids(data: str, train_config: dict[str, Any], split: str = "val") -> set[str]:
     """Image ids of ``split`` of ``data`` as a training run with ``train_config`` (its saved dict) split it."""
     preprocess = preprocess_for(train_config.get("variant", "aestheticnet_star"))
-    ds = open_split(data, split, preprocess, train=False, **split_options(train_config))
+    ds = open_split(data, split, preprocess, split_options(train_config), train=False)
     return {record.id for record in ds.records}
 
 

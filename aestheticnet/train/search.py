@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from aestheticnet.distributed import DistContext, init_distributed
@@ -95,19 +95,7 @@ def run_search(
 
 
 def _search(config, data, out: Path, ctx: DistContext, resume, max_epochs, progress, dataset_kwargs) -> SearchResult:
-    state_path = out / STATE_FILE
-    saved: dict[str, Any] | None = None
-    if resume:
-        if not state_path.is_file():
-            raise FileNotFoundError(f"search --resume: no checkpoint {state_path}; run without --resume to start")
-        saved = load_state(state_path, StateKind.SEARCH)
-        diffs = [k for k in SearchConfig.from_dict(saved["config"]).differences(config) if k not in _RESUME_FREE]
-        if diffs:
-            raise ValueError(f"search --resume: the config differs from the checkpoint's in {diffs}; {state_path}")
-    elif state_path.exists():
-        raise ValueError(
-            f"{out} already holds a search ({STATE_FILE}); pass --resume to continue it or use another --out"
-        )
+    saved = _saved_state(config, out, resume)
     costs = None
     if config.latency_table is not None:  # read before any data, so a bad table fails first
         costs = load_edge_costs(config.latency_table)
@@ -115,40 +103,8 @@ def _search(config, data, out: Path, ctx: DistContext, resume, max_epochs, progr
     if ctx.is_main:
         atomic_write_json(out / "search_config.json", config.to_dict())
 
-    proxy = open_proxy_data(
-        data,
-        resolution=config.resolution,
-        proxy_fraction=config.proxy_fraction,
-        weight_fraction=config.weight_fraction,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        split=config.data_split,
-        augment=config.augment,
-        multiple=config.input_multiple,
-        workers=config.workers,
-        rank=ctx.rank,
-        world_size=ctx.world_size,
-        **(dataset_kwargs or {}),
-    )
-    if saved is None:
-        pos = {
-            "stage": 0,
-            "epoch": 0,
-            "active_normal": full_space(config.steps),
-            "active_reduce": full_space(config.steps),
-            "history": [],
-            "stages": [],
-            "genotype": None,
-        }
-    else:
-        pos = {k: saved[k] for k in ("stage", "epoch", "active_normal", "active_reduce", "history", "stages")}
-        pos["genotype"] = saved.get("genotype")
-        if saved.get("world_size", 1) != ctx.world_size:
-            log.warning(
-                "resuming with %d processes, the checkpoint was written by %d",
-                ctx.world_size,
-                saved.get("world_size", 1),
-            )
+    proxy = open_proxy_data(data, config, rank=ctx.rank, world_size=ctx.world_size, **(dataset_kwargs or {}))
+    pos = _start_position(config, saved, ctx)
     log.info("search data: %s", proxy.describe())
     run = _Run(config, ctx, out, proxy, pos, progress, costs)
     finished = run.loop(saved, max_epochs)
@@ -159,6 +115,88 @@ def _search(config, data, out: Path, ctx: DistContext, resume, max_epochs, progr
         log.info("genotype written to %s", out / "genotype.json")
     latency = pos["stages"][-1].get("latency") if pos["stages"] else None
     return SearchResult(out, finished, genotype, pos["stage"], pos["epoch"], pos["history"], latency)
+
+
+def _saved_state(config: SearchConfig, out: Path, resume: bool) -> dict[str, Any] | None:
+    """The checkpoint to resume from (None when starting); refuses a resume without one, or with another config,
+    and a fresh start over an existing search."""
+    state_path = out / STATE_FILE
+    if not resume:
+        if state_path.exists():
+            raise ValueError(
+                f"{out} already holds a search ({STATE_FILE}); pass --resume to continue it or use another --out"
+            )
+        return None
+    if not state_path.is_file():
+        raise FileNotFoundError(f"search --resume: no checkpoint {state_path}; run without --resume to start")
+    saved = load_state(state_path, StateKind.SEARCH)
+    diffs = [k for k in SearchConfig.from_dict(saved["config"]).differences(config) if k not in _RESUME_FREE]
+    if diffs:
+        raise ValueError(f"search --resume: the config differs from the checkpoint's in {diffs}; {state_path}")
+    return saved
+
+
+def _start_position(config: SearchConfig, saved: dict[str, Any] | None, ctx: DistContext) -> dict[str, Any]:
+    """Where the search starts: stage, epoch, active ops, history and genotype (the checkpoint's when resuming)."""
+    if saved is None:
+        return {
+            "stage": 0,
+            "epoch": 0,
+            "active_normal": full_space(config.steps),
+            "active_reduce": full_space(config.steps),
+            "history": [],
+            "stages": [],
+            "genotype": None,
+        }
+    pos = {k: saved[k] for k in ("stage", "epoch", "active_normal", "active_reduce", "history", "stages")}
+    pos["genotype"] = saved.get("genotype")
+    if saved.get("world_size", 1) != ctx.world_size:
+        log.warning(
+            "resuming with %d processes, the checkpoint was written by %d",
+            ctx.world_size,
+            saved.get("world_size", 1),
+        )
+    return pos
+
+
+@dataclass
+class _Tally:
+    """What one epoch's steps did: the losses, the images seen, and the step running now (for error messages)."""
+
+    losses: list[float] = field(default_factory=list)
+    arch_losses: list[float] = field(default_factory=list)
+    images: int = 0
+    step: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def summary(self, world_size: int) -> dict[str, Any]:
+        """The epoch record's step counts, mean losses and throughput (all processes' images) up to now."""
+        seconds = time.perf_counter() - self.started
+        return {
+            "steps": len(self.losses),
+            "loss": sum(self.losses) / max(1, len(self.losses)),
+            "arch_loss": sum(self.arch_losses) / len(self.arch_losses) if self.arch_losses else None,
+            "seconds": seconds,
+            "images_per_s": self.images * world_size / seconds if seconds > 0 else None,
+        }
+
+
+class _ArchBatches:
+    """The architecture batches of one epoch; the architecture split is smaller than the weight split, so when it
+    runs out it is gone round again, reshuffled."""
+
+    def __init__(self, loader: DataLoader, epoch: int) -> None:
+        self.loader, self.epoch, self.cycle = loader, epoch, 0
+        self.batches = iter(loader)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        try:
+            return next(self.batches)
+        except StopIteration:
+            self.cycle += 1
+            self.loader.batch_sampler.set_epoch(self.epoch + 1000 * self.cycle)
+            self.batches = iter(self.loader)
+            return next(self.batches)
 
 
 class _Run:
@@ -214,48 +252,19 @@ class _Run:
 
     def _epoch(self, model: SearchNetwork, opt_w, opt_a, sched, stage: int, epoch: int) -> None:
         cfg, spec, ctx = self.config, self.config.stages[stage], self.ctx
-        global_epoch = sum(s.epochs for s in cfg.stages[:stage]) + epoch
         model.train()
         skip_dropout = spec.skip_dropout_at(epoch, cfg.skip_dropout_decay, cfg.skip_dropout_scale)
         model.set_skip_dropout(skip_dropout)
         train_arch = spec.trains_arch(epoch)
         lr = opt_w.param_groups[0]["lr"]
-        step_no = [0]
+        tally = _Tally()
         stepper = BilevelStepper(
-            cfg, model, opt_w, opt_a, ctx, lambda: self.where(stage, epoch, step_no[0]), self.latency
+            cfg, model, opt_w, opt_a, ctx, lambda: self.where(stage, epoch, tally.step), self.latency
         )
-        weight_loader, arch_loader = self.proxy.loaders(stage, epoch, global_epoch)
-        arch_iter, cycle = iter(arch_loader) if train_arch else None, 0
-        label = f"stage {stage + 1}/{len(cfg.stages)} epoch {epoch + 1}/{spec.epochs}"
-        bar = tqdm(
-            weight_loader,
-            desc=label + (" (arch)" if train_arch else " (warm-up)"),
-            leave=False,
-            disable=not (self.progress and ctx.is_main),
-            dynamic_ncols=True,
-        )
-        losses, arch_losses, images, t0 = [], [], 0, time.perf_counter()
-        for step, (x, y, _) in enumerate(bar):
-            step_no[0] = step
-            x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
-            if train_arch:
-                try:
-                    xa, ya, _ = next(arch_iter)
-                except StopIteration:  # the architecture split is smaller: go round it again, reshuffled
-                    cycle += 1
-                    arch_loader.batch_sampler.set_epoch(epoch + 1000 * cycle)
-                    arch_iter = iter(arch_loader)
-                    xa, ya, _ = next(arch_iter)
-                xa, ya = xa.to(ctx.device, non_blocking=True), ya.to(ctx.device, non_blocking=True)
-                arch_losses.append(stepper.arch_step(xa, ya, x, y, lr))
-            losses.append(stepper.weight_step(x, y))
-            images += x.shape[0]
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        bar.close()
+        self._steps(stepper, tally, stage, epoch, train_arch, lr)
         sched.step()
         if not ctx.all_finite([p.detach() for p in model.parameters()]):
             raise SearchDivergedError(f"non-finite network or architecture weights {self.where(stage, epoch)}")
-        seconds = time.perf_counter() - t0
         record = {
             "stage": stage + 1,
             "epoch": epoch + 1,
@@ -263,23 +272,49 @@ class _Run:
             "arch": train_arch,
             "lr": lr,
             "skip_dropout": skip_dropout,
-            "steps": len(losses),
-            "loss": sum(losses) / max(1, len(losses)),
-            "arch_loss": sum(arch_losses) / len(arch_losses) if arch_losses else None,
-            "seconds": seconds,
-            "images_per_s": images * ctx.world_size / seconds if seconds > 0 else None,
+            **tally.summary(ctx.world_size),
         }
         if self.latency is not None:
             record["expected_ms"] = self._expected_ms(model)
         self.pos["history"].append(record)
         log.info(
             "%s: loss %.4f%s%s, %.1f s",
-            label,
+            self._label(stage, epoch),
             record["loss"],
-            f", arch loss {record['arch_loss']:.4f}" if arch_losses else "",
+            f", arch loss {record['arch_loss']:.4f}" if record["arch_loss"] is not None else "",
             f", expected {record['expected_ms']:.2f} ms" if "expected_ms" in record else "",
-            seconds,
+            record["seconds"],
         )
+
+    def _steps(
+        self, stepper: BilevelStepper, tally: _Tally, stage: int, epoch: int, train_arch: bool, lr: float
+    ) -> None:
+        """One pass over the weight batches: an architecture step before each weight step when ``train_arch``."""
+        device = self.ctx.device
+        global_epoch = sum(s.epochs for s in self.config.stages[:stage]) + epoch
+        weight_loader, arch_loader = self.proxy.loaders(stage, epoch, global_epoch)
+        arch_batches = _ArchBatches(arch_loader, epoch) if train_arch else None
+        bar = tqdm(
+            weight_loader,
+            desc=self._label(stage, epoch) + (" (arch)" if train_arch else " (warm-up)"),
+            leave=False,
+            disable=not (self.progress and self.ctx.is_main),
+            dynamic_ncols=True,
+        )
+        for step, (x, y, _) in enumerate(bar):
+            tally.step = step
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if arch_batches is not None:
+                xa, ya, _ = arch_batches.next()
+                xa, ya = xa.to(device, non_blocking=True), ya.to(device, non_blocking=True)
+                tally.arch_losses.append(stepper.arch_step(xa, ya, x, y, lr))
+            tally.losses.append(stepper.weight_step(x, y))
+            tally.images += x.shape[0]
+            bar.set_postfix(loss=f"{tally.losses[-1]:.4f}")
+        bar.close()
+
+    def _label(self, stage: int, epoch: int) -> str:
+        return f"stage {stage + 1}/{len(self.config.stages)} epoch {epoch + 1}/{self.config.stages[stage].epochs}"
 
     def _expected_ms(self, model: SearchNetwork) -> float:
         with torch.no_grad():

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from aestheticnet.data.preprocess import Preprocess
 from aestheticnet.data.detect import open_dataset
+from aestheticnet.data.preprocess import Preprocess
 from aestheticnet.data.sampler import ShapeBucketBatchSampler
+from aestheticnet.nas.strategy import SearchConfig
 
 __all__ = ["ProxyData", "proxy_indices", "open_proxy_data"]
 
@@ -91,33 +92,36 @@ class ProxyData:
 
 def open_proxy_data(
     data: str | os.PathLike | Dataset,
+    config: SearchConfig,
     *,
-    resolution: int,
-    proxy_fraction: float,
-    weight_fraction: float,
-    batch_size: int,
-    seed: int = 0,
-    split: str = "train",
-    augment: bool = True,
-    multiple: int = 32,
-    workers: int = 0,
     rank: int = 0,
     world_size: int = 1,
     **dataset_kwargs: Any,
 ) -> ProxyData:
-    """Open ``data`` (a dataset folder/file for ``open_dataset``, or a Dataset) at a fixed square resolution.
+    """Open ``data`` (a dataset folder/file for ``open_dataset``, or a Dataset) as ``config``'s proxy data.
 
-    ``multiple`` is the network's input multiple (the resolution must be one); ``dataset_kwargs`` go to
-    ``open_dataset`` (``format=``, ``val_fraction=``, ...).
+    From ``config``: the fixed square ``resolution`` (a multiple of its ``input_multiple``), ``data_split``,
+    ``augment``, ``seed``, ``proxy_fraction``, ``weight_fraction``, ``batch_size`` and ``workers``. ``rank`` and
+    ``world_size`` pick this process's share of the batches; ``dataset_kwargs`` go to ``open_dataset``
+    (``format=``, ``val_fraction=``, ...).
     """
     if isinstance(data, Dataset):
         dataset = data
     else:
-        preprocess = Preprocess(policy="fixed", size=resolution, multiple=multiple)
-        dataset = open_dataset(data, split=split, preprocess=preprocess, train=augment, seed=seed, **dataset_kwargs)
+        preprocess = Preprocess(policy="fixed", size=config.resolution, multiple=config.input_multiple)
+        dataset = open_dataset(
+            data,
+            split=config.data_split,
+            preprocess=preprocess,
+            train=config.augment,
+            seed=config.seed,
+            **dataset_kwargs,
+        )
     n = len(dataset)
-    weight, arch = proxy_indices(n, proxy_fraction, weight_fraction, seed)
+    weight, arch = proxy_indices(n, config.proxy_fraction, config.weight_fraction, config.seed)
     num_buckets = getattr(dataset, "num_buckets", None)
     if num_buckets is None:
         num_buckets = int(dataset[0][1].shape[-1])
-    return ProxyData(dataset, weight, arch, int(num_buckets), batch_size, workers, seed, rank, world_size)
+    return ProxyData(
+        dataset, weight, arch, int(num_buckets), config.batch_size, config.workers, config.seed, rank, world_size
+    )

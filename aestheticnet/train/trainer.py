@@ -170,12 +170,12 @@ class _TrainingRun:
         self.preprocess: Preprocess = preprocess_for(
             cfg.variant, cfg.image_size, cfg.max_side, cfg.policy, cfg.train_crop
         )
-        split_kw = split_options(cfg.to_dict())
+        splitting = split_options(cfg.to_dict())
         self.train_ds: AestheticDataset = open_split(
-            cfg.data, "train", self.preprocess, train=True, max_items=cfg.max_train_items, **split_kw
+            cfg.data, "train", self.preprocess, splitting, train=True, max_items=cfg.max_train_items
         )
         self.val_ds: AestheticDataset = open_split(
-            cfg.data, "val", self.preprocess, train=False, max_items=cfg.max_val_items, **split_kw
+            cfg.data, "val", self.preprocess, splitting, train=False, max_items=cfg.max_val_items
         )
         self.model = _build_model(cfg, self.train_ds.num_buckets).to(ctx.device)
         self.average = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None

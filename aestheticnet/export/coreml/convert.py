@@ -29,20 +29,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME, SPECS, Format, Precision
+from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME, SPECS, Format, Manifest, Precision
 from aestheticnet.artifacts.embedded import coreml_entries
 from aestheticnet.artifacts.files import atomic_dir, failure_text, quiet_fds, scratch_dir
 from aestheticnet.export.dynamic import DynamicSpec, example_input
 from aestheticnet.export.errors import ExportError
 from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
-from aestheticnet.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from aestheticnet.export.options import CoreMLInput, CoreMLOptions
 
-__all__ = ["COREML_INPUT_KINDS", "COREML_SHAPE_MODES", "DEFAULT_ENUMERATED", "convert_coreml", "quantize_weights"]
-
-COREML_SHAPE_MODES = ("range", "enumerated")
-COREML_INPUT_KINDS = ("tensor", "image")
-# (H, W) sizes for EnumeratedShapes: square and both 4:3 orientations at the training size and one up.
-DEFAULT_ENUMERATED = ((224, 224), (224, 288), (288, 224), (256, 256), (320, 256), (256, 320), (384, 512), (512, 384))
+__all__ = ["convert_checkpoint_coreml", "convert_coreml", "quantize_weights"]
 
 
 def _image_program(prepared: torch.nn.Module, std, spec: DynamicSpec, example_size):
@@ -62,33 +57,21 @@ def _image_program(prepared: torch.nn.Module, std, spec: DynamicSpec, example_si
 def convert_coreml(
     prepared: torch.nn.Module,
     path: str | Path,
+    precision: Precision,
+    options: CoreMLOptions,
     *,
-    precision: str = "fp32",
-    shapes: str = "range",
-    input_kind: str = "tensor",
-    mean=IMAGENET_MEAN,
-    std=IMAGENET_STD,
-    spec: DynamicSpec = DynamicSpec(),  # noqa: B008
-    enumerated=DEFAULT_ENUMERATED,
-    example_size: tuple[int, int] = (224, 224),
     traced=None,
-    metadata: dict[str, Any] | None = None,
+    metadata: Manifest | None = None,
+    example_size: tuple[int, int] = (224, 224),
     quiet: bool = True,
-    recipe: Int8Recipe | dict | None = None,
 ) -> dict[str, Any]:
     """Write ``path`` (an ``.mlpackage`` directory) atomically; returns timings and the input description."""
-    offered = [p.value for p in SPECS[Format.COREML].precisions]
+    precision = Precision(precision)
+    offered = SPECS[Format.COREML].precisions
     if precision not in offered:
-        expected = f"{', '.join(offered[:-1])} or {offered[-1]}"
-        raise ExportError(f"CoreML precision {precision!r} unknown; expected {expected}")
-    recipe = Int8Recipe(**recipe) if isinstance(recipe, dict) else recipe or DEFAULT_RECIPE
-    if shapes not in COREML_SHAPE_MODES:
-        raise ExportError(f"CoreML shapes={shapes!r}; expected one of {', '.join(COREML_SHAPE_MODES)}")
-    if input_kind not in COREML_INPUT_KINDS:
-        raise ExportError(f"CoreML input={input_kind!r}; expected one of {', '.join(COREML_INPUT_KINDS)}")
-    bad = [hw for hw in enumerated if hw[0] % spec.multiple or hw[1] % spec.multiple]
-    if shapes == "enumerated" and bad:
-        raise ExportError(f"enumerated sizes {bad} are not multiples of {spec.multiple}")
+        expected = ", ".join(p.value for p in offered)
+        raise ExportError(f"CoreML precision {precision.value!r} unknown; expected one of {expected}")
+    input_kind, recipe = options.input_kind, options.recipe
     path = Path(path)
     seconds: dict[str, float] = {}
     with scratch_dir(prefix="aestheticnet-coreml-") as tmp:
@@ -101,20 +84,10 @@ def convert_coreml(
 
                 seconds["import_coremltools"] = round(time.perf_counter() - t0, 3)
                 t0 = time.perf_counter()
-                if input_kind == "image":
-                    program = _image_program(prepared, std, spec, example_size)
-                elif traced is not None and traced.program is not None:
-                    program = traced.program
-                elif traced is not None:
-                    program = traced.raw.run_decompositions({})
-                else:
-                    from aestheticnet.export.prepare import trace
-
-                    traced = trace(prepared, spec, example_size)
-                    program = traced.program if traced.program is not None else traced.raw.run_decompositions({})
+                program = _program(prepared, options, traced, example_size)
                 seconds["trace"] = round(time.perf_counter() - t0, 3)
                 t0 = time.perf_counter()
-                ct_input, described = _input(ct, shapes, input_kind, mean, spec, enumerated, example_size)
+                ct_input, described = _input(ct, options, example_size)
                 model = ct.convert(
                     program,
                     convert_to="mlprogram",
@@ -173,7 +146,19 @@ def quantize_weights(model, recipe: Int8Recipe = DEFAULT_RECIPE):
     return cto.linear_quantize_weights(model, config)
 
 
-def _input(ct, shapes: str, input_kind: str, mean, spec: DynamicSpec, enumerated, example_size):
+def _program(prepared: torch.nn.Module, options: CoreMLOptions, traced, example_size: tuple[int, int]):
+    """The decomposed ``torch.export`` program to convert: the shared trace's when there is one."""
+    if options.input_kind == CoreMLInput.IMAGE:
+        return _image_program(prepared, options.std, options.spec, example_size)
+    if traced is None:
+        from aestheticnet.export.prepare import trace
+
+        traced = trace(prepared, options.spec, example_size)
+    return traced.program if traced.program is not None else traced.raw.run_decompositions({})
+
+
+def _input(ct, options: CoreMLOptions, example_size: tuple[int, int]):
+    shapes, input_kind, spec, enumerated = options.shapes, options.input_kind, options.spec, options.enumerated
     lo, hi = max(spec.multiple, spec.min_side), spec.max_side
     h0, w0 = example_size
     described: dict[str, Any] = {"kind": input_kind, "shapes": shapes}
@@ -184,7 +169,7 @@ def _input(ct, shapes: str, input_kind: str, mean, spec: DynamicSpec, enumerated
         else:
             shape = ct.EnumeratedShapes(shapes=[(1, 3, h, w) for h, w in enumerated], default=(1, 3, h0, w0))
             described["enumerated"] = [[1, 3, h, w] for h, w in enumerated]
-        scale, bias = 1.0 / 255.0, [-float(m) for m in mean]
+        scale, bias = 1.0 / 255.0, [-float(m) for m in options.mean]
         described.update(image_scale=scale, image_bias=bias, color_layout="RGB", std_folded_into_first_conv=True)
         return ct.ImageType(
             name=INPUT_NAME, shape=shape, scale=scale, bias=bias, color_layout=ct.colorlayout.RGB
@@ -206,7 +191,7 @@ def _input(ct, shapes: str, input_kind: str, mean, spec: DynamicSpec, enumerated
     return ct.TensorType(name=INPUT_NAME, shape=shape, dtype=np.float32), described
 
 
-def _describe(model, metadata: dict[str, Any] | None, input_kind: str) -> None:
+def _describe(model, metadata: Manifest | None, input_kind: str) -> None:
     model.short_description = "aestheticnet: distribution over aesthetic score buckets"
     model.input_description[INPUT_NAME] = (
         "RGB image (pixel buffer); normalisation is inside the model"
@@ -215,7 +200,7 @@ def _describe(model, metadata: dict[str, Any] | None, input_kind: str) -> None:
     )
     model.output_description[OUTPUT_NAME] = "float32 (batch, buckets): probabilities over scores 1..N"
     if metadata:
-        model.version = str(metadata.get("source", {}).get("package_version") or "")
+        model.version = str(metadata.source.package_version or "")
         user = model.user_defined_metadata
         for key, value in coreml_entries(metadata, input_kind).items():
             user[key] = value
@@ -223,23 +208,23 @@ def _describe(model, metadata: dict[str, Any] | None, input_kind: str) -> None:
 
 def convert_checkpoint_coreml(checkpoint: str, jobs: list[tuple[str, str, dict]], options: dict) -> dict[str, Any]:
     """Worker-process entry: load ``checkpoint``, prepare and trace it once, convert each ``(precision, path,
-    manifest)``. Returns per precision the result dict, or the error text (one failure does not stop the rest)."""
+    manifest)`` with the :class:`CoreMLOptions` of ``options`` (its JSON form). Returns per precision the result
+    dict, or the error text (one failure does not stop the rest)."""
     from aestheticnet.export.prepare import prepare_for_export, trace
     from aestheticnet.models import load
 
     cpu0 = time.process_time()
-    spec = options.get("spec")
-    if isinstance(spec, dict):  # through the worker's JSON job file
-        options = {**options, "spec": DynamicSpec(**spec)}
+    coreml = CoreMLOptions.from_json(options)
     prepared, _ = prepare_for_export(load(checkpoint))
     traced = None
-    if options.get("input_kind", "tensor") == "tensor":
-        traced = trace(prepared, options.get("spec") or DynamicSpec())
+    if coreml.input_kind == CoreMLInput.TENSOR:
+        traced = trace(prepared, coreml.spec)
     out: dict[str, Any] = {}
     shared = {f"shared_{k}": v for k, v in (traced.seconds if traced is not None else {}).items()}
     for precision, path, manifest in jobs:
         try:
-            result = convert_coreml(prepared, path, precision=precision, traced=traced, metadata=manifest, **options)
+            metadata = Manifest.from_json(manifest, f"the CoreML job for {path}")
+            result = convert_coreml(prepared, path, Precision(precision), coreml, traced=traced, metadata=metadata)
             result["seconds"].update(shared)  # the one trace is counted with the first precision only
             shared = {}
             out[precision] = result

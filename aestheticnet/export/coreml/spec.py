@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME
+from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME, Manifest
 from aestheticnet.artifacts.coreml_package import operations, read_spec
 from aestheticnet.artifacts.embedded import EMBED_KEY
 
@@ -106,7 +106,7 @@ def summarize_spec(path: str | Path) -> dict[str, Any]:
     }
 
 
-def check_spec(summary: dict[str, Any], manifest: dict[str, Any] | None) -> list[dict[str, Any]]:
+def check_spec(summary: dict[str, Any], manifest: Manifest | None) -> list[dict[str, Any]]:
     """Mismatches between a package's spec and what its manifest promises (empty list when all is well)."""
     problems: list[dict[str, Any]] = []
 
@@ -128,20 +128,20 @@ def check_spec(summary: dict[str, Any], manifest: dict[str, Any] | None) -> list
     if manifest is None or not summary["inputs"]:
         return problems
     feature = summary["inputs"][0]
-    kind = manifest["input"].get("kind", "tensor")
+    kind = manifest.input.kind
     if kind == "image":
         if feature["type"] != "imageType":
             bad("input type", "imageType", feature["type"])
         pre = feature.get("preprocessing", {})
-        scale, bias = manifest["input"].get("image_scale"), manifest["input"].get("image_bias")
+        scale, bias = manifest.input.extra.get("image_scale"), manifest.input.extra.get("image_bias")
         if pre.get("scale") is None or abs(pre["scale"][0] - scale) > 1e-6:
             bad("image scale", scale, pre.get("scale"))
         if pre.get("bias") is None or any(abs(a - b) > 1e-3 for a, b in zip(pre["bias"], bias)):
             bad("image bias", bias, pre.get("bias"))
     elif feature["type"] != "multiArrayType" or feature.get("dtype") != "FLOAT32":
         bad("input type", "multiArrayType FLOAT32", f"{feature['type']} {feature.get('dtype')}")
-    dynamic = manifest["input"].get("dynamic")
-    enumerated = manifest["input"].get("enumerated")
+    dynamic = manifest.input.dynamic
+    enumerated = manifest.input.extra.get("enumerated")
     if dynamic:
         want = [dynamic["height"], dynamic["width"]]
         if feature["type"] == "imageType":

@@ -101,7 +101,7 @@ def _quantized_modules(model: torch.nn.Module, recipe: Int8Recipe) -> list[str]:
     return names
 
 
-def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec: DynamicSpec, example_size):
+def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec: DynamicSpec):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -121,7 +121,7 @@ def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec
             for x in images:
                 observed(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(1, *x.shape[-3:]))
         converted = convert_pt2e(observed)
-    return export_program(converted, spec, example_size)
+    return export_program(converted, spec)
 
 
 def conversion_text(precision: Precision, recipe: Int8Recipe) -> str:
@@ -148,7 +148,6 @@ def convert_executorch(
     images: list[np.ndarray] | None = None,
     recipe: Int8Recipe = DEFAULT_RECIPE,
     manifest: dict[str, Any] | None = None,
-    example_size: tuple[int, int] = (224, 224),
     program=None,
 ) -> dict[str, float]:
     """Write ``path`` (a ``.pte`` file) atomically; returns the seconds of each step.
@@ -165,11 +164,11 @@ def convert_executorch(
     seconds: dict[str, float] = {}
     if program is None:
         t0 = time.perf_counter()
-        program = export_program(prepared, spec, example_size)
+        program = export_program(prepared, spec)
         seconds["torch_export"] = round(time.perf_counter() - t0, 3)
     if precision == Precision.INT8:
         t0 = time.perf_counter()
-        program = _quantize(prepared, program, list(images or []), recipe, spec, example_size)
+        program = _quantize(prepared, program, list(images or []), recipe, spec)
         seconds["quantize"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     constants = {EXECUTORCH_METHOD: flat_entries(manifest)[EMBED_KEY]} if manifest else None

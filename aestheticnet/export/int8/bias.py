@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aestheticnet.runtime.backends import Backend
+
 __all__ = ["logit_shift", "measured_shift"]
 
 
@@ -32,13 +34,12 @@ def logit_shift(reference: np.ndarray, quantized: np.ndarray, eps: float = 1e-12
     return (diff - diff.mean()).astype(np.float32)
 
 
-def measured_shift(reference: str | os.PathLike, quantized: str | os.PathLike, images: list[np.ndarray]):
-    """:func:`logit_shift` of two model files (any runtime backend: ``.onnx``, ``.tflite``) on NCHW images, run
+def measured_shift(backend: type[Backend], reference: str | os.PathLike, quantized: str | os.PathLike, images):
+    """:func:`logit_shift` of two model files that ``backend`` runs (the caller's own format), on NCHW images run
     one at a time (their sizes may differ)."""
-    from aestheticnet.runtime import load
 
     def run(path):
-        backend = load(Path(path))
-        return np.concatenate([backend.run(x[None] if x.ndim == 3 else x) for x in images])
+        model = backend(Path(path))
+        return np.concatenate([model.run(x[None] if x.ndim == 3 else x) for x in images])
 
     return logit_shift(run(reference), run(quantized))

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 
 from aestheticnet.artifacts import INPUT_NAME, OUTPUT_NAME
-from aestheticnet.artifacts.embedded import embed_onnx_metadata
 from aestheticnet.export.dynamic import DynamicSpec, example_input
 from aestheticnet.export.errors import ExportError
+from aestheticnet.export.options import OnnxExporter
 from aestheticnet.io import atomic_path
 
 __all__ = ["OnnxExport", "build_onnx", "export_onnx"]
@@ -75,30 +75,29 @@ def build_onnx(
     example_size: tuple[int, int] = (224, 224),
     spec: DynamicSpec = DynamicSpec(),  # noqa: B008
     simplify: bool = True,
-    exporter: str = "auto",
+    exporter: OnnxExporter = OnnxExporter.AUTO,
     traced=None,
-    metadata: dict[str, str] | None = None,
 ) -> OnnxExport:
-    """Export an already prepared model; see the module docstring. ``exporter``: auto, dynamo or torchscript."""
+    """Export an already prepared model; see the module docstring."""
     import onnx
 
     if opset < 18:
         raise ExportError(f"opset {opset} is too old for the dynamo exporter; use 18 or newer")
-    if exporter not in ("auto", "dynamo", "torchscript"):
-        raise ExportError(f"exporter={exporter!r}; expected auto, dynamo or torchscript")
+    if not isinstance(exporter, OnnxExporter):
+        raise ExportError(f"exporter={exporter!r}; expected one of {', '.join(repr(e) for e in OnnxExporter)}")
     path = Path(path)
     seconds: dict[str, float] = {}
     fallback_reason = None
     used = "dynamo"
     t0 = time.perf_counter()
-    if exporter == "torchscript":
+    if exporter == OnnxExporter.TORCHSCRIPT:
         used, fallback_reason = "torchscript", "requested"
         model = _torchscript(prepared, opset, example_size)
     else:
         try:
             model = _dynamo(prepared, opset, example_size, spec, traced)
         except Exception as exc:
-            if exporter == "dynamo":
+            if exporter == OnnxExporter.DYNAMO:
                 raise ExportError(f"the dynamo ONNX exporter failed: {type(exc).__name__}: {exc}") from exc
             used, fallback_reason = "torchscript", f"dynamo failed: {type(exc).__name__}: {str(exc)[:300]}"
             model = _torchscript(prepared, opset, example_size)
@@ -115,8 +114,6 @@ def build_onnx(
         seconds["onnxsim"] = round(time.perf_counter() - t0, 3)
     dims = dynamic_dims(model)
     _check_dynamic(dims, path)
-    if metadata:
-        embed_onnx_metadata(model, metadata)
     onnx.checker.check_model(model)
     with atomic_path(path) as tmp:
         onnx.save(model, str(tmp))

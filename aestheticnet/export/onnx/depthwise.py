@@ -26,7 +26,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from aestheticnet.export.onnx.graph import node_attribute as _attr, onnx_maps
+from aestheticnet.export.onnx.graph import node_attribute as _attr
+from aestheticnet.export.onnx.graph import onnx_maps
 
 __all__ = ["pad_depthwise_channels"]
 

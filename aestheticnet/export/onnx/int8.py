@@ -48,15 +48,12 @@ def quantize_int8(
 ) -> Path:
     """Write the int8 model of the fp32 ONNX file ``src`` to ``dst`` (atomically), calibrated on ``calibration``."""
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from aestheticnet.export.int8.bias import measured_shift
     from aestheticnet.export.int8.equalize import equalize_activation_ranges
-    from aestheticnet.export.onnx.graph import float_nodes, shift_onnx_head
-    from aestheticnet.export.onnx.depthwise import pad_depthwise_channels
-    from aestheticnet.export.onnx.relu import quantised_relus_as_leaky_relu
-    from aestheticnet.export.onnx.uint8 import uint8_activations
+    from aestheticnet.export.onnx.graph import shift_onnx_head
+    from aestheticnet.runtime.backends import OnnxBackend
 
     if not calibration:
         raise ExportError("int8 quantisation needs calibration images; pass --data DIR (or calibration arrays)")
@@ -72,34 +69,52 @@ def quantize_int8(
             equalize_activation_ranges(prepared, calibration, cap=recipe.equalize_cap)
         onnx.save(prepared, str(pre))
         out = tmp / "int8.onnx"
-        quantize_static(
-            str(pre),
-            str(out),
-            calibration_reader(calibration),
-            quant_format=QuantFormat.QDQ,
-            per_channel=recipe.per_channel_weights,
-            reduce_range=recipe.onnx_weight_bits == 7,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=float_nodes(prepared, recipe),
-            extra_options={
-                "ActivationSymmetric": recipe.symmetric_activations,
-                "WeightSymmetric": recipe.symmetric_weights,
-            },
-        )
+        _quantize_static(pre, out, prepared, calibration, recipe)
         model = onnx.load(str(out))
-        # Before the bias is measured: the shift is measured on the final graph.
-        if recipe.onnx_uint8_activations:
-            uint8_activations(model)
-        if recipe.onnx_relu_as_leaky_relu:
-            quantised_relus_as_leaky_relu(model)
-        if recipe.onnx_depthwise_channel_multiple > 1:
-            pad_depthwise_channels(model, recipe.onnx_depthwise_channel_multiple)
+        _integer_graph_rewrites(model, recipe)
         onnx.save(model, str(out))
         if recipe.bias_correction:  # measured on the calibration images
-            shift_onnx_head(model, measured_shift(src, out, calibration))
+            shift_onnx_head(model, measured_shift(OnnxBackend, src, out, calibration))
         if metadata:
             embed_onnx_metadata(model, metadata)
         with atomic_path(dst) as final:
             onnx.save(model, str(final))
     return Path(dst)
+
+
+def _quantize_static(pre: Path, out: Path, prepared, calibration: list[np.ndarray], recipe: Int8Recipe) -> None:
+    """onnxruntime's static QDQ quantisation of ``pre`` as the recipe says, the recipe's float nodes left out."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from aestheticnet.export.onnx.graph import float_nodes
+
+    quantize_static(
+        str(pre),
+        str(out),
+        calibration_reader(calibration),
+        quant_format=QuantFormat.QDQ,
+        per_channel=recipe.per_channel_weights,
+        reduce_range=recipe.onnx_weight_bits == 7,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=float_nodes(prepared, recipe),
+        extra_options={
+            "ActivationSymmetric": recipe.symmetric_activations,
+            "WeightSymmetric": recipe.symmetric_weights,
+        },
+    )
+
+
+def _integer_graph_rewrites(model, recipe: Int8Recipe) -> None:
+    """The recipe's rewrites of the quantised graph; before the bias is measured, which is measured on the final
+    graph."""
+    from aestheticnet.export.onnx.depthwise import pad_depthwise_channels
+    from aestheticnet.export.onnx.relu import quantised_relus_as_leaky_relu
+    from aestheticnet.export.onnx.uint8 import uint8_activations
+
+    if recipe.onnx_uint8_activations:
+        uint8_activations(model)
+    if recipe.onnx_relu_as_leaky_relu:
+        quantised_relus_as_leaky_relu(model)
+    if recipe.onnx_depthwise_channel_multiple > 1:
+        pad_depthwise_channels(model, recipe.onnx_depthwise_channel_multiple)

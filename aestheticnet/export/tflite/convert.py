@@ -39,7 +39,7 @@ from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
 from aestheticnet.export.tflite.rewrites import redilate
 from aestheticnet.io import atomic_path
 
-__all__ = ["TFLITE_PRECISIONS", "convert_tflite"]
+__all__ = ["TFLITE_PRECISIONS", "convert_tflite", "convert_tflite_job"]
 
 TFLITE_PRECISIONS = tuple(p.value for p in SPECS[Format.TFLITE].precisions)
 
@@ -98,18 +98,17 @@ def convert_tflite(
     calibration=None,
     manifests: dict[str, dict] | None = None,
     quiet: bool = True,
-    recipe: Int8Recipe | dict | None = None,
+    recipe: Int8Recipe = DEFAULT_RECIPE,
 ) -> dict[str, dict]:
     """Convert ``onnx_path`` (fp32, dynamic NCHW) to one ``.tflite`` per precision in ``outputs``.
 
     ``calibration``: NCHW float32 images (list, or a ``.npz`` path) for ``int8``. ``manifests``: per precision,
-    the manifest to embed. ``recipe``: the int8 recipe (a dict when it comes through a worker's job file). Returns
+    the manifest to embed. ``recipe``: the int8 recipe. Returns
     per precision ``{"seconds": {...}, "rewrites": [...]}``; shared steps are reported under the first precision.
     """
     bad = [p for p in outputs if p not in TFLITE_PRECISIONS]
     if bad:
         raise ExportError(f"TFLite precision(s) {bad} unknown; expected {', '.join(TFLITE_PRECISIONS)}")
-    recipe = Int8Recipe(**recipe) if isinstance(recipe, dict) else recipe or DEFAULT_RECIPE
     cpu0 = time.process_time()
     images = _load_calibration(calibration)
     if Precision.INT8 in outputs and not images:
@@ -150,6 +149,11 @@ def convert_tflite(
     # CPU seconds of this call (this process only): with ``jobs=2`` it shows what the wall time would be on idle cores.
     results[first]["cpu_seconds"] = round(time.process_time() - cpu0, 3)
     return results
+
+
+def convert_tflite_job(onnx_path: str, outputs: dict, calibration, manifests: dict, quiet: bool, recipe: dict):
+    """Worker-process entry: :func:`convert_tflite` with the arguments of a JSON job file (the recipe as a dict)."""
+    return convert_tflite(onnx_path, outputs, calibration, manifests, quiet, Int8Recipe(**recipe))
 
 
 def _keras_function(onnx_copy: Path, folder: Path):

@@ -39,6 +39,7 @@ def convert_int8(
     from aestheticnet.export.tflite.graph import input_prefix_tensors, shift_tflite_head, tflite_tail_tensors
     from aestheticnet.export.tflite.relu import relus_as_requantize
     from aestheticnet.export.tflite.rewrites import redilate
+    from aestheticnet.runtime.backends import TFLiteBackend
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative(images)
@@ -65,7 +66,7 @@ def convert_int8(
     if recipe.bias_correction:
         quantized = tmp / "int8.tflite"
         quantized.write_bytes(flat)
-        corrected = shift_tflite_head(flat, measured_shift(float_path, quantized, images))
+        corrected = shift_tflite_head(flat, measured_shift(TFLiteBackend, float_path, quantized, images))
         if corrected is not None:
             flat = corrected
             rewrites.append("classifier_bias_correction")

@@ -7,6 +7,7 @@ from aestheticnet.runtime.mil.program import (
     MilProgram,
     MilProgramError,
     UnsupportedOpError,
+    check_input_shape,
     load_program,
 )
 
