@@ -120,8 +120,9 @@ def prepare_for_export(model: nn.Module) -> tuple[nn.Module, list[str]]:
         n = _fold_sequentials(prepared) + _fold_named_pairs(prepared)
         if n:
             rewrites.append(f"fold_batchnorm x{n}")
-    # The auxiliary head never runs at inference; dropping it keeps its weights out of the traced program.
-    if prepared.auxiliary_head is not None:
+    # The auxiliary head never runs at inference; dropping it keeps its weights out of the traced program. Probe
+    # modules of the latency table are exported here too, and they are not networks: they have no such head.
+    if getattr(prepared, "auxiliary_head", None) is not None:
         prepared.auxiliary_head = None
     return prepared, rewrites
 

@@ -101,7 +101,7 @@ def _quantized_modules(model: torch.nn.Module, recipe: Int8Recipe) -> list[str]:
     return names
 
 
-def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec: DynamicSpec):
+def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec: DynamicSpec, example_size=(224, 224)):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -121,7 +121,7 @@ def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec
             for x in images:
                 observed(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(1, *x.shape[-3:]))
         converted = convert_pt2e(observed)
-    return export_program(converted, spec)
+    return export_program(converted, spec, example_size)
 
 
 def conversion_text(precision: Precision, recipe: Int8Recipe) -> str:
