@@ -44,6 +44,7 @@ ALLOWED_SIDEWAYS = {("aestheticnet.runtime.loading", "aestheticnet.export.regist
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
+MAX_PARAMETERS = 8
 # The device runner is copied alone to boards without the package, so it holds its whole program in one file.
 LONG_MODULES = {"aestheticnet.bench.runner"}
 
@@ -209,6 +210,38 @@ def test_function_sizes():
                 if length > MAX_FUNCTION_LINES:
                     too_long.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} {node.name}(): {length} lines")
     assert not too_long, f"\nfunctions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(too_long)
+
+
+def parameter_count(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Named parameters, ``self``/``cls`` left out (``*args``/``**kwargs`` are not a keyword list)."""
+    args = node.args
+    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+    return len(names) - (1 if names[:1] in (["self"], ["cls"]) else 0)
+
+
+def is_click_command(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A click command takes one parameter per option: its signature is the command line's."""
+    return any(
+        ast.unparse(d).startswith(("click.", "cli.", "main.command", "group.command")) for d in node.decorator_list
+    )
+
+
+def test_parameter_counts():
+    wide = []
+    for path in sorted(MODULES.values()):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not is_click_command(node):
+                if parameter_count(node) > MAX_PARAMETERS:
+                    wide.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} {node.name}(): {parameter_count(node)}")
+    assert not wide, (
+        f"\nfunctions with more than {MAX_PARAMETERS} parameters (use an options dataclass):\n" + "\n".join(wide)
+    )
+
+
+def test_parameter_count_rule_sees_a_wide_function_and_spares_a_command():
+    wide = ast.parse("def f(self, a, b, c, d, e, f, g, h, i): pass").body[0]
+    command = ast.parse("@click.option('--a')\ndef f(a, b, c, d, e, f, g, h, i): pass").body[0]
+    assert parameter_count(wide) == 9 and not is_click_command(wide) and is_click_command(command)
 
 
 # ------------------------------------------------------------------------------------------ the public API

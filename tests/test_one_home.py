@@ -52,3 +52,16 @@ def test_defined_once_in_its_home(concept):
     pattern, home = HOMES[concept]
     found = definitions(pattern)
     assert len(found) == 1 and found[0].startswith(home + ":"), f"{concept}: {found}, expected one in {home}"
+
+
+def test_the_runner_copy_of_runtime_names_matches():
+    """The device runner is self-contained, so it spells runtime names itself: every format's bench backend must be
+    one it knows, under the name RuntimeName gives it."""
+    from aestheticnet.bench import runner
+    from aestheticnet.bench.manifest import PACKAGE_BACKEND
+    from aestheticnet.export.registry import EXPORTERS
+    from aestheticnet.runtime_names import RuntimeName
+
+    named = {EXPORTERS.get(name).bench_backend for name in EXPORTERS.names()} - {None}
+    assert named and named <= {r.value for r in RuntimeName} and named <= set(runner.BACKENDS)
+    assert RuntimeName.PYTORCH.value in runner.BACKENDS and PACKAGE_BACKEND in runner.BACKENDS
