@@ -29,6 +29,7 @@ SCRATCH = "export"  # the scratch folder's name for lifetime.temp_name / remove_
 class ExportRun:
     def __init__(self, plan: ExportPlan, placement: Placement, recorder: Recorder):
         self.plan, self.placement, self.rec = plan, placement, recorder
+        self.names: list[str] = []  # the calibration images' names, for the outlier report
         self.exporters: list[tuple[Exporter, list[Precision]]] = [
             (exporter_for(f), plan.precisions(f)) for f in plan.formats
         ]
@@ -70,7 +71,7 @@ class ExportRun:
         model = load(self.plan.checkpoint)
         sha = sha256_file(self.plan.checkpoint)
         self.rec.shared("load", t0)
-        calibration, self.names, calibration_info = [], [], None
+        calibration, calibration_info = [], None
         if self.plan.needs_calibration:
             from aestheticnet.export.calibration import load_images
 
