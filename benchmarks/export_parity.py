@@ -34,7 +34,7 @@ import torch
 
 from aestheticnet.artifacts import Format, Precision, parse_formats, parse_precisions
 from aestheticnet.data import Preprocess, ensure_synthetic, open_dataset
-from aestheticnet.export import ExportOptions, export_checkpoint, verify_artifact
+from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.models import create_model, load, read_metadata, save
 
 # The fitted checkpoint is saved with the preprocessing it was fitted at (the synthetic images are 256x192 ->
@@ -92,7 +92,7 @@ def _verify_all(rep, ckpt, data, args) -> list[dict]:
     for a in rep.artifacts:
         t0 = time.perf_counter()
         # Without shapes, verify checks its default set: the sizes this script's docstring lists.
-        v = verify_artifact(a.path, ckpt, data=data, samples=args.samples, threads=args.threads, cache=cache)
+        v = verify_artifact(a.path, ckpt, VerifyOptions(data=data, samples=args.samples, threads=args.threads), cache)
         d = v.to_dict()
         d["verify_seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(d)

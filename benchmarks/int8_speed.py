@@ -37,7 +37,7 @@ import torch
 from aestheticnet.artifacts import Format, Precision
 from aestheticnet.bench import BenchSettings, interleaved_rounds, run_benchmark, summarize_rounds
 from aestheticnet.data import ensure_synthetic
-from aestheticnet.export import ExportOptions, Int8Recipe, export_checkpoint, verify_artifact
+from aestheticnet.export import ExportOptions, Int8Recipe, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.models import create_model, save
 from aestheticnet.sizes import Shape
@@ -203,9 +203,8 @@ def main() -> None:
     if args.samples:
         for key, path in arts.items():
             if "int8" in key:
-                report = verify_artifact(
-                    path, ckpt, [Shape(224, 224)], data=args.data, samples=args.samples, threads=1
-                ).to_dict()
+                options = VerifyOptions([Shape(224, 224)], data=args.data, samples=args.samples, threads=1)
+                report = verify_artifact(path, ckpt, options).to_dict()
                 real = report.get("real") or {}
                 verify[key] = {
                     "passed": report["passed"],

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from aestheticnet.artifacts import Format, Precision, parse_precisions
-from aestheticnet.export import ExportOptions, Int8Recipe, export_checkpoint, verify_artifact
+from aestheticnet.export import ExportOptions, Int8Recipe, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.sizes import Shape
 
 RECIPES = {
@@ -74,9 +74,8 @@ def measure(name: str, ckpt: Path, data: Path, recipe: str, args) -> dict:
     }
     cache: dict = {}
     for art in rep.artifacts:
-        v = verify_artifact(
-            art.path, ckpt, [Shape(224, 224)], data=data, samples=args.samples, threads=1, cache=cache
-        ).to_dict()
+        options = VerifyOptions([Shape(224, 224)], data=data, samples=args.samples, threads=1)
+        v = verify_artifact(art.path, ckpt, options, cache).to_dict()
         real = v.get("real") or {}
         key = f"{art.format.value} {art.precision.value}"
         row["artifacts"][key] = {

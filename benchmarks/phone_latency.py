@@ -52,7 +52,7 @@ from aestheticnet.bench import (
     summarize_rounds,
 )
 from aestheticnet.data import ensure_synthetic
-from aestheticnet.export import ExportFailed, ExportOptions, export_checkpoint, verify_artifact
+from aestheticnet.export import ExportFailed, ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text, sha256_file
 from aestheticnet.models import create_model, list_models, load, save
 from aestheticnet.sizes import Shape
@@ -191,7 +191,7 @@ def check_network(net: Network) -> None:
     profile = profile_model(load(net.checkpoint), SIZE)
     net.params, net.macs = profile["params"], profile["macs"]
     for path in net.files:
-        report = verify_artifact(path, net.checkpoint, shapes=[Shape(*SIZE)], threads=1)
+        report = verify_artifact(path, net.checkpoint, VerifyOptions([Shape(*SIZE)], threads=1))
         net.verify[path.name] = {
             "passed": report.passed,
             "notes": report.notes,

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.export import ExportOptions, export_checkpoint, verify_artifact
+from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.pipeline import ladder_check
 from aestheticnet.train import STATE_FILE, TrainConfig, evaluate_checkpoint, train
@@ -67,7 +67,9 @@ def int8_parity(checkpoint: Path, data: Path, out: Path, samples: int) -> dict[s
     report = export_checkpoint(checkpoint, formats, [Precision.INT8], out, options, log=None)
     parity, cache = {}, {}
     for artifact in report.artifacts:
-        verified = verify_artifact(artifact.path, checkpoint, data=data, samples=samples, cache=cache).to_dict()
+        verified = verify_artifact(
+            artifact.path, checkpoint, VerifyOptions(data=data, samples=samples), cache
+        ).to_dict()
         parity[Path(artifact.path).name] = (verified.get("real") or {}).get("srocc")
     return parity
 
