@@ -368,3 +368,45 @@ def test_the_package_itself_exports_the_version_only():
     import aestheticnet
 
     assert aestheticnet.__all__ == ["__version__"] and not GRAPH[PACKAGE]
+
+
+def call_problems(path: Path) -> list[str]:
+    """Calls in ``path`` to a name imported from the package whose arguments its signature does not take: a
+    benchmark that still calls an API the way it used to be."""
+    import importlib
+    import inspect
+
+    tree = ast.parse(path.read_text())
+    imported = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE):
+            for alias in node.names:
+                imported[alias.asname or alias.name] = (node.module, alias.name)
+    problems = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in imported):
+            continue
+        module, name = imported[node.func.id]
+        target = getattr(importlib.import_module(module), name)
+        try:
+            signature = inspect.signature(target)
+        except (TypeError, ValueError):
+            continue
+        positional = [a for a in node.args if not isinstance(a, ast.Starred)]
+        keywords = [k.arg for k in node.keywords if k.arg is not None]
+        try:
+            signature.bind_partial(*range(len(positional)), **dict.fromkeys(keywords))
+        except TypeError as exc:
+            problems.append(f"{path.name}:{node.lineno} {node.func.id}(): {exc}")
+    return problems
+
+
+def test_benchmarks_call_the_api_as_it_is():
+    found = [p for path in sorted(BENCHMARKS.glob("*.py")) for p in call_problems(path)]
+    assert not found, "\n" + "\n".join(found)
+
+
+def test_the_call_check_catches_an_old_keyword(tmp_path):
+    script = tmp_path / "old.py"
+    script.write_text("from aestheticnet.export import verify_artifact\nverify_artifact('a', 'b', samples=3)\n")
+    assert call_problems(script) == ["old.py:2 verify_artifact(): got an unexpected keyword argument 'samples'"]
