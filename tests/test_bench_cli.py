@@ -35,6 +35,7 @@ MAY_BE_NULL = {
     "achieved_gmacs_per_s",
     "warmup_mean_ms",
     "load_average",
+    "planned_memory_bytes",  # ExecuTorch programs' only
 }
 
 

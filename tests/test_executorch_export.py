@@ -28,12 +28,13 @@ def exported(tmp_path_factory, tiny_synth):
     # MSCN input, as the demo trains: its window means must run in XNNPACK too
     model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="mscn")
     ckpt = save(model, root / "tiny.safetensors")
+    # bounds wider than the preprocessing's (batch 1, sides up to 640), so that batches and long sides are tested
     report = export_checkpoint(
         ckpt,
         [Format.EXECUTORCH],
         [Precision.FP32, Precision.INT8],
         root / "out",
-        ExportOptions(data=tiny_synth, calibration_samples=8),
+        ExportOptions(data=tiny_synth, calibration_samples=8, max_batch=8, max_side=1024),
         log=None,
     )
     paths = {p: root / "out" / f"tiny.{p}.pte" for p in ("fp32", "int8")}
@@ -50,6 +51,8 @@ def test_manifest_sidecar_and_embedded_with_bounds(exported):
         assert side["artifact"]["format"] == "executorch" and side["artifact"]["precision"] == precision
         assert side["input"]["dynamic"] == {"batch": [1, 8], "height": [32, 1024], "width": [32, 1024]}
         assert side["input"]["layout"] == "NCHW" and side["input"]["multiple"] == 32
+        assert "max_batch 8, max_side 1024" in side["export"]["bounds_note"]
+        assert side["export"]["planned_memory_bytes"] > 8 * 3 * 1024 * 1024 * 4  # at least the largest input
     int8 = json.loads(sidecar_path(paths["int8"]).read_text())
     assert "XNNPACKQuantizer" in int8["export"]["conversion"] and int8["export"]["calibration"]["samples"] >= 1
 

@@ -102,13 +102,13 @@ def test_fast_lowering_computes_what_the_recommended_workflow_computes(precision
     from executorch.runtime import Runtime
 
     from aestheticnet.export.dynamic import DynamicSpec
-    from aestheticnet.export.executorch.convert import _quantize, executorch_spec, export_program
+    from aestheticnet.export.executorch.convert import _quantize, export_program
     from aestheticnet.export.executorch.lowering import lower_to_executorch
     from aestheticnet.export.int8.recipe import DEFAULT_RECIPE
 
     torch.manual_seed(0)
     model = _OpsOfTheNetworks().eval()
-    spec = executorch_spec(DynamicSpec(max_side=256))
+    spec = DynamicSpec(max_batch=8, max_side=256)
     program = export_program(model, spec, (96, 96))
     if precision == "int8":
         g = torch.Generator().manual_seed(1)

@@ -54,7 +54,8 @@ def test_bad_config_fails_naming_the_key(tmp_path, toml, message):
 
 def test_per_variant_settings_apply_to_their_variant_only(tmp_path):
     cfg = PipelineConfig()
-    assert cfg.train_config("aestheticnet_star", "d", "PDARTS").rank_weight == 3.0
+    star = cfg.train_config("aestheticnet_star", "d", "PDARTS")
+    assert (star.rank_weight, star.photos_per_batch) == (3.0, 4)
     assert cfg.train_config("aestheticnet", "d", "PDARTS").rank_weight == 0.0
     cfg = load_pipeline_config(write(tmp_path, "[train.per_variant.aestheticnet]\nrank_weight = 0.5\nepochs = 2\n"))
     plain = cfg.train_config("aestheticnet", "d", "PDARTS")

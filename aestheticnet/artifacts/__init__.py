@@ -33,6 +33,7 @@ from aestheticnet.artifacts.manifest import (
     check_digest,
     check_shapes,
     manifest_precision,
+    outside_bounds,
     read_manifest,
     sidecar_path,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "check_digest",
     "check_shapes",
     "manifest_precision",
+    "outside_bounds",
     "read_manifest",
     "sidecar_path",
 ]

@@ -46,6 +46,7 @@ __all__ = [
     "check_digest",
     "check_shapes",
     "manifest_precision",
+    "outside_bounds",
     "read_manifest",
     "sidecar_path",
     "tool_versions",
@@ -185,18 +186,27 @@ def check_digest(artifact: str | Path, manifest: Manifest | None = None) -> None
         )
 
 
+def outside_bounds(manifest: Manifest, shape) -> str | None:
+    """Why ``shape`` (a :class:`~aestheticnet.sizes.Shape`) is outside the bounds the manifest declares for the
+    artifact's dynamic batch, height and width (``"height 512 is outside 32..256"``); None when it is inside."""
+    dynamic = manifest.input.dynamic or {}
+    for dim, value in (("batch", shape.batch), ("height", shape.height), ("width", shape.width)):
+        bounds = dynamic.get(dim)
+        if isinstance(bounds, list) and len(bounds) == 2 and not bounds[0] <= value <= bounds[1]:
+            return f"{dim} {value} is outside {bounds[0]}..{bounds[1]}"
+    return None
+
+
 def check_shapes(manifest: Manifest, shapes, where: str) -> None:
     """Refuse input shapes (:class:`~aestheticnet.sizes.Shape`) outside the bounds the manifest declares for the
     artifact's dynamic batch, height and width; ``where`` names the option or key they came from."""
-    dynamic = manifest.input.dynamic or {}
     for shape in shapes:
-        for dim, value in (("batch", shape.batch), ("height", shape.height), ("width", shape.width)):
-            bounds = dynamic.get(dim)
-            if isinstance(bounds, list) and len(bounds) == 2 and not bounds[0] <= value <= bounds[1]:
-                raise ManifestError(
-                    f"{where} {shape}: {dim} {value} is outside {bounds[0]}..{bounds[1]}, the range this artifact "
-                    "was exported for (its manifest's input.dynamic)"
-                )
+        why = outside_bounds(manifest, shape)
+        if why is not None:
+            raise ManifestError(
+                f"{where} {shape}: {why}, the range this artifact was exported for (its manifest's input.dynamic); "
+                "give shapes within it, or export again for larger bounds (ExecuTorch: --max-batch / --max-side)"
+            )
 
 
 def read_manifest(artifact: str | Path, required: bool = True) -> Manifest | None:

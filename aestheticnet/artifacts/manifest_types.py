@@ -72,6 +72,11 @@ class InputInfo:
     dynamic: dict | None  # {"batch": [lo, hi], "height": ..., "width": ...}; None: enumerated shapes
     extra: dict = field(default_factory=dict)  # image scale/bias, enumerated shapes: what the format adds
 
+    def upper_bound(self, dim: str) -> int | None:
+        """The largest ``dim`` (``batch``, ``height`` or ``width``) the artifact takes; None when not bounded."""
+        bounds = (self.dynamic or {}).get(dim)
+        return int(bounds[1]) if isinstance(bounds, list) and len(bounds) == 2 else None
+
 
 @dataclass(frozen=True)
 class OutputInfo:

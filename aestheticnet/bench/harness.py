@@ -3,7 +3,8 @@
 ``run_benchmark`` returns one report (a JSON-ready dict): the settings, the machine that ran the harness, the
 device that ran the measurements (CPU model, cores, OS, Python and library versions), and one row per model x
 backend x threads x shape with load/init time, first inference, warm-up mean, p50/p90/p99/mean/std/min/max
-latency, throughput, peak memory (RSS delta), file size, params and MACs (with where they came from).
+latency, throughput, peak memory (RSS delta) and, for a program that plans it when it loads (ExecuTorch), the
+memory its export planned, file size, params and MACs (with where they came from).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ ROW_FIELDS = (
     "peak_rss_delta_bytes",
     "peak_rss_bytes",
     "peak_rss_method",
+    "planned_memory_bytes",
     "file_size_bytes",
     "params",
     "params_source",
@@ -253,6 +255,7 @@ def _row(facts: dict, job: Job, result: dict, machine: dict | None) -> dict[str,
         shape=shape,
         batch=job.batch,
         file_size_bytes=facts["file_size_bytes"],
+        planned_memory_bytes=facts["planned_memory_bytes"],
         params=facts["params"],
         params_source=facts["params_source"],
         macs=facts["macs"].get(shape),

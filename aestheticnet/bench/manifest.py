@@ -1,4 +1,5 @@
-"""What the benchmark knows about a model file besides its latency: format, precision, size, params and MACs.
+"""What the benchmark knows about a model file besides its latency: format, precision, size, the memory its
+export planned (ExecuTorch), params and MACs.
 
 Exported artifacts carry a manifest (sidecar ``<artifact>.json`` or embedded), read by
 :func:`aestheticnet.artifacts.read_manifest`. The precision is the one the manifest records; a ``.safetensors``
@@ -118,6 +119,7 @@ def _empty_facts(path: Path, fmt: str, shapes: list[tuple[int, int]]) -> dict[st
         "format": fmt,
         "backend": _backend_of(fmt),
         "file_size_bytes": _size_on_disk(path),
+        "planned_memory_bytes": None,
         "manifest": None,
         "variant": None,
         "params": None,
@@ -151,7 +153,8 @@ def _network(path: Path, fmt: str, manifest: Manifest | None, facts: dict[str, A
 
 
 def model_facts(path: str | Path, shapes: Iterable[tuple[int, int]], batch: int = 1) -> dict[str, Any]:
-    """Format, precision, file size, manifest, params and MACs (per shape, with their source) of a model file.
+    """Format, precision, file size, manifest, planned memory (the manifest's ``export.planned_memory_bytes``:
+    ExecuTorch's, None for other formats), params and MACs (per shape, with their source) of a model file.
 
     Params and MACs are profiled exactly at each shape on the network itself: the checkpoint, or the one its
     manifest's ``model`` section (variant, config, genotype) rebuilds; otherwise they are null and ``facts_note``
@@ -163,6 +166,9 @@ def model_facts(path: str | Path, shapes: Iterable[tuple[int, int]], batch: int 
     manifest, why = artifact_manifest(path) if fmt != CHECKPOINT else (None, None)
     if manifest is not None:
         facts["manifest"] = str(sidecar_path(path)) if sidecar_path(path).is_file() else f"{path.name} (embedded)"
+        # What the runtime allocates when the method loads, for the exported upper bounds (ExecuTorch; the sidecar
+        # has it, the embedded copy is written before the program is laid out).
+        facts["planned_memory_bytes"] = manifest.export.get("planned_memory_bytes")
     facts["precision"] = precision_of(path, manifest)
     model = _network(path, fmt, manifest, facts)
     if model is None:

@@ -31,6 +31,7 @@ MD_COLUMNS = (
     ("runs", "runs", "d"),
     ("img/s", "throughput_ips", ".1f"),
     ("peak RSS Δ MB", "peak_rss_delta_bytes", "MB"),
+    ("planned MB", "planned_memory_bytes", "MB"),
     ("file MB", "file_size_bytes", "MB"),
     ("params M", "params", "M"),
     ("GMACs", "macs", "G"),
@@ -106,6 +107,12 @@ def markdown_report(report: dict[str, Any]) -> str:
     sources = sorted({f"{r['model']}: {r['macs_source']}" for r in report.get("results", []) if r.get("macs_source")})
     if sources or notes:
         lines += ["", "Params and MACs:"] + [f"- {n}" for n in sources + notes]
+    if any(r.get("planned_memory_bytes") for r in report.get("results", [])):
+        lines += [
+            "",
+            "Planned MB: the memory an ExecuTorch program's export planned for its upper bounds (the manifest's "
+            "input.dynamic), allocated when the method loads; XNNPACK's own workspace comes on top at run time.",
+        ]
     if report.get("errors"):
         lines += ["", "Errors:"] + [f"- {e}" for e in report["errors"]]
     return "\n".join(lines) + "\n"

@@ -63,6 +63,22 @@ def _data_option(help_text: str):
     show_default=True,
     help="ONNX exporter; auto = dynamo, TorchScript only if dynamo fails (recorded in the manifest)",
 )
+@click.option(
+    "--max-batch",
+    type=int,
+    default=None,
+    help="ExecuTorch only (it plans memory for the largest input when a program loads): the largest batch the "
+    "program takes; default 1 (a phone scores one photo at a time). ONNX, TFLite and CoreML keep their own dynamic "
+    "shapes",
+)
+@click.option(
+    "--max-side",
+    type=int,
+    default=None,
+    help="ExecuTorch only: the longest image side the program takes, a multiple of the model's input multiple (32), "
+    "at least the longest side the checkpoint's preprocessing produces; default that side (fixed: size, aspect: "
+    "max_side). ONNX, TFLite and CoreML keep their own dynamic shapes",
+)
 @click.option("--jobs", type=int, default=None, help="processes (default: 2 when 2 CPUs; TFLite runs in a worker)")
 @click.option("--name", default=None, help="file stem of the artifacts (default: the checkpoint's stem)")
 def export(
@@ -76,6 +92,8 @@ def export(
     coreml_input,
     opset,
     exporter,
+    max_batch,
+    max_side,
     jobs,
     name,
 ) -> None:
@@ -91,6 +109,8 @@ def export(
         coreml_shapes=CoreMLShapes(coreml_shapes),
         coreml_input=CoreMLInput(coreml_input),
         exporter=OnnxExporter(exporter),
+        max_batch=max_batch,
+        max_side=max_side,
     )
     export_checkpoint(
         checkpoint,
@@ -112,7 +132,12 @@ def export(
     type=click.Path(dir_okay=False, path_type=Path),
     help="the .safetensors checkpoint the artifact was exported from",
 )
-@click.option("--shapes", default=None, help="NxHxW or HxW list (default 224x224,320x256,512x384,96x640,3x224x224)")
+@click.option(
+    "--shapes",
+    default=None,
+    help="NxHxW or HxW list, refused when outside the bounds the artifact was exported for (default "
+    "224x224,320x256,512x384,96x640,3x224x224, those outside the bounds skipped and reported)",
+)
 @_data_option("dataset or image folder: also compare on real images (SROCC/PLCC)")
 @click.option("--samples", type=int, default=50, show_default=True, help="real images to compare")
 @click.option("--threads", type=int, default=None, help="runtime threads")
@@ -128,12 +153,21 @@ def export(
 )
 def verify(artifact, reference, shapes, data, samples, threads, json_path, no_integrity_check) -> None:
     """Check ARTIFACT against the PyTorch REFERENCE: names, shapes, values; exit 1 on any mismatch."""
-    from aestheticnet.export.verify import DEFAULT_SHAPES, ParityError, VerifyOptions, check_parity, format_table
+    from aestheticnet.export.verify import (
+        DEFAULT_SHAPES,
+        OutsideBounds,
+        ParityError,
+        VerifyOptions,
+        check_parity,
+        format_table,
+    )
     from aestheticnet.io import atomic_write_json
     from aestheticnet.sizes import parse_shapes
 
+    asked = shapes is not None
     options = VerifyOptions(
-        shapes=parse_shapes(shapes, "--shapes") if shapes is not None else DEFAULT_SHAPES,
+        shapes=parse_shapes(shapes, "--shapes") if asked else DEFAULT_SHAPES,
+        outside_bounds=OutsideBounds.REFUSE if asked else OutsideBounds.SKIP,
         data=data,
         samples=samples,
         threads=threads,

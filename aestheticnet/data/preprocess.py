@@ -150,14 +150,21 @@ class Preprocess:
         return cls(**data)
 
     # ---- geometry -------------------------------------------------------------------------------------------
+    @property
+    def longest_side(self) -> int:
+        """The longest side :meth:`output_size` gives any image: ``size`` (fixed), else ``max_side`` rounded down to
+        the multiple (at least one multiple). Exports that plan memory for their largest input are bounded by it."""
+        if self.policy == "fixed":
+            return self.size
+        return max(self.multiple, self.max_side // self.multiple * self.multiple)
+
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """Network input ``(W, H)`` for an image of ``width x height``; both are multiples of ``multiple``."""
         if width <= 0 or height <= 0:
             raise ValueError(f"output_size: image size must be positive, got {width}x{height}")
         if self.policy == "fixed":
             return self.size, self.size
-        m = self.multiple
-        cap = max(m, self.max_side // m * m)
+        m, cap = self.multiple, self.longest_side
         scale = self.size / min(width, height)
         if max(width, height) * scale > cap:
             scale = cap / max(width, height)

@@ -10,12 +10,27 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
 
-__all__ = ["ShapeBucketBatchSampler"]
+__all__ = ["BatchGrouping", "ShapeBucketBatchSampler"]
+
+
+@dataclass(frozen=True)
+class BatchGrouping:
+    """Batches of ``per_batch`` groups, ``batch_size / per_batch`` items of each (P x K sampling, as in metric
+    learning): a loss over pairs within a group (the ranking loss: images of one source photo) then sees many such
+    pairs in every batch instead of the few that random batches of many photos hold. ``groups``: one per item."""
+
+    groups: tuple[int, ...]
+    per_batch: int
+
+    def __post_init__(self) -> None:
+        if self.per_batch < 1:
+            raise ValueError(f"BatchGrouping: per_batch must be >= 1, got {self.per_batch}")
 
 
 class ShapeBucketBatchSampler(Sampler[list[int]]):
@@ -44,9 +59,17 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
         drop_last: bool = False,
         num_replicas: int = 1,
         rank: int = 0,
+        grouping: BatchGrouping | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"ShapeBucketBatchSampler: batch_size must be a positive integer, got {batch_size!r}")
+        if grouping is not None and (len(grouping.groups) != len(shapes) or batch_size % grouping.per_batch):
+            raise ValueError(
+                f"ShapeBucketBatchSampler: grouping needs one group per item ({len(shapes)}, got "
+                f"{len(grouping.groups)}) and a batch_size ({batch_size}) that its per_batch ({grouping.per_batch}) "
+                "divides"
+            )
+        self.grouping = grouping
         if num_replicas <= 0 or not 0 <= rank < num_replicas:
             raise ValueError(
                 f"ShapeBucketBatchSampler: need num_replicas >= 1 and 0 <= rank < num_replicas, "
@@ -76,6 +99,9 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
         for _, indices in self.buckets:
             if self.shuffle:
                 indices = rng.permutation(indices)
+            if self.grouping is not None:
+                batches += self._grouped(indices, rng)
+                continue
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
                 if self.drop_last and len(chunk) < self.batch_size:
@@ -83,6 +109,31 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
                 batches.append(chunk.tolist())
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def _grouped(self, indices: np.ndarray, rng: np.random.Generator) -> list[list[int]]:
+        """One shape's batches under the grouping: each group's (shuffled) items cut into runs of ``batch_size /
+        per_batch``, the runs shuffled, and each batch filled with runs of ``per_batch`` different groups; the last
+        batches take what is left (fewer groups), unless ``drop_last``."""
+        per = self.batch_size // self.grouping.per_batch
+        members: dict[int, list[int]] = defaultdict(list)
+        for index in indices.tolist():
+            members[self.grouping.groups[index]].append(index)
+        runs = [(g, items[i : i + per]) for g, items in sorted(members.items()) for i in range(0, len(items), per)]
+        if self.shuffle:
+            runs = [runs[i] for i in rng.permutation(len(runs))]
+        batches: list[list[int]] = []
+        while runs:
+            batch, used, rest = [], set(), []
+            for group, run in runs:
+                if group in used or len(used) == self.grouping.per_batch:
+                    rest.append((group, run))
+                else:
+                    batch += run
+                    used.add(group)
+            if not (self.drop_last and len(batch) < self.batch_size):
+                batches.append(batch)
+            runs = rest
         return batches
 
     def _per_rank(self, total: int) -> int:
@@ -104,6 +155,8 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
         yield from batches[self.rank :: self.num_replicas]
 
     def __len__(self) -> int:
+        if self.grouping is not None:  # the count depends on how the groups' runs fall into batches
+            return self._per_rank(len(self._global_batches()))
         total = 0
         for _, indices in self.buckets:
             full, rest = divmod(len(indices), self.batch_size)

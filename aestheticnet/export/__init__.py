@@ -29,6 +29,7 @@ __all__ = [
     "Exporter",
     "Int8Recipe",
     "OnnxExporter",
+    "OutsideBounds",
     "ParityError",
     "VerifyOptions",
     "check_parity",
@@ -56,6 +57,7 @@ _LAZY = {
     "check_parity": "aestheticnet.export.verify",
     "verify_artifact": "aestheticnet.export.verify",
     "ParityError": "aestheticnet.export.verify",
+    "OutsideBounds": "aestheticnet.export.verify",
     "VerifyOptions": "aestheticnet.export.verify",
 }
 

@@ -14,6 +14,7 @@ from aestheticnet.export.dynamic import DynamicSpec
 from aestheticnet.export.errors import ExportError
 from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
 from aestheticnet.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from aestheticnet.sizes import MAX_BATCH, MAX_SIDE, SIZE_MULTIPLE
 
 __all__ = ["DEFAULT_ENUMERATED", "CoreMLInput", "CoreMLOptions", "CoreMLShapes", "ExportOptions", "OnnxExporter"]
 
@@ -48,6 +49,17 @@ def _member(value: Any, enum: type[StrEnum], field: str) -> StrEnum:
         return value
     valid = ", ".join(f"{enum.__name__}.{m.name}" for m in enum)
     raise ExportError(f"{field}={value!r}: expected one of {valid} (names are parsed at the command line)")
+
+
+def _bound(value: Any, option: str, lo: int, hi: int, unit: str) -> None:
+    """Refuse an upper bound that is not an integer in ``lo..hi`` (the size grammar's limits), naming ``option``."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ExportError(
+            f"{option} {value!r}: expected an integer from {lo} to {hi} ({unit}), or none to follow the "
+            "checkpoint's preprocessing"
+        )
 
 
 @dataclass(frozen=True)
@@ -96,10 +108,20 @@ class ExportOptions:
     coreml_input: CoreMLInput = CoreMLInput.TENSOR
     exporter: OnnxExporter = OnnxExporter.AUTO
     recipe: Int8Recipe = DEFAULT_RECIPE
+    # The upper bounds of the formats that plan memory for them (ExecuTorch; the others keep ``spec``'s). None:
+    # batch 1 and the longest side the checkpoint's preprocessing produces (export/dynamic.py planned_spec).
+    max_batch: int | None = None
+    max_side: int | None = None
 
     def __post_init__(self) -> None:
         if self.calibration_samples < 1:
             raise ExportError(f"--calibration-samples must be >= 1, got {self.calibration_samples}")
+        _bound(self.max_batch, "--max-batch", 1, MAX_BATCH, "images per call")
+        _bound(self.max_side, "--max-side", SIZE_MULTIPLE, MAX_SIDE, f"pixels, a multiple of {SIZE_MULTIPLE}")
+        if self.max_side is not None and self.max_side % SIZE_MULTIPLE:
+            raise ExportError(
+                f"--max-side {self.max_side}: expected a multiple of {SIZE_MULTIPLE} (the network's stride)"
+            )
         _member(self.coreml_shapes, CoreMLShapes, "coreml_shapes")
         _member(self.coreml_input, CoreMLInput, "coreml_input")
         _member(self.exporter, OnnxExporter, "exporter")

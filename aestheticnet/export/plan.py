@@ -15,7 +15,7 @@ from typing import Any
 from aestheticnet.artifacts import SPECS, Format, Precision, UnknownFormatError, UnknownPrecisionError, artifact_name
 from aestheticnet.artifacts.formats import members
 from aestheticnet.artifacts.manifest import Manifest, SourceInfo, build_manifest
-from aestheticnet.export.dynamic import DynamicSpec
+from aestheticnet.export.dynamic import DynamicSpec, planned_spec
 from aestheticnet.export.errors import ExportError
 from aestheticnet.export.options import ExportOptions
 
@@ -31,6 +31,9 @@ class ExportPlan:
     skipped: list[str]  # "format/precision" asked for but not offered by that format
     options: ExportOptions
     meta: dict[str, Any] = field(default_factory=dict)  # the checkpoint's metadata
+    # The bounds of the formats that plan memory for them (ExecuTorch): options.max_batch / max_side, else batch 1
+    # and the longest side the checkpoint's preprocessing produces.
+    planned_spec: DynamicSpec = field(default_factory=DynamicSpec)
 
     def precisions(self, fmt: Format) -> list[Precision]:
         return [p for f, p in self.pairs if f == fmt]
@@ -65,6 +68,7 @@ def make_plan(
     name: str | None = None,
 ) -> ExportPlan:
     """The plan of one export; raises :class:`ExportError` for anything that cannot be done as asked."""
+    from aestheticnet.data.preprocess import Preprocess
     from aestheticnet.models import read_metadata
 
     fmts = members(formats, Format, "export format", UnknownFormatError)
@@ -89,6 +93,8 @@ def make_plan(
     if options.spec is None:
         multiple = int(plan.meta.get("preprocess", {}).get("multiple", 32))
         plan.options = replace(options, spec=DynamicSpec(multiple=multiple))
+    longest = Preprocess.from_dict(dict(plan.meta.get("preprocess", {}))).longest_side
+    plan.planned_spec = planned_spec(plan.options.spec, longest, options.max_batch, options.max_side)
     return plan
 
 

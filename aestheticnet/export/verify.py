@@ -6,7 +6,9 @@ first raised:
 1. provenance: the manifest's source sha256 equals the reference checkpoint's;
 2. interface: input/output names, the input layout and dynamic dims the manifest promises;
 3. per shape (default: sizes and a batch never used during export, 224x224 .. 96x640 and batch 3): output shape,
-   then max abs difference of the distributions, mean-score difference, PSNR, high/low class agreement;
+   then max abs difference of the distributions, mean-score difference, PSNR, high/low class agreement; a default
+   shape outside the bounds the artifact was exported for is skipped and reported, a shape given is refused
+   (:mod:`~aestheticnet.export.verify_shapes`);
 4. with ``--data``: the same on real images through the checkpoint's preprocessing, plus SROCC and PLCC between
    the artifact's and PyTorch's mean scores. The inputs at the test shapes are then real images resized to each
    shape; without data they are Gaussian noise, which int8 models (calibrated on images) are not gated on.
@@ -34,7 +36,6 @@ from aestheticnet.artifacts import (
     Precision,
     Tolerance,
     check_digest,
-    check_shapes,
     format_of_path,
     manifest_precision,
     read_manifest,
@@ -42,6 +43,7 @@ from aestheticnet.artifacts import (
 )
 from aestheticnet.export.registry import exporter_for
 from aestheticnet.export.verify_report import Mismatch, ParityError, VerifyReport
+from aestheticnet.export.verify_shapes import DEFAULT_SHAPES, OutsideBounds, planned_shapes
 from aestheticnet.export.verify_table import format_table
 from aestheticnet.metrics import mean_score
 from aestheticnet.sizes import Shape
@@ -49,6 +51,7 @@ from aestheticnet.sizes import Shape
 __all__ = [
     "DEFAULT_SHAPES",
     "Mismatch",
+    "OutsideBounds",
     "ParityError",
     "VerifyOptions",
     "VerifyReport",
@@ -59,15 +62,6 @@ __all__ = [
 
 # Below this spread of the reference's mean scores (1..N scale) rank correlations are not meaningful.
 MIN_SCORE_SPREAD = 1e-3
-
-# The export traced batch 2 at 224x224; batch 3 and these sizes were never seen.
-DEFAULT_SHAPES: tuple[Shape, ...] = (
-    Shape(224, 224),
-    Shape(320, 256),
-    Shape(512, 384),
-    Shape(96, 640),
-    Shape(224, 224, batch=3),
-)
 
 
 def _compare(ref: np.ndarray, got: np.ndarray, buckets: np.ndarray) -> dict[str, float]:
@@ -112,7 +106,8 @@ def _gate(report: VerifyReport, tol: Tolerance, values: dict[str, float], where:
 class VerifyOptions:
     """What ``verify`` runs on: input ``shapes`` (default :data:`DEFAULT_SHAPES`), real images (``data``, up to
     ``samples`` of them) besides Gaussian noise drawn from ``seed``, the runtimes' ``threads``; ``check_integrity``
-    refuses an artifact whose sha256 differs from its manifest's."""
+    refuses an artifact whose sha256 differs from its manifest's. ``outside_bounds``: what to do with a shape
+    outside the artifact's bounds; None: skip those of :data:`DEFAULT_SHAPES`, refuse shapes given."""
 
     shapes: tuple[Shape, ...] = DEFAULT_SHAPES
     data: Path | None = None
@@ -120,9 +115,16 @@ class VerifyOptions:
     threads: int | None = None
     seed: int = 0
     check_integrity: bool = True
+    outside_bounds: OutsideBounds | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shapes", tuple(self.shapes))
+        if self.outside_bounds is None:
+            default = OutsideBounds.SKIP if self.shapes == DEFAULT_SHAPES else OutsideBounds.REFUSE
+            object.__setattr__(self, "outside_bounds", default)
+        if not isinstance(self.outside_bounds, OutsideBounds):
+            valid = ", ".join(f"OutsideBounds.{m.name}" for m in OutsideBounds)
+            raise TypeError(f"verify: outside_bounds={self.outside_bounds!r}; expected one of {valid}")
         if self.data is not None:
             object.__setattr__(self, "data", Path(self.data))
         if not self.shapes:
@@ -140,7 +142,8 @@ def verify_artifact(
     """Run every check; the report's ``mismatches`` is empty when the artifact passes.
 
     Before any work: an artifact whose sha256 differs from its manifest's is refused (unless
-    ``options.check_integrity`` is False), and so are shapes outside the dynamic range the manifest declares.
+    ``options.check_integrity`` is False); shapes outside the dynamic range the manifest declares are refused or
+    skipped as ``options.outside_bounds`` says (:func:`~aestheticnet.export.verify_shapes.planned_shapes`).
 
     ``cache``: a dict reused across calls with the same reference, data and seed (benchmarks verifying many
     artifacts): the reference outputs and the loaded images are computed once.
@@ -156,13 +159,12 @@ def verify_artifact(
     # workers spin-wait, and on a busy 2-core machine 2 threads made this small-batch loop ~40x slower.
     ref = load(reference, threads=options.threads or 1)
     manifest = read_manifest(artifact, required=False)
-    if manifest is not None:
-        check_shapes(manifest, options.shapes, "--shapes")
+    shapes, notes = planned_shapes(manifest, options.shapes, options.outside_bounds)
     if options.check_integrity:
         check_digest(artifact, manifest)
     precision = manifest_precision(manifest, artifact) if manifest is not None else Precision.FP32
     tol = tolerance_for(fmt, precision)
-    report = VerifyReport(str(artifact), fmt.value, precision.value, str(reference), tol.to_dict())
+    report = VerifyReport(str(artifact), fmt.value, precision.value, str(reference), tol.to_dict(), notes=notes)
     _check_provenance(report, manifest, reference)
     report.spec, problems = exporter_for(fmt).check_artifact(artifact, manifest)
     for problem in problems:
@@ -171,7 +173,7 @@ def verify_artifact(
     report.runtime = backend.name
     report.evaluated_by = backend.evaluated_by or backend.name
     report.interface = _interface(backend, manifest, report)
-    _check_values(report, _Run(ref, backend, tol, options, cache), precision)
+    _check_values(report, _Run(ref, backend, tol, options, cache), precision, shapes)
     return report
 
 
@@ -202,8 +204,9 @@ def _check_provenance(report: VerifyReport, manifest, reference: Path) -> None:
         report.mismatches.append(Mismatch("source checkpoint sha256", "manifest", want, got))
 
 
-def _check_values(report: VerifyReport, run: _Run, precision: Precision) -> None:
-    """Outputs at every shape, then on the real images (with ``data``)."""
+def _check_values(report: VerifyReport, run: _Run, precision: Precision, shapes) -> None:
+    """Outputs at every shape (``shapes``: each with why it is skipped, or None), then on the real images (with
+    ``data``)."""
     options, int8 = run.options, precision in (Precision.INT8, Precision.INT8_DYNAMIC)
     images = data_info = None
     if options.data is not None:
@@ -221,8 +224,13 @@ def _check_values(report: VerifyReport, run: _Run, precision: Precision) -> None
     gated = images is not None or not int8
     key = (str(run.ref.path), str(options.data), options.samples, options.seed)
     inputs = _ShapeInputs(run.ref, images, options.seed, run.cache, key)
-    for shape in options.shapes:
-        _check_shape(report, run.backend, inputs, shape, run.buckets, run.tol, gated)
+    for shape, skipped in shapes:
+        if skipped:
+            n, h, w = shape.batch, shape.height, shape.width
+            inputs.skip(n, h, w)
+            report.shapes.append({"shape": f"{n}x3x{h}x{w}", "status": "skipped", "reason": skipped})
+        else:
+            _check_shape(report, run.backend, inputs, shape, run.buckets, run.tol, gated)
     if images is not None:
         report.real = _real_images(report, run, images, data_info)
 
@@ -240,8 +248,12 @@ class _ShapeInputs:
             x = _shape_inputs(self.images, n, h, w, self.rng)
             self.cache[key] = (x, self.ref.run(x))
         else:
-            _shape_inputs(self.images, n, h, w, self.rng)  # keep the generator in step with an uncached run
+            self.skip(n, h, w)  # keep the generator in step with an uncached run
         return self.cache[key]
+
+    def skip(self, n: int, h: int, w: int) -> None:
+        """Draw what :meth:`get` would, so that a shape's inputs do not depend on which others were checked."""
+        _shape_inputs(self.images, n, h, w, self.rng)
 
 
 def _check_shape(report: VerifyReport, backend, inputs: _ShapeInputs, shape: Shape, buckets, tol, gated: bool):

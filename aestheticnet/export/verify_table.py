@@ -44,6 +44,7 @@ def format_table(report: Any) -> str:
             lines.append(
                 f"{row['shape']:<16}{_fmt(row.get('max_abs')):>10}{_fmt(row.get('mean_score_diff')):>12}"
                 f"{_fmt(row.get('psnr_db'), '.1f'):>9}{_fmt(row.get('agreement'), '.2f'):>7}  {row['status']}"
+                + (f" ({row['reason']})" if row.get("reason") else "")
             )
     if report.real:
         r = report.real

@@ -23,7 +23,12 @@ def export_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
     def work():
         from aestheticnet.export import ExportOptions, export_checkpoint
 
-        options = ExportOptions(data=data, calibration_samples=cfg.export.calibration_samples)
+        options = ExportOptions(
+            data=data,
+            calibration_samples=cfg.export.calibration_samples,
+            max_batch=cfg.export.max_batch or None,
+            max_side=cfg.export.max_side or None,
+        )
         report = export_checkpoint(checkpoint, cfg.export.formats, cfg.export.precisions, out, options, log=ctx.log)
         atomic_write_json(out / "export_report.json", report.to_dict())
         artifacts = [
@@ -52,16 +57,19 @@ def verify_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
     out = ctx.out_dir / "verify"
 
     def work():
-        from aestheticnet.export.verify import VerifyOptions, format_table, verify_artifact
-        from aestheticnet.sizes import Shape
+        from aestheticnet.export.verify import OutsideBounds, VerifyOptions, format_table, verify_artifact
 
-        shapes = [s if s.batch > 1 else Shape(s.height, s.width, batch=cfg.verify.batch) for s in cfg.verify.shapes]
         reports, files = [], []
         for art in export.result["artifacts"]:
             path = Path(art["path"])
-            report = verify_artifact(
-                path, checkpoint, VerifyOptions(shapes=shapes, data=data, samples=cfg.verify.samples)
+            # The config's shapes serve every format: those outside one artifact's bounds are skipped, and reported.
+            options = VerifyOptions(
+                shapes=_verify_shapes(cfg, path),
+                data=data,
+                samples=cfg.verify.samples,
+                outside_bounds=OutsideBounds.SKIP,
             )
+            report = verify_artifact(path, checkpoint, options)
             ctx.log(format_table(report))
             target = out / f"{path.name}.verify.json"
             atomic_write_json(target, report.to_dict())
@@ -87,6 +95,18 @@ def verify_step(cfg: PipelineConfig, ctx: StepContext, checkpoint: Path, data: s
         return files, {"reports": reports, "passed": all(r["status"] == "PASS" for r in reports)}
 
     return run_step(ctx, "verify", cfg.to_dict()["verify"], export.outputs, work)
+
+
+def _verify_shapes(cfg: PipelineConfig, artifact: Path) -> list:
+    """The config's shapes, each HxW at ``verify.batch`` or at the largest batch the artifact takes when that is
+    smaller (an ExecuTorch program is exported for one photo at a time by default)."""
+    from aestheticnet.artifacts import read_manifest
+    from aestheticnet.sizes import Shape
+
+    manifest = read_manifest(artifact, required=False)
+    largest = manifest.input.upper_bound("batch") if manifest is not None else None
+    batch = min(cfg.verify.batch, largest or cfg.verify.batch)
+    return [s if s.batch > 1 else Shape(s.height, s.width, batch=batch) for s in cfg.verify.shapes]
 
 
 def bench_step(cfg: PipelineConfig, ctx: StepContext, export: StepOutcome) -> StepOutcome:
@@ -126,6 +146,7 @@ def bench_step(cfg: PipelineConfig, ctx: StepContext, export: StepOutcome) -> St
                 "p90_ms": r["p90_ms"],
                 "throughput": r["throughput_ips"],
                 "peak_rss_mb": (r["peak_rss_delta_bytes"] or 0) / 2**20 if r["peak_rss_delta_bytes"] else None,
+                "planned_mb": r["planned_memory_bytes"] / 2**20 if r["planned_memory_bytes"] else None,
             }
             for r in report["results"]
         ]

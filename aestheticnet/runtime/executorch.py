@@ -49,7 +49,8 @@ class ExecuTorchBackend(Backend):
             if hi is not None and not lo <= x.shape[axis] <= hi:
                 raise InputError(
                     f"{self.path.name}: {name} {x.shape[axis]} is outside the program's bounds [{lo}, {hi}] "
-                    "(ExecuTorch plans memory for the exported upper bounds; re-export for larger inputs)"
+                    "(ExecuTorch plans memory for the exported upper bounds; export again with --max-batch / "
+                    "--max-side for larger inputs)"
                 )
         return x
 

@@ -48,7 +48,9 @@ class Scorer:
         self.preprocess = Preprocess.from_dict(pre)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size = int(batch_size)
+        # An ExecuTorch program takes one image per call by default (its memory is planned for its largest batch).
+        largest = self.backend.manifest.input.upper_bound("batch") if self.backend.manifest is not None else None
+        self.batch_size = min(int(batch_size), largest or int(batch_size))
         self.scores = np.asarray(self.backend.score_buckets, dtype=np.float64)
 
     def _summaries(self, dists: np.ndarray) -> list[tuple[float, float]]:

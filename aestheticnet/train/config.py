@@ -53,6 +53,10 @@ class TrainConfig:
     # > 0 adds this times the pairwise ranking loss between images of one source photo in a batch (losses.py says
     # why): with few photos it teaches the distortions' order instead of the photos. 0 = off.
     rank_weight: float = 0.0
+    # > 0: every training batch holds this many source photos, batch_size / photos_per_batch images of each, so the
+    # ranking loss has many pairs within a photo in every batch (at 4 of 32 the demo's ladder rho rose; the
+    # README's table). 0 = random batches.
+    photos_per_batch: int = 0
     seed: int = 0
     num_workers: int = 2
     max_train_items: int | None = None  # cap for quick runs (first items of the split, in order)
@@ -77,6 +81,8 @@ class TrainConfig:
             "loss_r": self.loss_r >= 1,
             "loss_lam": 0 <= self.loss_lam <= 1,
             "rank_weight": self.rank_weight >= 0,
+            "photos_per_batch": self.photos_per_batch == 0
+            or (self.photos_per_batch >= 1 and self.batch_size % self.photos_per_batch == 0),
             "val_fraction": 0 < self.val_fraction < 1,
             "num_workers": self.num_workers >= 0,
             "init_channels": self.init_channels >= 2 and self.init_channels % 2 == 0,

@@ -33,6 +33,7 @@ from aestheticnet.models.registry import create_model
 from aestheticnet.train.config import RESUME_FREE, TrainConfig
 from aestheticnet.data.base import AestheticDataset
 from aestheticnet.data.preprocess import Preprocess
+from aestheticnet.data.sampler import BatchGrouping
 from aestheticnet.models.aestheticnet import AestheticNet
 from aestheticnet.train.ema import WeightAverage
 from aestheticnet.train.data import make_loader, open_split, predict, preprocess_for, split_options
@@ -220,6 +221,13 @@ class _TrainingRun:
         set_rng_state(state["rng"])
         self.start_epoch, self.best = int(state["epoch"]) + 1, dict(state["best"])
 
+    def _grouping(self) -> BatchGrouping | None:
+        """Batches of ``photos_per_batch`` source photos, for the ranking loss's pairs within a photo."""
+        if not self.cfg.photos_per_batch:
+            return None
+        groups = tuple(self.group_of[record.id] for record in self.train_ds.records)
+        return BatchGrouping(groups, self.cfg.photos_per_batch)
+
     def run(self, last_epoch: int) -> dict[str, Any]:
         cfg, ctx = self.cfg, self.ctx
         loader, sampler = make_loader(
@@ -230,6 +238,7 @@ class _TrainingRun:
             num_workers=cfg.num_workers,
             num_replicas=ctx.world_size,
             rank=ctx.rank,
+            grouping=self._grouping(),
         )
         record: dict[str, Any] = {}
         for epoch in range(self.start_epoch, last_epoch):

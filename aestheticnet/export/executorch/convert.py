@@ -1,9 +1,14 @@
 """``torch.export`` -> ExecuTorch program (``.pte``) with every supported op delegated to XNNPACK.
 
-* Shapes: dynamic batch and bounded dynamic H/W (``multiple x Dim``, as for ONNX and CoreML), with bounds of
-  their own (:func:`executorch_spec`): ExecuTorch plans the memory of the program's input and output for the
-  upper bounds when a method loads, so the bounds are what a runtime allocates (batch 8 x 3 x 1024 x 1024 float32
-  = 96 MiB); the XNNPACK delegate sizes its own intermediate tensors per call. The manifest records the bounds.
+* Shapes: bounded dynamic batch and H/W (``multiple x Dim``, as for ONNX and CoreML), with bounds of their own
+  (:func:`~aestheticnet.export.dynamic.planned_spec`): ExecuTorch plans the memory of the program's input, output
+  and the tensors between delegated parts for the upper bounds when a method loads, and XNNPACK's workspace grew
+  with them too, so the bounds are what a runtime allocates. Measured on the demo's model (5 cells, C=16, MSCN):
+  batch 8 and sides up to 1024 planned 104 MiB, and the process grew by 105 MiB at load and 294 MiB more at the
+  first 224x224 inference; batch 1 and sides up to 640 planned 5.1 MiB, +6.5 and +20 MiB. So by default they
+  follow the checkpoint's preprocessing (batch 1, the longest side it produces), and ``ExportOptions.max_batch`` /
+  ``max_side`` set others. The manifest records the bounds and, in its sidecar, the planned bytes (known only once
+  the program is laid out, after the embedded copy was written).
 * Precision: ``fp32``; ``int8`` = the PT2E flow with ExecuTorch's XNNPACK quantizer (static int8 activations,
   symmetric int8 weights, per-channel as the :class:`~aestheticnet.export.int8.recipe.Int8Recipe` says),
   calibrated on the same images as the ONNX and TFLite int8 exports; the recipe's float parts (input
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +34,7 @@ from aestheticnet.export.dynamic import DynamicSpec, example_input
 from aestheticnet.export.errors import ExportError
 from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
 
-__all__ = [
-    "EXECUTORCH_MAX_BATCH",
-    "EXECUTORCH_MAX_SIDE",
-    "conversion_text",
-    "convert_executorch",
-    "executorch_spec",
-    "export_program",
-    "xnnpack_pools",
-]
-
-EXECUTORCH_MAX_BATCH = 8
-EXECUTORCH_MAX_SIDE = 1024
-
-
-def executorch_spec(spec: DynamicSpec) -> DynamicSpec:
-    """``spec`` with ExecuTorch's upper bounds (module docstring: they are allocated when a method loads)."""
-    return replace(
-        spec, max_batch=min(spec.max_batch, EXECUTORCH_MAX_BATCH), max_side=min(spec.max_side, EXECUTORCH_MAX_SIDE)
-    )
+__all__ = ["Converted", "conversion_text", "convert_executorch", "export_program", "xnnpack_pools"]
 
 
 def xnnpack_pools(model: torch.nn.Module) -> torch.nn.Module:
@@ -75,13 +62,14 @@ def xnnpack_pools(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def export_program(model: torch.nn.Module, spec: DynamicSpec, example_size: tuple[int, int] = (224, 224)):
+def export_program(model: torch.nn.Module, spec: DynamicSpec, example_size: tuple[int, int] | None = None):
     """The float program every ExecuTorch precision starts from (quantisation works on a copy of its module), with
-    :func:`xnnpack_pools`."""
+    :func:`xnnpack_pools`; ``example_size`` defaults to the spec's example (inside its bounds)."""
     model = xnnpack_pools(model)
+    example = example_input(example_size or spec.example_size, spec.example_batch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.export.export(model, (example_input(example_size),), dynamic_shapes=(spec.dims(),))
+        return torch.export.export(model, (example,), dynamic_shapes=(spec.dims(),))
 
 
 def _quantized_modules(model: torch.nn.Module, recipe: Int8Recipe) -> list[str]:
@@ -101,7 +89,7 @@ def _quantized_modules(model: torch.nn.Module, recipe: Int8Recipe) -> list[str]:
     return names
 
 
-def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec: DynamicSpec, example_size=(224, 224)):
+def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec: DynamicSpec, example_size=None):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -139,6 +127,14 @@ def conversion_text(precision: Precision, recipe: Int8Recipe) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Converted:
+    """What :func:`convert_executorch` made: the seconds of each step and the program's planned memory."""
+
+    seconds: dict[str, float]
+    planned_memory_bytes: int
+
+
 def convert_executorch(
     prepared: torch.nn.Module,
     path: str | Path,
@@ -149,8 +145,9 @@ def convert_executorch(
     recipe: Int8Recipe = DEFAULT_RECIPE,
     manifest: dict[str, Any] | None = None,
     program=None,
-) -> dict[str, float]:
-    """Write ``path`` (a ``.pte`` file) atomically; returns the seconds of each step.
+) -> Converted:
+    """Write ``path`` (a ``.pte`` file) atomically; returns the seconds of each step and the bytes the runtime
+    plans for the method (:func:`~aestheticnet.export.executorch.lowering.planned_memory_bytes`).
 
     ``program`` is the float ``torch.export`` of ``prepared`` under ``spec`` (:func:`export_program`), shared by
     the precisions of one export so that the model is traced once; without it, it is made here."""
@@ -158,7 +155,7 @@ def convert_executorch(
     if precision not in SPECS[Format.EXECUTORCH].tolerances:
         offered = ", ".join(p.value for p in SPECS[Format.EXECUTORCH].precisions)
         raise ExportError(f"ExecuTorch precision {precision.value!r} is not offered; expected one of {offered}")
-    from aestheticnet.export.executorch.lowering import lower_to_executorch
+    from aestheticnet.export.executorch.lowering import lower_program, planned_memory_bytes
     from aestheticnet.io import atomic_path
 
     seconds: dict[str, float] = {}
@@ -172,8 +169,8 @@ def convert_executorch(
         seconds["quantize"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     constants = {EXECUTORCH_METHOD: flat_entries(manifest)[EMBED_KEY]} if manifest else None
-    buffer = lower_to_executorch(program, constants)
+    lowered = lower_program(program, constants)
     seconds["lower"] = round(time.perf_counter() - t0, 3)
     with atomic_path(Path(path)) as tmp:
-        Path(tmp).write_bytes(buffer)
-    return seconds
+        Path(tmp).write_bytes(lowered.buffer)
+    return Converted(seconds, planned_memory_bytes(lowered))

@@ -28,7 +28,14 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["PASS_TRIGGERS", "lower_to_executorch", "ops_kept_whole", "passes_to_skip"]
+__all__ = [
+    "PASS_TRIGGERS",
+    "lower_program",
+    "lower_to_executorch",
+    "ops_kept_whole",
+    "passes_to_skip",
+    "planned_memory_bytes",
+]
 
 # XNNPACK pass -> what in an op's name makes it rewrite anything (read from the passes of executorch 1.5.1: each
 # one matches only these ops or patterns built on them). Conv1dUnsqueezePass rewrites 1-D convolutions only, so
@@ -97,9 +104,9 @@ class _DropWorkflowNotice(logging.Filter):
         return "to_edge() + to_backend()" not in record.getMessage()
 
 
-def lower_to_executorch(program, constant_methods: dict[str, Any] | None = None, *, trim_passes: bool = True) -> bytes:
-    """The ``.pte`` bytes of ``program`` with XNNPACK delegation (module docstring). ``trim_passes=False`` runs
-    XNNPACK's full pass list."""
+def lower_program(program, constant_methods: dict[str, Any] | None = None, *, trim_passes: bool = True):
+    """The ExecuTorch program (``ExecutorchProgramManager``) of ``program`` with XNNPACK delegation (module
+    docstring). ``trim_passes=False`` runs XNNPACK's full pass list."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge
 
@@ -117,4 +124,18 @@ def lower_to_executorch(program, constant_methods: dict[str, Any] | None = None,
                 lowered = edge.to_backend(partitioner)
         finally:
             logger.removeFilter(notice)
-        return lowered.to_executorch().buffer
+        return lowered.to_executorch()
+
+
+def lower_to_executorch(program, constant_methods: dict[str, Any] | None = None, *, trim_passes: bool = True) -> bytes:
+    """The ``.pte`` bytes of :func:`lower_program`."""
+    return lower_program(program, constant_methods, trim_passes=trim_passes).buffer
+
+
+def planned_memory_bytes(manager, method: str = "forward") -> int:
+    """The bytes ExecuTorch allocates for ``method``'s planned tensors when it loads (input, output, and the tensors
+    between delegated parts, laid out for the upper bounds): the sum of its execution plan's memory buffers. Buffer 0
+    is the constant segment's placeholder, which the runtime ignores (``executorch.exir.schema.ExecutionPlan``);
+    the XNNPACK delegate's own workspace is allocated at run time and is not counted."""
+    (plan,) = [p for p in manager.executorch_program.execution_plan if p.name == method]
+    return int(sum(plan.non_const_buffer_sizes[1:]))
