@@ -55,3 +55,11 @@ def test_bad_grouping_is_refused_by_name():
         ShapeBucketBatchSampler(SHAPES, 32, grouping=BatchGrouping(GROUPS[:-1], 4))
     with pytest.raises(ValueError, match="photos_per_batch=5"):
         TrainConfig(batch_size=32, photos_per_batch=5)
+
+
+def test_never_a_batch_of_one_image():
+    groups = (0, 0, 0, 1, 1, 1, 2)  # runs of 2 leave runs of one image behind
+    for seed in range(50):
+        sampler = ShapeBucketBatchSampler([(64, 64)] * 7, 4, seed=seed, grouping=BatchGrouping(groups, 2))
+        got = list(sampler)
+        assert min(len(b) for b in got) >= 2 and sorted(i for b in got for i in b) == list(range(7)), got

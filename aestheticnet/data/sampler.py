@@ -134,6 +134,10 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
             if not (self.drop_last and len(batch) < self.batch_size):
                 batches.append(batch)
             runs = rest
+        # A run of one image left alone would make a batch of one, which batch normalisation cannot train on.
+        while len(batches) > 1 and any(len(b) == 1 for b in batches):
+            lone = batches.pop(next(k for k, b in enumerate(batches) if len(b) == 1))
+            batches[min(range(len(batches)), key=lambda k: len(batches[k]))] += lone
         return batches
 
     def _per_rank(self, total: int) -> int:
