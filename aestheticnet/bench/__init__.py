@@ -15,6 +15,7 @@ from aestheticnet.bench.interleave import interleaved_rounds, round_order, run_f
 from aestheticnet.bench.report import markdown_report, write_json, write_markdown, write_plots
 from aestheticnet.bench.runner import machine_info
 from aestheticnet.bench.ssh import SshDevice, parse_device
+from aestheticnet.lazy import lazy_attributes
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -51,11 +52,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'aestheticnet.bench' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

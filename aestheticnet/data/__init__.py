@@ -21,6 +21,7 @@ from aestheticnet.data.synthetic import (
 )
 from aestheticnet.data.synthetic_config import SynthConfig
 from aestheticnet.data.user_photos import TooFewPhotosError, scan_photos
+from aestheticnet.lazy import lazy_attributes
 
 __all__ = [
     "AVA",
@@ -73,11 +74,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'aestheticnet.data' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

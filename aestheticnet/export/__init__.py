@@ -17,6 +17,7 @@ one package per format (``onnx``, ``tflite``, ``coreml``, ``executorch``), each 
 from __future__ import annotations
 
 from aestheticnet.export.errors import ExportError
+from aestheticnet.lazy import lazy_attributes
 
 __all__ = [
     "CoreMLInput",
@@ -62,9 +63,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'aestheticnet.export' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
