@@ -6,9 +6,9 @@
 ``--data`` is the photo pool (``benchmarks/photo_pool.py``: Debian's wallpapers and the 13 built-in photos, split
 by photo with ``--val-fraction`` 0.4, 22 validation photos). For every seed of ``--seeds`` one training of the
 preset (``demo``: the demo's 5-cell C=16 AestheticNet*; ``default``: the default 20-cell C=36 AestheticNet*), both
-with MSCN input, 192x192 training crops at native resolution, SGD lr 0.1 cosine, SW-EMD plus the within-photo
-ranking loss (``rank_weight``). Nothing is selected on validation: the figures are the last epoch's. Per seed:
-SROCC, PLCC, accuracy and EMD on the validation split, and ladder rho on the validation photos
+with MSCN input, 192x192 training crops at native resolution, SGD (``--lr``, 0.1) cosine, SW-EMD plus the
+within-photo ranking loss (``rank_weight``) on batches of ``--photos-per-batch`` photos (4, as the pipeline).
+Nothing is selected on validation: the figures are the last epoch's. Per seed: SROCC, PLCC, accuracy and EMD on the validation split, and ladder rho on the validation photos
 (``aestheticnet.pipeline.ladders.ladder_check``); with ``--int8`` also the ONNX and TFLite int8 files' SROCC against
 the fp32 model on validation images (``verify_artifact``). Then mean and std over seeds.
 
@@ -50,8 +50,9 @@ def config(args, seed: int) -> TrainConfig:
         train_crop=192,
         epochs=args.epochs,
         batch_size=32,
-        lr=0.1,
+        lr=args.lr,
         rank_weight=args.rank_weight,
+        photos_per_batch=args.photos_per_batch or None,
         group_by="challenge",
         val_fraction=args.val_fraction,
         seed=seed,
@@ -151,7 +152,14 @@ def main() -> None:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds")
     ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--rank-weight", type=float, default=3.0)
+    ap.add_argument(
+        "--photos-per-batch",
+        type=int,
+        default=4,
+        help="batches of this many photos' images, as the pipeline trains AestheticNet* (0: random batches)",
+    )
     ap.add_argument("--val-fraction", type=float, default=0.4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
