@@ -69,12 +69,14 @@ def test_fp32_parity_at_several_shapes(exported):
 
 def test_only_cbams_reductions_run_outside_xnnpack(exported):
     # Average and max pools in ExecuTorch's portable kernels made a 5-cell network's program 6x slower at 224x224.
+    # The input normaliser's reshapes leave shape arithmetic and views (no copies) outside.
     from executorch.exir._serialize._program import deserialize_pte_binary
 
     _, paths, _ = exported
+    shape_ops = {"aten::sym_size", "executorch_prim::mul", "executorch_prim::et_view"}
     for path in paths.values():
         plan = deserialize_pte_binary(path.read_bytes()).program.execution_plan[0]
-        assert {o.name for o in plan.operators} <= {"aten::amax", "aten::mean"}, (path.name, plan.operators)
+        assert {o.name for o in plan.operators} <= {"aten::amax", "aten::mean"} | shape_ops, (path.name, plan.operators)
 
 
 def test_xnnpack_pools_swaps_the_quotient_form_for_the_same_average():
@@ -86,7 +88,7 @@ def test_xnnpack_pools_swaps_the_quotient_form_for_the_same_average():
     model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="mscn").eval()
     swapped = xnnpack_pools(model)
     assert any(isinstance(m, AvgPool3x3) for m in model.modules())  # the original is left as it was
-    assert not model.input_norm.exclude_padding and swapped.input_norm.exclude_padding
+    assert model.input_norm.form == "quotient" and swapped.input_norm.form == "wide"
     assert not any(isinstance(m, AvgPool3x3) for m in swapped.modules())
     pools = [m for m in swapped.modules() if isinstance(m, torch.nn.AvgPool2d)]
     assert pools and all(not p.count_include_pad and p.padding == 1 for p in pools)

@@ -36,6 +36,17 @@ def test_matches_a_direct_computation_including_borders():
     np.testing.assert_allclose(y[:, 3:].numpy(), reference_lcn(x.numpy()), atol=1e-4)
 
 
+@pytest.mark.parametrize("form", ["quotient", "wide"])
+@pytest.mark.parametrize("size", [(11, 9), (5, 12), (32, 64)])
+def test_every_form_computes_the_same_function(form, size):
+    # The wide form is what ExecuTorch runs; borders (windows overhanging one or two sides) and images smaller
+    # than the window are where the forms could part.
+    x = 3 * torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(3))
+    norm = LocalContrastNorm(keep_input=False)
+    norm.form = form
+    np.testing.assert_allclose(norm(x).numpy(), reference_lcn(x.numpy()), atol=1e-5)
+
+
 def test_removes_local_brightness_and_contrast():
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     lcn = LocalContrastNorm(eps=1e-6)

@@ -136,3 +136,36 @@ def test_input_normalisation_prefix_is_found_and_stays_float_in_int8():
     dtypes = {d["op_name"]: it.get_tensor_details()[d["outputs"][0]]["dtype"] for d in it._get_ops_details()}
     assert dtypes["SQRT"] == np.float32 and dtypes["DIV"] == np.float32  # the normalisation: float
     assert dtypes["CONV_2D"] == np.int8  # the network: int8
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("input_norm", ["mscn", "lcn"])
+def test_input_normaliser_is_written_in_tensorflow_and_computes_the_models_function(tmp_path, tiny_synth, input_norm):
+    import torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    from aestheticnet.artifacts import Format, Precision, read_manifest
+    from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
+    from aestheticnet.models import create_model, save
+    from aestheticnet.sizes import Shape
+
+    torch.manual_seed(0)
+    model = create_model("aestheticnet_star", layers=3, init_channels=8, input_norm=input_norm).eval()
+    ckpt = save(model, tmp_path / "m.safetensors")
+    precisions = [Precision.FP32, Precision.INT8] if input_norm == "mscn" else [Precision.FP32]
+    options = ExportOptions(data=tiny_synth, calibration_samples=16)
+    report = export_checkpoint(ckpt, [Format.TFLITE], precisions, tmp_path / "out", options, log=None)
+    assert len(report.artifacts) == len(precisions), report.failures
+    for artifact in report.artifacts:
+        assert "input_normaliser_in_tensorflow" in read_manifest(artifact.path).export["rewrites"]
+        it = Interpreter(model_path=str(artifact.path))
+        it.allocate_tensors()
+        ops = [op["op_name"] for op in it._get_ops_details()]
+        prefix = ops[: ops.index("CONV_2D")]
+        # No divisor map (FILL of ones, DIV) and no zero padding: pools with TensorFlow's SAME padding instead.
+        normaliser = prefix[: prefix.index("RSQRT")]
+        assert "FILL" not in normaliser and "DIV" not in normaliser and "PAD" not in normaliser, " ".join(prefix)
+        assert prefix.count("AVERAGE_POOL_2D") == 4 and prefix.count("TRANSPOSE") == 4, prefix
+        shapes = [Shape(96, 128), Shape(160, 96, batch=2)]
+        verified = verify_artifact(artifact.path, ckpt, VerifyOptions(shapes, data=tiny_synth, samples=16))
+        assert verified.passed, verified.to_dict()

@@ -41,26 +41,42 @@ class LocalContrastNorm(nn.Module):
         if kernel < 3 or kernel % 2 == 0:
             raise ValueError(f"LocalContrastNorm kernel={kernel}: need an odd size >= 3")
         self.kernel, self.eps = kernel, eps
-        # The same window means as one padding-excluding pooling: for converters whose runtime takes that form
-        # (ExecuTorch's XNNPACK delegate); the quotient form is what ONNX, TFLite and Core ML convert correctly.
-        self.exclude_padding = False
+        # How the window means are computed (the same means, rounded differently): "quotient", the form ONNX,
+        # TFLite and Core ML convert correctly; "wide" for XNNPACK (ExecuTorch), set on the export copy.
+        self.form = "quotient"
 
-    def _mean(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
-        if valid is None:
-            return F.avg_pool2d(x, self.kernel, 1, self.kernel // 2, count_include_pad=False)
-        return F.avg_pool2d(x, self.kernel, 1, self.kernel // 2, count_include_pad=True) / valid
+    def _quotient_means(self, x: torch.Tensor):
+        # Both poolings count the padded zeros; the quotient averages real pixels only (as AvgPool3x3). The
+        # divisor depends on the size only, so both means of a forward share it.
+        pad = self.kernel // 2
+        ones = torch.ones_like(x[:1, :1])
+        valid = F.avg_pool2d(ones, self.kernel, 1, pad, count_include_pad=True)
+        return lambda t: F.avg_pool2d(t, self.kernel, 1, pad, count_include_pad=True) / valid
+
+    def _wide_mean(self, x: torch.Tensor) -> torch.Tensor:
+        # The box filter as two 1-D passes, each pooling along dim 2 of an [N, L * C, M, 1] view, so that the
+        # other image axis and the channels are the pooling's channels. XNNPACK (channels-last) vectorises
+        # pooling over channels: the whole normaliser at 224x224, 1 thread, took 5.6 ms with 7x7 means over the
+        # image's 3 channels, 2.2 ms with 1x7 and 7x1 passes over them, 0.54 ms in this form. A window that overhangs the border averages real pixels only,
+        # in each pass, and so in the product of both (the real pixels of a window form a rectangle).
+        n, c, h, w = x.shape
+        pad = self.kernel // 2
+
+        def pass_along_dim2(t: torch.Tensor) -> torch.Tensor:
+            return F.avg_pool2d(t, (self.kernel, 1), 1, (pad, 0), count_include_pad=False)
+
+        columns = pass_along_dim2(x.permute(0, 3, 1, 2).reshape(n, w * c, h, 1))  # along H
+        rows = columns.reshape(n, w, c, h).permute(0, 3, 2, 1).reshape(n, h * c, w, 1)
+        return pass_along_dim2(rows).reshape(n, h, c, w).permute(0, 2, 1, 3)  # along W, back to NCHW
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        valid = None
-        if not self.exclude_padding:
-            ones = torch.ones_like(x[:1, :1])
-            valid = F.avg_pool2d(ones, self.kernel, 1, self.kernel // 2, count_include_pad=True)
-        centred = x - self._mean(x, valid)
+        mean = self._wide_mean if self.form == "wide" else self._quotient_means(x)
+        centred = x - mean(x)
         # The deviation is the window mean of squared *centred* values, not E[x^2] - mu^2: in flat regions that
         # difference cancels to rounding noise, and float32 evaluations that round differently (PyTorch, ONNX
         # Runtime, LiteRT) disagree by up to 1.5e-5 on a trained model's output, over the 1e-5 fp32 tolerance;
         # centred first, float32 stays within 1.3e-6 of float64. eps^2 under the root keeps the scale smooth at 0.
-        sigma = torch.sqrt(self._mean(centred * centred, valid) + self.eps * self.eps)
+        sigma = torch.sqrt(mean(centred * centred) + self.eps * self.eps)
         normalised = centred / sigma
         return torch.cat([x, normalised], dim=1) if self.keep_input else normalised
 

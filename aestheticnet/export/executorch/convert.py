@@ -39,12 +39,14 @@ __all__ = ["Converted", "conversion_text", "convert_executorch", "export_program
 
 def xnnpack_pools(model: torch.nn.Module) -> torch.nn.Module:
     """``model``, or a copy whose :class:`~aestheticnet.nas.operations.AvgPool3x3` blocks are one
-    ``avg_pool2d(count_include_pad=False)`` and whose input normaliser pools the same way. The blocks'
-    ``pool(x) / pool(ones)`` form, which the other converters need, averages with padded zeros counted, which
-    XNNPACK does not take; ExecuTorch then ran those pools in its portable kernel (measured: 6 ms for one pool of
-    a 16x112x112 map, PyTorch 0.5 ms; most of a 5-cell network's 10 ms at 224x224; with the MSCN normaliser's
-    7x7 windows, 225 ms per 192x256 image). XNNPACK's average pooling leaves padding out, as the blocks do; the
-    result differs from the quotient by float rounding only."""
+    ``avg_pool2d(count_include_pad=False)`` and whose input normaliser takes its window means in the "wide" form
+    (:class:`~aestheticnet.models.input_norm.LocalContrastNorm`). The blocks' ``pool(x) / pool(ones)`` form, which
+    the other converters need, averages with padded zeros counted, which XNNPACK does not take; ExecuTorch then ran
+    those pools in its portable kernel (measured: 6 ms for one pool of a 16x112x112 map, PyTorch 0.5 ms; most of a
+    5-cell network's 10 ms at 224x224). XNNPACK's average pooling leaves padding out, as the blocks do; the result
+    differs from the quotient by float rounding only. The normaliser's 7x7 means on the image's 3 channels were
+    most of the demo model's time even in XNNPACK (5.2 of 6.5 ms at 224x224, 1 thread); in the wide form they
+    pool over hundreds of channels."""
     import copy
 
     from aestheticnet.models.input_norm import LocalContrastNorm
@@ -55,7 +57,7 @@ def xnnpack_pools(model: torch.nn.Module) -> torch.nn.Module:
     model = copy.deepcopy(model)
     for parent in list(model.modules()):
         if isinstance(parent, LocalContrastNorm):
-            parent.exclude_padding = True
+            parent.form = "wide"
         for name, child in list(parent._modules.items()):
             if isinstance(child, AvgPool3x3):
                 parent._modules[name] = torch.nn.AvgPool2d(3, child.stride, padding=1, count_include_pad=False)
@@ -115,7 +117,8 @@ def _quantize(model, program, images: list[np.ndarray], recipe: Int8Recipe, spec
 def conversion_text(precision: Precision, recipe: Int8Recipe) -> str:
     """The ``export.conversion`` entry of an ExecuTorch manifest."""
     text = (
-        "AvgPool3x3 and the input normaliser's means as avg_pool2d(count_include_pad=False); torch.export -> "
+        "AvgPool3x3 as avg_pool2d(count_include_pad=False), the input normaliser's means as 1-D passes over "
+        "wide views; torch.export -> "
         "executorch.exir.to_edge -> to_backend(XnnpackPartitioner) -> to_executorch"
     )
     if precision != Precision.INT8:

@@ -36,15 +36,23 @@ from aestheticnet.artifacts.embedded import EMBED_KEY, embed_tflite_metadata
 from aestheticnet.artifacts.files import failure_text, quiet_fds, scratch_dir
 from aestheticnet.export.errors import ExportError
 from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
+from aestheticnet.export.tflite.normaliser import NormaliserSpec, cut_input_normaliser, tensorflow_normaliser
 from aestheticnet.export.tflite.rewrites import redilate
 from aestheticnet.io import atomic_path
 
 __all__ = ["TFLITE_PRECISIONS", "convert_tflite", "convert_tflite_job"]
 
 TFLITE_PRECISIONS = tuple(p.value for p in SPECS[Format.TFLITE].precisions)
+NORMALISER_CUT = "input_normaliser_in_tensorflow"  # the rewrite's name in the manifest
 
 
-def _onnx_for_onnx2tf(src: Path, dst: Path, equalize_on: list[np.ndarray] | None, recipe: Int8Recipe) -> list[str]:
+def _onnx_for_onnx2tf(
+    src: Path,
+    dst: Path,
+    equalize_on: list[np.ndarray] | None,
+    recipe: Int8Recipe,
+    normaliser: NormaliserSpec | None,
+) -> list[str]:
     import onnx
 
     from aestheticnet.export.int8.equalize import equalize_activation_ranges
@@ -58,6 +66,9 @@ def _onnx_for_onnx2tf(src: Path, dst: Path, equalize_on: list[np.ndarray] | None
         n = equalize_activation_ranges(model, equalize_on, cap=recipe.equalize_cap)["pairs"]
         if n:
             rewrites.append(f"activation_range_equalisation x{n}")
+    # After the equalisation, which feeds the images to the whole graph.
+    if normaliser is not None and cut_input_normaliser(model, normaliser):
+        rewrites.append(NORMALISER_CUT)
     for rewrite in (undilate_convolutions, same_pad_max_pools, separable_average_pools):
         n = rewrite(model)
         if n:
@@ -99,11 +110,13 @@ def convert_tflite(
     manifests: dict[str, dict] | None = None,
     quiet: bool = True,
     recipe: Int8Recipe = DEFAULT_RECIPE,
+    normaliser: NormaliserSpec | None = None,
 ) -> dict[str, dict]:
     """Convert ``onnx_path`` (fp32, dynamic NCHW) to one ``.tflite`` per precision in ``outputs``.
 
     ``calibration``: NCHW float32 images (list, or a ``.npz`` path) for ``int8``. ``manifests``: per precision,
-    the manifest to embed. ``recipe``: the int8 recipe. Returns
+    the manifest to embed. ``recipe``: the int8 recipe. ``normaliser``: the model's input normaliser, written in
+    TensorFlow in front of the rest (:mod:`aestheticnet.export.tflite.normaliser`). Returns
     per precision ``{"seconds": {...}, "rewrites": [...]}``; shared steps are reported under the first precision.
     """
     bad = [p for p in outputs if p not in TFLITE_PRECISIONS]
@@ -119,7 +132,7 @@ def convert_tflite(
         log = tmp / "convert.log"
         t0 = time.perf_counter()
         copy = tmp / "model.onnx"
-        rewrites = _onnx_for_onnx2tf(Path(onnx_path), copy, images if Precision.INT8 in outputs else None, recipe)
+        rewrites = _onnx_for_onnx2tf(Path(onnx_path), copy, images if "int8" in outputs else None, recipe, normaliser)
         for p in outputs:
             results[p]["rewrites"] = list(rewrites)
         try:
@@ -130,7 +143,8 @@ def convert_tflite(
 
                 results[first]["seconds"]["import_tf"] = round(time.perf_counter() - t0, 3)
                 t0 = time.perf_counter()
-                function, concrete = _keras_function(copy, tmp / "onnx2tf")
+                native = normaliser if NORMALISER_CUT in rewrites else None
+                function, concrete = _keras_function(copy, tmp / "onnx2tf", native)
                 results[first]["seconds"]["onnx2tf"] = round(time.perf_counter() - t0, 3)
                 session = _Session(tf, function, concrete, tmp, images, recipe, Precision.INT8 in outputs)
                 for precision, path in outputs.items():
@@ -151,13 +165,18 @@ def convert_tflite(
     return results
 
 
-def convert_tflite_job(onnx_path: str, outputs: dict, calibration, manifests: dict, quiet: bool, recipe: dict):
-    """Worker-process entry: :func:`convert_tflite` with the arguments of a JSON job file (the recipe as a dict)."""
-    return convert_tflite(onnx_path, outputs, calibration, manifests, quiet, Int8Recipe(**recipe))
+def convert_tflite_job(
+    onnx_path: str, outputs: dict, calibration, manifests: dict, quiet: bool, recipe: dict, normaliser: dict | None
+):
+    """Worker-process entry: :func:`convert_tflite` with the arguments of a JSON job file (the recipe and the
+    normaliser as dicts)."""
+    spec = NormaliserSpec(**normaliser) if normaliser else None
+    return convert_tflite(onnx_path, outputs, calibration, manifests, quiet, Int8Recipe(**recipe), spec)
 
 
-def _keras_function(onnx_copy: Path, folder: Path):
-    """onnx2tf's Keras model of ``onnx_copy`` as a ``tf.function`` and its concrete function."""
+def _keras_function(onnx_copy: Path, folder: Path, normaliser: NormaliserSpec | None):
+    """onnx2tf's Keras model of ``onnx_copy`` as a ``tf.function`` and its concrete function; with ``normaliser``
+    (cut off the copy), the TensorFlow normaliser first."""
     import onnx2tf
     import tensorflow as tf
 
@@ -169,8 +188,13 @@ def _keras_function(onnx_copy: Path, folder: Path):
             not_use_onnxsim=True,
             disable_model_save=True,
         )
-    signature = [tf.TensorSpec(keras_model.inputs[0].shape, tf.float32, name=INPUT_NAME)]
-    function = tf.function(lambda x: keras_model(x), input_signature=signature)
+    if normaliser is None:
+        signature = [tf.TensorSpec(keras_model.inputs[0].shape, tf.float32, name=INPUT_NAME)]
+        function = tf.function(lambda x: keras_model(x), input_signature=signature)
+    else:
+        normalise = tensorflow_normaliser(tf, normaliser)
+        signature = [tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_NAME)]
+        function = tf.function(lambda x: keras_model(normalise(x)), input_signature=signature)
     return function, function.get_concrete_function()
 
 

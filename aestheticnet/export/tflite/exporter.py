@@ -40,6 +40,7 @@ class TFLiteExporter(Exporter):
             return None
         from aestheticnet.export.calibration import save_npz
         from aestheticnet.export.jobs import Job
+        from aestheticnet.export.tflite.normaliser import NormaliserSpec
 
         # Converted in the scratch folder; finish renames each file into place, then writes its manifest.
         outputs = {p.value: str(ctx.scratch / ctx.plan.path(Format.TFLITE, p).name) for p in precisions}
@@ -47,7 +48,9 @@ class TFLiteExporter(Exporter):
         embedded = {name: manifest.to_json() for name, manifest in manifests.items()}
         int8 = Precision.INT8 in precisions
         npz = save_npz(ctx.calibration, ctx.scratch / "calibration.npz") if int8 else None
+        normaliser = NormaliserSpec.of_model(ctx.prepared)
         args = (str(ctx.onnx_fp32), outputs, str(npz) if npz else None, embedded, True, ctx.plan.options.recipe)
+        args += (normaliser,)
         job = None
         if self.format in ctx.in_workers:
             job = Job("aestheticnet.export.tflite.convert:convert_tflite_job", args, ctx.scratch, "tflite")
