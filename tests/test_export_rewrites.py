@@ -157,3 +157,41 @@ def test_topological_sort_and_dim_labels():
     assert dims[0] == "batch" and dims[2] == "32*h_blocks" and dims[3] == "width"
     assert model.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     onnx.checker.check_model(model)
+
+
+def _quotient_pool(kernel, stride, divisor_source="ones"):
+    """``pool(x) / pool(ones)`` as the export-safe padding-excluding pool writes it, ones of x's run-time shape."""
+    attrs = {"kernel_shape": [kernel] * 2, "strides": [stride] * 2, "pads": [kernel // 2] * 4, "count_include_pad": 1}
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Expand", ["one", "shape"], ["ones"]),
+        helper.make_node("AveragePool", ["x"], ["sums"], **attrs),
+        helper.make_node("AveragePool", [divisor_source], ["valid"], **attrs),
+        helper.make_node("Div", ["sums", "valid"], ["y"]),
+    ]
+    return _graph(nodes, {"one": np.array(1.0, np.float32)})
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, ops",
+    [(3, 1, ["AveragePool"]), (3, 2, ["AveragePool", "Conv"]), (7, 1, ["AveragePool", "AveragePool"])],
+)
+def test_quotient_average_pool_becomes_one_padding_excluding_pool(kernel, stride, ops):
+    from aestheticnet.export.onnx.average_pools import same_pad_average_pools
+
+    model, rewritten = _quotient_pool(kernel, stride), _quotient_pool(kernel, stride)
+    assert same_pad_average_pools(rewritten) == 1
+    assert [n.op_type for n in rewritten.graph.node] == ops  # the ones map and the divisions are gone
+    assert all(a.s == b"SAME_UPPER" for n in rewritten.graph.node for a in n.attribute if a.name == "auto_pad")
+    rng = np.random.default_rng(0)
+    for shape in [(1, 4, 14, 14), (2, 4, 9, 12), (1, 4, 2, 7)]:
+        x = rng.standard_normal(shape).astype(np.float32) * 3 + 1
+        np.testing.assert_allclose(_run(rewritten, x), _run(model, x), rtol=0, atol=2e-6)
+
+
+def test_a_division_by_anything_but_pooled_ones_is_left_alone():
+    from aestheticnet.export.onnx.average_pools import same_pad_average_pools
+
+    model = _quotient_pool(3, 1, divisor_source="x")  # x / x pooled alike: not a padding-excluding mean
+    assert same_pad_average_pools(model) == 0
+    assert "Div" in [n.op_type for n in model.graph.node]

@@ -43,6 +43,7 @@ from onnx import helper, numpy_helper
 from aestheticnet.export.onnx.graph import node_attribute as _attr
 
 __all__ = [
+    "channel_counts",
     "dynamic_dims",
     "label_dynamic_dims",
     "prune_initializers",
@@ -158,7 +159,7 @@ def undilate_convolutions(model: onnx.ModelProto) -> int:
     return count
 
 
-def _channel_counts(model: onnx.ModelProto) -> dict[str, int]:
+def channel_counts(model: onnx.ModelProto) -> dict[str, int]:
     """Channel count (dim 1) of every tensor whose shape inference knows it."""
     inferred = onnx.shape_inference.infer_shapes(model)
     counts = {}
@@ -218,7 +219,7 @@ def same_pad_max_pools(model: onnx.ModelProto) -> int:
         strides = _attr(node, "strides", [1, 1])
         centred = all(k % 2 == 1 and p == k // 2 for p, k in zip(pads, kernel + kernel))
         if centred and strides == [2, 2] and channels is None:
-            channels = _channel_counts(model)
+            channels = channel_counts(model)
         if centred and strides == [1, 1]:
             nodes.append(_same_pool(node, base, node.output[0], kernel))
         elif centred and strides == [2, 2] and node.input[0] in channels:

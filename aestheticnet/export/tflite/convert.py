@@ -56,6 +56,7 @@ def _onnx_for_onnx2tf(
     import onnx
 
     from aestheticnet.export.int8.equalize import equalize_activation_ranges
+    from aestheticnet.export.onnx.average_pools import same_pad_average_pools
     from aestheticnet.export.onnx.rewrites import same_pad_max_pools, separable_average_pools, undilate_convolutions
 
     model = onnx.load(str(src))
@@ -69,7 +70,7 @@ def _onnx_for_onnx2tf(
     # After the equalisation, which feeds the images to the whole graph.
     if normaliser is not None and cut_input_normaliser(model, normaliser):
         rewrites.append(NORMALISER_CUT)
-    for rewrite in (undilate_convolutions, same_pad_max_pools, separable_average_pools):
+    for rewrite in (undilate_convolutions, same_pad_max_pools, same_pad_average_pools, separable_average_pools):
         n = rewrite(model)
         if n:
             rewrites.append(f"{rewrite.__name__} x{n}")
