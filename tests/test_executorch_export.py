@@ -110,6 +110,32 @@ def test_int8_runs_and_verifies(exported, tiny_synth):
     assert report.passed, report.mismatches
 
 
+def test_int8_quantises_every_convolution_of_the_cells_and_keeps_the_float_parts_float():
+    # The program runs XNNPACK's int8 kernels only where a convolution's input and weights come dequantised.
+    from aestheticnet.export.dynamic import DynamicSpec, planned_spec
+    from aestheticnet.export.executorch.convert import _quantize, export_program
+    from aestheticnet.export.int8.recipe import DEFAULT_RECIPE
+    from aestheticnet.export.prepare import prepare_for_export
+    from aestheticnet.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("aestheticnet_star", layers=3, init_channels=4, input_norm="mscn").eval()
+    prepared, _ = prepare_for_export(model)
+    spec = planned_spec(DynamicSpec(), 128)
+    images = [np.random.default_rng(i).standard_normal((3, 64, 96)).astype(np.float32) for i in range(4)]
+    program = _quantize(prepared, export_program(prepared, spec), images, DEFAULT_RECIPE, spec)
+    quantised, floats = [], []
+    for node in program.graph.nodes:
+        if node.op != "call_function" or "conv" not in str(node.target):
+            continue
+        paths = [path for path, _ in node.meta.get("nn_module_stack", {}).values()]
+        weight = node.args[1]
+        dequantised = "dequantize" in str(getattr(weight, "target", ""))
+        (floats if any(p.startswith("attention") for p in paths) else quantised).append(dequantised)
+    assert quantised and all(quantised)  # stem and cells
+    assert floats and not any(floats)  # CBAM's convolutions stay float, as the recipe says
+
+
 def test_backend_refuses_bad_inputs_and_files(exported, tmp_path):
     from aestheticnet.runtime import InputError, ModelFileError, load
 
