@@ -1,6 +1,6 @@
 """Profiling and benchmarking: params and MACs (profile, breakdown), latency and memory of model files on this
 machine or on a device over SSH (runner, devices, ssh, harness), interleaved rounds of fresh-process measurements
-(interleave), latency tables (ops_table, op_probes) and reports (report). ``aestheticnet bench`` lives in
+(interleave), where a file's time goes per operator (op_profiles), latency tables (ops_table, op_probes) and reports (report). ``aestheticnet bench`` lives in
 :mod:`aestheticnet.cli.bench`.
 
 The harness, the reports and the interleaving import neither torch nor a runtime, so they load where only the
@@ -26,9 +26,12 @@ __all__ = [
     "OpsBenchSettings",
     "SshDevice",
     "build_latency_table",
+    "executorch_profile",
     "interleaved_rounds",
+    "litert_cut_profile",
     "machine_info",
     "markdown_report",
+    "onnxruntime_profile",
     "parse_device",
     "parse_threads",
     "profile_breakdown",
@@ -47,6 +50,9 @@ _LAZY = {
     "CopyRule": "aestheticnet.bench.op_probes",
     "OpsBenchSettings": "aestheticnet.bench.ops_table",
     "build_latency_table": "aestheticnet.bench.ops_table",
+    "executorch_profile": "aestheticnet.bench.op_profiles",
+    "litert_cut_profile": "aestheticnet.bench.op_profiles",
+    "onnxruntime_profile": "aestheticnet.bench.op_profiles",
     "profile_breakdown": "aestheticnet.bench.breakdown",
     "profile_model": "aestheticnet.bench.profile",
 }
