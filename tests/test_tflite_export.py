@@ -169,3 +169,48 @@ def test_input_normaliser_is_written_in_tensorflow_and_computes_the_models_funct
         shapes = [Shape(96, 128), Shape(160, 96, batch=2)]
         verified = verify_artifact(artifact.path, ckpt, VerifyOptions(shapes, data=tiny_synth, samples=16))
         assert verified.passed, verified.to_dict()
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_int8_average_pools_stay_float_so_xnnpack_takes_the_whole_graph(tmp_path):
+    import dataclasses
+
+    import numpy as np
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from aestheticnet.export.int8.recipe import DEFAULT_RECIPE
+    from aestheticnet.export.tflite.int8 import convert_int8
+
+    rng = np.random.default_rng(0)
+    k1 = rng.standard_normal((3, 3, 3, 16)).astype(np.float32) * 0.3
+    k2 = rng.standard_normal((3, 3, 16, 16)).astype(np.float32) * 0.1
+
+    def network(x):
+        y = tf.nn.avg_pool2d(tf.nn.relu(tf.nn.conv2d(x, k1, 1, "SAME")), 3, 1, "SAME")
+        return tf.nn.relu(tf.nn.conv2d(y, k2, 1, "SAME"))
+
+    fn = tf.function(network, input_signature=[tf.TensorSpec([1, 32, 32, 3], tf.float32)])
+
+    def converter():
+        return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+
+    float_path = tmp_path / "float.tflite"
+    float_path.write_bytes(converter().convert())
+    images = [rng.standard_normal((3, 32, 32)).astype(np.float32) for _ in range(8)]
+
+    def int8(recipe):
+        rewrites: list[str] = []
+        flat, _ = convert_int8(converter(), float_path, images, recipe, tmp_path, rewrites)
+        it = Interpreter(model_content=flat)
+        it.allocate_tensors()
+        ops = it._get_ops_details()
+        pool = next(op for op in ops if op["op_name"] == "AVERAGE_POOL_2D")
+        dtype = it.get_tensor_details()[pool["outputs"][0]]["dtype"]
+        return dtype, [op["op_name"] for op in ops].count("DELEGATE"), rewrites
+
+    recipe = dataclasses.replace(DEFAULT_RECIPE, bias_correction=False)  # no classifier here
+    dtype, partitions, rewrites = int8(recipe)
+    assert dtype == np.float32 and partitions == 1 and "float_average_pools x1" in rewrites
+    dtype, partitions, _ = int8(dataclasses.replace(recipe, tflite_float_average_pools=False))
+    assert dtype == np.int8 and partitions == 2  # XNNPACK leaves the int8 pool out: the graph splits

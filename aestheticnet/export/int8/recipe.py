@@ -66,6 +66,9 @@ class Int8Recipe:
     # TFLite int8 RELUs (output zero point -128) as the int8 QUANTIZE they equal: XNNPACK does not take int8
     # RELU, and 79 of them split the default AestheticNet*'s delegated graph into 60 partitions (8 after).
     tflite_relu_as_requantize: bool = True
+    # TFLite average pools in float between int8 conversions: XNNPACK does not take int8 AVERAGE_POOL_2D, and each
+    # of the demo model's 12 split its delegated graph and ran in TFLite's own kernel.
+    tflite_float_average_pools: bool = True
     # CoreML compresses only weight tensors with at least this many elements (coremltools' own default).
     coreml_weight_threshold: int = 512
 

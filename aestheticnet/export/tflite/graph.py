@@ -8,7 +8,7 @@ import numpy as np
 from aestheticnet.artifacts.flatbuffer import pack, unpack
 from aestheticnet.export.graphs import walk
 
-__all__ = ["input_prefix_tensors", "shift_tflite_head", "tflite_tail_tensors"]
+__all__ = ["average_pool_tensors", "input_prefix_tensors", "shift_tflite_head", "tflite_tail_tensors"]
 
 
 def _tflite_maps(sg):
@@ -72,6 +72,16 @@ def tflite_tail_tensors(flat: bytes) -> list[str]:
         lambda op: [c for o in op.outputs for c in consumers.get(int(o), [])],
     )
     return [sg.tensors[i].name.decode() for op in ops for i in op.outputs]
+
+
+def average_pool_tensors(flat: bytes) -> list[str]:
+    """Output tensor names of the file's ``AVERAGE_POOL_2D`` operators."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model, codes = unpack(flat)
+    sg = model.subgraphs[0]
+    pools = [op for op in sg.operators if codes[op.opcodeIndex] == schema.BuiltinOperator.AVERAGE_POOL_2D]
+    return [sg.tensors[i].name.decode() for op in pools for i in op.outputs]
 
 
 def shift_tflite_head(flat: bytes, shift: np.ndarray) -> bytes | None:

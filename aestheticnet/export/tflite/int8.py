@@ -36,7 +36,12 @@ def convert_int8(
     import tensorflow as tf
 
     from aestheticnet.export.int8.bias import measured_shift
-    from aestheticnet.export.tflite.graph import input_prefix_tensors, shift_tflite_head, tflite_tail_tensors
+    from aestheticnet.export.tflite.graph import (
+        average_pool_tensors,
+        input_prefix_tensors,
+        shift_tflite_head,
+        tflite_tail_tensors,
+    )
     from aestheticnet.export.tflite.relu import relus_as_requantize
     from aestheticnet.export.tflite.rewrites import redilate
     from aestheticnet.runtime.backends import TFLiteBackend
@@ -49,10 +54,14 @@ def convert_int8(
     float_bytes = float_path.read_bytes()
     prefix = input_prefix_tensors(float_bytes) if recipe.float_input_prefix else []
     tail = tflite_tail_tensors(float_bytes) if recipe.float_tail else []
+    floats = set(prefix + tail)
+    pools = (
+        [t for t in average_pool_tensors(float_bytes) if t not in floats] if recipe.tflite_float_average_pools else []
+    )
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter,
         debug_dataset=representative(images),
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=prefix + tail),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=prefix + tail + pools),
     )
     flat, redilated = redilate(debugger.get_nondebug_quantized_model())
     if recipe.tflite_relu_as_requantize:
@@ -63,6 +72,8 @@ def convert_int8(
         rewrites.append(f"float_input_normalisation x{len(prefix)} tensors")
     if tail:
         rewrites.append(f"float_tail x{len(tail)} tensors")
+    if pools:
+        rewrites.append(f"float_average_pools x{len(pools)}")
     if recipe.bias_correction:
         quantized = tmp / "int8.tflite"
         quantized.write_bytes(flat)
