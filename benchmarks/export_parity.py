@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from aestheticnet.artifacts import Format, Precision, parse_formats, parse_precisions
+from aestheticnet.bench import vary_batchnorm
 from aestheticnet.data import Preprocess, ensure_synthetic, open_dataset
 from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.models import create_model, load, read_metadata, save
@@ -52,11 +53,7 @@ FIT_PRE = {
 
 def fit(model, data_dir: Path, steps: int, batch: int = 16, seed: int = 0, teacher=None):
     if steps <= 0:
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
-        return model.eval(), {"steps": 0}
+        return vary_batchnorm(model), {"steps": 0}
     ds = open_dataset(data_dir, preprocess=Preprocess.from_dict(FIT_PRE))
     g = torch.Generator().manual_seed(seed)
     picked = torch.randperm(len(ds), generator=g)[:512].tolist()

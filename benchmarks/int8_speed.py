@@ -27,19 +27,22 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import json
-import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.bench import BenchSettings, interleaved_rounds, run_benchmark, summarize_rounds
+from aestheticnet.bench import (
+    BenchSettings,
+    interleaved_rounds,
+    onnxruntime_profile,
+    run_benchmark,
+    summarize_rounds,
+    untrained_checkpoint,
+)
 from aestheticnet.data import ensure_synthetic
 from aestheticnet.export import ExportOptions, Int8Recipe, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text
-from aestheticnet.models import create_model, save
 from aestheticnet.sizes import Shape
 
 BEFORE = Int8Recipe(
@@ -48,16 +51,6 @@ BEFORE = Int8Recipe(
     onnx_depthwise_channel_multiple=0,
     tflite_relu_as_requantize=False,
 )
-
-
-def default_checkpoint(out: Path) -> Path:
-    torch.manual_seed(0)
-    model = create_model("aestheticnet_star").eval()
-    for m in model.modules():  # random BN statistics: activations vary across images, so calibration is not flat
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    return save(model, out / "star.safetensors")
 
 
 def export_all(ckpt: Path, out: Path, data: Path, calibration: int) -> dict[str, Path]:
@@ -93,41 +86,16 @@ def interleaved_latency(arts: dict[str, Path], args: argparse.Namespace) -> dict
 
 
 def onnx_profile(path: Path, runs: int = 20) -> dict:
-    import onnxruntime as ort
+    """ONNX Runtime's profile (``onnxruntime_profile``) in this report's form, convolutions told apart by kind."""
+    profile = onnxruntime_profile(path, runs=runs, group=lambda n: conv_kind(n) if n.op_type in _CONVS else None)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.enable_profiling = True
-        so.profile_file_prefix = str(Path(tmp) / "p")
-        so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
-        for _ in range(runs + 3):
-            sess.run(None, {sess.get_inputs()[0].name: x})
-        events = json.loads(Path(sess.end_profiling()).read_text())
-        import onnx
-
-        optimised = onnx.load(so.optimized_model_filepath)
-        left = collections.Counter(n.op_type for n in optimised.graph.node)
-        kinds = {n.name: conv_kind(n) for n in optimised.graph.node if n.op_type in _CONVS}
-    per_op: dict[str, float] = collections.defaultdict(float)
-    per_conv: dict[str, float] = collections.defaultdict(float)
-    for e in events:
-        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
-            per_op[e["args"]["op_name"]] += e["dur"] / 1000.0
-            kind = kinds.get(e["name"][: -len("_kernel_time")])
-            if kind:
-                per_conv[kind] += e["dur"] / 1000.0
-    scale = 1.0 / (runs + 3)
-
-    def table(times: dict[str, float]) -> dict[str, float]:
-        return {k: round(ms * scale, 3) for k, ms in sorted(times.items(), key=lambda kv: -kv[1])}
+    def table(rows: list[dict]) -> dict[str, float]:
+        return {r["name"]: round(r["ms"], 3) for r in rows}
 
     return {
-        "ms_per_run_by_op": table(per_op),
-        "ms_per_run_by_convolution": table(per_conv),
-        "ops_after_optimisation": dict(left),
+        "ms_per_run_by_op": table(profile["rows"]),
+        "ms_per_run_by_convolution": table(profile["groups"]),
+        "ops_after_optimisation": profile["ops_after_optimisation"],
     }
 
 
@@ -196,7 +164,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.data is None:
         args.data = ensure_synthetic(progress=False)
-    ckpt = args.checkpoint or default_checkpoint(args.out)
+    ckpt = args.checkpoint or untrained_checkpoint(args.out / "star.safetensors")
     arts = export_all(ckpt, args.out, args.data, args.calibration_samples)
     profiles = {k: (onnx_profile(p) if k.startswith("onnx") else litert_partitions(p)) for k, p in arts.items()}
     verify = {}

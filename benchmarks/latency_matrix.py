@@ -44,6 +44,7 @@ from aestheticnet.bench import (
     markdown_report,
     parse_threads,
     run_benchmark,
+    vary_batchnorm,
     write_json,
     write_plots,
 )
@@ -103,12 +104,7 @@ def build_networks(layers: int, channels: int, genotype: str | None) -> dict[str
             continue
         nets[f"darts_net_{name.lower()}"] = net
     for net in nets.values():
-        net.eval()
-        # non-trivial BN statistics, so quantization ranges are not degenerate
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
+        vary_batchnorm(net)  # non-trivial BN statistics, so quantization ranges are not degenerate
     return nets
 
 

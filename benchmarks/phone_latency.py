@@ -39,8 +39,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from aestheticnet.artifacts import Format, Precision
 from aestheticnet.bench import (
     BenchSettings,
@@ -50,11 +48,12 @@ from aestheticnet.bench import (
     profile_model,
     run_benchmark,
     summarize_rounds,
+    untrained_checkpoint,
 )
 from aestheticnet.data import ensure_synthetic
 from aestheticnet.export import ExportFailed, ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text, sha256_file
-from aestheticnet.models import create_model, list_models, load, save
+from aestheticnet.models import list_models, load
 from aestheticnet.sizes import Shape
 
 BASELINE = "nima_mobilenet_v2"
@@ -143,13 +142,8 @@ def networks_from_args(args: argparse.Namespace, folder: Path) -> list[Network]:
 
 
 def random_checkpoint(variant: str, folder: Path, genotype: str | None = None, name: str | None = None) -> Path:
-    torch.manual_seed(0)
-    model = create_model(variant, **({"genotype": genotype} if genotype else {})).eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    return save(model, folder / f"{name or variant}.safetensors")
+    overrides = {"genotype": genotype} if genotype else {}
+    return untrained_checkpoint(folder / f"{name or variant}.safetensors", variant, **overrides)
 
 
 def export_network(net: Network, folder: Path, precisions: list[Precision], args, data: Path | None) -> None:

@@ -28,14 +28,18 @@ import argparse
 import statistics
 from pathlib import Path
 
-import torch
-
 from aestheticnet.artifacts import Format, Precision, artifact_name
-from aestheticnet.bench import BenchSettings, interleaved_rounds, parse_threads, run_benchmark, summarize_rounds
+from aestheticnet.bench import (
+    BenchSettings,
+    interleaved_rounds,
+    parse_threads,
+    run_benchmark,
+    summarize_rounds,
+    untrained_checkpoint,
+)
 from aestheticnet.data import ensure_synthetic
 from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text
-from aestheticnet.models import create_model, save
 from aestheticnet.sizes import parse_shapes
 
 FORMATS = (Format.ONNX, Format.TFLITE, Format.EXECUTORCH)
@@ -49,18 +53,9 @@ GATES = {"fp32_vs_onnxruntime": 1.25, "int8_vs_fp32": 0.75, "int8_srocc": 0.98, 
 
 
 def fresh_checkpoint(name: str, out: Path, seed: int = 0) -> Path:
-    """A freshly initialised model of kind ``name`` whose BatchNorm statistics vary, so that int8 calibration sees
-    activations of different ranges, as in a trained network."""
+    """A freshly initialised model of kind ``name`` (``untrained_checkpoint``), the one in ``out`` when it is there."""
     path = out / f"{name}.safetensors"
-    if path.exists():
-        return path
-    torch.manual_seed(seed)
-    model = create_model("aestheticnet_star", **MODELS[name]).eval()
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 1.5)
-    return save(model, path)
+    return path if path.exists() else untrained_checkpoint(path, "aestheticnet_star", seed, **MODELS[name])
 
 
 def artifact_key(fmt: Format, precision: Precision) -> str:

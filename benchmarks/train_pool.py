@@ -8,8 +8,9 @@ by photo with ``--val-fraction`` 0.4, 22 validation photos). For every seed of `
 preset (``demo``: the demo's 5-cell C=16 AestheticNet*; ``default``: the default 20-cell C=36 AestheticNet*), both
 with MSCN input, 192x192 training crops at native resolution, SGD (``--lr``, 0.1) cosine, SW-EMD plus the
 within-photo ranking loss (``rank_weight``) on batches of ``--photos-per-batch`` photos (4, as the pipeline).
-Nothing is selected on validation: the figures are the last epoch's. Per seed: SROCC, PLCC, accuracy and EMD on the validation split, and ladder rho on the validation photos
-(``aestheticnet.pipeline.ladders.ladder_check``); with ``--int8`` also the ONNX and TFLite int8 files' SROCC against
+Nothing is selected on validation: the figures are the last epoch's. Per seed: SROCC, PLCC, accuracy and EMD on
+the validation split, and ladder rho on the validation photos (``aestheticnet.pipeline.ladders.ladder_check``);
+with ``--int8`` also the ONNX and TFLite int8 files' SROCC against
 the fp32 model on validation images (``verify_artifact``). Then mean and std over seeds.
 
 Each seed trains in ``OUT/seed<S>``; an interrupted run resumes there (``train(..., resume=True)``), and a seed whose
@@ -52,7 +53,7 @@ def config(args, seed: int) -> TrainConfig:
         batch_size=32,
         lr=args.lr,
         rank_weight=args.rank_weight,
-        photos_per_batch=args.photos_per_batch or None,
+        photos_per_batch=args.photos_per_batch,
         group_by="challenge",
         val_fraction=args.val_fraction,
         seed=seed,
@@ -116,7 +117,8 @@ def markdown(args, results: list[dict], agg: dict) -> str:
     first = results[0]
     title = (
         f"{args.preset} AestheticNet* on the photo pool: {first['items']} validation images; ladders on the "
-        f"{first['ladders']['photos']} pristine crops of the validation photos; last epoch ({args.epochs}) of each seed."
+        f"{first['ladders']['photos']} pristine crops of the validation photos; last epoch ({args.epochs}) of each "
+        "seed."
     )
     lines = [
         title,

@@ -189,10 +189,9 @@ def check_digest(artifact: str | Path, manifest: Manifest | None = None) -> None
 def outside_bounds(manifest: Manifest, shape) -> str | None:
     """Why ``shape`` (a :class:`~aestheticnet.sizes.Shape`) is outside the bounds the manifest declares for the
     artifact's dynamic batch, height and width (``"height 512 is outside 32..256"``); None when it is inside."""
-    dynamic = manifest.input.dynamic or {}
     for dim, value in (("batch", shape.batch), ("height", shape.height), ("width", shape.width)):
-        bounds = dynamic.get(dim)
-        if isinstance(bounds, list) and len(bounds) == 2 and not bounds[0] <= value <= bounds[1]:
+        bounds = manifest.input.bounds(dim)
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
             return f"{dim} {value} is outside {bounds[0]}..{bounds[1]}"
     return None
 

@@ -72,10 +72,16 @@ class InputInfo:
     dynamic: dict | None  # {"batch": [lo, hi], "height": ..., "width": ...}; None: enumerated shapes
     extra: dict = field(default_factory=dict)  # image scale/bias, enumerated shapes: what the format adds
 
-    def upper_bound(self, dim: str) -> int | None:
-        """The largest ``dim`` (``batch``, ``height`` or ``width``) the artifact takes; None when not bounded."""
+    def bounds(self, dim: str) -> tuple[int, int] | None:
+        """``(lowest, highest)`` ``dim`` (``batch``, ``height`` or ``width``) the artifact takes; None when not
+        bounded."""
         bounds = (self.dynamic or {}).get(dim)
-        return int(bounds[1]) if isinstance(bounds, list) and len(bounds) == 2 else None
+        return (int(bounds[0]), int(bounds[1])) if isinstance(bounds, list) and len(bounds) == 2 else None
+
+    def upper_bound(self, dim: str) -> int | None:
+        """The largest ``dim`` the artifact takes; None when not bounded."""
+        bounds = self.bounds(dim)
+        return None if bounds is None else bounds[1]
 
 
 @dataclass(frozen=True)

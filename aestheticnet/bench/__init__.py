@@ -1,7 +1,7 @@
 """Profiling and benchmarking: params and MACs (profile, breakdown), latency and memory of model files on this
 machine or on a device over SSH (runner, devices, ssh, harness), interleaved rounds of fresh-process measurements
-(interleave), where a file's time goes per operator (op_profiles), latency tables (ops_table, op_probes) and reports (report). ``aestheticnet bench`` lives in
-:mod:`aestheticnet.cli.bench`.
+(interleave), where a file's time goes per operator (op_profiles), latency tables (ops_table, op_probes),
+reports (report) and stand-in models (fixtures). ``aestheticnet bench`` lives in :mod:`aestheticnet.cli.bench`.
 
 The harness, the reports and the interleaving import neither torch nor a runtime, so they load where only the
 model files' runtimes are installed; the names that need torch are imported when first used.
@@ -40,6 +40,8 @@ __all__ = [
     "run_benchmark",
     "run_fresh",
     "summarize_rounds",
+    "untrained_checkpoint",
+    "vary_batchnorm",
     "write_json",
     "write_markdown",
     "write_plots",
@@ -55,6 +57,8 @@ _LAZY = {
     "onnxruntime_profile": "aestheticnet.bench.op_profiles",
     "profile_breakdown": "aestheticnet.bench.breakdown",
     "profile_model": "aestheticnet.bench.profile",
+    "untrained_checkpoint": "aestheticnet.bench.fixtures",
+    "vary_batchnorm": "aestheticnet.bench.fixtures",
 }
 
 

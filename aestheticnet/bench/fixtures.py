@@ -1,7 +1,12 @@
-"""Tiny stand-in models for checking the benchmark harness itself (tests, smoke runs on a new device).
+"""Stand-in models: untrained networks for benchmarks that measure speed or conversion, and tiny models for
+checking the benchmark harness itself (tests, smoke runs on a new device).
 
-They are not AestheticNet: one 3x3 convolution, global average pooling and a softmax over 10 buckets, with the
-same input conventions as the exported networks (ONNX: input ``image`` NCHW ``[N, 3, H, W]`` with dynamic N, H,
+An untrained network's BatchNorm statistics are all 0 and 1, unlike a trained one's, and its int8 quantisation
+ranges come out degenerate; :func:`vary_batchnorm` draws them as a trained network's might be, and
+:func:`untrained_checkpoint` saves such a network.
+
+The tiny models are not AestheticNet: one 3x3 convolution, global average pooling and a softmax over 10 buckets,
+with the same input conventions as the exported networks (ONNX: input ``image`` NCHW ``[N, 3, H, W]`` with dynamic N, H,
 W; TFLite: NHWC ``[-1, -1, -1, 3]`` as onnx2tf writes it; ExecuTorch: NCHW with batch 1-8 and H, W multiples of
 32 up to 256, delegated to XNNPACK like the exported networks).
 """
@@ -12,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["tiny_onnx", "tiny_pte", "tiny_tflite"]
+__all__ = ["tiny_onnx", "tiny_pte", "tiny_tflite", "untrained_checkpoint", "vary_batchnorm"]
 
 
 def tiny_onnx(path: str | Path, channels: int = 10) -> Path:
@@ -73,3 +78,26 @@ def tiny_pte(path: str | Path, channels: int = 10) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(lower_to_executorch(program))
     return path
+
+
+def vary_batchnorm(model):
+    """``model`` with its BatchNorm running means drawn from U(-0.2, 0.2) and variances from U(0.5, 1.5) (torch's
+    global generator), in place; returned in eval mode."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def untrained_checkpoint(path: str | Path, variant: str = "aestheticnet_star", seed: int = 0, **overrides) -> Path:
+    """A freshly initialised ``variant`` (config ``overrides``, as :func:`~aestheticnet.models.create_model` takes
+    them) with :func:`vary_batchnorm`, drawn from ``seed`` and saved to ``path``."""
+    import torch
+
+    from aestheticnet.models import create_model, save
+
+    torch.manual_seed(seed)
+    return save(vary_batchnorm(create_model(variant, **overrides).eval()), path)

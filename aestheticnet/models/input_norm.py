@@ -57,8 +57,9 @@ class LocalContrastNorm(nn.Module):
         # The box filter as two 1-D passes, each pooling along dim 2 of an [N, L * C, M, 1] view, so that the
         # other image axis and the channels are the pooling's channels. XNNPACK (channels-last) vectorises
         # pooling over channels: the whole normaliser at 224x224, 1 thread, took 5.6 ms with 7x7 means over the
-        # image's 3 channels, 2.2 ms with 1x7 and 7x1 passes over them, 0.54 ms in this form. A window that overhangs the border averages real pixels only,
-        # in each pass, and so in the product of both (the real pixels of a window form a rectangle).
+        # image's 3 channels, 2.2 ms with 1x7 and 7x1 passes over them, 0.54 ms in this form. A window that
+        # overhangs the border averages real pixels only, in each pass, and so in the product of both (the real
+        # pixels of a window form a rectangle).
         n, c, h, w = x.shape
         pad = self.kernel // 2
 

@@ -43,10 +43,12 @@ class ExecuTorchBackend(Backend):
 
     def check_input(self, batch) -> np.ndarray:
         x = super().check_input(batch)
-        bounds = (self.manifest.input.dynamic if self.manifest else None) or {}
         for axis, name in ((0, "batch"), (2, "height"), (3, "width")):
-            lo, hi = bounds.get(name, (None, None))
-            if hi is not None and not lo <= x.shape[axis] <= hi:
+            bounds = self.manifest.input.bounds(name) if self.manifest else None
+            if bounds is None:
+                continue
+            lo, hi = bounds
+            if not lo <= x.shape[axis] <= hi:
                 raise InputError(
                     f"{self.path.name}: {name} {x.shape[axis]} is outside the program's bounds [{lo}, {hi}] "
                     "(ExecuTorch plans memory for the exported upper bounds; export again with --max-batch / "

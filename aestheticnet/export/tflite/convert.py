@@ -43,7 +43,6 @@ from aestheticnet.io import atomic_path
 __all__ = ["TFLITE_PRECISIONS", "convert_tflite", "convert_tflite_job"]
 
 TFLITE_PRECISIONS = tuple(p.value for p in SPECS[Format.TFLITE].precisions)
-NORMALISER_CUT = "input_normaliser_in_tensorflow"  # the rewrite's name in the manifest
 
 
 def _onnx_for_onnx2tf(
@@ -52,7 +51,8 @@ def _onnx_for_onnx2tf(
     equalize_on: list[np.ndarray] | None,
     recipe: Int8Recipe,
     normaliser: NormaliserSpec | None,
-) -> list[str]:
+) -> tuple[list[str], NormaliserSpec | None]:
+    """The rewrites made on onnx2tf's copy, and ``normaliser`` when it was cut off the copy (None: left in it)."""
     import onnx
 
     from aestheticnet.export.int8.equalize import equalize_activation_ranges
@@ -68,14 +68,15 @@ def _onnx_for_onnx2tf(
         if n:
             rewrites.append(f"activation_range_equalisation x{n}")
     # After the equalisation, which feeds the images to the whole graph.
-    if normaliser is not None and cut_input_normaliser(model, normaliser):
-        rewrites.append(NORMALISER_CUT)
+    cut = normaliser is not None and cut_input_normaliser(model, normaliser)
+    if cut:
+        rewrites.append("input_normaliser_in_tensorflow")
     for rewrite in (undilate_convolutions, same_pad_max_pools, same_pad_average_pools, separable_average_pools):
         n = rewrite(model)
         if n:
             rewrites.append(f"{rewrite.__name__} x{n}")
     onnx.save(model, str(dst))
-    return rewrites
+    return rewrites, normaliser if cut else None
 
 
 @contextlib.contextmanager
@@ -133,7 +134,8 @@ def convert_tflite(
         log = tmp / "convert.log"
         t0 = time.perf_counter()
         copy = tmp / "model.onnx"
-        rewrites = _onnx_for_onnx2tf(Path(onnx_path), copy, images if "int8" in outputs else None, recipe, normaliser)
+        int8 = Precision.INT8 in outputs
+        rewrites, native = _onnx_for_onnx2tf(Path(onnx_path), copy, images if int8 else None, recipe, normaliser)
         for p in outputs:
             results[p]["rewrites"] = list(rewrites)
         try:
@@ -144,10 +146,9 @@ def convert_tflite(
 
                 results[first]["seconds"]["import_tf"] = round(time.perf_counter() - t0, 3)
                 t0 = time.perf_counter()
-                native = normaliser if NORMALISER_CUT in rewrites else None
                 function, concrete = _keras_function(copy, tmp / "onnx2tf", native)
                 results[first]["seconds"]["onnx2tf"] = round(time.perf_counter() - t0, 3)
-                session = _Session(tf, function, concrete, tmp, images, recipe, Precision.INT8 in outputs)
+                session = _Session(tf, function, concrete, tmp, images, recipe, int8)
                 for precision, path in outputs.items():
                     t0 = time.perf_counter()
                     flat = session.convert(Precision(precision), results[precision]["rewrites"])

@@ -15,8 +15,7 @@ like every artifact.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 __all__ = ["NormaliserSpec", "cut_input_normaliser", "tensorflow_normaliser"]
 
@@ -36,9 +35,6 @@ class NormaliserSpec:
 
         norm = next((m for m in model.modules() if isinstance(m, LocalContrastNorm)), None)
         return None if norm is None else cls(norm.kernel, float(norm.eps), norm.keep_input)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def cut_input_normaliser(model, spec: NormaliserSpec) -> bool:
