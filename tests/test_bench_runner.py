@@ -177,3 +177,35 @@ def test_tflite_nhwc_with_resize_and_threads(tflite_model):
     assert r["xnnpack"] is True and r["threads"] == 2
     rc, r = run_runner(tflite_model, "--runs", 2, "--shape", "32x32", "--no-xnnpack")
     assert rc == 0 and r["ok"] and r["xnnpack"] is False
+
+
+def _runtime_outputs(model, inputs):
+    from aestheticnet.runtime import load
+
+    backend = load(model, threads=1)
+    return {key: backend.run(x) for key, x in inputs.items()}
+
+
+@pytest.mark.parametrize("kind", ["onnx", pytest.param("tflite", marks=pytest.mark.slow)])
+def test_inputs_mode_returns_each_inputs_outputs(kind, onnx_model, request, tmp_path):
+    # Two sizes and batches: the TFLite interpreter is resized between them, and NCHW inputs become NHWC.
+    model = onnx_model if kind == "onnx" else request.getfixturevalue("tflite_model")
+    rng = np.random.default_rng(0)
+    inputs = {
+        "b": rng.standard_normal((2, 3, 64, 96), np.float32),
+        "a": rng.standard_normal((1, 3, 32, 32), np.float32),
+    }
+    np.savez(tmp_path / "in.npz", **inputs)
+    rc, r = run_runner(model, "--inputs", tmp_path / "in.npz")
+    assert rc == 0 and r["ok"], r
+    assert list(r["outputs"]) == ["a", "b"] and r["machine"]["machine"]
+    for key, want in _runtime_outputs(model, inputs).items():
+        np.testing.assert_allclose(np.asarray(r["outputs"][key], np.float32), want, rtol=0, atol=1e-6)
+
+
+def test_inputs_mode_refuses_a_non_image_array(onnx_model, tmp_path):
+    np.savez(tmp_path / "in.npz", x=np.zeros((3, 32, 32), np.float32))
+    rc, r = run_runner(onnx_model, "--inputs", tmp_path / "in.npz")
+    assert rc == 2 and r["error_kind"] == "bad_argument" and "not NCHW" in r["error"]
+    rc, r = run_runner(onnx_model, "--inputs", tmp_path / "missing.npz")
+    assert rc == 2 and "not a readable .npz" in r["error"]

@@ -24,52 +24,14 @@ from aestheticnet.sizes import Shape
 pytestmark = pytest.mark.slow
 
 SHAPES = [(1, 224, 224), (1, 320, 256), (1, 512, 384), (1, 96, 640), (3, 224, 224)]  # (batch, height, width)
-PRE = {
-    "policy": "aspect",
-    "size": 96,
-    "max_side": 160,
-    "multiple": 32,
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
-}
-
-
-def fit_small_model(data_dir, steps: int = 40, seed: int = 0):
-    """A few dozen Adam steps on the synthetic labels (cross-entropy to the vote histograms) at 96x128.
-
-    16 initial channels, not 8: with 8 channels per node the int8 quantisation noise of ONNX Runtime's QDQ is as
-    large as the spread of the scores (measured SROCC 0.91-0.94 vs 0.994 at 16 channels)."""
-    from aestheticnet.data.detect import open_dataset
-    from aestheticnet.data.preprocess import Preprocess
-
-    torch.manual_seed(seed)
-    model = create_model("aestheticnet_star", layers=5, init_channels=16)
-    ds = open_dataset(data_dir, preprocess=Preprocess.from_dict(PRE))
-    xs = torch.stack([ds[i][0] for i in range(len(ds))])
-    ys = torch.stack([ds[i][1] for i in range(len(ds))])
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # OpenMP workers spin-wait: on a busy 2-core machine 2 threads are several x slower
-    try:
-        for _ in range(steps):
-            idx = torch.randint(len(xs), (16,), generator=g)
-            loss = -(ys[idx] * torch.log(model(xs[idx]) + 1e-8)).sum(1).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_synth):
+def exported(tmp_path_factory, tiny_synth, small_checkpoint):
     from aestheticnet.export.api import ExportOptions, export_checkpoint
 
     root = tmp_path_factory.mktemp("export")
-    ckpt = save(fit_small_model(tiny_synth), root / "small.safetensors", preprocess=PRE)
+    ckpt = small_checkpoint
     out = root / "out"
     report = export_checkpoint(
         # ExecuTorch has its own tests (tests/test_executorch_export.py); its lowering would double this fixture.
@@ -88,7 +50,7 @@ def art(exported, fmt, precision):
     return exported[1] / f"small.{precision}{suffix}"
 
 
-def test_every_artifact_has_a_complete_manifest(exported):
+def test_every_artifact_has_a_complete_manifest(exported, small_preprocess):
     ckpt, out, report = exported
     assert not report.failures
     made = {(a.format, a.precision) for a in report.artifacts}
@@ -106,7 +68,7 @@ def test_every_artifact_has_a_complete_manifest(exported):
         inp = m.input
         assert inp.name == "image" and inp.dtype == "float32" and inp.multiple == 32
         assert inp.layout == ("NHWC" if a.format == "tflite" else "NCHW")
-        assert inp.mean == PRE["mean"] and inp.std == PRE["std"]
+        assert inp.mean == small_preprocess["mean"] and inp.std == small_preprocess["std"]
         assert inp.dynamic["height"][0] == 32 and inp.dynamic["batch"][0] == 1
         assert m.precision == a.precision and m.export["precision"] == a.precision and m.export["tools"]["torch"]
         assert m.export["exported_at"] and a.total > 0
@@ -247,12 +209,14 @@ def test_onnx_int8_activations_are_uint8_for_the_fused_kernels(exported):
     assert "uint8 activations" in read_manifest(art(exported, "onnx", "int8")).export["conversion"]
 
 
-def test_verify_collects_every_mismatch_and_exits_1(exported, tmp_path):
+def test_verify_collects_every_mismatch_and_exits_1(exported, tmp_path, small_preprocess):
     from aestheticnet.export.verify import ParityError, VerifyOptions, check_parity
 
     torch.manual_seed(1)
     other = save(
-        create_model("aestheticnet_star", layers=5, init_channels=16), tmp_path / "other.safetensors", preprocess=PRE
+        create_model("aestheticnet_star", layers=5, init_channels=16),
+        tmp_path / "other.safetensors",
+        preprocess=small_preprocess,
     )
     with pytest.raises(ParityError) as info:
         check_parity(

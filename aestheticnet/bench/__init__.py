@@ -1,7 +1,7 @@
 """Profiling and benchmarking: params and MACs (profile, breakdown), latency and memory of model files on this
 machine or on a device over SSH (runner, devices, ssh, harness), interleaved rounds of fresh-process measurements
 (interleave), where a file's time goes per operator (op_profiles), latency tables (ops_table, op_probes),
-reports (report) and stand-in models (fixtures). ``aestheticnet bench`` lives in :mod:`aestheticnet.cli.bench`.
+reports (report), stand-in models (fixtures) and ``verify`` on a device (device_verify). ``aestheticnet bench`` lives in :mod:`aestheticnet.cli.bench`.
 
 The harness, the reports and the interleaving import neither torch nor a runtime, so they load where only the
 model files' runtimes are installed; the names that need torch are imported when first used.
@@ -9,6 +9,7 @@ model files' runtimes are installed; the names that need torch are imported when
 
 from __future__ import annotations
 
+from aestheticnet.bench.device_verify import verify_on_device
 from aestheticnet.bench.devices import BenchError, LocalDevice
 from aestheticnet.bench.harness import REPORT_SCHEMA, BenchSettings, parse_threads, run_benchmark
 from aestheticnet.bench.interleave import interleaved_rounds, round_order, run_fresh, summarize_rounds
@@ -42,6 +43,7 @@ __all__ = [
     "summarize_rounds",
     "untrained_checkpoint",
     "vary_batchnorm",
+    "verify_on_device",
     "write_json",
     "write_markdown",
     "write_plots",

@@ -10,7 +10,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,9 @@ class Job:
     multiple: int = 32
     backend: str = "auto"
     timeout_s: float = 600.0
+    # The name of a file sent with the model (a device's ``files``): the runner returns the outputs of its inputs
+    # instead of timing.
+    inputs: str | None = None
 
     def runner_args(self) -> list[str]:
         args = [
@@ -58,6 +62,8 @@ class Job:
             args += ["--min-seconds", repr(float(self.min_seconds))]
         elif self.runs is not None:
             args += ["--runs", str(self.runs)]
+        if self.inputs is not None:
+            args += ["--inputs", self.inputs]
         return args
 
 
@@ -119,7 +125,21 @@ class LocalDevice:
     def describe(self) -> str:
         return "local"
 
-    def run(self, model: Path, jobs: Sequence[Job], progress: Callable[[str], None] | None = None) -> list[dict]:
+    def run(
+        self,
+        model: Path,
+        jobs: Sequence[Job],
+        progress: Callable[[str], None] | None = None,
+        files: Mapping[str, Path] | None = None,
+    ) -> list[dict]:
+        """``files``: name -> path of the files the jobs name (``Job.inputs``); each job runs in a folder that
+        holds them under those names, as on a remote device."""
+        with tempfile.TemporaryDirectory(prefix="aestheticnet-bench-") as workdir:
+            for name, path in (files or {}).items():
+                os.symlink(Path(path).resolve(), Path(workdir) / name)
+            return self._run_in(Path(model).resolve(), jobs, progress, workdir)
+
+    def _run_in(self, model: Path, jobs: Sequence[Job], progress, workdir: str) -> list[dict]:
         results: list[dict] = []
         fatal = None
         for job in jobs:
@@ -130,7 +150,13 @@ class LocalDevice:
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
             try:
                 proc = subprocess.run(
-                    cmd, capture_output=True, text=True, timeout=job.timeout_s, env=env, stdin=subprocess.DEVNULL
+                    cmd,
+                    capture_output=True,
+                    text=True,
+                    timeout=job.timeout_s,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    cwd=workdir,
                 )
                 result = parse_runner_output(proc.stdout, proc.returncode, proc.stderr)
             except subprocess.TimeoutExpired:

@@ -196,6 +196,8 @@ def machine_info() -> dict:
         "python_executable": sys.executable,
         "libraries": library_versions(),
         "load_average": load,
+        # Set by an emulated board (scripts/arm64-board): its timings are the emulator's, not the ISA's.
+        "emulated": os.environ.get("AESTHETICNET_EMULATED") or None,
     }
 
 
@@ -371,7 +373,10 @@ class OnnxRuntimeBackend:
         self.dtype = types[self.input.type]
 
     def prepare(self, np, shape, seed: int) -> None:
-        self.feed = {self.input.name: _make_input(np, shape, self.dtype, seed)}
+        self.set_input(_make_input(np, shape, self.dtype, seed))
+
+    def set_input(self, x) -> None:
+        self.feed = {self.input.name: x.astype(self.dtype, copy=False)}
 
     def infer(self):
         return self.session.run(None, self.feed)
@@ -430,16 +435,23 @@ class TFLiteBackend:
         self.outputs = [d["index"] for d in self.interpreter.get_output_details()]
 
     def prepare(self, np, shape, seed: int) -> None:
-        index = self.detail["index"]
-        try:
-            if list(self.detail["shape"]) != list(shape):
-                self.interpreter.resize_tensor_input(index, list(shape), strict=False)
-            self.interpreter.allocate_tensors()
-        except Exception as exc:
-            raise RunnerError(
-                "shape_rejected", f"the model's input {self.signature} cannot take shape {list(shape)}: {_short(exc)}"
-            ) from None
-        self.x = _make_input(np, shape, self.dtype, seed)
+        self.set_input(_make_input(np, shape, self.dtype, seed))
+
+    def set_input(self, x) -> None:
+        """``x`` in the model's layout; the input tensor is resized (and memory planned again) when its shape
+        changes."""
+        index, shape = self.detail["index"], list(x.shape)
+        if shape != getattr(self, "allocated", None):
+            try:
+                if list(self.detail["shape"]) != shape:
+                    self.interpreter.resize_tensor_input(index, shape, strict=False)
+                self.interpreter.allocate_tensors()
+            except Exception as exc:
+                raise RunnerError(
+                    "shape_rejected", f"the model's input {self.signature} cannot take shape {shape}: {_short(exc)}"
+                ) from None
+            self.allocated = shape
+        self.x = x.astype(self.dtype, copy=False)
         self.index = index
 
     def infer(self):
@@ -481,7 +493,10 @@ class TorchBackend:
         self.dtype = "float32"
 
     def prepare(self, np, shape, seed: int) -> None:
-        self.x = self.torch.from_numpy(_make_input(np, shape, "float32", seed))
+        self.set_input(_make_input(np, shape, "float32", seed))
+
+    def set_input(self, x) -> None:
+        self.x = self.torch.from_numpy(x.astype("float32", copy=False))
 
     def infer(self):
         with self.torch.inference_mode():
@@ -508,7 +523,10 @@ class PackageBackend:
         self.dtype = "float32"
 
     def prepare(self, np, shape, seed: int) -> None:
-        self.x = _make_input(np, shape, "float32", seed)
+        self.set_input(_make_input(np, shape, "float32", seed))
+
+    def set_input(self, x) -> None:
+        self.x = x.astype("float32", copy=False)
 
     def infer(self):
         return self.model.run(self.x)
@@ -633,6 +651,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", default=None, help="the model's name in messages (default: the file name)")
     p.add_argument("--no-xnnpack", action="store_true", help="TFLite: run without the default XNNPACK delegate")
+    p.add_argument(
+        "--inputs",
+        default=None,
+        help="a .npz of NCHW float32 inputs: run each once and return the outputs instead of timing",
+    )
     return p
 
 
@@ -776,6 +799,46 @@ def measure(args) -> dict:
     }
 
 
+def compute_outputs(args) -> dict:
+    """Each array of ``--inputs`` (NCHW float32, any batch and size) run once, in the order of its keys; the first
+    output of each, as float lists (float32 values survive JSON exactly)."""
+    if args.label:
+        _LABEL["name"] = args.label
+    if not os.path.isfile(args.model):
+        raise RunnerError("bad_argument", f"{args.model}: no such model file")
+    kind = backend_for(args.model, args.backend)
+    _configure_runtimes(args.threads)
+    np = _import_numpy()
+    try:
+        inputs = np.load(args.inputs, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RunnerError("bad_argument", f"--inputs {args.inputs}: not a readable .npz file ({_short(exc)})") from None
+    backend = make_backend(kind, args.threads, not args.no_xnnpack)
+    backend.load(args.model)
+    outputs = {}
+    for key in sorted(inputs.files):
+        x = inputs[key]
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise RunnerError("bad_argument", f"--inputs {args.inputs}: {key} has shape {list(x.shape)}, not NCHW")
+        backend.set_input(x.transpose(0, 2, 3, 1) if backend.layout == "NHWC" else x)
+        try:
+            got = backend.infer()
+        except Exception as exc:
+            where = f"{key} {list(x.shape)}"
+            raise RunnerError("inference_failed", f"{backend.name} failed on {where}: {_short(exc)}") from None
+        first = got[0] if isinstance(got, (list, tuple)) else got
+        outputs[key] = np.asarray(first, dtype=np.float32).tolist()
+    return {
+        "ok": True,
+        "runner_version": RUNNER_VERSION,
+        "model_file": os.path.basename(args.model),
+        "backend": backend.name,
+        "runtime_version": backend.version,
+        "threads": args.threads,
+        "outputs": outputs,
+    }
+
+
 def _leave_package_folder() -> None:
     """Run as a script, this file's folder is ``sys.path[0]``; inside the package its neighbours (``profile.py``)
     would shadow standard-library modules that runtimes import (torch and ExecuTorch import ``cProfile``)."""
@@ -798,7 +861,7 @@ def main(argv=None) -> int:
         _emit(out_fd, {"ok": False, "error_kind": "bad_argument", "error": "invalid runner arguments (see stderr)"})
         return EXIT_CODES["bad_argument"]
     try:
-        result = measure(args)
+        result = compute_outputs(args) if args.inputs else measure(args)
         code = 0
     except RunnerError as exc:
         result = {"ok": False, "error_kind": exc.kind, "error": exc.message}

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -167,17 +167,10 @@ class SshDevice:
         ssh = shutil.which(self.ssh_binary)
         if ssh is None:
             raise BenchError(f"the OpenSSH client ({self.ssh_binary!r}) is not installed on this machine")
-        cmd = [
-            ssh,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"ConnectTimeout={self.connect_timeout_s}",
-            "-o",
-            "ServerAliveInterval=15",
-            "-o",
-            "ServerAliveCountMax=4",
-        ]
+        cmd = [ssh]
+        for option in ("BatchMode=yes", f"ConnectTimeout={self.connect_timeout_s}", "ServerAliveInterval=15"):
+            cmd += ["-o", option]
+        cmd += ["-o", "ServerAliveCountMax=4"]
         if self.target.port:
             cmd += ["-p", str(self.target.port)]
         cmd += self.options
@@ -242,7 +235,14 @@ class SshDevice:
             raise RemoteError(f"{self.url}: ssh failed: {tail(proc.stderr)}")
         return proc.stdout.strip().endswith("yes")
 
-    def run(self, model: Path, jobs: Sequence[Job], progress: Callable[[str], None] | None = None) -> list[dict]:
+    def run(
+        self,
+        model: Path,
+        jobs: Sequence[Job],
+        progress: Callable[[str], None] | None = None,
+        files: Mapping[str, Path] | None = None,
+    ) -> list[dict]:
+        """``files``: name -> path of the files the jobs name (``Job.inputs``), uploaded beside the model."""
         model = Path(model)
         if not _runs_remotely(model):
             suffixes = ", ".join(SPECS[Format(f)].suffix for f in remote_formats())
@@ -258,6 +258,8 @@ class SshDevice:
             with tarfile.open(archive, "w", format=tarfile.USTAR_FORMAT) as tar:
                 tar.add(str(runner_path()), arcname="runner.py")
                 tar.add(str(model), arcname=model_name)
+                for name, path in (files or {}).items():
+                    tar.add(str(path), arcname=name)
             cmd = self.ssh_command(self._remote_command(script))
             remote_dir = None
             stdout = ""

@@ -151,8 +151,31 @@ def export(
 @click.option(
     "--no-integrity-check", is_flag=True, help="use the artifact even if its sha256 differs from its manifest's"
 )
-def verify(artifact, reference, shapes, data, samples, threads, json_path, no_integrity_check) -> None:
-    """Check ARTIFACT against the PyTorch REFERENCE: names, shapes, values; exit 1 on any mismatch."""
+@click.option(
+    "--device",
+    default="local",
+    show_default=True,
+    help="where the artifact runs: 'local', or ssh://[user@]host[:port] (the device's Python and runtime)",
+)
+@click.option("--ssh-option", "ssh_options", multiple=True, help="extra ssh options (also $AESTHETICNET_SSH_OPTS)")
+@click.option("--remote-python", default="python3", show_default=True, help="Python on the device")
+def verify(
+    artifact,
+    reference,
+    shapes,
+    data,
+    samples,
+    threads,
+    json_path,
+    no_integrity_check,
+    device,
+    ssh_options,
+    remote_python,
+) -> None:
+    """Check ARTIFACT against the PyTorch REFERENCE: names, shapes, values; exit 1 on any mismatch.
+
+    With --device ssh://..., the inputs are made here and sent to the device, the artifact runs there with the
+    device's runtime, and its outputs are compared here with PyTorch's at the same tolerances."""
     from aestheticnet.export.verify import (
         DEFAULT_SHAPES,
         OutsideBounds,
@@ -173,16 +196,29 @@ def verify(artifact, reference, shapes, data, samples, threads, json_path, no_in
         threads=threads,
         check_integrity=not no_integrity_check,
     )
-    try:
-        report = check_parity(artifact, reference, options)
-        failed = False
-    except ParityError as exc:
-        report, failed = exc.report, True
+    if device == "local":
+        try:
+            report = check_parity(artifact, reference, options)
+        except ParityError as exc:
+            report = exc.report
+    else:
+        report = _verify_on_device(artifact, reference, options, device, ssh_options, remote_python)
+    failed = not report.passed
     click.echo(format_table(report))
     if json_path is not None:
         atomic_write_json(json_path, json.loads(json.dumps(report.to_dict(), default=str)))
     if failed:
         sys.exit(1)
+
+
+def _verify_on_device(artifact, reference, options, device, ssh_options, remote_python):
+    from aestheticnet.bench import BenchError, parse_device, verify_on_device
+
+    try:
+        target = parse_device(device, ssh_options=ssh_options, remote_python=remote_python)
+        return verify_on_device(artifact, reference, target, options)
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 COMMANDS = [export, verify]

@@ -138,6 +138,7 @@ def verify_artifact(
     reference: str | os.PathLike,
     options: VerifyOptions = VerifyOptions(),  # noqa: B008 - frozen dataclass
     cache: dict | None = None,
+    backend=None,
 ) -> VerifyReport:
     """Run every check; the report's ``mismatches`` is empty when the artifact passes.
 
@@ -146,7 +147,9 @@ def verify_artifact(
     skipped as ``options.outside_bounds`` says (:func:`~aestheticnet.export.verify_shapes.planned_shapes`).
 
     ``cache``: a dict reused across calls with the same reference, data and seed (benchmarks verifying many
-    artifacts): the reference outputs and the loaded images are computed once.
+    artifacts): the reference outputs and the loaded images are computed once. ``backend``: what computes the
+    artifact's outputs (default: ``runtime.load(artifact)`` here; ``aestheticnet.bench.verify_on_device`` passes
+    one whose outputs come from a device).
     """
     from aestheticnet.runtime.loading import load
 
@@ -169,7 +172,8 @@ def verify_artifact(
     report.spec, problems = exporter_for(fmt).check_artifact(artifact, manifest)
     for problem in problems:
         report.mismatches.append(Mismatch(problem["check"], "spec", problem["expected"], problem["got"]))
-    backend = load(artifact, threads=options.threads, check_integrity=False)  # checked above
+    if backend is None:
+        backend = load(artifact, threads=options.threads, check_integrity=False)  # checked above
     report.runtime = backend.name
     report.evaluated_by = backend.evaluated_by or backend.name
     report.interface = _interface(backend, manifest, report)

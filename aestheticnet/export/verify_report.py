@@ -46,6 +46,8 @@ class VerifyReport:
     shapes: list[dict] = field(default_factory=list)
     real: dict | None = None
     spec: dict | None = None
+    # Where the artifact's outputs were computed when not on this machine: the device, its ISA, runtime versions.
+    device: dict | None = None
     notes: list[str] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
 

@@ -25,6 +25,14 @@ def format_table(report: Any) -> str:
     ]
     if report.evaluated_by and report.evaluated_by != report.runtime:
         lines.append(f"evaluated by {report.evaluated_by}")
+    if report.device:
+        d = report.device
+        emulated = f", emulated: {d['emulated']}" if d.get("emulated") else ""
+        lines.append(
+            f"device {d['url']}: {d.get('machine')} ({d.get('cpu_model')}), {d.get('os')}, "
+            f"{d.get('runtime')} {d.get('runtime_version')}{emulated}; "
+            f"on this machine: {'passed' if d.get('passed_on_this_machine') else 'FAILED'}"
+        )
     if report.spec is not None:
         lines.append(
             "spec: inputs "

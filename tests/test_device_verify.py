@@ -1,0 +1,68 @@
+"""`verify` with outputs from a device (aestheticnet.bench.verify_on_device), here through the local device runner."""
+
+import platform
+
+import numpy as np
+import pytest
+
+from aestheticnet.artifacts import Format, Precision
+from aestheticnet.bench import BenchError, LocalDevice, verify_on_device
+from aestheticnet.export.verify import VerifyOptions, verify_artifact
+from aestheticnet.sizes import Shape
+
+pytestmark = pytest.mark.slow
+
+SHAPES = (Shape(96, 128), Shape(128, 96, batch=2))
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32(tmp_path_factory, small_checkpoint):
+    from aestheticnet.export import ExportOptions, export_checkpoint
+
+    out = tmp_path_factory.mktemp("device_verify")
+    report = export_checkpoint(small_checkpoint, [Format.ONNX], [Precision.FP32], out, ExportOptions(), log=None)
+    return report.artifacts[0].path
+
+
+class ShiftedDevice(LocalDevice):
+    """The local runner's outputs, moved by ``shift``: a device whose kernels compute something else."""
+
+    def __init__(self, shift: float):
+        super().__init__()
+        self.shift = shift
+        self.inputs_sent = 0
+
+    def run(self, model, jobs, progress=None, files=None):
+        results = super().run(model, jobs, progress, files)
+        for r in results:
+            self.inputs_sent += len(r.get("outputs", {}))
+            r["outputs"] = {k: (np.asarray(v) + self.shift).tolist() for k, v in r.get("outputs", {}).items()}
+        return results
+
+
+def test_device_outputs_are_the_ones_compared(onnx_fp32, small_checkpoint, tiny_synth):
+    options = VerifyOptions(shapes=SHAPES, data=tiny_synth, samples=6)
+    same = verify_on_device(onnx_fp32, small_checkpoint, LocalDevice(), options)
+    here = verify_artifact(onnx_fp32, small_checkpoint, options)
+    assert same.passed and same.device["machine"] == platform.machine() and same.device["runtime"] == "onnxruntime"
+    assert [s["max_abs"] for s in same.shapes] == [s["max_abs"] for s in here.shapes]
+    assert same.real["srocc"] == here.real["srocc"]
+
+    device = ShiftedDevice(0.05)
+    moved = verify_on_device(onnx_fp32, small_checkpoint, device, options)
+    # one input per shape and per real image, those equal to another sent once
+    assert 6 <= device.inputs_sent <= len(SHAPES) + 6
+    assert moved.device["passed_on_this_machine"] and not moved.passed
+    assert {m.check for m in moved.mismatches} >= {"max_abs"}
+    assert all(m.where != "interface" for m in moved.mismatches)
+
+
+def test_a_device_that_fails_is_a_clear_error(onnx_fp32, small_checkpoint, tmp_path):
+    class Broken(LocalDevice):
+        def run(self, model, jobs, progress=None, files=None):
+            return [{"ok": False, "error_kind": "missing_runtime", "error": "onnxruntime is not installed"}]
+
+    with pytest.raises(BenchError, match="missing_runtime: onnxruntime is not installed"):
+        verify_on_device(onnx_fp32, small_checkpoint, Broken(), VerifyOptions(shapes=SHAPES))
+    with pytest.raises(FileNotFoundError, match="no such artifact"):
+        verify_on_device(tmp_path / "none.onnx", small_checkpoint, LocalDevice(), VerifyOptions(shapes=SHAPES))
