@@ -47,3 +47,30 @@ def test_torchscript_fallback_runs_only_when_dynamo_fails_and_is_recorded(tiny, 
 def test_old_opsets_are_refused(tiny, tmp_path):
     with pytest.raises(ValueError, match="opset 17 is too old"):
         build_onnx(tiny[1], tmp_path / "m.onnx", opset=17)
+
+
+def test_fp16_keeps_the_input_normalisation_and_the_tail_float32(tmp_path):
+    import onnx
+    from onnx import TensorProto
+
+    from aestheticnet.export.onnx.fp16 import to_fp16
+
+    torch.manual_seed(0)
+    model = create_model("aestheticnet_star", layers=3, init_channels=8, input_norm="mscn").eval()
+    prepared, _ = prepare_for_export(model)
+    fp32 = build_onnx(prepared, tmp_path / "m.onnx").path
+    half = onnx.shape_inference.infer_shapes(onnx.load(str(to_fp16(fp32, tmp_path / "m.fp16.onnx"))))
+    types = {v.name: v.type.tensor_type.elem_type for v in [*half.graph.value_info, *half.graph.output]}
+    out_type = {n.op_type: types.get(n.output[0]) for n in half.graph.node}  # the last node of each type
+    first: dict[str, int] = {}
+    for n in half.graph.node:
+        first.setdefault(n.op_type, types.get(n.output[0]))
+    assert first["Sqrt"] == TensorProto.FLOAT and first["AveragePool"] == TensorProto.FLOAT, "normaliser in float32"
+    convs = [types.get(n.output[0]) for n in half.graph.node if n.op_type == "Conv"]
+    assert convs.count(TensorProto.FLOAT16) > 0.8 * len(convs), "the cells in fp16 (CBAM's gates are in the tail)"
+    assert out_type["Gemm"] == TensorProto.FLOAT and out_type["Softmax"] == TensorProto.FLOAT, "tail in float32"
+    session = ort.InferenceSession(str(tmp_path / "m.fp16.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((2, 3, 96, 128)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(session.run(None, {"image": x})[0], ref, atol=2e-3)

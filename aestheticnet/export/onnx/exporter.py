@@ -57,7 +57,7 @@ def make_fp32_onnx(ctx: ExportContext) -> None:
 
 
 def _variant(ctx: ExportContext, precision: Precision) -> None:
-    from aestheticnet.export.onnx.fp16 import to_fp16
+    from aestheticnet.export.onnx.fp16 import CONVERSION, to_fp16
     from aestheticnet.export.onnx.int8 import quantize_int8
 
     dst = ctx.plan.path(Format.ONNX, precision)
@@ -66,7 +66,7 @@ def _variant(ctx: ExportContext, precision: Precision) -> None:
     info = {**(ctx.onnx_result.exporter_info() if ctx.onnx_result else {}), "derived_from": "onnx/fp32"}
     try:
         if precision == Precision.FP16:
-            info["conversion"] = "onnxruntime.transformers.float16 (keep_io_types=True)"
+            info["conversion"] = CONVERSION
             manifest = ctx.manifests.build(Format.ONNX, precision, info)
             to_fp16(ctx.onnx_fp32, dst, flat_entries(manifest))
         else:
