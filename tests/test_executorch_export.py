@@ -164,10 +164,35 @@ def test_backend_sizes_xnnpacks_thread_pool(exported, monkeypatch):
 
     calls = []
     monkeypatch.setattr(portable_lib, "_unsafe_reset_threadpool", calls.append, raising=False)
+    monkeypatch.setattr(portable_lib, "_threadpool_get_thread_count", lambda: 2, raising=False)
     _, paths, _ = exported
     load(paths["fp32"], threads=1)
     load(paths["fp32"])  # no threads: the pool is left as it is
+    load(paths["fp32"], threads=2)  # already that size: not reset under the loaded programs
     assert calls == [1]
+
+
+@pytest.mark.slow
+def test_programs_load_and_run_in_fresh_processes_without_crashing(exported):
+    # Two programs in one process, each opened with a thread count: resetting the pool after a program loaded
+    # crashed most such processes.
+    import subprocess
+    import sys
+
+    _, paths, _ = exported
+    code = (
+        "import sys, numpy as np; from aestheticnet.runtime import load; t = int(sys.argv[1]); "
+        "x = np.zeros((1, 3, 64, 64), np.float32); "
+        "[load(p, threads=t).run(x) for p in sys.argv[2:]]; print('ok')"
+    )
+    failures = []
+    for run in range(20):
+        threads = 1 + run % 2
+        cmd = [sys.executable, "-c", code, str(threads), str(paths["fp32"]), str(paths["int8"])]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0 or "ok" not in proc.stdout:
+            failures.append((threads, proc.returncode, proc.stderr[-300:]))
+    assert not failures, failures
 
 
 def test_bad_export_requests_are_refused(tmp_path):

@@ -28,6 +28,8 @@ class ExecuTorchBackend(Backend):
             from executorch.runtime import Runtime
         except ImportError:
             raise ModelFileError("running .pte models needs executorch (pip install executorch)") from None
+        if threads:  # before the program loads: resizing the pool under a loaded method crashed processes
+            _set_xnnpack_threads(int(threads))
         try:
             program = Runtime.get().load_program(str(path))
             self.method = program.load_method("forward")
@@ -36,8 +38,6 @@ class ExecuTorchBackend(Backend):
                 f"{path}: not a loadable ExecuTorch program ({exc}); the file may be truncated; expected a .pte "
                 "file written by `aestheticnet export`"
             ) from None
-        if threads:
-            _set_xnnpack_threads(int(threads))
         self.runtime = RuntimeName.EXECUTORCH.value
         super().__init__(path, *artifact_io(path))
 
@@ -65,9 +65,12 @@ class ExecuTorchBackend(Backend):
 
 def _set_xnnpack_threads(threads: int) -> None:
     """Size XNNPACK's thread pool, which otherwise takes every core. The pool is one per process, so the last
-    backend opened with ``threads`` sets it for every ExecuTorch program of the process."""
+    backend opened with ``threads`` sets it for every ExecuTorch program of the process. Resetting it under a
+    loaded method crashed processes (two programs loaded in one process, the pool reset after each load: 5
+    segfaults in 6 runs), so it is reset before a program loads and only when its size changes."""
     from executorch.extension.pybindings import portable_lib
 
     reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
-    if reset is not None:
+    current = getattr(portable_lib, "_threadpool_get_thread_count", None)
+    if reset is not None and (current is None or current() != threads):
         reset(threads)
