@@ -10,6 +10,7 @@ Without AESTHETICNET_TEST_BOARD these tests skip.
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -46,7 +47,7 @@ def exported(tmp_path_factory, tiny_synth, small_checkpoint):
         ExportOptions(data=tiny_synth, calibration_samples=24),
         log=None,
     )
-    return {(a.format, a.precision): a.path for a in report.artifacts}
+    return {(a.format, a.precision): Path(a.path) for a in report.artifacts}
 
 
 def board():
