@@ -66,3 +66,24 @@ def test_a_device_that_fails_is_a_clear_error(onnx_fp32, small_checkpoint, tmp_p
         verify_on_device(onnx_fp32, small_checkpoint, Broken(), VerifyOptions(shapes=SHAPES))
     with pytest.raises(FileNotFoundError, match="no such artifact"):
         verify_on_device(tmp_path / "none.onnx", small_checkpoint, LocalDevice(), VerifyOptions(shapes=SHAPES))
+
+
+def test_bench_checks_the_outputs_it_times(onnx_fp32, small_checkpoint, tmp_path):
+    import json
+
+    import torch
+    from click.testing import CliRunner
+
+    from aestheticnet.cli import main
+    from aestheticnet.models import create_model, save
+
+    args = ["bench", str(onnx_fp32), "--runs", "2", "--shapes", "96x128", "--quiet", "--json", str(tmp_path / "r.json")]
+    result = CliRunner().invoke(main, [*args, "--verify-against", str(small_checkpoint)])
+    assert result.exit_code == 0, result.output
+    (verdict,) = json.loads((tmp_path / "r.json").read_text())["verify"].values()
+    assert verdict["passed"] and verdict["device"]["machine"] == platform.machine()
+
+    torch.manual_seed(3)
+    other = save(create_model("aestheticnet_star", layers=5, init_channels=16), tmp_path / "other.safetensors")
+    result = CliRunner().invoke(main, [*args, "--verify-against", str(other)])
+    assert result.exit_code == 1 and "verify" in result.output

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -64,6 +65,13 @@ class _ModelsOrOps(click.Command):
 @click.option("--remote-python", default="python3", show_default=True, help="Python on the device")
 @click.option("--quiet", is_flag=True, help="no progress lines on stderr")
 @click.option("--no-integrity-check", is_flag=True, help="time models even if their sha256 differs from the manifest's")
+@click.option(
+    "--verify-against",
+    "reference",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="also check the outputs of each exported model on the device against this checkpoint (verify --device)",
+)
 def bench(
     models,
     device,
@@ -81,6 +89,7 @@ def bench(
     remote_python,
     quiet,
     no_integrity_check,
+    reference,
 ) -> None:
     """Benchmark model files (.onnx, .tflite, .pte, .safetensors) x threads x shapes, each in a fresh process.
 
@@ -99,11 +108,37 @@ def bench(
     settings = _bench_settings(threads, shapes, batch, warmup, runs, min_seconds, timeout_s)
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     report = run_benchmark(models, settings, target, progress=progress, check_integrity=not no_integrity_check)
+    if reference is not None:
+        _verify_outputs(report, models, reference, target, settings)
     _write_report(report, json_path, md_path, plots_dir, quiet)
     if report["errors"]:
         for line in report["errors"]:
             click.echo(f"error: {line}", err=True)
         sys.exit(1)
+
+
+def _verify_outputs(report: dict, models, reference: Path, target, settings) -> None:
+    """``verify`` of each exported model's outputs on ``target`` at the timed shapes, into ``report["verify"]``;
+    a failure is one of the report's errors."""
+    from aestheticnet.bench import BenchError, verify_on_device
+    from aestheticnet.export.verify import VerifyOptions
+    from aestheticnet.sizes import Shape
+
+    shapes = tuple(Shape(s.height, s.width, batch=max(s.batch, settings.batch)) for s in settings.shapes)
+    report["verify"] = {}
+    for model in models:
+        if Path(model).suffix == ".safetensors":
+            continue
+        try:
+            result = verify_on_device(model, reference, target, VerifyOptions(shapes=shapes))
+        except (BenchError, OSError, ValueError) as exc:
+            report["errors"].append(f"verify {model}: {exc}")
+            continue
+        report["verify"][str(model)] = result.to_dict()
+        verdict = "passed" if result.passed else f"FAILED: {'; '.join(str(m) for m in result.mismatches)}"
+        click.echo(f"verify {Path(model).name} on {target.describe()}: {verdict}", err=True)
+        if not result.passed:
+            report["errors"].append(f"verify {model}: {len(result.mismatches)} mismatch(es)")
 
 
 def _bench_settings(
