@@ -209,3 +209,17 @@ def test_inputs_mode_refuses_a_non_image_array(onnx_model, tmp_path):
     assert rc == 2 and r["error_kind"] == "bad_argument" and "not NCHW" in r["error"]
     rc, r = run_runner(onnx_model, "--inputs", tmp_path / "missing.npz")
     assert rc == 2 and "not a readable .npz" in r["error"]
+
+
+def test_an_emulated_device_is_labelled_in_the_report(onnx_model, monkeypatch):
+    from aestheticnet.bench.harness import BenchSettings, run_benchmark
+    from aestheticnet.bench.report import markdown_report
+    from aestheticnet.sizes import Shape
+
+    monkeypatch.setenv("AESTHETICNET_EMULATED", "qemu-user 7.2 cpu=neoverse-n1")
+    report = run_benchmark([onnx_model], BenchSettings(shapes=(Shape(32, 32),), runs=2, warmup=0))
+    assert report["device_info"]["emulated"] == "qemu-user 7.2 cpu=neoverse-n1"
+    assert "EMULATED (qemu-user 7.2 cpu=neoverse-n1): timings are the emulator's" in markdown_report(report)
+    monkeypatch.delenv("AESTHETICNET_EMULATED")
+    report = run_benchmark([onnx_model], BenchSettings(shapes=(Shape(32, 32),), runs=2, warmup=0))
+    assert report["device_info"]["emulated"] is None and "EMULATED" not in markdown_report(report)

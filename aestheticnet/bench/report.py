@@ -71,9 +71,14 @@ def _machine_line(info: dict | None) -> str:
         cores += f", {info['usable_cores']} usable"
     if info.get("cpu_quota"):
         cores += f", cgroup quota {info['cpu_quota']} CPUs"
+    emulated = (
+        f"**EMULATED ({info['emulated']}): timings are the emulator's, not the CPU's**; "
+        if info.get("emulated")
+        else ""
+    )
     return (
-        f"{info.get('cpu_model')} ({info.get('machine')}), {cores}; {info.get('os')}; Python {info.get('python')}"
-        f"; {libs}; load average {info.get('load_average')}"
+        f"{emulated}{info.get('cpu_model')} ({info.get('machine')}), {cores}; {info.get('os')}; Python "
+        f"{info.get('python')}; {libs}; load average {info.get('load_average')}"
     )
 
 
