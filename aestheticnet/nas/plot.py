@@ -68,7 +68,7 @@ def _draw_cell(ax, edges, concat, title: str) -> None:
             mx,
             my,
             op,
-            fontsize=7,
+            fontsize=9,
             ha="center",
             va="center",
             color=color,

@@ -12,8 +12,11 @@ from aestheticnet.io import atomic_write_text
 
 __all__ = ["write_report"]
 
-# One section of the report: (title, markdown lines, image paths relative to the report folder).
-Section = tuple[str, list[str], list[str]]
+# One figure: its path relative to the report folder and its width in percent of the page.
+Figure = tuple[str, int]
+# One section of the report: (title, markdown lines, figures).
+Section = tuple[str, list[str], list[Figure]]
+_PRECISION_ORDER = ("fp32", "fp16", "int8", "int8-dynamic")
 
 
 def _rel(path: str | Path, base: Path) -> str:
@@ -30,6 +33,14 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
     return out
+
+
+def _artifact_order(name: str) -> tuple:
+    """Sort key of an artifact file name (``<stem>.<precision>.<suffix>``): by format, then precision."""
+    parts = Path(name).name.split(".")
+    precision = parts[-2] if len(parts) >= 3 else ""
+    rank = _PRECISION_ORDER.index(precision) if precision in _PRECISION_ORDER else len(_PRECISION_ORDER)
+    return parts[-1], rank, name
 
 
 def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[Section]:
@@ -70,21 +81,36 @@ def _data_section(data: dict[str, Any]) -> Section:
 
 
 def _search_section(search: dict[str, Any], out_dir: Path, report_dir: Path) -> Section:
-    lines, images = [], []
+    lines: list[str] = []
+    figures: list[Figure] = []
     g = search.get("genotype")
     if g:
         lines.append("Searched by P-DARTS." if search.get("searched") else "Search disabled; genotype given.")
-        lines.append(f"- normal cell: `{g['normal']}` concat `{g['normal_concat']}`")
-        lines.append(f"- reduction cell: `{g['reduce']}` concat `{g['reduce_concat']}`")
+        lines += ["", *_genotype_table(g)]
     png = out_dir / "search" / "cells.png"
     if png.exists():
-        images.append(_rel(png, report_dir))
-    return "Architecture search", lines, images
+        figures.append((_rel(png, report_dir), 100))
+    return "Architecture search", lines, figures
+
+
+def _genotype_table(g: dict[str, Any]) -> list[str]:
+    """One row per edge of each cell: the node it feeds, its input and its operation."""
+    rows = []
+    for cell, edges, concat in (
+        ("normal", g["normal"], g["normal_concat"]),
+        ("reduction", g["reduce"], g["reduce_concat"]),
+    ):
+        for i, (op, inp) in enumerate(edges):
+            node = i // 2
+            source = {0: "c_{k-2} (cell before the previous)", 1: "c_{k-1} (previous cell)"}.get(inp, f"node {inp - 2}")
+            rows.append([cell, f"node {node}", source, op])
+        rows.append([cell, "output", "concat of " + ", ".join(f"node {n - 2}" for n in concat), ""])
+    return _table(["cell", "node", "input", "operation"], rows)
 
 
 def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> Section:
     rows, ladder_rows, images = [], [], []
-    for name, s in steps.items():
+    for name, s in sorted(steps.items()):
         if not name.startswith("evaluate_"):
             continue
         model, m = name[len("evaluate_") :], s["result"]["metrics"]
@@ -107,7 +133,7 @@ def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> Section:
             per = ladders["per_ladder"]
             ladder_rows.append([model, ladders["photos"], *(per.get(k) for k in LADDERS), ladders["mean"]])
         files = s["result"].get("files", {})
-        images += [_rel(files[k], report_dir) for k in ("distributions_png", "scatter_png") if k in files]
+        images += [(_rel(files[k], report_dir), 48) for k in ("distributions_png", "scatter_png") if k in files]
     headers = [
         "model",
         "images",
@@ -139,13 +165,13 @@ def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> Section:
 def _export_section(export: dict[str, Any], report_dir: Path) -> Section:
     rows = [
         [a["format"], a["precision"], _rel(a["path"], report_dir), a.get("size_bytes"), a.get("seconds")]
-        for a in export.get("artifacts", [])
+        for a in sorted(export.get("artifacts", []), key=lambda a: _artifact_order(Path(a["path"]).name))
     ]
     return "Exported artifacts", _table(["format", "precision", "file", "bytes", "export s"], rows), []
 
 
 def _parity_section(verify: dict[str, Any]) -> Section:
-    reports = verify.get("reports", [])
+    reports = sorted(verify.get("reports", []), key=lambda v: _artifact_order(v["artifact"]))
     rows = [
         [
             v["artifact"],
@@ -182,9 +208,9 @@ def _latency_section(bench: dict[str, Any], report_dir: Path) -> Section:
             b.get("throughput"),
             b.get("peak_rss_mb"),
         ]
-        for b in bench.get("rows", [])
+        for b in sorted(bench.get("rows", []), key=lambda b: (_artifact_order(b["model"]), b["threads"], b["shape"]))
     ]
-    images = [_rel(p, report_dir) for p in bench.get("plots", [])]
+    images = [(_rel(p, report_dir), 48) for p in bench.get("plots", [])]
     headers = ["model", "backend", "threads", "shape", "p50 ms", "p90 ms", "images/s", "peak RSS MB"]
     return "Latency on this machine", _table(headers, rows), images
 
@@ -193,15 +219,19 @@ def write_report(cfg, out_dir: Path, summary: dict[str, Any]) -> dict[str, str]:
     report_dir = Path(out_dir) / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     sections = _sections(cfg, summary, report_dir)
-    md = ["# aestheticnet pipeline report", ""]
-    body = ["<h1>aestheticnet pipeline report</h1>"]
-    for title, lines, images in sections:
-        md += [f"## {title}", "", *lines, ""]
-        md += [f"![{Path(i).stem}]({i})" for i in images] + ([""] if images else [])
-        body.append(f"<h2>{html.escape(title)}</h2>")
+    anchors = [f"section-{i + 1}" for i in range(len(sections))]
+    md = ["# aestheticnet pipeline report", "", "Contents:", ""]
+    md += [f"{i + 1}. [{title}](#{a})" for i, ((title, _, _), a) in enumerate(zip(sections, anchors))] + [""]
+    toc = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for (t, _, _), a in zip(sections, anchors))
+    body = ["<h1>aestheticnet pipeline report</h1>", f"<nav><h2>Contents</h2><ol>{toc}</ol></nav>"]
+    for (title, lines, figures), anchor in zip(sections, anchors):
+        md += [f'<a id="{anchor}"></a>', f"## {title}", "", *lines, ""]
+        md += [f"![{Path(f).stem}]({f})" for f, _ in figures] + ([""] if figures else [])
+        body.append(f'<h2 id="{anchor}">{html.escape(title)}</h2>')
         body.append(_md_lines_to_html(lines))
         body += [
-            f'<img src="{html.escape(i)}" alt="{html.escape(Path(i).stem)}" style="max-width:48%">' for i in images
+            f'<img src="{html.escape(f)}" alt="{html.escape(Path(f).stem)}" style="max-width:{width}%">'
+            for f, width in figures
         ]
     md_path, html_path = report_dir / "report.md", report_dir / "report.html"
     atomic_write_text(md_path, "\n".join(md) + "\n")
@@ -217,17 +247,23 @@ def write_report(cfg, out_dir: Path, summary: dict[str, Any]) -> dict[str, str]:
 
 
 def _md_lines_to_html(lines: list[str]) -> str:
-    """Tables and plain lines only: the report's own markdown, not a general converter."""
-    out, rows = [], [ln for ln in lines if ln.startswith("|")]
-    if rows:
-        header = [c.strip() for c in rows[0].strip("|").split("|")]
-        out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-        for r in rows[2:]:
-            out.append(
-                "<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r.strip("|").split("|")) + "</tr>"
-            )
-        out.append("</table>")
-    out += [
-        f"<p>{html.escape(ln.replace('**', '').replace('`', ''))}</p>" for ln in lines if ln and not ln.startswith("|")
-    ]
+    """Tables and plain lines only, in their order: the report's own markdown, not a general converter."""
+    out: list[str] = []
+    table: list[str] = []
+    for ln in [*lines, ""]:
+        if ln.startswith("|"):
+            table.append(ln)
+            continue
+        if table:
+            out.append(_html_table(table))
+            table = []
+        if ln:
+            out.append(f"<p>{html.escape(ln.replace('**', '').replace('`', ''))}</p>")
     return "\n".join(out)
+
+
+def _html_table(rows: list[str]) -> str:
+    cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in cells[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells[2:])
+    return f"<table><tr>{head}</tr>{body}</table>"

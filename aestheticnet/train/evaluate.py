@@ -56,6 +56,7 @@ def evaluate_checkpoint(
     metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
     report = {
         "checkpoint": str(checkpoint),
+        "model": meta.get("variant", "model"),
         "data": str(data),
         "split": split,
         "items": len(ds),
@@ -82,11 +83,15 @@ def _write_outputs(out: Path, report: dict[str, Any], pred: np.ndarray, target: 
     """``metrics.json`` (the report, its ``files`` added), ``predictions.csv`` and the two plots."""
     out.mkdir(parents=True, exist_ok=True)
     pm, tm = mean_score(pred), mean_score(target)
+    # Each plot names its model and checkpoint: a report shows several models' plots side by side.
+    model = f"{report['model']} ({Path(report['checkpoint']).name}), {report['split']} split"
     report["files"] = {
         "metrics": str(out / "metrics.json"),
         "predictions": str(out / "predictions.csv"),
-        "distributions_png": str(plot_score_distributions(pm, tm, out / "score_distributions.png")),
-        "scatter_png": str(plot_scatter(pm, tm, out / "scatter.png")),
+        "distributions_png": str(
+            plot_score_distributions(pm, tm, out / "score_distributions.png", title=f"mean scores: {model}")
+        ),
+        "scatter_png": str(plot_scatter(pm, tm, out / "scatter.png", title=f"predicted vs true: {model}")),
     }
     atomic_write_text(out / "predictions.csv", _predictions_csv(ids, pred, pm, tm))
     atomic_write_json(out / "metrics.json", report)

@@ -31,7 +31,7 @@ def plot_score_distributions(pred_mean: np.ndarray, true_mean: np.ndarray, path:
     ax.hist(pred_mean, bins=bins, alpha=0.55, label="predicted", color="#ee6677")
     ax.set_xlabel("mean score")
     ax.set_ylabel("images")
-    ax.set_title(title or "mean-score distribution")
+    ax.set_title(title or "mean-score distribution", fontsize=9)
     ax.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -49,7 +49,7 @@ def plot_scatter(pred_mean: np.ndarray, true_mean: np.ndarray, path: str | Path,
     ax.plot([lo, hi], [lo, hi], color="grey", lw=1, ls="--")
     ax.set_xlabel("ground-truth mean score")
     ax.set_ylabel("predicted mean score")
-    ax.set_title(title or "predicted vs ground truth")
+    ax.set_title(title or "predicted vs ground truth", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
