@@ -1,4 +1,4 @@
-"""The README's int8 table: SROCC of int8 mean scores against PyTorch's, per checkpoint x recipe x format.
+"""The int8 table of docs/int8.md: SROCC of int8 mean scores against PyTorch's, per checkpoint x recipe x format.
 
     .venv/bin/python benchmarks/int8_table.py --model demo=runs/demo/star/best.safetensors \\
         --model train_default=runs/train_default/best.safetensors --recipes default,before --out /tmp/int8_table
@@ -13,7 +13,7 @@ Recipes (:class:`aestheticnet.export.Int8Recipe`):
 ``default``; ``before``: without the kernel rewrites (signed int8 ONNX activations with their ReLUs as Relu, int8
 TFLite RELUs);
 ``no-outliers``: no calibration image left out; ``no-equalisation``: neither outliers left out nor ranges
-equalised (the README's bracketed columns).
+equalised (the bracketed columns of docs/int8.md).
 
 Writes ``int8_table.json`` and ``int8_table.md`` in ``--out`` (one row per model x data x recipe).
 """

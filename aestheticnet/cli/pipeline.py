@@ -6,7 +6,7 @@ import click
 
 
 @click.command()
-@click.option("--config", "config_file", default=None, help="pipeline.toml (see README); defaults: the demo")
+@click.option("--config", "config_file", default=None, help="pipeline.toml (see docs/pipeline.md); defaults: the demo")
 @click.option("--data", default=None, help="dataset folder (overrides data.path; default: the synthetic dataset)")
 @click.option("--out", required=True, help="output folder; running again resumes and skips finished steps")
 @click.option(

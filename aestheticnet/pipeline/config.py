@@ -79,7 +79,7 @@ class TrainSection:
     # SROCC fell from about 0.57 to 0.35, so it trains on SW-EMD alone. Batches of 4 photos x 8 images give that
     # loss ~4x the pairs within a photo: trained alone (2 threads), ladder rho on 86 unseen crops 0.83 / 0.77 / 0.78
     # over seeds 0-2 against 0.66 / 0.67 / 0.76 with random batches (2 or 8 photos per batch: seed 1 at 0.56 and
-    # 0.55); through the pipeline (README's demo table) 0.70 / 0.68 / 0.82 against 0.77 / 0.73 / 0.67, and the
+    # 0.55); through the pipeline (docs/results/ranking.md) 0.70 / 0.68 / 0.82 against 0.77 / 0.73 / 0.67, and the
     # validation photos' ladders 0.79 against 0.69 on average.
     per_variant: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"aestheticnet_star": {"rank_weight": 3.0, "photos_per_batch": 4}}

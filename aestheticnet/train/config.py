@@ -54,8 +54,8 @@ class TrainConfig:
     # why): with few photos it teaches the distortions' order instead of the photos. 0 = off.
     rank_weight: float = 0.0
     # > 0: every training batch holds this many source photos, batch_size / photos_per_batch images of each, so the
-    # ranking loss has many pairs within a photo in every batch (at 4 of 32 the demo's ladder rho rose; the
-    # README's table). 0 = random batches.
+    # ranking loss has many pairs within a photo in every batch (at 4 of 32 the demo's ladder rho rose:
+    # docs/results/ranking.md). 0 = random batches.
     photos_per_batch: int = 0
     seed: int = 0
     num_workers: int = 2
