@@ -97,7 +97,7 @@ def main() -> None:
         rows.append({"artifact": artifact.name, "results": results})
         print(artifact.name, json.dumps({k: (v["passed"], v["max_abs"]) for k, v in results.items()}), flush=True)
     result = {"checkpoint": str(args.checkpoint), "data": str(data), "machines": list(machines), "rows": rows}
-    result["machine_details"] = machines
+    result["machine_details"], result["machine"] = machines, here
     atomic_write_json(args.out / "parity_by_isa.json", result)
     atomic_write_text(args.out / "parity_by_isa.md", markdown(result))
     print(markdown(result))

@@ -33,6 +33,7 @@ from aestheticnet.artifacts import Format, Precision, artifact_name
 from aestheticnet.bench import (
     BenchSettings,
     interleaved_rounds,
+    machine_info,
     parse_threads,
     run_benchmark,
     summarize_rounds,
@@ -244,6 +245,7 @@ def main() -> None:
         "rounds": args.rounds,
         "runs": args.runs,
         "gates": GATES,
+        "machine": machine_info(),
         "models": {m: run_model(m, getattr(args, m, None), args, settings) for m in models},
     }
     atomic_write_json(args.out / "phone_runtimes.json", result)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from aestheticnet.artifacts import Format, Precision
+from aestheticnet.bench import machine_info
 from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.pipeline import ladder_check
@@ -113,12 +114,13 @@ def summary(results: list[dict]) -> dict:
     return out
 
 
-def markdown(args, results: list[dict], agg: dict) -> str:
-    first = results[0]
+def markdown(result: dict) -> str:
+    """The tables of ``train_pool.json`` (``result``): one row per seed, the mean and spread, int8 parity."""
+    results, agg, first = result["seeds"], result["summary"], result["seeds"][0]
     title = (
-        f"{args.preset} AestheticNet* on the photo pool: {first['items']} validation images; ladders on the "
-        f"{first['ladders']['photos']} pristine crops of the validation photos; last epoch ({args.epochs}) of each "
-        "seed."
+        f"{result['preset']} AestheticNet* on the photo pool: {first['items']} validation images; ladders on the "
+        f"{first['ladders']['photos']} pristine crops of the validation photos; last epoch "
+        f"({first['config']['epochs']}) of each seed."
     )
     lines = [
         title,
@@ -177,8 +179,9 @@ def main() -> None:
     args = ap.parse_args()
     results = [run_seed(args, int(s)) for s in args.seeds.split(",")]
     agg = summary(results)
-    atomic_write_json(args.out / "train_pool.json", {"preset": args.preset, "seeds": results, "summary": agg})
-    text = markdown(args, results, agg)
+    result = {"preset": args.preset, "seeds": results, "summary": agg, "machine": machine_info()}
+    atomic_write_json(args.out / "train_pool.json", result)
+    text = markdown(result)
     atomic_write_text(args.out / "train_pool.md", text)
     print(json.dumps({k: {"mean": v["mean"], "std": v["std"]} for k, v in agg.items()}, indent=1))
     print(text)

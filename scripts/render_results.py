@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Render the results pages and the README's results table from the benchmarks' JSON under ``results/``.
+
+    .venv/bin/python scripts/render_results.py           # write docs/results/*.md and the README's table
+    .venv/bin/python scripts/render_results.py --check   # exit 1, naming them, when any is not what the JSON gives
+
+Each ``results/<name>.json`` is a benchmark script's output, copied here after a run. Its page is that script's own
+``markdown(result)`` under a header naming the script, the JSON and the machine it ran on; the README's table
+between its ``results`` markers is made here from the same files. Nothing on these pages is typed by hand: change a
+JSON, run this, commit both (``tests/test_results.py`` fails otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+BEGIN, END = "<!-- results: rendered by scripts/render_results.py -->", "<!-- /results -->"
+
+
+@dataclass(frozen=True)
+class Page:
+    json: str  # under results/
+    script: str  # the benchmark that wrote it (its markdown(result) renders it)
+    page: str  # under docs/results/
+    title: str
+    command: str
+
+
+PAGES = (
+    Page(
+        "parity_by_isa.json",
+        "benchmarks/parity_by_isa.py",
+        "parity-by-isa.md",
+        "Parity by ISA: the demo's model on x86 and on an emulated ARM64 CPU",
+        'benchmarks/parity_by_isa.py --checkpoint CKPT --device "$AESTHETICNET_BOARD" --samples 40',
+    ),
+    Page(
+        "phone_runtimes.json",
+        "benchmarks/phone_runtimes.py",
+        "phone-runtimes.md",
+        "The phone runtimes side by side: the demo's model and the default network",
+        "benchmarks/phone_runtimes.py --demo CKPT --default CKPT --data DIR --threads 1,2 --rounds 3",
+    ),
+    Page(
+        "phone_runtimes_widths.json",
+        "benchmarks/phone_runtimes.py",
+        "int8-by-width.md",
+        "Where int8 starts to pay: the demo's architecture at 16, 32 and 48 channels",
+        "benchmarks/phone_runtimes.py --models demo,demo-raw,demo-c32,demo-c48 --threads 1 --shapes 224x224 "
+        "--samples 0",
+    ),
+    Page(
+        "train_pool_default.json",
+        "benchmarks/train_pool.py",
+        "default-network.md",
+        "The default 20-cell AestheticNet* trained on the photo pool",
+        "benchmarks/train_pool.py --data DIR --preset default --seeds 0,1 --epochs 12 --threads 1 --int8",
+    ),
+)
+
+
+def _script_markdown(script: str):
+    spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.markdown
+
+
+def _machine(result: dict) -> str:
+    here = [v for k, v in (result.get("machine_details") or {}).items() if k.endswith("(this machine)")]
+    m = result.get("machine") or (here[0] if here else {})
+    if not m:
+        return "not recorded in the JSON (a run before the scripts recorded it)"
+    cores = f", {m['logical_cores']} cores" if m.get("logical_cores") else ""
+    return f"{m.get('cpu_model')} ({m.get('machine')}){cores}, {m.get('os')}"
+
+
+def render_page(page: Page) -> str:
+    result = json.loads((ROOT / "results" / page.json).read_text())
+    header = [
+        f"# {page.title}",
+        "",
+        f"Rendered by `scripts/render_results.py` from `results/{page.json}`, the output of `{page.command}`; "
+        f"machine: {_machine(result)}. Do not edit: run the benchmark, copy its JSON here and render again.",
+        "",
+    ]
+    return "\n".join(header) + "\n" + _script_markdown(page.script)(result).rstrip() + "\n"
+
+
+def _int8_ratio(rows: list[dict], artifact: str) -> str:
+    ratios = [r["vs_own_fp32"] for r in rows if r["artifact"] == artifact and r["threads"] == 1]
+    if not ratios:
+        return "-"
+    low, high = f"{min(ratios):.2f}", f"{max(ratios):.2f}"
+    return f"{low}x" if low == high else f"{low}-{high}x"
+
+
+def readme_table() -> str:
+    runtimes = json.loads((ROOT / "results" / "phone_runtimes.json").read_text())
+    parity = json.loads((ROOT / "results" / "parity_by_isa.json").read_text())
+    lines = [
+        BEGIN,
+        "| model | int8 / fp32, 1 thread: ONNX Runtime | LiteRT | ExecuTorch | files passing verify |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, model in runtimes["models"].items():
+        rows = model["rows"]
+        ratios = [_int8_ratio(rows, f"{fmt} int8") for fmt in ("onnx", "tflite", "executorch")]
+        passed = sum(v.get("passed", False) for v in model["verify"].values())
+        lines.append(f"| {name} | " + " | ".join(ratios) + f" | {passed} of {len(model['verify'])} |")
+    machines = parity["machines"]
+    ok = {m: sum(row["results"][m]["passed"] for row in parity["rows"]) for m in machines}
+    lines += ["", "Parity by ISA: " + "; ".join(f"{m}: {n} of {len(parity['rows'])} files pass" for m, n in ok.items())]
+    lines += ["", "(Pages: [docs/results](docs/results/index.md).)", END]
+    return "\n".join(lines)
+
+
+def expected_files() -> dict[Path, str]:
+    files = {ROOT / "docs" / "results" / p.page: render_page(p) for p in PAGES}
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{README}: no results markers ({BEGIN} ... {END})")
+    before, rest = text.split(BEGIN, 1)
+    files[README] = before + readme_table() + rest.split(END, 1)[1]
+    return files
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 when a rendered file is stale")
+    args = ap.parse_args()
+    stale = []
+    for path, text in expected_files().items():
+        if not path.exists() or path.read_text() != text:
+            stale.append(path)
+            if not args.check:
+                path.write_text(text)
+    if args.check and stale:
+        names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+        print(f"stale, not rendered from results/*.json: {names}; run scripts/render_results.py", file=sys.stderr)
+        return 1
+    for path in stale:
+        print(f"rendered {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
