@@ -87,3 +87,15 @@ def test_bench_checks_the_outputs_it_times(onnx_fp32, small_checkpoint, tmp_path
     other = save(create_model("aestheticnet_star", layers=5, init_channels=16), tmp_path / "other.safetensors")
     result = CliRunner().invoke(main, [*args, "--verify-against", str(other)])
     assert result.exit_code == 1 and "verify" in result.output
+
+
+def test_verify_cli_names_an_unreachable_device(onnx_fp32, small_checkpoint):
+    from click.testing import CliRunner
+
+    from aestheticnet.cli import main
+
+    args = ["verify", str(onnx_fp32), "--reference", str(small_checkpoint), "--shapes", "96x128"]
+    result = CliRunner().invoke(
+        main, [*args, "--device", "ssh://nobody@127.0.0.1:1", "--ssh-option", "-o ConnectTimeout=2"]
+    )
+    assert result.exit_code == 2 and "ssh://nobody@127.0.0.1:1" in result.output, result.output

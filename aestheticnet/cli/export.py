@@ -212,13 +212,11 @@ def verify(
 
 
 def _verify_on_device(artifact, reference, options, device, ssh_options, remote_python):
-    from aestheticnet.bench import BenchError, parse_device, verify_on_device
+    # A device that cannot be reached or run the artifact raises BenchError (a ValueError): exit 2 with its message.
+    from aestheticnet.bench import parse_device, verify_on_device
 
-    try:
-        target = parse_device(device, ssh_options=ssh_options, remote_python=remote_python)
-        return verify_on_device(artifact, reference, target, options)
-    except BenchError as exc:
-        raise click.ClickException(str(exc)) from None
+    target = parse_device(device, ssh_options=ssh_options, remote_python=remote_python)
+    return verify_on_device(artifact, reference, target, options)
 
 
 COMMANDS = [export, verify]
