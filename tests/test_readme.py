@@ -27,3 +27,9 @@ def test_readme_python_block_runs(tmp_path):
     lines = proc.stdout.strip().splitlines()[-3:]  # after the export's progress lines
     assert lines[0] == "True" and lines[1] == "(1, 10)", proc.stdout
     assert "'path': 'photo.jpg'" in lines[2] and "'mean':" in lines[2]
+
+
+def test_getting_started_shows_the_tested_python_block():
+    docs = README.parent / "docs" / "getting-started.md"
+    pattern = re.compile(r"```python\n(.*?)```", re.S)
+    assert pattern.findall(docs.read_text()) == pattern.findall(README.read_text())
