@@ -10,7 +10,8 @@ images/s next to training images/s, the torch threads, the load average and the 
     python benchmarks/train_default.py [--out runs/train_default] [--epochs 18] [--threads auto]
 
 Settings and why (measured on the 2-core machine with the MSCN normaliser's earlier form, E[x^2] - mu^2 with
-0.05 under the root; the documented demo numbers are measured with the current one; every run below used this split and 2 torch threads unless
+0.05 under the root; the documented demo numbers are measured with the current one; every run below used this
+split and 2 torch threads unless
 noted; validation SROCC of the best / last epoch):
 
 * ``input_norm="mscn"``: the network sees only locally mean- and contrast-normalised channels (MSCN, as in

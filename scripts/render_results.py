@@ -13,6 +13,7 @@ JSON, run this, commit both (``tests/test_results.py`` fails otherwise).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
@@ -66,6 +67,7 @@ PAGES = (
 )
 
 
+@functools.cache  # a script renders several JSON files: load it once
 def _script_markdown(script: str):
     spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
     module = importlib.util.module_from_spec(spec)

@@ -15,6 +15,7 @@ from aestheticnet.artifacts import (
     artifact_name,
     format_of_path,
     parse_formats,
+    precision_of_path,
     parse_precisions,
     tolerance_for,
 )
@@ -57,6 +58,10 @@ def test_artifact_names_and_format_detection():
     assert [format_of_path(f"x{SPECS[f].suffix}") for f in Format] == list(Format)
     with pytest.raises(UnknownFormatError, match=r"expected a file ending in \.onnx, \.tflite, \.mlpackage"):
         format_of_path("model.pt")
+    names = {(f, p): artifact_name("last.v2", f, p) for f in Format for p in Precision}
+    assert all(precision_of_path(f"out/{name}") == p for (_, p), name in names.items())
+    assert precision_of_path("a/star.fp16.mlpackage/") == Precision.FP16
+    assert precision_of_path("star.onnx") is None and precision_of_path("star.v2.onnx") is None
 
 
 def test_verify_takes_the_one_size_grammar():

@@ -20,6 +20,7 @@ from aestheticnet.artifacts.formats import (
     UnknownPrecisionError,
     artifact_name,
     format_of_path,
+    precision_of_path,
     members,
     parse_formats,
     parse_precisions,

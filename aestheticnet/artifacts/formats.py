@@ -41,6 +41,7 @@ __all__ = [
     "members",
     "parse_formats",
     "parse_precisions",
+    "precision_of_path",
     "register_format",
     "tolerance_for",
     "unregister_format",
@@ -268,3 +269,12 @@ def format_of_path(path: str | os.PathLike) -> Format:
 def artifact_name(stem: str, fmt: Format | str, precision: Precision | str) -> str:
     """``aestheticnet_star`` + tflite + int8 -> ``aestheticnet_star.int8.tflite``."""
     return f"{stem}.{Precision(precision).value}{SPECS[Format(fmt)].suffix}"
+
+
+def precision_of_path(path: str | os.PathLike) -> Precision | None:
+    """The precision an artifact's name carries as :func:`artifact_name` writes it (``x.int8.tflite`` -> int8);
+    None when the name carries none. The manifest, not the name, is what says what the file is."""
+    name = Path(str(path).rstrip("/\\")).name
+    stem = name[: -len(SPECS[format_of_path(path)].suffix)]
+    tag = stem.rsplit(".", 1)[-1] if "." in stem else ""
+    return next((p for p in Precision if p.value == tag), None)

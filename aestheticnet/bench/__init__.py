@@ -1,7 +1,8 @@
 """Profiling and benchmarking: params and MACs (profile, breakdown), latency and memory of model files on this
 machine or on a device over SSH (runner, devices, ssh, harness), interleaved rounds of fresh-process measurements
 (interleave), where a file's time goes per operator (op_profiles), latency tables (ops_table, op_probes),
-reports (report), stand-in models (fixtures) and ``verify`` on a device (device_verify). ``aestheticnet bench`` lives in :mod:`aestheticnet.cli.bench`.
+reports (report), stand-in models (fixtures) and ``verify`` on a device (device_verify). ``aestheticnet bench``
+lives in :mod:`aestheticnet.cli.bench`.
 
 The harness, the reports and the interleaving import neither torch nor a runtime, so they load where only the
 model files' runtimes are installed; the names that need torch are imported when first used.

@@ -68,12 +68,7 @@ class _DeviceOutputs:
 def _device_outputs(device, artifact: Path, inputs: dict[str, np.ndarray], threads: int) -> tuple[dict, dict]:
     """``(outputs by input digest, the runner's result)`` for ``inputs`` run on ``device``."""
     keys = {f"x{i:05d}": digest for i, digest in enumerate(inputs)}
-    job = Job(
-        threads=threads,
-        shape=(224, 224),
-        inputs=INPUTS_FILE,
-        timeout_s=120.0 + SECONDS_PER_INPUT * len(keys),
-    )
+    job = Job(threads=threads, inputs=INPUTS_FILE, timeout_s=120.0 + SECONDS_PER_INPUT * len(keys))
     with tempfile.TemporaryDirectory(prefix="aestheticnet-verify-") as tmp:
         path = Path(tmp) / INPUTS_FILE
         np.savez(path, **{key: inputs[digest] for key, digest in keys.items()})
@@ -89,7 +84,7 @@ def _device_outputs(device, artifact: Path, inputs: dict[str, np.ndarray], threa
     return outputs, result
 
 
-def device_summary(device, result: dict, local_passed: bool) -> dict[str, Any]:
+def _device_summary(device, result: dict, local_passed: bool) -> dict[str, Any]:
     machine = result.get("machine") or {}
     return {
         "url": device.describe(),
@@ -123,5 +118,5 @@ def verify_on_device(artifact, reference, device, options=None, cache: dict | No
     name = f"{result.get('backend')} {result.get('runtime_version')} on {device.describe()}"
     report = verify_artifact(artifact, reference, options, cache, backend=_DeviceOutputs(recorder.local, outputs, name))
     report.runtime = result.get("backend")
-    report.device = device_summary(device, result, local.passed)
+    report.device = _device_summary(device, result, local.passed)
     return report

@@ -31,7 +31,7 @@ class Job:
     """One measurement: runner arguments besides the model path, and the per-measurement timeout."""
 
     threads: int
-    shape: tuple[int, int]
+    shape: tuple[int, int] = (224, 224)  # unused when the job returns the outputs of ``inputs``
     batch: int = 1
     warmup: int = 5
     runs: int | None = None

@@ -330,7 +330,14 @@ def _single_input(inputs):
     return inputs[0]
 
 
-class OnnxRuntimeBackend:
+class _Backend:
+    """What every backend shares: random inputs of a shape, fed through the backend's own ``set_input``."""
+
+    def prepare(self, np, shape, seed: int) -> None:
+        self.set_input(_make_input(np, shape, self.dtype, seed))
+
+
+class OnnxRuntimeBackend(_Backend):
     name = "onnxruntime"
 
     def __init__(self, threads: int):
@@ -372,9 +379,6 @@ class OnnxRuntimeBackend:
             raise RunnerError("unsupported_model", f"input type {self.input.type} is not supported")
         self.dtype = types[self.input.type]
 
-    def prepare(self, np, shape, seed: int) -> None:
-        self.set_input(_make_input(np, shape, self.dtype, seed))
-
     def set_input(self, x) -> None:
         self.feed = {self.input.name: x.astype(self.dtype, copy=False)}
 
@@ -382,7 +386,7 @@ class OnnxRuntimeBackend:
         return self.session.run(None, self.feed)
 
 
-class TFLiteBackend:
+class TFLiteBackend(_Backend):
     def __init__(self, threads: int, flavour: str, xnnpack: bool):
         self.threads, self.xnnpack = threads, xnnpack
         order = {
@@ -433,15 +437,13 @@ class TFLiteBackend:
         self.layout = _layout(signature)
         self.dtype = self.detail["dtype"]
         self.outputs = [d["index"] for d in self.interpreter.get_output_details()]
-
-    def prepare(self, np, shape, seed: int) -> None:
-        self.set_input(_make_input(np, shape, self.dtype, seed))
+        self.allocated = None  # the input shape tensors were last allocated for
 
     def set_input(self, x) -> None:
         """``x`` in the model's layout; the input tensor is resized (and memory planned again) when its shape
         changes."""
         index, shape = self.detail["index"], list(x.shape)
-        if shape != getattr(self, "allocated", None):
+        if shape != self.allocated:
             try:
                 if list(self.detail["shape"]) != shape:
                     self.interpreter.resize_tensor_input(index, shape, strict=False)
@@ -460,7 +462,7 @@ class TFLiteBackend:
         return [self.interpreter.get_tensor(i) for i in self.outputs]
 
 
-class TorchBackend:
+class TorchBackend(_Backend):
     name = "pytorch"
     layout = "NCHW"
 
@@ -492,9 +494,6 @@ class TorchBackend:
             raise RunnerError("load_failed", f"aestheticnet cannot load {_label(path)}: {_short(exc)}") from None
         self.dtype = "float32"
 
-    def prepare(self, np, shape, seed: int) -> None:
-        self.set_input(_make_input(np, shape, "float32", seed))
-
     def set_input(self, x) -> None:
         self.x = self.torch.from_numpy(x.astype("float32", copy=False))
 
@@ -503,7 +502,7 @@ class TorchBackend:
             return self.model(self.x)
 
 
-class PackageBackend:
+class PackageBackend(_Backend):
     """Any format the aestheticnet package can load (``runtime.load``): what the harness asks for when a format's
     exporter names no runner backend of its own. Only where the package is installed, so never on a board."""
 
@@ -521,9 +520,6 @@ class PackageBackend:
             raise RunnerError("missing_runtime", f"{_label(path)} needs the aestheticnet package ({exc})") from None
         self.model = _open_model(f"aestheticnet {self.version}", path, lambda: load(path, threads=self.threads))
         self.dtype = "float32"
-
-    def prepare(self, np, shape, seed: int) -> None:
-        self.set_input(_make_input(np, shape, "float32", seed))
 
     def set_input(self, x) -> None:
         self.x = x.astype("float32", copy=False)

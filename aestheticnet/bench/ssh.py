@@ -55,6 +55,8 @@ def _runs_remotely(model: Path) -> bool:
 
 
 MARK = "@@aestheticnet-bench"
+# A dead connection ends the session within a minute instead of hanging the benchmark.
+_KEEPALIVE = ("ServerAliveInterval=15", "ServerAliveCountMax=4")
 # Exit statuses of the remote session script (ssh itself uses 255).
 _NO_PYTHON, _NO_TOOLS, _NO_TMP, _BAD_UPLOAD = 90, 91, 92, 93
 # Seconds allowed on top of the measurements for connecting and uploading.
@@ -167,10 +169,8 @@ class SshDevice:
         ssh = shutil.which(self.ssh_binary)
         if ssh is None:
             raise BenchError(f"the OpenSSH client ({self.ssh_binary!r}) is not installed on this machine")
-        cmd = [ssh]
-        for option in ("BatchMode=yes", f"ConnectTimeout={self.connect_timeout_s}", "ServerAliveInterval=15"):
-            cmd += ["-o", option]
-        cmd += ["-o", "ServerAliveCountMax=4"]
+        options = ("BatchMode=yes", f"ConnectTimeout={self.connect_timeout_s}", *_KEEPALIVE)
+        cmd = [ssh, *(arg for option in options for arg in ("-o", option))]
         if self.target.port:
             cmd += ["-p", str(self.target.port)]
         cmd += self.options

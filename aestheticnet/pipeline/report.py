@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from aestheticnet.artifacts import SPECS, Precision, UnknownFormatError, format_of_path, precision_of_path
 from aestheticnet.data.ladders import LADDERS
 from aestheticnet.io import atomic_write_text
 
@@ -16,7 +17,6 @@ __all__ = ["write_report"]
 Figure = tuple[str, int]
 # One section of the report: (title, markdown lines, figures).
 Section = tuple[str, list[str], list[Figure]]
-_PRECISION_ORDER = ("fp32", "fp16", "int8", "int8-dynamic")
 
 
 def _rel(path: str | Path, base: Path) -> str:
@@ -36,11 +36,14 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _artifact_order(name: str) -> tuple:
-    """Sort key of an artifact file name (``<stem>.<precision>.<suffix>``): by format, then precision."""
-    parts = Path(name).name.split(".")
-    precision = parts[-2] if len(parts) >= 3 else ""
-    rank = _PRECISION_ORDER.index(precision) if precision in _PRECISION_ORDER else len(_PRECISION_ORDER)
-    return parts[-1], rank, name
+    """Sort key of an artifact file: by format, then precision, in the order the formats and precisions are
+    declared; files of no known format last."""
+    try:
+        fmt, precision = format_of_path(name), precision_of_path(name)
+    except UnknownFormatError:
+        return len(SPECS), 0, name
+    ranks = list(Precision)
+    return list(SPECS).index(fmt), ranks.index(precision) if precision else len(ranks), name
 
 
 def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[Section]:
@@ -165,7 +168,7 @@ def _evaluation_section(steps: dict[str, Any], report_dir: Path) -> Section:
 def _export_section(export: dict[str, Any], report_dir: Path) -> Section:
     rows = [
         [a["format"], a["precision"], _rel(a["path"], report_dir), a.get("size_bytes"), a.get("seconds")]
-        for a in sorted(export.get("artifacts", []), key=lambda a: _artifact_order(Path(a["path"]).name))
+        for a in sorted(export.get("artifacts", []), key=lambda a: _artifact_order(a["path"]))
     ]
     return "Exported artifacts", _table(["format", "precision", "file", "bytes", "export s"], rows), []
 
