@@ -11,8 +11,7 @@ images/s next to training images/s, the torch threads, the load average and the 
 
 Settings and why (measured on the 2-core machine with the MSCN normaliser's earlier form, E[x^2] - mu^2 with
 0.05 under the root; the documented demo numbers are measured with the current one; every run below used this
-split and 2 torch threads unless
-noted; validation SROCC of the best / last epoch):
+split and 2 torch threads unless noted; validation SROCC of the best / last epoch):
 
 * ``input_norm="mscn"``: the network sees only locally mean- and contrast-normalised channels (MSCN, as in
   BRISQUE and Kang et al.'s CNN-IQA; :mod:`aestheticnet.models.input_norm`), a fixed, parameter-free layer that
