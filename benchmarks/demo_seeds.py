@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aestheticnet.bench import machine_info
 from aestheticnet.io import atomic_write_json, atomic_write_text
 
 METRICS = ("srocc", "plcc", "accuracy", "emd_r2")
@@ -61,7 +62,8 @@ def spread(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
 
-def markdown(runs: list[dict], pool: dict | None) -> str:
+def markdown(result: dict) -> str:
+    runs, pool = result["runs"], result["pool_ladders"]
     lines = [
         "| variant | seed | SROCC | PLCC | accuracy | EMD r=2 | ladder rho (val photos) | pipeline s |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -102,9 +104,9 @@ def main() -> None:
         out = args.out / f"seed{seed}"
         runs.append(collect(seed, out, run_pipeline(seed, out)))
     pool = pool_ladders(runs, args) if args.pool else None
-    result = {"runs": runs, "pool_ladders": pool}
+    result = {"runs": runs, "pool_ladders": pool, "machine": machine_info()}
     atomic_write_json(args.out / "demo_seeds.json", result)
-    text = markdown(runs, pool)
+    text = markdown(result)
     atomic_write_text(args.out / "demo_seeds.md", text)
     print(text)
 

@@ -35,6 +35,7 @@ from aestheticnet.artifacts import Format, Precision
 from aestheticnet.bench import (
     BenchSettings,
     interleaved_rounds,
+    machine_info,
     onnxruntime_profile,
     run_benchmark,
     summarize_rounds,
@@ -196,6 +197,7 @@ def main() -> None:
         "latency": latency,
         "profiles": profiles,
         "verify": verify,
+        "machine": machine_info(),
     }
     atomic_write_json(args.out / "int8_speed.json", result)
     atomic_write_text(args.out / "int8_speed.md", markdown(result))

@@ -21,14 +21,15 @@ Writes ``int8_table.json`` and ``int8_table.md`` in ``--out`` (one row per model
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from aestheticnet.artifacts import Format, Precision, parse_precisions
+from aestheticnet.bench import machine_info
 from aestheticnet.export import ExportOptions, Int8Recipe, VerifyOptions, export_checkpoint, verify_artifact
+from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.sizes import Shape
 
 RECIPES = {
@@ -88,7 +89,8 @@ def measure(name: str, ckpt: Path, data: Path, recipe: str, args) -> dict:
     return row
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(result: dict) -> str:
+    rows = result["rows"]
     keys = sorted({k for r in rows for k in r["artifacts"]})
     lines = ["| model | data | recipe | " + " | ".join(keys) + " |", "|---|---|---|" + "---:|" * len(keys)]
     for r in rows:
@@ -126,9 +128,11 @@ def main() -> None:
         for data in args.data:
             for recipe in recipes:
                 rows.append(measure(name, ckpt, data, recipe, args))
-                (args.out / "int8_table.json").write_text(json.dumps(rows, indent=1))
-    (args.out / "int8_table.md").write_text(markdown(rows))
-    print(markdown(rows))
+                atomic_write_json(args.out / "int8_table.json", {"rows": rows, "machine": machine_info()})
+    result = {"rows": rows, "machine": machine_info()}
+    atomic_write_json(args.out / "int8_table.json", result)
+    atomic_write_text(args.out / "int8_table.md", markdown(result))
+    print(markdown(result))
 
 
 if __name__ == "__main__":

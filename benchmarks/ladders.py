@@ -10,9 +10,10 @@ an exported artifact). The figure is Spearman's rho between rung and predicted m
 distortion scored lower), per ladder averaged over photos, and the mean of the four.
 
 ``--photos``: ``user`` the dataset's non-built-in photos (none of them is in the demo's training data), ``val``
-the validation photos of ``--split-of CKPT`` (the split that checkpoint was trained with), ``all`` every photo.
+the validation photos of ``--split-of CKPT`` (the split that checkpoint was trained with), ``own`` each model's own
+validation photos (models trained with different seeds were split differently), ``all`` every photo.
 
-``--brisque`` adds BRISQUE (the ``brisque`` package 0.2.0 with OpenCV) as a reference, run in its own virtual
+``--brisque`` adds BRISQUE (with ``--photos own``, once on each model's photos) (the ``brisque`` package 0.2.0 with OpenCV) as a reference, run in its own virtual
 environment (``--brisque-venv``, made on first use from the package index; not a dependency of aestheticnet).
 
 Writes ``ladders.json`` and ``ladders.md`` in ``--out`` and prints both.
@@ -28,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from aestheticnet.bench import machine_info
 from aestheticnet.data import LADDERS, PHOTOS, LadderSet, ladder_report, reference_sources, write_ladders
 from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.pipeline import score_ladders, validation_sources
@@ -42,14 +44,34 @@ def _named(text: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
-def sources(args) -> dict:
+def photo_sets(args) -> list[tuple[str, dict, list[tuple[str, Path]]]]:
+    """(label, source crops, the models scored on them): one set, or one per model with ``--photos own``."""
+    if args.photos == "own":
+        return [(name, validation_sources(path, str(args.data)), [(name, path)]) for name, path in args.model]
     if args.photos == "user":
-        return reference_sources(args.data, exclude_photos=set(PHOTOS))
+        return [("", reference_sources(args.data, exclude_photos=set(PHOTOS)), args.model)]
     if args.photos == "val":
         if args.split_of is None:
             sys.exit("--photos val needs --split-of CKPT (the checkpoint whose validation split to use)")
-        return validation_sources(args.split_of, str(args.data))
-    return reference_sources(args.data)
+        return [("", validation_sources(args.split_of, str(args.data)), args.model)]
+    return [("", reference_sources(args.data), args.model)]
+
+
+def score_set(label: str, crops: dict, models: list[tuple[str, Path]], args) -> list[dict]:
+    ladders = write_ladders(crops, args.out / "images" / (label or "all"), seed=args.seed)
+    rows = []
+    for name, path in models:
+        t0 = time.perf_counter()
+        rep = score_ladders(path, ladders, args.threads)
+        rows.append({"name": name, "path": str(path), "seconds": round(time.perf_counter() - t0, 1), "report": rep})
+    if args.brisque:
+        t0 = time.perf_counter()
+        rep = ladder_report(ladders, brisque_scores(ladders, args.brisque_venv))
+        name = f"BRISQUE on {label}'s photos" if label else "BRISQUE"
+        rows.append(
+            {"name": name, "path": "brisque 0.2.0", "seconds": round(time.perf_counter() - t0, 1), "report": rep}
+        )
+    return rows
 
 
 def brisque_scores(ladders: LadderSet, venv: Path) -> dict[str, float]:
@@ -67,8 +89,8 @@ def brisque_scores(ladders: LadderSet, venv: Path) -> dict[str, float]:
     return {image.path: -raw[str(p)] for image, p in zip(ladders.images, ladders.paths())}
 
 
-def markdown(rows: list[dict]) -> str:
-    names = list(LADDERS)
+def markdown(result: dict) -> str:
+    rows, names = result["rows"], list(LADDERS)
     lines = ["| model | " + " | ".join(names) + " | mean | pristine crops |", "|---|" + "---:|" * (len(names) + 2)]
     for row in rows:
         rep = row["report"]
@@ -81,7 +103,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="a synthetic dataset (aestheticnet data synth)")
     ap.add_argument("--model", type=_named, action="append", default=[], metavar="NAME=PATH")
-    ap.add_argument("--photos", choices=("user", "val", "all"), default="user")
+    ap.add_argument("--photos", choices=("user", "val", "own", "all"), default="user")
     ap.add_argument("--split-of", type=Path, default=None, metavar="CKPT")
     ap.add_argument("--brisque", action="store_true")
     ap.add_argument("--brisque-venv", type=Path, default=Path.home() / ".cache/aestheticnet/brisque-venv")
@@ -92,34 +114,26 @@ def main() -> None:
     if not args.model and not args.brisque:
         ap.error("give at least one --model NAME=PATH or --brisque")
 
-    ladders = write_ladders(sources(args), args.out / "images", seed=args.seed)
-    rows = []
-    for name, path in args.model:
-        t0 = time.perf_counter()
-        rep = score_ladders(path, ladders, args.threads)
-        rows.append({"name": name, "path": str(path), "seconds": round(time.perf_counter() - t0, 1), "report": rep})
-    if args.brisque:
-        t0 = time.perf_counter()
-        rep = ladder_report(ladders, brisque_scores(ladders, args.brisque_venv))
-        rows.append(
-            {"name": "BRISQUE", "path": "brisque 0.2.0", "seconds": round(time.perf_counter() - t0, 1), "report": rep}
-        )
+    if args.photos == "own" and not args.model:
+        ap.error("--photos own scores each --model on its own validation photos: give at least one --model")
+    rows = [row for label, crops, models in photo_sets(args) for row in score_set(label, crops, models, args)]
     result = {
         "data": str(args.data),
         "photos": args.photos,
         "split_of": str(args.split_of or ""),
         "ladders": {n: {"strengths": list(l.strengths), "unit": l.unit} for n, l in LADDERS.items()},
         "rows": rows,
+        "machine": machine_info(),
     }
     atomic_write_json(args.out / "ladders.json", result)
-    atomic_write_text(args.out / "ladders.md", markdown(rows))
+    atomic_write_text(args.out / "ladders.md", markdown(result))
     print(
         json.dumps(
             [{"name": r["name"], **{k: r["report"][k] for k in ("per_ladder", "mean", "photos")}} for r in rows],
             indent=1,
         )
     )
-    print(markdown(rows))
+    print(markdown(result))
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ def compare(table: LatencyTable, names: list[str], times: dict) -> dict:
 def markdown(result: dict) -> str:
     c = result["comparison"]
     lines = [
-        f"# Latency table check ({result['created']})",
+        f"Latency table check, {result['created']}:",
         "",
         f"- table: {result['table']}",
         (

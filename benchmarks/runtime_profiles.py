@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from aestheticnet.artifacts import Format, format_of_path
-from aestheticnet.bench import executorch_profile, litert_cut_profile, onnxruntime_profile, run_fresh
+from aestheticnet.bench import executorch_profile, litert_cut_profile, machine_info, onnxruntime_profile, run_fresh
 from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.sizes import parse_shape
 
@@ -38,12 +38,12 @@ def profile_one(path: Path, size: tuple[int, int]) -> dict:
     return {"artifact": str(path), "format": fmt.value, "method": method, **profile(path, size)}
 
 
-def markdown(results: list[dict], size: str) -> str:
-    lines = [f"Batch 1, {size}, 1 thread; milliseconds per inference (median of the runs).", ""]
-    for result in results:
-        lines += [f"### {Path(result['artifact']).name}: {result['total_ms']:.3f} ms ({result['method']})", ""]
+def markdown(result: dict) -> str:
+    lines = [f"Batch 1, {result['size']}, 1 thread; milliseconds per inference (median of the runs).", ""]
+    for profile in result["profiles"]:
+        lines += [f"### {Path(profile['artifact']).name}: {profile['total_ms']:.3f} ms ({profile['method']})", ""]
         lines += ["| operators | ms |", "|---|---:|"]
-        lines += [f"| {row['name']} | {row['ms']:.3f} |" for row in result["rows"][:15]]
+        lines += [f"| {row['name']} | {row['ms']:.3f} |" for row in profile["rows"][:15]]
         lines.append("")
     return "\n".join(lines)
 
@@ -65,8 +65,9 @@ def main() -> None:
         print(f"{path}: {result['total_ms']:.3f} ms", flush=True)
         results.append(result)
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "runtime_profiles.json", {"size": args.size, "threads": 1, "profiles": results})
-    text = markdown(results, args.size)
+    result = {"size": args.size, "threads": 1, "profiles": results, "machine": machine_info()}
+    atomic_write_json(args.out / "runtime_profiles.json", result)
+    text = markdown(result)
     atomic_write_text(args.out / "runtime_profiles.md", text)
     print(text)
 

@@ -16,6 +16,7 @@ import argparse
 import functools
 import importlib.util
 import json
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +59,69 @@ PAGES = (
         "--samples 0",
     ),
     Page(
+        "photo_pool.json",
+        "benchmarks/photo_pool.py",
+        "photo-pool.md",
+        "The photo pool: Debian's wallpapers and the built-in photos",
+        "benchmarks/photo_pool.py --out runs/pool",
+    ),
+    Page(
+        "demo_seeds.json",
+        "benchmarks/demo_seeds.py",
+        "demo-seeds.md",
+        "The demo over three seeds, and its models on photos they never saw",
+        "benchmarks/demo_seeds.py --seeds 0,1,2 --pool runs/pool/data --brisque",
+    ),
+    Page(
+        "train_pool_demo.json",
+        "benchmarks/train_pool.py",
+        "demo-network.md",
+        "The demo's 5-cell AestheticNet* trained on the photo pool",
+        "benchmarks/train_pool.py --data runs/pool/data --preset demo --seeds 0,1,2 --epochs 8 --threads 1",
+    ),
+    Page(
+        "ladders_default.json",
+        "benchmarks/ladders.py",
+        "ladders-default.md",
+        "Ladders of the default network and BRISQUE on the pool's validation photos",
+        "benchmarks/ladders.py --data runs/pool/data --photos own --model default_seed0=CKPT0 --model "
+        "default_seed1=CKPT1 --model default_seed2=CKPT2 --brisque",
+    ),
+    Page(
         "train_pool_default.json",
         "benchmarks/train_pool.py",
         "default-network.md",
         "The default 20-cell AestheticNet* trained on the photo pool",
         "benchmarks/train_pool.py --data DIR --preset default --seeds 0,1,2 --epochs 12 --threads 1 --int8",
+    ),
+    Page(
+        "int8_table.json",
+        "benchmarks/int8_table.py",
+        "int8-table.md",
+        "int8 against PyTorch by recipe: the demo's model and the default network",
+        "benchmarks/int8_table.py --model demo=CKPT --model default=CKPT --data runs/pool/data "
+        "--recipes default,before,no-outliers,no-equalisation --precisions int8,int8-dynamic",
+    ),
+    Page(
+        "int8_speed.json",
+        "benchmarks/int8_speed.py",
+        "int8-speed.md",
+        "int8 against fp32 of the default network: latency, where the time goes, ranking",
+        "benchmarks/int8_speed.py --checkpoint CKPT --data runs/pool/data --rounds 7",
+    ),
+    Page(
+        "runtime_profiles.json",
+        "benchmarks/runtime_profiles.py",
+        "runtime-profiles.md",
+        "Where the time goes: each runtime's own profile of the default network's files",
+        "benchmarks/runtime_profiles.py ART.onnx ART.tflite ART.pte ...",
+    ),
+    Page(
+        "latency_table.json",
+        "benchmarks/latency_table.py",
+        "latency-table.md",
+        "The latency table's predictions against measured networks",
+        "benchmarks/latency_table.py --genotypes PDARTS,DARTS_V2,DARTS_V1 --rounds 8",
     ),
 )
 
@@ -104,11 +163,31 @@ def _int8_ratio(rows: list[dict], artifact: str) -> str:
     return f"{low}x" if low == high else f"{low}-{high}x"
 
 
+def _ranking_lines() -> list[str]:
+    """The default network's accuracy over seeds, and its ladders next to BRISQUE's on the same photos."""
+    pool = json.loads((ROOT / "results" / "train_pool_default.json").read_text())["summary"]
+    rows = json.loads((ROOT / "results" / "ladders_default.json").read_text())["rows"]
+
+    def spread(values: list[float]) -> str:
+        return f"{statistics.mean(values):.2f} ± {statistics.pstdev(values):.2f}"
+
+    ours = [r["report"]["mean"] for r in rows if not r["name"].startswith("BRISQUE")]
+    brisque = [r["report"]["mean"] for r in rows if r["name"].startswith("BRISQUE")]
+    return [
+        "| photos never trained on, over seeds | validation SROCC | ladder rho (1 = ranks every distortion) |",
+        "|---|---:|---:|",
+        f"| default AestheticNet*, {len(ours)} seeds | {spread(pool['srocc']['values'])} | {spread(ours)} |",
+        f"| BRISQUE (2012), the same photos | - | {spread(brisque)} |",
+        "",
+    ]
+
+
 def readme_table() -> str:
     runtimes = json.loads((ROOT / "results" / "phone_runtimes.json").read_text())
     parity = json.loads((ROOT / "results" / "parity_by_isa.json").read_text())
     lines = [
         BEGIN,
+        *_ranking_lines(),
         "| model | int8 / fp32, 1 thread: ONNX Runtime | LiteRT | ExecuTorch | files passing verify |",
         "|---|---:|---:|---:|---|",
     ]

@@ -19,3 +19,14 @@ def test_docs_build_in_strict_mode(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "--device" in (tmp_path / "site" / "commands" / "verify" / "index.html").read_text()
+
+
+def test_the_model_page_quotes_the_counters_figures():
+    from aestheticnet.bench.profile import profile_model
+    from aestheticnet.models import create_model
+
+    text = (ROOT / "docs" / "concepts" / "model.md").read_text()
+    for name in ("nima_mobilenet_v2", "aestheticnet_star"):
+        profile = profile_model(create_model(name), (224, 224))
+        figures = f"{profile['params'] / 1e6:.2f} M parameters, {profile['macs'] / 1e9:.2f} GMACs"
+        assert figures in text, f"docs/concepts/model.md should say {figures!r} for {name}"
