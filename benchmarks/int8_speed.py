@@ -146,7 +146,26 @@ def markdown(result: dict) -> str:
         else:
             shape = f"{prof.get('delegate_partitions')} XNNPACK partitions"
         lines.append(f"| {key} | {row['median_p50_ms']:.1f} | {ratio} | {srocc} | {shape} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _convolution_lines(result)) + "\n"
+
+
+def _convolution_lines(result: dict) -> list[str]:
+    """ONNX Runtime's profile: milliseconds per run by kind of convolution, one column per ONNX file."""
+    files = [k for k, p in result["profiles"].items() if "ms_per_run_by_convolution" in p]
+    kinds = sorted({kind for k in files for kind in result["profiles"][k]["ms_per_run_by_convolution"]})
+    if not kinds:
+        return []
+    lines = [
+        "",
+        f"ONNX Runtime's profiler, milliseconds per run by kind of convolution ({result['size']}, 1 thread):",
+        "",
+        "| convolution | " + " | ".join(files) + " |",
+        "|---|" + "---:|" * len(files),
+    ]
+    for kind in kinds:
+        cells = [result["profiles"][k]["ms_per_run_by_convolution"].get(kind) for k in files]
+        lines.append(f"| {kind} | " + " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |")
+    return lines
 
 
 def main() -> None:

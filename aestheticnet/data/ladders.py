@@ -10,8 +10,9 @@ model that learned "high frequencies are noise" mistakes for cleaner images):
 * ``noise``: additive Gaussian noise, sigma 4 to 28 grey levels (one seeded field per photo, scaled);
 * ``resample``: downscaled by 1.6x to 4x (box filter) and back up to the size (bicubic).
 
-The strengths differ from the synthetic dataset's schedules on purpose: the ladders test what a model learned about
-quality, not whether it memorised the training distortions' exact parameters.
+The strengths differ from the synthetic dataset's schedules on purpose, and so do the resampling filters (the
+dataset's ``resample`` downscales with Lanczos, 1.5x to 6x): the ladders test what a model learned about quality,
+not whether it memorised the training distortions' exact parameters.
 
 :func:`write_ladders` writes every rung as a lossless PNG, so any scorer (``Scorer``, the ``score`` command, a
 reference model in another process) reads the same pixels; :func:`ladder_report` turns the scores into Spearman's

@@ -16,7 +16,7 @@ from aestheticnet.data.user_photos import MIN_PHOTOS, SourcePhoto
 
 __all__ = ["GENERATOR_VERSION", "SynthConfig"]
 
-GENERATOR_VERSION = 3  # bump when output for a given config changes; invalidates caches
+GENERATOR_VERSION = 4  # bump when output for a given config changes; invalidates caches
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class SynthConfig:
 
     seed: int = 0
     photos: tuple[str, ...] = tuple(PHOTOS)
-    # 13 photos x 2 crops = 26 references; with 10 types x 5 levels (9 for grey) that is
-    # 1,240 distorted images + 26 references = 1,266, the nearest crop count to ~1,000.
+    # 13 photos x 2 crops = 26 references; with 11 types x 5 levels (10 for grey) that is
+    # 1,370 distorted images + 26 references = 1,396, the nearest crop count to ~1,000.
     n_crops_per_photo: int = 2
     size: tuple[int, int] = (256, 192)  # (width, height), TID2013's 4:3 aspect
     levels: int = 5

@@ -28,7 +28,7 @@ __all__ = ["PipelineConfig", "load_pipeline_config"]
 class DataSection:
     path: str = ""  # dataset folder; empty = the synthetic default (labels are synthetic)
     synthetic_seed: int = 0
-    synthetic_crops: int = 2  # crops per photo: 2 -> 1,266 images
+    synthetic_crops: int = 2  # crops per photo: 2 -> 1,396 images
 
 
 @dataclass(frozen=True)
