@@ -26,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from aestheticnet.bench import machine_info
 from aestheticnet.data import assign_splits, build_from_photos
 from aestheticnet.io import atomic_write_json, atomic_write_text
 
@@ -138,6 +139,7 @@ def main() -> None:
         "split_seed": args.split_seed,
         "val_photos": sum(v == "val" for v in split.values()),
         "licences": {p: f"{args.out / 'debs/root/usr/share/doc' / p / 'copyright'}" for p in PACKAGES},
+        "machine": machine_info(),
     }
     atomic_write_json(args.out / "photo_pool.json", report)
     atomic_write_text(args.out / "photo_pool.md", markdown(report))

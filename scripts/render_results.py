@@ -116,13 +116,6 @@ PAGES = (
         "Where the time goes: each runtime's own profile of the default network's files",
         "benchmarks/runtime_profiles.py ART.onnx ART.tflite ART.pte ...",
     ),
-    Page(
-        "latency_table.json",
-        "benchmarks/latency_table.py",
-        "latency-table.md",
-        "The latency table's predictions against measured networks",
-        "benchmarks/latency_table.py --genotypes PDARTS,DARTS_V2,DARTS_V1 --rounds 8",
-    ),
 )
 
 
