@@ -80,6 +80,14 @@ PAGES = (
         "benchmarks/train_pool.py --data runs/pool/data --preset demo --seeds 0,1,2 --epochs 8 --threads 1",
     ),
     Page(
+        "train_pool_demo_v3.json",
+        "benchmarks/train_pool.py",
+        "demo-network-v3.md",
+        "The demo's network on the photo pool before the resample distortion (synthetic generator v3)",
+        "benchmarks/train_pool.py --data runs/pool/data --preset demo --seeds 0,1,2 --epochs 8 --threads 1 "
+        "(a pool built by generator v3)",
+    ),
+    Page(
         "ladders_default.json",
         "benchmarks/ladders.py",
         "ladders-default.md",
@@ -141,8 +149,10 @@ def render_page(page: Page) -> str:
     header = [
         f"# {page.title}",
         "",
-        f"Rendered by `scripts/render_results.py` from `results/{page.json}`, the output of `{page.command}`; "
-        f"machine: {_machine(result)}. Do not edit: run the benchmark, copy its JSON here and render again.",
+        (
+            f"Rendered by `scripts/render_results.py` from `results/{page.json}`, the output of `{page.command}`; "
+            f"machine: {_machine(result)}. Do not edit: run the benchmark, copy its JSON here and render again."
+        ),
         "",
     ]
     return "\n".join(header) + "\n" + _script_markdown(page.script)(result).rstrip() + "\n"
