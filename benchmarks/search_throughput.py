@@ -15,7 +15,8 @@ images and distributions, of the search's own :class:`~aestheticnet.nas.BilevelS
 Images/s counts the weight batch only, so it is the rate at which an epoch goes through the weight split.
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the process's peak resident set size
 (``ru_maxrss``), also shown above the process's size right after ``import torch`` (the library baseline).
-Device-agnostic: ``--device auto`` takes CUDA when it is there. Prints a table; ``--json`` writes the rows.
+Device-agnostic: ``--device auto`` takes CUDA when it is there. Prints a Markdown table; ``--json`` writes the
+result.
 """
 
 from __future__ import annotations
@@ -140,28 +141,32 @@ def parse_args() -> dict:
     return args
 
 
-def print_table(args: dict, rows: list[dict], device_name: str, threads: int, torch_version: str) -> None:
-    print(
-        f"# {args['preset']} supernet, {args['resolution']}px, batch {args['batch']}, C={args['init_channels']}, "
-        f"{args['order']} order, device {args['device']} ({device_name}), threads {threads}, torch {torch_version}"
-    )
-    print(
-        f"{'stage':>5} {'cells':>5} {'ops':>4} {'params M':>8} {'warm-up img/s':>13} {'search img/s':>12} "
-        f"{'search step s':>13} {'peak MiB':>9}"
-    )
-    for r in rows:
-        print(
-            f"{r['stage']:>5} {r['cells']:>5} {r['ops_per_edge']:>4} {r['params_m']:>8.3f} "
-            f"{r['warmup_img_per_s']:>13.1f} {r['search_img_per_s']:>12.1f} {r['search_step_s']:>13.3f} "
-            f"{r['peak_mem_mib']:>9.0f}"
-            + (f"  (after import torch: {r['base_rss_mib']:.0f})" if "base_rss_mib" in r else "")
+def markdown(result: dict) -> str:
+    c = result["config"]
+    lines = [
+        (
+            f"{c['preset']} supernet, {c['resolution']} px, batch {c['batch']}, C={c['init_channels']}, {c['order']} "
+            f"order, device {c['device']} ({result['device_name']}), threads {result['threads']}, torch "
+            f"{result['torch']}; peak memory of each stage's own process (after `import torch`: the library's)."
+        ),
+        "",
+        "| stage | cells | ops per edge | params M | warm-up img/s | search img/s | search step s | peak MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        base = f" (after import torch: {r['base_rss_mib']:.0f})" if "base_rss_mib" in r else ""
+        lines.append(
+            f"| {r['stage']} | {r['cells']} | {r['ops_per_edge']} | {r['params_m']:.3f} | {r['warmup_img_per_s']:.1f} "
+            f"| {r['search_img_per_s']:.1f} | {r['search_step_s']:.3f} | {r['peak_mem_mib']:.0f}{base} |"
         )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     args = parse_args()
     import torch
 
+    from aestheticnet.bench import machine_info
     from aestheticnet.io import atomic_write_json
 
     if args["device"] == "auto":
@@ -178,11 +183,12 @@ def main() -> None:
         proc.join()
     device_name = torch.cuda.get_device_name(0) if args["device"].startswith("cuda") else platform.processor() or "cpu"
     threads = args["threads"] or torch.get_num_threads()
-    print_table(args, rows, device_name, threads, torch.__version__)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in args.items()}
+    result = {"config": config, "device_name": device_name, "threads": threads, "torch": torch.__version__}
+    result.update(rows=rows, machine=machine_info())
+    print(markdown(result))
     if args["json"]:
-        config = {k: str(v) if isinstance(v, Path) else v for k, v in args.items()}
-        result = {"config": config, "device_name": device_name, "threads": threads, "torch": torch.__version__}
-        atomic_write_json(args["json"], {**result, "rows": rows})
+        atomic_write_json(args["json"], result)
         print(f"wrote {args['json']}", file=sys.stderr)
 
 

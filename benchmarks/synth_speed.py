@@ -1,35 +1,64 @@
 """Time a full default build of the synthetic dataset (target: < 60 s on 2 cores).
 
-    python benchmarks/synth_speed.py [--workers 2] [--seed 0]
+    python benchmarks/synth_speed.py [--workers 2] [--seed 0] [--rounds 3] [--out runs/synth_speed]
 
-Builds into a temporary directory (force=True, so the cache never answers) and prints
-image count, per-image vote spread, wall time and throughput.
+Builds into a temporary directory (force=True, so the cache never answers) ``--rounds`` times and reports the
+image count, per-image vote spread, each build's wall time, the median and the throughput. Writes
+``synth_speed.json`` and ``synth_speed.md`` in ``--out`` and prints the Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from aestheticnet.bench import machine_info
 from aestheticnet.data import build_synthetic
+from aestheticnet.io import atomic_write_json, atomic_write_text
+
+
+def markdown(result: dict) -> str:
+    median = statistics.median(result["seconds"])
+    return (
+        f"{result['images']} images ({result['references']} references, {result['distorted']} distorted), "
+        f"{result['workers']} workers: {median:.1f} s, the median of {len(result['seconds'])} builds "
+        f"({', '.join(f'{s:.1f}' for s in result['seconds'])} s), {result['images'] / median:.0f} images/s; mean "
+        f"per-image vote std {result['mean_vote_std']:.3f}; digest {result['digest'][:12]}.\n"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=Path("runs/synth_speed"))
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        info = build_synthetic(Path(tmp) / "synth", seed=args.seed, workers=args.workers, force=True, progress=False)
-        wall = time.perf_counter() - t0
-    print(
-        f"{info.n_images} images ({info.n_references} references, {info.n_distorted} distorted) "
-        f"in {wall:.1f} s with {args.workers} workers = {info.n_images / wall:.0f} img/s; "
-        f"mean per-image vote std {info.mean_vote_std:.3f}; digest {info.digest[:12]}"
-    )
+    seconds = []
+    for _ in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            info = build_synthetic(
+                Path(tmp) / "synth", seed=args.seed, workers=args.workers, force=True, progress=False
+            )
+            seconds.append(round(time.perf_counter() - t0, 2))
+    result = {
+        "images": info.n_images,
+        "references": info.n_references,
+        "distorted": info.n_distorted,
+        "workers": args.workers,
+        "seed": args.seed,
+        "seconds": seconds,
+        "mean_vote_std": info.mean_vote_std,
+        "digest": info.digest,
+        "machine": machine_info(),
+    }
+    atomic_write_json(args.out / "synth_speed.json", result)
+    atomic_write_text(args.out / "synth_speed.md", markdown(result))
+    print(markdown(result))
 
 
 if __name__ == "__main__":
