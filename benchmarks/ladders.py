@@ -13,8 +13,9 @@ distortion scored lower), per ladder averaged over photos, and the mean of the f
 the validation photos of ``--split-of CKPT`` (the split that checkpoint was trained with), ``own`` each model's own
 validation photos (models trained with different seeds were split differently), ``all`` every photo.
 
-``--brisque`` adds BRISQUE (with ``--photos own``, once on each model's photos) (the ``brisque`` package 0.2.0 with OpenCV) as a reference, run in its own virtual
-environment (``--brisque-venv``, made on first use from the package index; not a dependency of aestheticnet).
+``--brisque`` adds BRISQUE (the ``brisque`` package 0.2.0 with OpenCV; with ``--photos own``, once on each model's
+photos) as a reference, run in its own virtual environment (``--brisque-venv``, made on first use from the package
+index; not a dependency of aestheticnet).
 
 Writes ``ladders.json`` and ``ladders.md`` in ``--out`` and prints both.
 """
@@ -58,7 +59,7 @@ def photo_sets(args) -> list[tuple[str, dict, list[tuple[str, Path]]]]:
 
 
 def score_set(label: str, crops: dict, models: list[tuple[str, Path]], args) -> list[dict]:
-    ladders = write_ladders(crops, args.out / "images" / (label or "all"), seed=args.seed)
+    ladders = write_ladders(crops, args.out / "images" / (label or "photos"), seed=args.seed)
     rows = []
     for name, path in models:
         t0 = time.perf_counter()
