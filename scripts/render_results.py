@@ -103,6 +103,20 @@ PAGES = (
         "benchmarks/train_pool.py --data DIR --preset default --seeds 0,1,2 --epochs 12 --threads 1 --int8",
     ),
     Page(
+        "synth_speed.json",
+        "benchmarks/synth_speed.py",
+        "synth-speed.md",
+        "Building the synthetic default dataset",
+        "benchmarks/synth_speed.py --workers 1 --rounds 3",
+    ),
+    Page(
+        "search_throughput.json",
+        "benchmarks/search_throughput.py",
+        "search-throughput.md",
+        "Supernet training throughput and peak memory per P-DARTS stage",
+        "benchmarks/search_throughput.py --threads 1 --json OUT.json",
+    ),
+    Page(
         "int8_table.json",
         "benchmarks/int8_table.py",
         "int8-table.md",
