@@ -37,6 +37,13 @@ class Page:
 
 PAGES = (
     Page(
+        "latency_table.json",
+        "benchmarks/latency_table.py",
+        "latency-table.md",
+        "The latency table's predictions against measured networks",
+        "benchmarks/latency_table.py --genotypes PDARTS,DARTS_V2,DARTS_V1 --rounds 8",
+    ),
+    Page(
         "parity_by_isa.json",
         "benchmarks/parity_by_isa.py",
         "parity-by-isa.md",
