@@ -8,21 +8,24 @@ value against fp32 (all error accumulated up to that point), ``local`` the ratio
 its own QuantizeLinear/DequantizeLinear pair (the rounding at that point alone). Printed per cell (the tensors
 are grouped by the ``cells.N.`` weights of the nodes that precede them): the last tensor's end-to-end SNR and the
 worst local one. The images are ``--images`` files spread over ``--data``, decoded and preprocessed as the
-scoring path does at the model's preprocessing. Writes ``int8_depth.json`` next to the int8 model.
+scoring path does at the model's preprocessing. Writes ``int8_depth.json`` and ``int8_depth.md`` next to the int8
+model and prints the Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from aestheticnet.artifacts import INPUT_NAME, read_manifest
+from aestheticnet.bench import machine_info
 from aestheticnet.data import Preprocess, file_tensor
+from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.runtime import collect_images
 
 
@@ -115,17 +118,41 @@ def main() -> None:
     args = ap.parse_args()
 
     images = load_images(args.data, read_manifest(args.fp32).preprocess, args.images)
-    errors, graph = activation_errors(args.fp32, args.int8, images)
+    try:
+        errors, graph = activation_errors(args.fp32, args.int8, images)
+    except ValueError as exc:
+        # The kernel rewrites widen depthwise convolutions with zero channels, so tensors no longer pair up.
+        sys.exit(
+            f"{args.int8}: its int8 activations do not pair up with {args.fp32}'s ({exc}); compare an int8 file "
+            "exported without the kernel rewrites (Int8Recipe 'before'; benchmarks/int8_speed.py writes "
+            "before.int8.onnx), whose quantisation is the same"
+        )
     rows = per_cell(graph, errors)
-    print(f"{'where':<10}{'tensors':>8}{'end-to-end SNR dB (last)':>27}{'worst local SNR dB':>21}")
-    for where, row in rows.items():
-        local = "-" if row["worst_local_db"] is None else f"{row['worst_local_db']:.1f}"
-        print(f"{where:<10}{row['tensors']:>8}{row['end_to_end_db']:>27.1f}{local:>21}")
+    result = {
+        "fp32": str(args.fp32),
+        "int8": str(args.int8),
+        "images": len(images),
+        "per_cell": rows,
+        "machine": machine_info(),
+    }
     out = args.int8.with_name("int8_depth.json")
-    out.write_text(
-        json.dumps({"fp32": str(args.fp32), "int8": str(args.int8), "images": len(images), "per_cell": rows}, indent=1)
-    )
+    atomic_write_json(out, result)
+    atomic_write_text(out.with_suffix(".md"), markdown(result))
+    print(markdown(result))
     print(f"wrote {out}")
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"{Path(result['int8']).name} against {Path(result['fp32']).name} on {result['images']} images:",
+        "",
+        "| where | int8 tensors | end-to-end SNR dB (the last tensor) | worst local SNR dB |",
+        "|---|---:|---:|---:|",
+    ]
+    for where, row in result["per_cell"].items():
+        local = "-" if row["worst_local_db"] is None else f"{row['worst_local_db']:.1f}"
+        lines.append(f"| {where} | {row['tensors']} | {row['end_to_end_db']:.1f} | {local} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -139,6 +139,14 @@ PAGES = (
         "benchmarks/int8_speed.py --checkpoint CKPT --data runs/pool/data --rounds 7",
     ),
     Page(
+        "int8_depth.json",
+        "benchmarks/int8_depth.py",
+        "int8-depth.md",
+        "int8 noise along the depth of the default network",
+        "benchmarks/int8_depth.py star.fp32.onnx before.int8.onnx --data runs/pool/data --images 8 (the files of "
+        "int8_speed.py)",
+    ),
+    Page(
         "runtime_profiles.json",
         "benchmarks/runtime_profiles.py",
         "runtime-profiles.md",
