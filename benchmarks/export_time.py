@@ -16,7 +16,8 @@ before/after). That child runs this file too, so its side uses only ``export_che
 Per run: wall seconds, CPU seconds of every export process (from the export report) and their sum, the
 per-format seconds, and the load average before and after. Per case: medians over rounds with their 10th and 90th
 percentiles; ratios are medians against the first case. On a machine that other jobs load, the CPU sums are the
-steadier number; the wall time is what a user waits. Writes ``export_time.json`` in ``--out``.
+steadier number; the wall time is what a user waits. Writes ``export_time.json`` and ``export_time.md`` in
+``--out`` and prints the Markdown.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(export_once(args.checkpoint, args.child, args.out)))
         return
-    from aestheticnet.bench import interleaved_rounds
+    from aestheticnet.bench import interleaved_rounds, machine_info
+    from aestheticnet.io import atomic_write_json, atomic_write_text
 
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.checkpoint or default_checkpoint(args.out)
@@ -140,9 +142,31 @@ def main() -> None:
         "warmup_rounds": args.warmup_rounds,
         "runs": runs,
         "medians": summarise(runs),
+        "machine": machine_info(),
     }
-    (args.out / "export_time.json").write_text(json.dumps(result, indent=1))
-    print(json.dumps(result["medians"], indent=1))
+    atomic_write_json(args.out / "export_time.json", result)
+    atomic_write_text(args.out / "export_time.md", markdown(result))
+    print(markdown(result))
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        (
+            f"fp32 exports of `{Path(result['checkpoint']).name}`, each in a fresh process, {result['rounds']} "
+            f"interleaved rounds (after {result['warmup_rounds']} dropped); medians, with the 10th-90th percentiles."
+        ),
+        "",
+        "| case | formats | wall s | CPU s (all export processes) | wall / first | CPU / first |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, m in result["medians"].items():
+        wall, cpu = m["spread"]["wall_seconds"], m["spread"]["cpu_total"]
+        lines.append(
+            f"| {name} | {result['cases'][name]} | {m['wall_seconds']:.1f} ({wall['p10']:.1f}-{wall['p90']:.1f}) | "
+            f"{m['cpu_total']:.1f} ({cpu['p10']:.1f}-{cpu['p90']:.1f}) | {m['wall_ratio_to_first']:.2f} | "
+            f"{m['cpu_ratio_to_first']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -37,6 +37,13 @@ class Page:
 
 PAGES = (
     Page(
+        "export_time.json",
+        "benchmarks/export_time.py",
+        "export-time.md",
+        "Export time of the default network: three formats against all four",
+        "benchmarks/export_time.py --rounds 3 --warmup-rounds 1",
+    ),
+    Page(
         "latency_table.json",
         "benchmarks/latency_table.py",
         "latency-table.md",
