@@ -123,14 +123,12 @@ def main() -> None:
 
         args.data = [ensure_synthetic(progress=False)]
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    result = {"rows": [], "machine": machine_info()}
     for name, ckpt in args.model:
         for data in args.data:
             for recipe in recipes:
-                rows.append(measure(name, ckpt, data, recipe, args))
-                atomic_write_json(args.out / "int8_table.json", {"rows": rows, "machine": machine_info()})
-    result = {"rows": rows, "machine": machine_info()}
-    atomic_write_json(args.out / "int8_table.json", result)
+                result["rows"].append(measure(name, ckpt, data, recipe, args))
+                atomic_write_json(args.out / "int8_table.json", result)  # each row kept as soon as it is measured
     atomic_write_text(args.out / "int8_table.md", markdown(result))
     print(markdown(result))
 
