@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aestheticnet.bench import machine_info
-from aestheticnet.io import atomic_write_json, atomic_write_text
+from aestheticnet.bench import save_result
 
 METRICS = ("srocc", "plcc", "accuracy", "emd_r2")
 
@@ -104,11 +103,7 @@ def main() -> None:
         out = args.out / f"seed{seed}"
         runs.append(collect(seed, out, run_pipeline(seed, out)))
     pool = pool_ladders(runs, args) if args.pool else None
-    result = {"runs": runs, "pool_ladders": pool, "machine": machine_info()}
-    atomic_write_json(args.out / "demo_seeds.json", result)
-    text = markdown(result)
-    atomic_write_text(args.out / "demo_seeds.md", text)
-    print(text)
+    print(save_result({"runs": runs, "pool_ladders": pool}, args.out, "demo_seeds", markdown))
 
 
 if __name__ == "__main__":

@@ -111,8 +111,7 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(export_once(args.checkpoint, args.child, args.out)))
         return
-    from aestheticnet.bench import interleaved_rounds, machine_info
-    from aestheticnet.io import atomic_write_json, atomic_write_text
+    from aestheticnet.bench import interleaved_rounds, save_result
 
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.checkpoint or default_checkpoint(args.out)
@@ -142,11 +141,8 @@ def main() -> None:
         "warmup_rounds": args.warmup_rounds,
         "runs": runs,
         "medians": summarise(runs),
-        "machine": machine_info(),
     }
-    atomic_write_json(args.out / "export_time.json", result)
-    atomic_write_text(args.out / "export_time.md", markdown(result))
-    print(markdown(result))
+    print(save_result(result, args.out, "export_time", markdown))
 
 
 def markdown(result: dict) -> str:

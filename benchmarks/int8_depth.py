@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from aestheticnet.artifacts import INPUT_NAME, read_manifest
-from aestheticnet.bench import machine_info
+from aestheticnet.bench import save_result
 from aestheticnet.data import Preprocess, file_tensor
-from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.runtime import collect_images
 
 
@@ -133,13 +132,9 @@ def main() -> None:
         "int8": str(args.int8),
         "images": len(images),
         "per_cell": rows,
-        "machine": machine_info(),
     }
-    out = args.int8.with_name("int8_depth.json")
-    atomic_write_json(out, result)
-    atomic_write_text(out.with_suffix(".md"), markdown(result))
-    print(markdown(result))
-    print(f"wrote {out}")
+    print(save_result(result, args.int8.parent, "int8_depth", markdown))
+    print(f"wrote {args.int8.with_name('int8_depth.json')}")
 
 
 def markdown(result: dict) -> str:

@@ -35,15 +35,14 @@ from aestheticnet.artifacts import Format, Precision
 from aestheticnet.bench import (
     BenchSettings,
     interleaved_rounds,
-    machine_info,
     onnxruntime_profile,
     run_benchmark,
+    save_result,
     summarize_rounds,
     untrained_checkpoint,
 )
 from aestheticnet.data import ensure_synthetic
 from aestheticnet.export import ExportOptions, Int8Recipe, VerifyOptions, export_checkpoint, verify_artifact
-from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.sizes import Shape
 
 BEFORE = Int8Recipe(
@@ -216,11 +215,8 @@ def main() -> None:
         "latency": latency,
         "profiles": profiles,
         "verify": verify,
-        "machine": machine_info(),
     }
-    atomic_write_json(args.out / "int8_speed.json", result)
-    atomic_write_text(args.out / "int8_speed.md", markdown(result))
-    print(markdown(result))
+    print(save_result(result, args.out, "int8_speed", markdown))
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 
 from aestheticnet.artifacts import Format, Precision, parse_precisions
-from aestheticnet.bench import machine_info
+from aestheticnet.bench import machine_info, save_result
 from aestheticnet.export import ExportOptions, Int8Recipe, VerifyOptions, export_checkpoint, verify_artifact
-from aestheticnet.io import atomic_write_json, atomic_write_text
+from aestheticnet.io import atomic_write_json
 from aestheticnet.sizes import Shape
 
 RECIPES = {
@@ -129,8 +129,7 @@ def main() -> None:
             for recipe in recipes:
                 result["rows"].append(measure(name, ckpt, data, recipe, args))
                 atomic_write_json(args.out / "int8_table.json", result)  # each row kept as soon as it is measured
-    atomic_write_text(args.out / "int8_table.md", markdown(result))
-    print(markdown(result))
+    print(save_result(result, args.out, "int8_table", markdown))
 
 
 if __name__ == "__main__":

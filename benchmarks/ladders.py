@@ -30,9 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from aestheticnet.bench import machine_info
+from aestheticnet.bench import save_result
 from aestheticnet.data import LADDERS, PHOTOS, LadderSet, ladder_report, reference_sources, write_ladders
-from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.pipeline import score_ladders, validation_sources
 
 BRISQUE_PACKAGES = ["brisque==0.2.0", "opencv-python-headless", "scikit-image", "numpy", "scipy", "pillow"]
@@ -124,17 +123,15 @@ def main() -> None:
         "split_of": str(args.split_of or ""),
         "ladders": {n: {"strengths": list(l.strengths), "unit": l.unit} for n, l in LADDERS.items()},
         "rows": rows,
-        "machine": machine_info(),
     }
-    atomic_write_json(args.out / "ladders.json", result)
-    atomic_write_text(args.out / "ladders.md", markdown(result))
+    text = save_result(result, args.out, "ladders", markdown)
     print(
         json.dumps(
             [{"name": r["name"], **{k: r["report"][k] for k in ("per_ladder", "mean", "photos")}} for r in rows],
             indent=1,
         )
     )
-    print(markdown(result))
+    print(text)
 
 
 if __name__ == "__main__":

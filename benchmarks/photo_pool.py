@@ -26,9 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aestheticnet.bench import machine_info
+from aestheticnet.bench import save_result
 from aestheticnet.data import assign_splits, build_from_photos
-from aestheticnet.io import atomic_write_json, atomic_write_text
 
 PACKAGES = ("gnome-backgrounds", "plasma-workspace-wallpapers", "ukui-wallpapers")
 RASTER = {".jpg", ".jpeg", ".png", ".webp"}
@@ -139,12 +138,10 @@ def main() -> None:
         "split_seed": args.split_seed,
         "val_photos": sum(v == "val" for v in split.values()),
         "licences": {p: f"{args.out / 'debs/root/usr/share/doc' / p / 'copyright'}" for p in PACKAGES},
-        "machine": machine_info(),
     }
-    atomic_write_json(args.out / "photo_pool.json", report)
-    atomic_write_text(args.out / "photo_pool.md", markdown(report))
+    text = save_result(report, args.out, "photo_pool", markdown)
     print(json.dumps({k: v for k, v in report.items() if k != "used"}, indent=1))
-    print(markdown(report))
+    print(text)
 
 
 if __name__ == "__main__":

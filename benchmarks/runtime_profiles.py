@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from aestheticnet.artifacts import Format, format_of_path
-from aestheticnet.bench import executorch_profile, litert_cut_profile, machine_info, onnxruntime_profile, run_fresh
-from aestheticnet.io import atomic_write_json, atomic_write_text
+from aestheticnet.bench import executorch_profile, litert_cut_profile, onnxruntime_profile, run_fresh, save_result
 from aestheticnet.sizes import parse_shape
 
 PROFILERS = {
@@ -65,11 +64,7 @@ def main() -> None:
         print(f"{path}: {result['total_ms']:.3f} ms", flush=True)
         results.append(result)
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"size": args.size, "threads": 1, "profiles": results, "machine": machine_info()}
-    atomic_write_json(args.out / "runtime_profiles.json", result)
-    text = markdown(result)
-    atomic_write_text(args.out / "runtime_profiles.md", text)
-    print(text)
+    print(save_result({"size": args.size, "threads": 1, "profiles": results}, args.out, "runtime_profiles", markdown))
 
 
 if __name__ == "__main__":

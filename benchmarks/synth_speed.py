@@ -15,9 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from aestheticnet.bench import machine_info
+from aestheticnet.bench import save_result
 from aestheticnet.data import build_synthetic
-from aestheticnet.io import atomic_write_json, atomic_write_text
 
 
 def markdown(result: dict) -> str:
@@ -54,11 +53,8 @@ def main() -> None:
         "seconds": seconds,
         "mean_vote_std": info.mean_vote_std,
         "digest": info.digest,
-        "machine": machine_info(),
     }
-    atomic_write_json(args.out / "synth_speed.json", result)
-    atomic_write_text(args.out / "synth_speed.md", markdown(result))
-    print(markdown(result))
+    print(save_result(result, args.out, "synth_speed", markdown))
 
 
 if __name__ == "__main__":

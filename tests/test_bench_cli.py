@@ -319,3 +319,14 @@ def test_pte_locally_and_through_the_remote_protocol(tiny_program, fake_ssh):
     over = run_benchmark([tiny_program], BenchSettings(shapes=(Shape(64, 64),), batch=9, runs=1, warmup=0))
     (row,) = over["results"]
     assert not row["ok"] and row["error_kind"] and row["error"], row
+
+
+def test_a_benchmark_result_is_saved_with_its_machine_and_markdown(tmp_path):
+    from aestheticnet.bench import save_result
+
+    text = save_result({"rows": [1, 2]}, tmp_path / "out", "thing", lambda r: f"{len(r['rows'])} rows\n")
+    saved = json.loads((tmp_path / "out" / "thing.json").read_text())
+    assert text == (tmp_path / "out" / "thing.md").read_text() == "2 rows\n"
+    assert saved["rows"] == [1, 2] and saved["machine"]["logical_cores"] >= 1
+    kept = save_result({"machine": {"cpu_model": "board"}}, tmp_path, "other", lambda r: "")
+    assert kept == "" and json.loads((tmp_path / "other.json").read_text())["machine"] == {"cpu_model": "board"}

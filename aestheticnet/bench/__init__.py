@@ -14,7 +14,7 @@ from aestheticnet.bench.device_verify import verify_on_device
 from aestheticnet.bench.devices import BenchError, LocalDevice
 from aestheticnet.bench.harness import REPORT_SCHEMA, BenchSettings, parse_threads, run_benchmark
 from aestheticnet.bench.interleave import interleaved_rounds, round_order, run_fresh, summarize_rounds
-from aestheticnet.bench.report import markdown_report, write_json, write_markdown, write_plots
+from aestheticnet.bench.report import markdown_report, save_result, write_json, write_markdown, write_plots
 from aestheticnet.bench.runner import machine_info
 from aestheticnet.bench.ssh import SshDevice, parse_device
 from aestheticnet.lazy import lazy_attributes
@@ -41,6 +41,7 @@ __all__ = [
     "round_order",
     "run_benchmark",
     "run_fresh",
+    "save_result",
     "summarize_rounds",
     "untrained_checkpoint",
     "vary_batchnorm",

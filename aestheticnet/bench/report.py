@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aestheticnet.bench.runner import machine_info
 from aestheticnet.io import atomic_path, atomic_write_text
 
-__all__ = ["MD_COLUMNS", "markdown_report", "write_json", "write_markdown", "write_plots"]
+__all__ = ["MD_COLUMNS", "markdown_report", "save_result", "write_json", "write_markdown", "write_plots"]
 
 # (header, row key, format)
 MD_COLUMNS = (
@@ -43,6 +45,16 @@ def write_json(report: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
     atomic_write_text(path, json.dumps(report, indent=2, default=str) + "\n")
     return path
+
+
+def save_result(result: dict[str, Any], folder: str | Path, name: str, markdown: Callable[[dict], str]) -> str:
+    """A benchmark's output: ``result`` as ``folder/name.json`` with the machine it ran on (the results pages
+    rendered from it name that machine), ``markdown(result)`` as ``folder/name.md``; returns the Markdown."""
+    result.setdefault("machine", machine_info())
+    write_json(result, Path(folder) / f"{name}.json")
+    text = markdown(result)
+    atomic_write_text(Path(folder) / f"{name}.md", text)
+    return text
 
 
 def _cell(value: Any, fmt: str) -> str:
