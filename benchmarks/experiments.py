@@ -21,8 +21,8 @@ import json
 import time
 from pathlib import Path
 
+from aestheticnet.bench import save_result
 from aestheticnet.data import ensure_synthetic
-from aestheticnet.io import atomic_write_json
 from aestheticnet.metrics import aggregate_runs
 from aestheticnet.train import METRICS_FILE, STATE_FILE, TrainConfig, train
 
@@ -108,10 +108,36 @@ def main() -> None:
     for name in names:
         results["experiments"][name] = run_experiment(name, base, args.seeds, out)
         print_table(name, results["experiments"][name], args.seeds)
-        atomic_write_json(out / "experiments.json", results)
+        save_result(results, out, "experiments", markdown)
     results["wall_seconds"] = time.perf_counter() - t0
-    atomic_write_json(out / "experiments.json", results)
+    save_result(results, out, "experiments", markdown)
     print(f"\nwall {results['wall_seconds']:.0f} s; JSON: {out / 'experiments.json'}")
+
+
+def markdown(result: dict) -> str:
+    base = result["base_config"]
+    lines = [
+        (
+            f"AestheticNet* ({base['layers']} cells, C={base['init_channels']}, {base['image_size']} px, "
+            f"{base['epochs']} epochs, {base['input_norm']} input) on `{Path(result['data']).name}`; each row "
+            f"changes one setting. Metrics of the last epoch on the validation split (split by source photo), mean "
+            f"± standard deviation over {result['seeds']} seeds."
+        ),
+    ]
+    for name, rows in result["experiments"].items():
+        lines += [
+            "",
+            f"**{name}**",
+            "",
+            "| setting | SROCC | PLCC | accuracy | EMD r1 | EMD r2 |",
+            "|---|" + "---:|" * 5,
+        ]
+        for label, row in rows.items():
+            agg = row["aggregate"]
+            cells = [f"{agg[k]['mean']:.3f} ± {agg[k]['var'] ** 0.5:.3f}" for k in ("srocc", "plcc", "accuracy")]
+            cells += [f"{agg[k]['mean']:.4f} ± {agg[k]['var'] ** 0.5:.4f}" for k in ("emd_r1", "emd_r2")]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

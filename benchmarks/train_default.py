@@ -5,7 +5,7 @@ are never seen in training. Prints: validation SROCC, PLCC, accuracy, EMD for th
 validation SROCC, as the trainer's ``best.safetensors``, and the last epoch) and for the trivial predictor (the
 training-set mean distribution for every image), the SROCC within each validation photo, decode+preprocess
 images/s next to training images/s, the torch threads, the load average and the wall time. Writes
-``benchmark.json`` next to the run.
+``train_default.json`` and ``train_default.md`` next to the run.
 
     python benchmarks/train_default.py [--out runs/train_default] [--epochs 18] [--threads auto]
 
@@ -55,8 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aestheticnet.bench import save_result
 from aestheticnet.data import ensure_synthetic
-from aestheticnet.io import atomic_write_json
 from aestheticnet.metrics import evaluate_distributions, srocc
 from aestheticnet.models import load as load_model
 from aestheticnet.train import STATE_FILE, SplitOptions, TrainConfig, open_split, predict, preprocess_for, train
@@ -253,8 +253,47 @@ def main() -> None:
         wall_seconds=time.perf_counter() - t_start,
         resumed=resume,
     )
-    atomic_write_json(out / "benchmark.json", result)
+    save_result(result, out, "train_default", markdown)
     print_result(result)
+
+
+def markdown(result: dict) -> str:
+    best, epochs = result["best_epoch"], result["epochs_run"]
+    cfg = result["config"]
+    lines = [
+        (
+            f"AestheticNet* ({cfg['layers']} cells, C={cfg['init_channels']}, {cfg['input_norm']} input, "
+            f"{cfg['train_crop']} px crops) trained {epochs} epochs on `{Path(cfg['data']).name}`: "
+            f"{result['train_items']} training and {result['val_items']} validation images, split by source photo "
+            f"(validation photos: {', '.join(result['val_groups'])}). {result['threads']} torch thread(s); "
+            f"wall {result['wall_seconds']:.0f} s."
+        ),
+        "",
+        "| model | SROCC | PLCC | accuracy | EMD r1 | EMD r2 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    rows = (
+        (f"AestheticNet*, last epoch ({epochs})", result["last"]),
+        (f"AestheticNet*, best epoch by validation SROCC ({best + 1})", result["model"]),
+        ("training-set mean distribution", result["trivial_predictor"]),
+    )
+    for name, v in rows:
+        lines.append(
+            f"| {name} | {v['srocc']:.3f} | {v['plcc']:.3f} | {v['accuracy']:.3f} | {v['emd_r1']:.4f} | "
+            f"{v['emd_r2']:.4f} |"
+        )
+    per_photo = ", ".join(f"{g}: {s:.3f}" for g, s in result["best_per_photo_srocc"].items())
+    lines += [
+        "",
+        f"SROCC within each validation photo (best epoch): {per_photo}.",
+        "",
+        (
+            f"Training {result['train_images_per_s']:.1f} images/s; decoding and preprocessing "
+            f"{result['decode_preprocess_images_per_s_train']:.1f} images/s (training, augmented) and "
+            f"{result['decode_preprocess_images_per_s_val']:.1f} images/s (validation)."
+        ),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
