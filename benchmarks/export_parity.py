@@ -19,7 +19,7 @@ Steps:
 4. ``verify`` of every artifact at 224x224, 320x256, 512x384, 96x640 and batch 3, and on ``--samples`` real
    images (SROCC/PLCC against PyTorch's mean scores).
 
-Prints a table and writes ``export_parity.json`` in ``--out``.
+Prints a table and writes ``export_parity.json`` and ``export_parity.md`` in ``--out``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from aestheticnet.artifacts import Format, Precision, parse_formats, parse_precisions
-from aestheticnet.bench import vary_batchnorm
+from aestheticnet.bench import save_result, vary_batchnorm
 from aestheticnet.data import Preprocess, ensure_synthetic, open_dataset
 from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.models import create_model, load, read_metadata, save
@@ -188,8 +188,47 @@ def main() -> None:
     rep = export_checkpoint(ckpt, formats, precisions, args.out / "all", options, log=print)
     results["export"] = rep.to_dict()
     results["verify"] = _verify_all(rep, ckpt, data, args)
-    (args.out / "export_parity.json").write_text(json.dumps(results, indent=1, default=str))
-    print(f"wrote {args.out / 'export_parity.json'}")
+    print(save_result(results, args.out, "export_parity", markdown))
+
+
+def _worst(rows: list[dict], key: str) -> float | None:
+    values = [row[key] for row in rows if isinstance(row.get(key), (int, float))]
+    return max(values) if values else None
+
+
+def _figure(value, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def markdown(result: dict) -> str:
+    fit = result["model"]["fit"]
+    overrides = result["model"]["overrides"]
+    model = f"`{Path(fit['start']).name}`" if fit.get("start") else f"a new AestheticNet* {overrides or '(default)'}"
+    lines = [
+        (
+            f"Every exported file of {model} against PyTorch: the worst of five input shapes (224x224, "
+            f"320x256, 512x384, 96x640 and a batch of 3) and the rank agreement on real images of "
+            f"`{Path(result['data']).name}`. Each row passes or fails by its format's and precision's tolerances."
+        ),
+        "",
+        "| format | precision | run by | passed | max abs diff | mean-score diff | real images | SROCC | PLCC |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in sorted(result["verify"], key=lambda r: (r["format"], r["precision"])):
+        real = row.get("real") or {}
+        lines.append(
+            f"| {row['format']} | {row['precision']} | {row.get('evaluated_by') or '–'} | "
+            f"{'yes' if row['passed'] else '**no**'} | {_figure(_worst(row['shapes'], 'max_abs'), '.2e')} | "
+            f"{_figure(_worst(row['shapes'], 'mean_score_diff'), '.2e')} | {real.get('n', '–')} | "
+            f"{_figure(real.get('srocc'), '.4f')} | {_figure(real.get('plcc'), '.4f')} |"
+        )
+    notes = sorted({note for row in result["verify"] for note in row.get("notes") or []})
+    skipped = result["export"].get("skipped") or []
+    if notes or skipped:
+        lines.append("")
+    lines += [f"- {note}" for note in notes]
+    lines += [f"- not exported: {item}" for item in skipped]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
