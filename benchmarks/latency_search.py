@@ -29,7 +29,7 @@ import multiprocessing as mp
 import statistics
 from pathlib import Path
 
-from aestheticnet.io import atomic_write_json, atomic_write_text
+from aestheticnet.bench import save_result
 
 
 def _tag(weight: float, target_ms: float | None, seed: int = 0) -> str:
@@ -109,7 +109,11 @@ def _cell(genotype: dict, kind: str) -> str:
 
 def markdown(result: dict) -> str:
     lines = [
-        f"# Latency-aware search (table {result['table']})",
+        (
+            f"Searches against the latency table `{Path(result['table']).name}` (P-DARTS at "
+            f"{result['epochs_scale']:g} of the paper's epochs, {result['proxy_fraction']:g} of the training photos), "
+            "then AestheticNet* trained with each genotype and the baseline's at the demo's settings."
+        ),
         "",
         (
             "| weight | target ms | search seed | search's estimate per stage | predicted ms | normal cell | "
@@ -187,9 +191,7 @@ def main() -> None:
         "searches": searches,
         "trainings": trainings,
     }
-    atomic_write_json(args.out / "latency_search.json", result)
-    atomic_write_text(args.out / "latency_search.md", markdown(result))
-    print(markdown(result))
+    print(save_result(result, args.out, "latency_search", markdown))
 
 
 if __name__ == "__main__":

@@ -47,12 +47,13 @@ from aestheticnet.bench import (
     parse_threads,
     profile_model,
     run_benchmark,
+    save_result,
     summarize_rounds,
     untrained_checkpoint,
 )
 from aestheticnet.data import ensure_synthetic
 from aestheticnet.export import ExportFailed, ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
-from aestheticnet.io import atomic_write_json, atomic_write_text, sha256_file
+from aestheticnet.io import atomic_write_json, sha256_file
 from aestheticnet.models import list_models, load
 from aestheticnet.sizes import Shape
 
@@ -266,34 +267,31 @@ def summarise(rows: list[dict], nets: list[Network]) -> list[dict]:
     )
 
 
-def markdown(summary: list[dict], nets: list[Network], meta: dict) -> str:
-    names = [n.name for n in nets]
-    s = meta["settings"]
+def markdown(report: dict) -> str:
+    nets = report["networks"]
+    names = list(nets)
+    s = report["settings"]
     lines = [
-        f"# Phone latency ({meta['created']})",
-        "",
         (
             f"224x224, batch 1; {s['rounds']} interleaved rounds of {s['runs']} timed runs after {s['warmup']} "
             "warm-up, each measurement a fresh process; each cell is the median over rounds of the p50. Ratio: "
-            f"to {BASELINE} in the same runtime, threads and precision."
-        ),
-        "",
-        (
-            f"Machine: {meta['machine']['cpu_model']}, {meta['machine']['logical_cores']} logical cores; 1-minute "
-            f"load average during the measurements {meta['load_average']}."
+            f"to {report['baseline']} in the same runtime, threads and precision. 1-minute load average during the "
+            f"measurements: {report['load_average']}."
         ),
         "",
         "| network | weights | params | MACs |",
         "|---|---|---:|---:|",
     ]
-    lines += [f"| {n.name} | {n.weights} | {n.params / 1e6:.2f} M | {n.macs / 1e9:.3f} G |" for n in nets]
+    lines += [
+        f"| {name} | {n['weights']} | {n['params'] / 1e6:.2f} M | {n['macs'] / 1e9:.3f} G |" for name, n in nets.items()
+    ]
     lines += [
         "",
         "| runtime | threads | precision | " + " | ".join(names) + " |",
         "|---|---:|---|" + "---:|" * len(names),
     ]
     by_key: dict[tuple, dict[str, dict]] = {}
-    for c in summary:
+    for c in report["summary"]:
         by_key.setdefault((c["runtime"], c["threads"], c["precision"]), {})[c["network"]] = c
     for (runtime, threads, precision), row in by_key.items():
         cells = [_cell(row.get(name), "ratio_to_baseline") for name in names]
@@ -310,8 +308,8 @@ def markdown(summary: list[dict], nets: list[Network], meta: dict) -> str:
         for (runtime, threads, _), row in int8:
             cells = [_ratio(row.get(name, {}).get("over_own_fp32")) for name in names]
             lines.append(f"| {RUNTIME_NAMES.get(runtime, runtime)} | {threads} | " + " | ".join(cells) + " |")
-    notes = [m for n in nets for m in n.missing] + [
-        f"{n.name} {f}: verify failed" for n in nets for f, v in n.verify.items() if not v["passed"]
+    notes = [m for n in nets.values() for m in n["missing"]] + [
+        f"{name} {f}: verify failed" for name, n in nets.items() for f, v in n["verify"].items() if not v["passed"]
     ]
     return "\n".join(lines + (["", "Problems:"] + [f"- {m}" for m in notes] if notes else [])) + "\n"
 
@@ -385,11 +383,7 @@ def main(argv=None) -> int:
     }
     summary = summarise(rows, nets)
     report = {**meta, "baseline": BASELINE, "networks": network_records(nets), "summary": summary, "rows": rows}
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "phone_latency.json", report)
-    text = markdown(summary, nets, meta)
-    atomic_write_text(out / "phone_latency.md", text)
-    print(text)
+    print(save_result(report, out, "phone_latency", markdown))
     return 0
 
 
