@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import traceback
@@ -44,8 +43,8 @@ from aestheticnet.bench import (
     markdown_report,
     parse_threads,
     run_benchmark,
+    save_result,
     vary_batchnorm,
-    write_json,
     write_plots,
 )
 from aestheticnet.export import ExportFailed, ExportOptions, export_checkpoint
@@ -258,8 +257,11 @@ def export_all(nets: dict, args: argparse.Namespace, out: Path) -> tuple[list[Pa
     return files, missing
 
 
-def summary_text(report: dict, peaks: dict[int, dict], nets: dict, title: str) -> str:
-    """The Markdown summary: peak MAC rates, load average, the matrix and what was not measured."""
+def markdown(report: dict) -> str:
+    """The Markdown summary (peak MAC rates, load average, the matrix, what was not measured), then the harness's
+    per-file report."""
+    settings = report["settings"]
+    peaks = {int(t): v for t, v in report["peak_fp32_mac_rate"].items()}
     peak_lines = "\n".join(
         f"- {t} thread(s): {v['peak_gmacs_per_s']:.1f} GMAC/s (torch.mm {MM_SIZE}x{MM_SIZE}, best of 7 in each of two "
         f"bursts, before and after the matrix: {', '.join(f'{b:.1f}' for b in v['bursts_gmacs_per_s'])})"
@@ -269,13 +271,17 @@ def summary_text(report: dict, peaks: dict[int, dict], nets: dict, title: str) -
     if loads:
         peak_lines += (
             f"\n\n1-minute load average during the measurements: {min(x[0] for x in loads):.2f} to "
-            f"{max(x[0] for x in loads):.2f} on {os.cpu_count()} logical CPUs"
+            f"{max(x[0] for x in loads):.2f} on {report['machine']['logical_cores']} logical CPUs"
         )
-    table = matrix_table(report["results"], peaks, list(nets))
-    text = f"# {title}\n\nPeak fp32 multiply-add rate:\n{peak_lines}\n\n{table}"
+    table = matrix_table(report["results"], peaks, list(report["networks"]))
+    text = (
+        f"{'Quick: ' if settings['quick'] else ''}{settings['runs']} runs after {settings['warmup']} warm-up; every "
+        f"network {settings['layers']} cells, C={settings['init_channels']}. Exports {report['seconds']['export']:.0f} "
+        f"s, total {report['seconds']['total']:.0f} s.\n\nPeak fp32 multiply-add rate:\n{peak_lines}\n\n{table}"
+    )
     if report["missing_formats"]:
         text += "\nNot measured:\n" + "\n".join(f"- {m}" for m in report["missing_formats"]) + "\n"
-    return text
+    return text + "\n" + markdown_report(report)
 
 
 def first_peaks(threads: tuple[int, ...]) -> dict[int, dict]:
@@ -341,17 +347,18 @@ def main(argv=None) -> int:
     report = run_benchmark(files, settings, progress=lambda line: print(line, file=sys.stderr))
     peaks = best_of_both_bursts(peaks)
     annotate(report, peaks, missing, nets)
+    report["settings"] = {
+        "quick": args.quick,
+        "runs": runs,
+        "warmup": warmup,
+        "layers": args.layers,
+        "init_channels": args.init_channels,
+    }
+    report["seconds"] = {"export": round(t_export), "total": round(time.time() - t_start)}
+    report["machine"] = machine_info()
     out.mkdir(parents=True, exist_ok=True)
-    write_json(report, out / "latency_matrix.json")
-    title = (
-        f"Latency matrix ({'quick: ' if args.quick else ''}{runs} runs after {warmup} warm-up, layers "
-        f"{args.layers}, C={args.init_channels})"
-    )
-    text = summary_text(report, peaks, nets, title)
-    text += f"\nExports {t_export:.0f} s, total {time.time() - t_start:.0f} s.\n"
-    (out / "latency_matrix.md").write_text(text + "\n" + markdown_report(report))
+    print(save_result(report, out, "latency_matrix", markdown))
     write_plots(report, out / "plots")
-    print(text)
     return 0
 
 
