@@ -208,7 +208,7 @@ def markdown(result: dict) -> str:
         (
             f"Every exported file of {model} against PyTorch: the worst of five input shapes (224x224, "
             f"320x256, 512x384, 96x640 and a batch of 3) and the rank agreement on real images of "
-            f"`{Path(result['data']).name}`. Each row passes or fails by its format's and precision's tolerances."
+            f"`{'/'.join(Path(result['data']).parts[-2:])}`. Each row passes or fails by its format's and precision's tolerances."
         ),
         "",
         "| format | precision | run by | passed | max abs diff | mean-score diff | real images | SROCC | PLCC |",
@@ -222,11 +222,14 @@ def markdown(result: dict) -> str:
             f"{_figure(_worst(row['shapes'], 'mean_score_diff'), '.2e')} | {real.get('n', '–')} | "
             f"{_figure(real.get('srocc'), '.4f')} | {_figure(real.get('plcc'), '.4f')} |"
         )
-    notes = sorted({note for row in result["verify"] for note in row.get("notes") or []})
+    notes: dict[str, list[str]] = {}
+    for row in result["verify"]:
+        for note in row.get("notes") or []:
+            notes.setdefault(note, []).append(f"{row['format']} {row['precision']}")
     skipped = result["export"].get("skipped") or []
     if notes or skipped:
         lines.append("")
-    lines += [f"- {note}" for note in notes]
+    lines += [f"- {', '.join(files)}: {note}" for note, files in notes.items()]
     lines += [f"- not exported: {item}" for item in skipped]
     return "\n".join(lines) + "\n"
 

@@ -263,7 +263,7 @@ def markdown(result: dict) -> str:
     lines = [
         (
             f"AestheticNet* ({cfg['layers']} cells, C={cfg['init_channels']}, {cfg['input_norm']} input, "
-            f"{cfg['train_crop']} px crops) trained {epochs} epochs on `{Path(cfg['data']).name}`: "
+            f"{cfg['train_crop']} px crops) trained {epochs} epochs on `{'/'.join(Path(cfg['data']).parts[-2:])}`: "
             f"{result['train_items']} training and {result['val_items']} validation images, split by source photo "
             f"(validation photos: {', '.join(result['val_groups'])}). {result['threads']} torch thread(s); "
             f"wall {result['wall_seconds']:.0f} s."

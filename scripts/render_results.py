@@ -160,6 +160,21 @@ PAGES = (
         "Where the time goes: each runtime's own profile of the default network's files",
         "benchmarks/runtime_profiles.py ART.onnx ART.tflite ART.pte ...",
     ),
+    Page(
+        "train_default.json",
+        "benchmarks/train_default.py",
+        "train-default.md",
+        "A 5-cell AestheticNet* trained on the built-in synthetic data",
+        "benchmarks/train_default.py --threads 1",
+    ),
+    Page(
+        "export_parity.json",
+        "benchmarks/export_parity.py",
+        "export-parity.md",
+        "Every format and precision of the trained default network against PyTorch",
+        "benchmarks/export_parity.py --start CKPT --fit-steps 0 --data runs/pool/data --samples 200 "
+        "--formats onnx,tflite,coreml,executorch --skip-timing --threads 1",
+    ),
 )
 
 
