@@ -253,7 +253,19 @@ def readme_table() -> str:
     machines = parity["machines"]
     ok = {m: sum(row["results"][m]["passed"] for row in parity["rows"]) for m in machines}
     lines += ["", "Parity by ISA: " + "; ".join(f"{m}: {n} of {len(parity['rows'])} files pass" for m, n in ok.items())]
-    lines += ["", "(Pages: [docs/results](docs/results/index.md).)", END]
+    sources = {
+        "train_pool_default.json": "benchmarks/train_pool.py",
+        "ladders_default.json": "benchmarks/ladders.py",
+        "phone_runtimes.json": "benchmarks/phone_runtimes.py",
+        "parity_by_isa.json": "benchmarks/parity_by_isa.py",
+    }
+    machines = sorted({_machine(json.loads((ROOT / "results" / name).read_text())) for name in sources})
+    lines += [
+        "",
+        f"From `{'`, `'.join(sources.values())}`; machine: {'; '.join(machines)}. "
+        "(Pages: [docs/results](docs/results/index.md).)",
+        END,
+    ]
     return "\n".join(lines)
 
 
