@@ -175,6 +175,13 @@ PAGES = (
         "benchmarks/export_parity.py --start CKPT --fit-steps 0 --data runs/pool/data --samples 200 "
         "--formats onnx,tflite,coreml,executorch --skip-timing --threads 1",
     ),
+    Page(
+        "experiments.json",
+        "benchmarks/experiments.py",
+        "experiments.md",
+        "The paper's comparisons: loss, CBAM, pooling, AestheticNet against AestheticNet*",
+        "benchmarks/experiments.py --experiment all --seeds 3",
+    ),
 )
 
 
