@@ -119,7 +119,7 @@ def markdown(result: dict) -> str:
     lines = [
         (
             f"AestheticNet* ({base['layers']} cells, C={base['init_channels']}, {base['image_size']} px, "
-            f"{base['epochs']} epochs, {base['input_norm']} input) on `{Path(result['data']).name}`; each row "
+            f"{base['epochs']} epochs, {base['input_norm']} input) on `{'/'.join(Path(result['data']).parts[-2:])}`; each row "
             f"changes one setting. Metrics of the last epoch on the validation split (split by source photo), mean "
             f"± standard deviation over {result['seeds']} seeds."
         ),
