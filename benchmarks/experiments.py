@@ -116,11 +116,12 @@ def main() -> None:
 
 def markdown(result: dict) -> str:
     base = result["base_config"]
+    data = "/".join(Path(result["data"]).parts[-2:])
     lines = [
         (
             f"AestheticNet* ({base['layers']} cells, C={base['init_channels']}, {base['image_size']} px, "
-            f"{base['epochs']} epochs, {base['input_norm']} input) on `{'/'.join(Path(result['data']).parts[-2:])}`; each row "
-            f"changes one setting. Metrics of the last epoch on the validation split (split by source photo), mean "
+            f"{base['epochs']} epochs, {base['input_norm']} input) on `{data}`; each row changes "
+            "one setting. Metrics of the last epoch on the validation split (split by source photo), mean "
             f"± standard deviation over {result['seeds']} seeds."
         ),
     ]

@@ -208,7 +208,8 @@ def markdown(result: dict) -> str:
         (
             f"Every exported file of {model} against PyTorch: the worst of five input shapes (224x224, "
             f"320x256, 512x384, 96x640 and a batch of 3) and the rank agreement on real images of "
-            f"`{'/'.join(Path(result['data']).parts[-2:])}`. Each row passes or fails by its format's and precision's tolerances."
+            f"`{'/'.join(Path(result['data']).parts[-2:])}`. Each row passes or fails by its format's and precision's "
+            "tolerances."
         ),
         "",
         "| format | precision | run by | passed | max abs diff | mean-score diff | real images | SROCC | PLCC |",
