@@ -107,12 +107,18 @@ def _cell(genotype: dict, kind: str) -> str:
     return ", ".join(f"{op}<-{i}" for op, i in genotype[kind])
 
 
+def _spread(values: list[float]) -> str:
+    std = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.3f}{std}"
+
+
 def markdown(result: dict) -> str:
     lines = [
         (
             f"Searches against the latency table `{Path(result['table']).name}` (P-DARTS at "
             f"{result['epochs_scale']:g} of the paper's epochs, {result['proxy_fraction']:g} of the training photos), "
-            "then AestheticNet* trained with each genotype and the baseline's at the demo's settings."
+            "then AestheticNet* trained with each genotype and the baseline's at the demo's settings; each training "
+            "seed draws its own split of the built-in photos (3 validation photos)."
         ),
         "",
         (
@@ -130,7 +136,7 @@ def markdown(result: dict) -> str:
         )
     lines += [
         "",
-        "| network | seeds | best val SROCC | mean | last-epoch val SROCC | mean |",
+        "| network | seeds | best val SROCC | mean ± std | last-epoch val SROCC | mean ± std |",
         "|---|---|---|---:|---|---:|",
     ]
     for label in dict.fromkeys(r["label"] for r in result["trainings"]):
@@ -139,8 +145,8 @@ def markdown(result: dict) -> str:
         last = [r["last_srocc"] for r in rows]
         seeds = " / ".join(str(r["seed"]) for r in rows)
         lines.append(
-            f"| {label} | {seeds} | {' / '.join(f'{v:.3f}' for v in best)} | {statistics.mean(best):.3f} "
-            f"| {' / '.join(f'{v:.3f}' for v in last)} | {statistics.mean(last):.3f} |"
+            f"| {label} | {seeds} | {' / '.join(f'{v:.3f}' for v in best)} | {_spread(best)} "
+            f"| {' / '.join(f'{v:.3f}' for v in last)} | {_spread(last)} |"
         )
     return "\n".join(lines) + "\n"
 

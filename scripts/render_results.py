@@ -182,6 +182,13 @@ PAGES = (
         "The paper's comparisons: loss, CBAM, pooling, AestheticNet against AestheticNet*",
         "benchmarks/experiments.py --experiment all --seeds 3",
     ),
+    Page(
+        "latency_search.json",
+        "benchmarks/latency_search.py",
+        "latency-search.md",
+        "A latency-aware search and what its genotype costs in accuracy",
+        "benchmarks/latency_search.py --table T.json --weights 2 --seeds 0,1,2 (T: this machine's ONNX Runtime table)",
+    ),
 )
 
 
