@@ -189,6 +189,13 @@ PAGES = (
         "A latency-aware search and what its genotype costs in accuracy",
         "benchmarks/latency_search.py --table T.json --weights 2 --seeds 0,1,2 (T: this machine's ONNX Runtime table)",
     ),
+    Page(
+        "phone_latency.json",
+        "benchmarks/phone_latency.py",
+        "phone-latency.md",
+        "The default AestheticNet* against NIMA-MobileNetV2: latency side by side",
+        "benchmarks/phone_latency.py --threads 1,2 --rounds 4",
+    ),
 )
 
 
@@ -196,6 +203,7 @@ PAGES = (
 def _script_markdown(script: str):
     spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a script's dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.markdown
 
