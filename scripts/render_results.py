@@ -196,6 +196,13 @@ PAGES = (
         "The default AestheticNet* against NIMA-MobileNetV2: latency side by side",
         "benchmarks/phone_latency.py --threads 1,2 --rounds 4",
     ),
+    Page(
+        "latency_matrix.json",
+        "benchmarks/latency_matrix.py",
+        "latency-matrix.md",
+        "Latency matrix: AestheticNet, AestheticNet* and the DARTS cells in every runtime and precision",
+        "benchmarks/latency_matrix.py --quick",
+    ),
 )
 
 
