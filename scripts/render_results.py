@@ -215,13 +215,13 @@ def _script_markdown(script: str):
     return module.markdown
 
 
-def _machine(result: dict) -> str:
+def _machine(result: dict, cores: bool = True) -> str:
     here = [v for k, v in (result.get("machine_details") or {}).items() if k.endswith("(this machine)")]
     m = result.get("machine") or (here[0] if here else {})
     if not m:
         return "not recorded in the JSON (a run before the scripts recorded it)"
-    cores = f", {m['logical_cores']} cores" if m.get("logical_cores") else ""
-    return f"{m.get('cpu_model')} ({m.get('machine')}){cores}, {m.get('os')}"
+    count = f", {m['logical_cores']} cores" if cores and m.get("logical_cores") else ""
+    return f"{m.get('cpu_model')} ({m.get('machine')}){count}, {m.get('os')}"
 
 
 def render_page(page: Page) -> str:
@@ -288,7 +288,8 @@ def readme_table() -> str:
         "phone_runtimes.json": "benchmarks/phone_runtimes.py",
         "parity_by_isa.json": "benchmarks/parity_by_isa.py",
     }
-    machines = sorted({_machine(json.loads((ROOT / "results" / name).read_text())) for name in sources})
+    # Some JSON record the core count and some do not: the README names each machine once.
+    machines = sorted({_machine(json.loads((ROOT / "results" / name).read_text()), cores=False) for name in sources})
     lines += [
         "",
         f"From `{'`, `'.join(sources.values())}`; machine: {'; '.join(machines)}. "

@@ -1,6 +1,7 @@
 """The results pages and the README's results table are what results/*.json give: a number changed in a JSON and
 not rendered again fails here."""
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -33,3 +34,31 @@ def test_a_changed_number_is_caught(tmp_path):
     path.write_text(json.dumps(result))
     proc = _check(copy)
     assert proc.returncode == 1 and "docs/results/phone-runtimes.md" in proc.stderr
+
+
+def _render_module():
+    spec = importlib.util.spec_from_file_location("render_results", ROOT / "scripts" / "render_results.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_result_and_every_benchmark_has_a_page():
+    pages = _render_module().PAGES
+    rendered = {page.json for page in pages}
+    committed = {path.name for path in (ROOT / "results").glob("*.json")}
+    assert committed - rendered == set(), "results/*.json without a Page in scripts/render_results.py"
+    assert rendered - committed == set(), "Pages whose JSON is not in results/"
+    # A benchmark prints a table (its markdown(result)); the helper that only feeds another script is exempt.
+    scripts = {f"benchmarks/{p.name}" for p in (ROOT / "benchmarks").glob("*.py") if "def markdown" in p.read_text()}
+    assert scripts - {page.script for page in pages} == set(), "benchmarks whose results are not in results/"
+
+
+def test_every_result_names_its_machine():
+    unnamed = [
+        path.name
+        for path in sorted((ROOT / "results").glob("*.json"))
+        if not (json.loads(path.read_text()).get("machine") or json.loads(path.read_text()).get("machine_details"))
+    ]
+    assert unnamed == [], "results without the machine they ran on (run the benchmark again)"
