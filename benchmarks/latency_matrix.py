@@ -277,8 +277,9 @@ def markdown(report: dict) -> str:
     table = matrix_table(report["results"], peaks, list(report["networks"]))
     text = (
         f"{'Quick: ' if settings['quick'] else ''}{settings['runs']} runs after {settings['warmup']} warm-up; every "
-        f"network {settings['layers']} cells, C={settings['init_channels']}. Exports {report['seconds']['export']:.0f} "
-        f"s, total {report['seconds']['total']:.0f} s.\n\nPeak fp32 multiply-add rate:\n{peak_lines}\n\n{table}"
+        f"network {settings['layers']} cells, C={settings['init_channels']}. This run took "
+        f"{report['seconds']['total']:.0f} s, {report['seconds']['export']:.0f} s of them exporting (files exported by "
+        f"an earlier run into the same folder are reused).\n\nPeak fp32 multiply-add rate:\n{peak_lines}\n\n{table}"
     )
     if report["missing_formats"]:
         text += "\nNot measured:\n" + "\n".join(f"- {m}" for m in report["missing_formats"]) + "\n"
