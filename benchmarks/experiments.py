@@ -74,14 +74,6 @@ def run_experiment(name: str, base: TrainConfig, seeds: int, out: Path) -> dict:
     return rows
 
 
-def print_table(name: str, rows: dict, seeds: int) -> None:
-    print(f"\n{name}: mean (variance) over {seeds} seed(s), last epoch, validation split")
-    print(f"{'':<28}" + "".join(f"{k:>20}" for k in KEYS))
-    for label, r in rows.items():
-        agg = r["aggregate"]
-        print(f"{label:<28}" + "".join(f"{agg[k]['mean']:>11.4f} ({agg[k]['var']:.1e})" for k in KEYS))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", choices=[*EXPERIMENTS, "all"], default="all")
@@ -107,11 +99,22 @@ def main() -> None:
     t0 = time.perf_counter()
     for name in names:
         results["experiments"][name] = run_experiment(name, base, args.seeds, out)
-        print_table(name, results["experiments"][name], args.seeds)
+        print(f"\n{experiment_table(name, results['experiments'][name])}", flush=True)
         save_result(results, out, "experiments", markdown)
     results["wall_seconds"] = time.perf_counter() - t0
     save_result(results, out, "experiments", markdown)
     print(f"\nwall {results['wall_seconds']:.0f} s; JSON: {out / 'experiments.json'}")
+
+
+def experiment_table(name: str, rows: dict) -> str:
+    """One experiment's rows: mean ± standard deviation over seeds of each metric."""
+    lines = [f"**{name}**", "", "| setting | SROCC | PLCC | accuracy | EMD r1 | EMD r2 |", "|---|" + "---:|" * 5]
+    for label, row in rows.items():
+        agg = row["aggregate"]
+        cells = [f"{agg[k]['mean']:.3f} ± {agg[k]['var'] ** 0.5:.3f}" for k in ("srocc", "plcc", "accuracy")]
+        cells += [f"{agg[k]['mean']:.4f} ± {agg[k]['var'] ** 0.5:.4f}" for k in ("emd_r1", "emd_r2")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def markdown(result: dict) -> str:
@@ -126,18 +129,7 @@ def markdown(result: dict) -> str:
         ),
     ]
     for name, rows in result["experiments"].items():
-        lines += [
-            "",
-            f"**{name}**",
-            "",
-            "| setting | SROCC | PLCC | accuracy | EMD r1 | EMD r2 |",
-            "|---|" + "---:|" * 5,
-        ]
-        for label, row in rows.items():
-            agg = row["aggregate"]
-            cells = [f"{agg[k]['mean']:.3f} ± {agg[k]['var'] ** 0.5:.3f}" for k in ("srocc", "plcc", "accuracy")]
-            cells += [f"{agg[k]['mean']:.4f} ± {agg[k]['var'] ** 0.5:.4f}" for k in ("emd_r1", "emd_r2")]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines += ["", experiment_table(name, rows)]
     return "\n".join(lines) + "\n"
 
 

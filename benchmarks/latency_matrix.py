@@ -357,7 +357,6 @@ def main(argv=None) -> int:
         "init_channels": args.init_channels,
     }
     report["seconds"] = {"export": round(t_export), "total": round(time.time() - t_start)}
-    report["machine"] = machine_info()
     out.mkdir(parents=True, exist_ok=True)
     print(save_result(report, out, "latency_matrix", markdown))
     write_plots(report, out / "plots")

@@ -38,9 +38,9 @@ from aestheticnet.bench import (
     interleaved_rounds,
     machine_info,
     run_benchmark,
+    save_result,
 )
 from aestheticnet.export import export_checkpoint
-from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.models import create_model, get_entry, save
 from aestheticnet.nas import Genotype, LatencyTable, NetworkSpec, TableRuntime, resolve_genotype
 from aestheticnet.sizes import parse_shape
@@ -247,9 +247,7 @@ def main(argv=None) -> int:
         "load_after": machine_info()["load_average"],
         "comparison": compare(table, names, times),
     }
-    atomic_write_json(out / "latency_table_check.json", result)
-    atomic_write_text(out / "latency_table_check.md", markdown(result))
-    print(markdown(result))
+    print(save_result(result, out, "latency_table_check", markdown))
     return 0
 
 

@@ -22,10 +22,9 @@ import json
 from pathlib import Path
 
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.bench import machine_info, parse_device, verify_on_device
+from aestheticnet.bench import machine_info, parse_device, save_result, verify_on_device
 from aestheticnet.data import ensure_synthetic
 from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
-from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.sizes import Shape
 
 SHAPES = (Shape(224, 224), Shape(320, 256), Shape(224, 224, batch=3))
@@ -98,9 +97,7 @@ def main() -> None:
         print(artifact.name, json.dumps({k: (v["passed"], v["max_abs"]) for k, v in results.items()}), flush=True)
     result = {"checkpoint": str(args.checkpoint), "data": str(data), "machines": list(machines), "rows": rows}
     result["machine_details"], result["machine"] = machines, here
-    atomic_write_json(args.out / "parity_by_isa.json", result)
-    atomic_write_text(args.out / "parity_by_isa.md", markdown(result))
-    print(markdown(result))
+    print(save_result(result, args.out, "parity_by_isa", markdown))
 
 
 if __name__ == "__main__":

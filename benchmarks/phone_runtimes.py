@@ -33,15 +33,14 @@ from aestheticnet.artifacts import Format, Precision, artifact_name
 from aestheticnet.bench import (
     BenchSettings,
     interleaved_rounds,
-    machine_info,
     parse_threads,
     run_benchmark,
+    save_result,
     summarize_rounds,
     untrained_checkpoint,
 )
 from aestheticnet.data import ensure_synthetic
 from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
-from aestheticnet.io import atomic_write_json, atomic_write_text
 from aestheticnet.sizes import parse_shapes
 
 FORMATS = (Format.ONNX, Format.TFLITE, Format.EXECUTORCH)
@@ -245,12 +244,9 @@ def main() -> None:
         "rounds": args.rounds,
         "runs": args.runs,
         "gates": GATES,
-        "machine": machine_info(),
         "models": {m: run_model(m, getattr(args, m, None), args, settings) for m in models},
     }
-    atomic_write_json(args.out / "phone_runtimes.json", result)
-    atomic_write_text(args.out / "phone_runtimes.md", markdown(result))
-    print(markdown(result))
+    print(save_result(result, args.out, "phone_runtimes", markdown))
 
 
 if __name__ == "__main__":

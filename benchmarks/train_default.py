@@ -201,34 +201,6 @@ def evaluate_run(cfg: TrainConfig, out: Path) -> dict:
     }
 
 
-def print_result(result: dict) -> None:
-    best, epochs = result["best_epoch"], result["epochs_run"]
-    load_start, load_end = result["load_average_start"], result["load_average_end"]
-    print(
-        f"\ntrain {result['train_items']} / val {result['val_items']} images (split by source photo; val photos "
-        f"{', '.join(result['val_groups'])}), best epoch {best + 1} of {epochs}"
-    )
-    print(f"{'':<30}{'SROCC':>8}{'PLCC':>8}{'acc':>8}{'EMD r1':>9}{'EMD r2':>9}")
-    rows = (
-        (f"AestheticNet* best (ep {best + 1})", result["model"]),
-        (f"AestheticNet* last (ep {epochs})", result["last"]),
-        ("training-set mean", result["trivial_predictor"]),
-    )
-    for name, v in rows:
-        cells = [f"{v[k]:>8.3f}" for k in ("srocc", "plcc", "accuracy")]
-        cells += [f"{v[k]:>9.4f}" for k in ("emd_r1", "emd_r2")]
-        print(f"{name:<30}" + "".join(cells))
-    photos = result["best_per_photo_srocc"]
-    print("SROCC within each validation photo (best epoch): " + ", ".join(f"{g}: {s:.3f}" for g, s in photos.items()))
-    print(
-        f"training {result['train_images_per_s']:.1f} img/s; decode+preprocess "
-        f"{result['decode_preprocess_images_per_s_train']:.1f} img/s (train, augmented), "
-        f"{result['decode_preprocess_images_per_s_val']:.1f} img/s (val); threads {result['threads']}; "
-        f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end; "
-        f"wall {result['wall_seconds']:.0f} s (training {result['train_wall_seconds']:.0f} s)"
-    )
-
-
 def main() -> None:
     args = parse_args()
     threads = auto_threads() if args.threads == "auto" else int(args.threads)
@@ -253,8 +225,7 @@ def main() -> None:
         wall_seconds=time.perf_counter() - t_start,
         resumed=resume,
     )
-    save_result(result, out, "train_default", markdown)
-    print_result(result)
+    print(save_result(result, out, "train_default", markdown))
 
 
 def markdown(result: dict) -> str:
@@ -290,7 +261,8 @@ def markdown(result: dict) -> str:
         (
             f"Training {result['train_images_per_s']:.1f} images/s; decoding and preprocessing "
             f"{result['decode_preprocess_images_per_s_train']:.1f} images/s (training, augmented) and "
-            f"{result['decode_preprocess_images_per_s_val']:.1f} images/s (validation)."
+            f"{result['decode_preprocess_images_per_s_val']:.1f} images/s (validation). 1-minute load average "
+            f"{result['load_average_start'][0]:.2f} at the start, {result['load_average_end'][0]:.2f} at the end."
         ),
     ]
     return "\n".join(lines) + "\n"

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from aestheticnet.artifacts import Format, Precision
-from aestheticnet.bench import machine_info
+from aestheticnet.bench import save_result
 from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
-from aestheticnet.io import atomic_write_json, atomic_write_text
+from aestheticnet.io import atomic_write_json
 from aestheticnet.pipeline import ladder_check
 from aestheticnet.train import STATE_FILE, TrainConfig, evaluate_checkpoint, train
 
@@ -179,10 +179,7 @@ def main() -> None:
     args = ap.parse_args()
     results = [run_seed(args, int(s)) for s in args.seeds.split(",")]
     agg = summary(results)
-    result = {"preset": args.preset, "seeds": results, "summary": agg, "machine": machine_info()}
-    atomic_write_json(args.out / "train_pool.json", result)
-    text = markdown(result)
-    atomic_write_text(args.out / "train_pool.md", text)
+    text = save_result({"preset": args.preset, "seeds": results, "summary": agg}, args.out, "train_pool", markdown)
     print(json.dumps({k: {"mean": v["mean"], "std": v["std"]} for k, v in agg.items()}, indent=1))
     print(text)
 

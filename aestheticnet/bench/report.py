@@ -50,7 +50,8 @@ def write_json(report: dict[str, Any], path: str | Path) -> Path:
 def save_result(result: dict[str, Any], folder: str | Path, name: str, markdown: Callable[[dict], str]) -> str:
     """A benchmark's output: ``result`` as ``folder/name.json`` with the machine it ran on (the results pages
     rendered from it name that machine), ``markdown(result)`` as ``folder/name.md``; returns the Markdown."""
-    result.setdefault("machine", machine_info())
+    if "machine" not in result:  # a script that recorded it at the start keeps that
+        result["machine"] = machine_info()
     write_json(result, Path(folder) / f"{name}.json")
     text = markdown(result)
     atomic_write_text(Path(folder) / f"{name}.md", text)
