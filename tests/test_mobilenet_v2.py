@@ -29,6 +29,28 @@ def test_imagenet_classifier_has_the_published_size():
     assert profile["output_shape"] == [1, 1000]
 
 
+@pytest.mark.parametrize(("width", "mega_macs", "last"), [(0.5, 97, 1280), (0.75, 209, 1280), (1.4, 582, 1792)])
+def test_width_multiplier_gives_the_published_sizes(width, mega_macs, last):
+    # The paper's table 6 / the reference release: 97 M, 209 M and 582 M multiply-adds at 224x224; the last
+    # convolution keeps 1280 channels below 1.0 and widens above it.
+    net = create_model("nima_mobilenet_v2", num_buckets=1001, width=width)
+    profile = profile_model(net, (224, 224))
+    assert round(profile["macs"] / 1e6) == mega_macs
+    assert net.head.in_features == last == net.features[-1][0].out_channels
+    assert all(m.out_channels % 8 == 0 for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_mscn_input_runs_in_front_of_the_stem():
+    net = create_model("nima_mobilenet_v2", width=0.5, input_norm="mscn").eval()
+    assert [p.name for p in net.parts()][:2] == ["input_norm", "features.0"]
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        # MSCN removes each channel's local mean and contrast: a brighter, contrastier copy scores the same
+        assert torch.allclose(net(x), net(2.0 * x + 0.5), atol=2e-3)
+    with pytest.raises(ValueError, match="input_norm='hsv'"):
+        create_model("nima_mobilenet_v2", input_norm="hsv")
+
+
 def test_nima_head_replaces_the_classifier():
     net = create_model("nima_mobilenet_v2")
     assert isinstance(net, MobileNetV2) and net.variant == "nima_mobilenet_v2"
@@ -68,11 +90,11 @@ def test_aestheticnet_options_are_refused_by_name():
 
 def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
-    net = create_model("nima_mobilenet_v2", head_dropout=0.5).eval()
+    net = create_model("nima_mobilenet_v2", head_dropout=0.5, width=0.75).eval()
     path = save(net, tmp_path / "nima.safetensors")
     meta = read_metadata(path)
     assert meta["variant"] == "nima_mobilenet_v2" and meta["genotype"] is None
-    assert meta["config"] == {"num_buckets": 10, "head_dropout": 0.5}
+    assert meta["config"] == {"num_buckets": 10, "head_dropout": 0.5, "width": 0.75, "input_norm": "none"}
     assert meta["preprocess"]["size"] == 224 and meta["preprocess"]["multiple"] == 32
     again = load(path)
     x = torch.randn(1, 3, 64, 64)

@@ -235,3 +235,15 @@ def test_synthetic_split_by_photo(tiny_synth):
     train_photos, val_photos = {photo_of[i] for i in tr.ids}, {photo_of[i] for i in va.ids}
     assert train_photos and val_photos and not (train_photos & val_photos)
     assert len(tr) + len(va) == len(photo_of)
+
+
+def test_baseline_trains_from_the_same_config_and_aestheticnet_refuses_its_width(tiny_synth, tmp_path):
+    # The architecture fields (genotype, layers, ...) are AestheticNet's; the baseline is built without them.
+    cfg = tiny_config(tiny_synth, variant="nima_mobilenet_v2", width=0.35, input_norm="mscn", epochs=1)
+    train(cfg, tmp_path / "nima", progress=False)
+    net = load(tmp_path / "nima" / "last.safetensors")
+    assert net.variant == "nima_mobilenet_v2" and (net.config.width, net.config.input_norm) == (0.35, "mscn")
+    with pytest.raises(ValueError, match="variant 'aestheticnet_star' has no width"):
+        train(tiny_config(tiny_synth, width=0.5), tmp_path / "star", progress=False)
+    with pytest.raises(ValueError, match="variant 'nima_mobilenet_v2' has no cbam"):
+        train(tiny_config(tiny_synth, variant="nima_mobilenet_v2", cbam=False), tmp_path / "no_cbam", progress=False)

@@ -10,6 +10,13 @@ The head is NIMA's (Talebi and Milanfar, "NIMA: Neural Image Assessment", IEEE T
 replaced by dropout 0.75 and a fully connected layer to the 10 score buckets followed by a softmax, so the output
 is the same distribution over buckets 1..N as AestheticNet's and every export, runtime and scoring path takes it
 unchanged. Global pooling is the only size-dependent step, so any input that is a multiple of 32 runs.
+
+``width`` is the paper's width multiplier: every layer's channels times ``width``, rounded to a multiple of 8 as
+the reference implementation rounds them, except that the last convolution keeps 1280 channels below 1.0 (the
+paper: "for multipliers less than one, we apply width multiplier to all layers except the very last
+convolutional layer"). At 0.5 and 0.75 the ImageNet network has the published 97 M and 209 M multiply-adds.
+``input_norm`` puts the same parameter-free local contrast normalisation in front of the stem that AestheticNet
+takes (models/input_norm.py), so that both can be trained with one recipe.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from aestheticnet.configs import problems_of, raise_problems, reject_unknown, ty
 from aestheticnet.models.aestheticnet import check_image_batch
 from aestheticnet.models.contract import Part
 from aestheticnet.models.head import DistributionHead
+from aestheticnet.models.input_norm import INPUT_NORMS, make_input_norm
 
 __all__ = [
     "INVERTED_RESIDUALS",
@@ -57,6 +65,8 @@ class MobileNetV2Config:
 
     num_buckets: int = 10  # 1000 gives the ImageNet classifier whose published size the tests check
     head_dropout: float = 0.75  # NIMA's dropout before the last layer
+    width: float = 1.0  # the width multiplier (0.5, 0.75, 1.0, 1.4 are the published ones)
+    input_norm: str = "none"  # "mscn" / "lcn": as AestheticNet's (models/input_norm.py)
 
     def __post_init__(self) -> None:
         raise_problems(self, type_problems(self))
@@ -66,6 +76,11 @@ class MobileNetV2Config:
                 [
                     (self.num_buckets >= 2, f"num_buckets={self.num_buckets} (need >= 2)"),
                     (0.0 <= self.head_dropout < 1.0, f"head_dropout={self.head_dropout} (need 0 <= p < 1)"),
+                    (0.1 <= self.width <= 4.0, f"width={self.width} (need 0.1 <= width <= 4)"),
+                    (
+                        self.input_norm in INPUT_NORMS,
+                        f"input_norm={self.input_norm!r} (valid: {', '.join(INPUT_NORMS)})",
+                    ),
                 ]
             ),
         )
@@ -86,6 +101,17 @@ class MobileNetV2Config:
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "MobileNetV2Config":
         reject_unknown(cls, data, source)
         return cls(**data)
+
+
+def scaled_channels(channels: int, width: float, divisor: int = 8) -> int:
+    """``channels * width`` rounded to the nearest multiple of ``divisor``, never below ``divisor`` and never more
+    than 10 % under the exact product (the reference implementation's rounding)."""
+    rounded = max(divisor, int(channels * width + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels * width else rounded
+
+
+def last_channels(width: float) -> int:
+    return scaled_channels(LAST_CHANNELS, max(1.0, width))
 
 
 def conv_bn_relu6(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
@@ -121,19 +147,21 @@ def _feature_groups() -> list[tuple[str, str]]:
     return [("stem", "stem"), *blocks, ("last_conv", "conv_1x1")]
 
 
-def _features() -> nn.Sequential:
-    layers: list[nn.Module] = [conv_bn_relu6(3, STEM_CHANNELS, 3, 2)]
-    c_in = STEM_CHANNELS
+def _features(width: float, in_channels: int) -> nn.Sequential:
+    c_in = scaled_channels(STEM_CHANNELS, width)
+    layers: list[nn.Module] = [conv_bn_relu6(in_channels, c_in, 3, 2)]
     for t, c, n, s in INVERTED_RESIDUALS:
+        c_out = scaled_channels(c, width)
         for i in range(n):
-            layers.append(InvertedResidual(c_in, c, s if i == 0 else 1, t))
-            c_in = c
-    layers.append(conv_bn_relu6(c_in, LAST_CHANNELS, 1))
+            layers.append(InvertedResidual(c_in, c_out, s if i == 0 else 1, t))
+            c_in = c_out
+    layers.append(conv_bn_relu6(c_in, last_channels(width), 1))
     return nn.Sequential(*layers)
 
 
 class MobileNetV2(DistributionHead, nn.Module):
-    """MobileNetV2 1.0 features, global average pooling, dropout and a softmax over ``num_buckets``."""
+    """MobileNetV2 features at ``config.width``, global average pooling, dropout and a softmax over
+    ``num_buckets``."""
 
     def __init__(
         self,
@@ -147,11 +175,12 @@ class MobileNetV2(DistributionHead, nn.Module):
         self.variant = variant
         self.preprocessing = dict(preprocessing)
         self.metadata = metadata
-        self.features = _features()
-        self.num_features = LAST_CHANNELS
+        self.input_norm = make_input_norm(config.input_norm)
+        self.features = _features(config.width, INPUT_NORMS[config.input_norm])
+        self.num_features = last_channels(config.width)
         self.auxiliary_head = None  # NIMA trains on the main head alone
         self.head_drop = nn.Dropout(config.head_dropout)
-        self.head = nn.Linear(LAST_CHANNELS, config.num_buckets)
+        self.head = nn.Linear(self.num_features, config.num_buckets)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -180,11 +209,18 @@ class MobileNetV2(DistributionHead, nn.Module):
             Part(f"features.{i}", layer, group, kind)
             for i, (layer, (group, kind)) in enumerate(zip(self.features, _feature_groups(), strict=True))
         ]
-        return [*layers, Part("head", self.head, "head", "linear")]
+        norm = [Part("input_norm", self.input_norm, "stem", "input_norm")] if self.config.input_norm != "none" else []
+        return [*norm, *layers, Part("head", self.head, "head", "linear")]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, self.input_multiple)
-        return self.features(x)
+        return self.features(self.input_norm(x))
+
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.forward(x), None
+
+    def set_training_progress(self, epoch: int, epochs: int) -> None:
+        """Nothing in the network follows the epoch (no drop-path)."""
 
     def stage_names(self) -> list[str]:
         """Named points whose output shapes `info` reports: the stem, every block and the last convolution."""

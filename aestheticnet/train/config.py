@@ -25,8 +25,10 @@ class TrainConfig:
     val_fraction: float = 0.2  # used when the dataset has no official split
     variant: str = "aestheticnet_star"
     genotype: str = "PDARTS"  # registered name or path to genotype.json (e.g. from `aestheticnet search`)
+    # AestheticNet's architecture; a variant without a genotype (the NIMA-MobileNetV2 baseline) ignores these three.
     init_channels: int = 36
     layers: int = 20
+    width: float | None = None  # the baseline's width multiplier; None = 1.0 (refused by AestheticNet)
     # Model ablations; None = the variant's default.
     cbam: bool | None = None
     dilation: int | None = None
@@ -87,6 +89,7 @@ class TrainConfig:
             "num_workers": self.num_workers >= 0,
             "init_channels": self.init_channels >= 2 and self.init_channels % 2 == 0,
             "layers": self.layers >= 3,
+            "width": self.width is None or self.width > 0,
             "policy": self.policy in (None, "fixed", "aspect"),
             "dilation": self.dilation is None or self.dilation >= 1,
             "input_norm": self.input_norm in (None, "none", "lcn", "mscn"),

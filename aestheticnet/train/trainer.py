@@ -14,6 +14,7 @@ index), so a resumed run ends with the same weights as an uninterrupted one on t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -29,12 +30,12 @@ from aestheticnet.io import atomic_write_json
 from aestheticnet.losses import make_loss, pairwise_rank_loss
 from aestheticnet.metrics import evaluate_distributions
 from aestheticnet.models.checkpoint import save as save_model
-from aestheticnet.models.registry import create_model
+from aestheticnet.models.contract import ScoringModel
+from aestheticnet.models.registry import create_model, get_entry
 from aestheticnet.train.config import RESUME_FREE, TrainConfig
 from aestheticnet.data.base import AestheticDataset
 from aestheticnet.data.preprocess import Preprocess
 from aestheticnet.data.sampler import BatchGrouping
-from aestheticnet.models.aestheticnet import AestheticNet
 from aestheticnet.train.ema import WeightAverage
 from aestheticnet.train.data import make_loader, open_split, predict, preprocess_for, split_options
 from aestheticnet.distributed import DistContext, init_distributed
@@ -143,18 +144,32 @@ def _check_run_folder(cfg: TrainConfig, out: Path, resume: bool) -> Path:
     return state_path
 
 
-def _build_model(cfg: TrainConfig, num_buckets: int) -> AestheticNet:
-    ablations = (("cbam", cfg.cbam), ("dilation", cfg.dilation), ("input_norm", cfg.input_norm))
-    return create_model(
-        cfg.variant,
-        genotype=cfg.genotype,
-        init_channels=cfg.init_channels,
-        layers=cfg.layers,
-        num_buckets=num_buckets,
-        drop_path=cfg.drop_path,
-        auxiliary=cfg.auxiliary_weight > 0,
-        **{k: v for k, v in ablations if v is not None},
-    )
+# AestheticNet's architecture fields: a variant whose config has none of them (the baseline) is built without them,
+# so that one training config and the pipeline's searched genotype serve every variant.
+_ARCHITECTURE = ("genotype", "init_channels", "layers", "drop_path", "auxiliary")
+
+
+def _build_model(cfg: TrainConfig, num_buckets: int) -> ScoringModel:
+    """The network of ``cfg.variant``. Options set in ``cfg`` that the variant does not have are refused by name."""
+    settings = {
+        "genotype": cfg.genotype,
+        "init_channels": cfg.init_channels,
+        "layers": cfg.layers,
+        "drop_path": cfg.drop_path,
+        "auxiliary": cfg.auxiliary_weight > 0,
+    }
+    optional = {"cbam": cfg.cbam, "dilation": cfg.dilation, "input_norm": cfg.input_norm, "width": cfg.width}
+    settings.update({k: v for k, v in optional.items() if v is not None})
+    own = {f.name for f in dataclasses.fields(get_entry(cfg.variant).config_cls)}
+    if not own & set(_ARCHITECTURE):
+        settings = {k: v for k, v in settings.items() if k not in _ARCHITECTURE}
+    unknown = sorted(set(settings) - own)
+    if unknown:
+        raise ValueError(
+            f"training config: variant {cfg.variant!r} has no {', '.join(unknown)}; leave "
+            f"{'it' if len(unknown) == 1 else 'them'} unset for this variant"
+        )
+    return create_model(cfg.variant, num_buckets=num_buckets, **settings)
 
 
 class _TrainingRun:
