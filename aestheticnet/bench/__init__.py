@@ -17,6 +17,7 @@ from aestheticnet.bench.interleave import interleaved_rounds, round_order, run_f
 from aestheticnet.bench.report import markdown_report, save_result, write_json, write_markdown, write_plots
 from aestheticnet.bench.runner import machine_info
 from aestheticnet.bench.ssh import SshDevice, parse_device
+from aestheticnet.bench.tradeoff import TradeoffPoint, baseline_at, plot_tradeoff, tradeoff_sentence
 from aestheticnet.lazy import lazy_attributes
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "LocalDevice",
     "OpsBenchSettings",
     "SshDevice",
+    "TradeoffPoint",
+    "baseline_at",
     "build_latency_table",
     "executorch_profile",
     "interleaved_rounds",
@@ -36,6 +39,7 @@ __all__ = [
     "onnxruntime_profile",
     "parse_device",
     "parse_threads",
+    "plot_tradeoff",
     "profile_breakdown",
     "profile_model",
     "round_order",
@@ -43,6 +47,7 @@ __all__ = [
     "run_fresh",
     "save_result",
     "summarize_rounds",
+    "tradeoff_sentence",
     "untrained_checkpoint",
     "vary_batchnorm",
     "verify_on_device",

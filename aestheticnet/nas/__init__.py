@@ -10,6 +10,8 @@ from aestheticnet.nas.derivation import DerivationError, derive_genotype, prune_
 from aestheticnet.nas.genotypes import (
     Genotype,
     GenotypeError,
+    GenotypeOrigin,
+    genotype_origin,
     get_genotype,
     list_genotypes,
     register_genotype,
@@ -50,6 +52,8 @@ __all__ = [
     "build_supernet",
     "cell_edges",
     "derive_genotype",
+    "GenotypeOrigin",
+    "genotype_origin",
     "full_space",
     "get_genotype",
     "latency_penalty",

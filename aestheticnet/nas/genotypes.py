@@ -9,6 +9,7 @@ Genotypes are frozen dataclasses with a JSON form and live in a registry: nothin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ __all__ = [
     "GenotypeError",
     "GENOTYPES",
     "register_genotype",
+    "GenotypeOrigin",
+    "genotype_origin",
     "get_genotype",
     "list_genotypes",
     "resolve_genotype",
@@ -143,11 +146,37 @@ class Genotype:
         return cls.from_json(text, source=str(p))
 
 
+@dataclass(frozen=True)
+class GenotypeOrigin:
+    """How a registered genotype was found, so that it can be found again (or its paper read)."""
+
+    method: str  # "published" or "search"
+    reference: str  # the paper, or the command and result file that found it
+    preset: str | None = None  # the search's stage preset
+    data: str | None = None  # the dataset the search ran on
+    seed: int | None = None
+    latency_table: str | None = None  # the target's table a latency-aware search priced its operations with
+    latency_weight: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
 GENOTYPES: Registry[Genotype] = Registry("genotype", GenotypeError)
+_ORIGINS: dict[str, GenotypeOrigin] = {}
 
 
-def register_genotype(name: str, genotype: Genotype) -> Genotype:
-    return GENOTYPES.register(name, genotype)
+def register_genotype(name: str, genotype: Genotype, origin: GenotypeOrigin | None = None) -> Genotype:
+    registered = GENOTYPES.register(name, genotype)
+    if origin is not None:
+        _ORIGINS[name] = origin
+    return registered
+
+
+def genotype_origin(name: str) -> GenotypeOrigin | None:
+    """How the registered genotype ``name`` was found; None when it was registered without saying."""
+    GENOTYPES.get(name)  # an unknown name raises, naming the registered ones
+    return _ORIGINS.get(name)
 
 
 def list_genotypes() -> list[str]:
@@ -244,6 +273,51 @@ _PUBLISHED: dict[str, tuple[list[Edge], list[Edge]]] = {  # name: (normal, reduc
     ),
 }
 
+_PAPERS = {
+    "DARTS_V1": "Liu et al., DARTS, ICLR 2019 (first-order search), quark0/darts cnn/genotypes.py",
+    "DARTS_V2": "Liu et al., DARTS, ICLR 2019 (second-order search), quark0/darts cnn/genotypes.py",
+    "PDARTS": "Chen et al., P-DARTS, ICCV 2019, chenxin061/pdarts genotypes.py",
+}
 for _name, (_normal, _reduce) in _PUBLISHED.items():
-    register_genotype(_name, Genotype.create(_normal, _CONCAT, _reduce, _CONCAT, source=_name))
+    _genotype = Genotype.create(_normal, _CONCAT, _reduce, _CONCAT, source=_name)
+    register_genotype(_name, _genotype, GenotypeOrigin("published", _PAPERS[_name]))
+
+# Found by this project's searches; each is quoted in the docs with the result it came from.
+_SEARCHED: dict[str, tuple[list[Edge], list[Edge], GenotypeOrigin]] = {
+    "LATENCY_EPYC_W2": (
+        [
+            ("dil_conv_3x3", 0),
+            ("skip_connect", 1),
+            ("skip_connect", 0),
+            ("max_pool_3x3", 1),
+            ("max_pool_3x3", 2),
+            ("max_pool_3x3", 3),
+            ("dil_conv_3x3", 0),
+            ("dil_conv_3x3", 3),
+        ],
+        [
+            ("sep_conv_5x5", 0),
+            ("max_pool_3x3", 1),
+            ("max_pool_3x3", 1),
+            ("skip_connect", 2),
+            ("dil_conv_3x3", 1),
+            ("skip_connect", 3),
+            ("avg_pool_3x3", 1),
+            ("skip_connect", 3),
+        ],
+        GenotypeOrigin(
+            "search",
+            "benchmarks/latency_search.py --weights 2 --seeds 0,1,2 (results/latency_search.json): P-DARTS at 0.12 "
+            "of the paper's epochs on 0.25 of the training photos, ONNX Runtime fp32 1 thread",
+            preset="pdarts_paper",
+            data="the built-in synthetic dataset (aestheticnet.data.ensure_synthetic, seed 0)",
+            seed=0,
+            latency_table="`aestheticnet bench ops --runtime onnxruntime --threads 1` on a 2-core AMD EPYC VM (the "
+            "table is not shipped; run the command on your target for its own)",
+            latency_weight=2.0,
+        ),
+    ),
+}
+for _name, (_normal, _reduce, _origin) in _SEARCHED.items():
+    register_genotype(_name, Genotype.create(_normal, _CONCAT, _reduce, _CONCAT, source=_name), _origin)
 DARTS_V1, DARTS_V2, PDARTS = (GENOTYPES.get(n) for n in ("DARTS_V1", "DARTS_V2", "PDARTS"))

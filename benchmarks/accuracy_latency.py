@@ -1,0 +1,347 @@
+"""Accuracy against latency: AestheticNet and its ablations beside NIMA-MobileNetV2's own width curve.
+
+    .venv/bin/python benchmarks/accuracy_latency.py --data runs/pool/data --seeds 0,1,2 --epochs 4 \\
+        --out runs/accuracy_latency [--rows ROW,ROW] [--skip-latency]
+
+Every row of ``ROWS`` is trained with one recipe (``recipe()``: the photo pool of ``benchmarks/photo_pool.py``
+split by photo, MSCN input, images at 192 (256 at most on the longer side) with ``--crop`` square training crops
+at that scale, SGD 0.1 cosine for ``--epochs``, SW-EMD plus the within-photo
+ranking loss on batches of 4 photos; the network size of ``--preset``) for every seed of ``--seeds``, from scratch.
+The metrics are the last epoch's, nothing is selected on validation: SROCC, PLCC, accuracy and EMD on the
+validation photos' images, and the ladder rho on their pristine crops (``aestheticnet.pipeline.ladder_check``);
+mean and std over seeds. A row's change to the recipe is the model option that names it (``width`` of the baseline,
+``genotype``, ``loss``, ``cbam``, ``dilation``, ``policy``). A row whose genotype is not given
+(``--searched-genotype``, ``--latency-genotype``) is left out and listed.
+
+Latency: ``benchmarks/phone_latency.py`` on the seed-0 checkpoint of every row (fresh processes, interleaved
+rounds, medians; ONNX Runtime and LiteRT at 1 thread, 224x224, fp32 and int8), so every ratio is to
+NIMA-MobileNetV2 1.0 measured in the same run. Parameters and MACs are at 224x224.
+
+Each (row, seed) trains in ``OUT/runs/<row>/seed<S>`` and resumes there; its results are kept in ``result.json``
+and not computed again, so several processes with disjoint ``--rows`` can train at once, each with ``--train-only``, and a last
+run measures the latency and writes ``accuracy_latency.json``, ``.md`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aestheticnet.bench import TradeoffPoint, baseline_at, plot_tradeoff, save_result, tradeoff_sentence
+from aestheticnet.io import atomic_write_json
+from aestheticnet.pipeline import ladder_check
+from aestheticnet.train import STATE_FILE, TrainConfig, evaluate_checkpoint, train
+
+BASELINE = "nima_mobilenet_v2"
+METRICS = ("srocc", "plcc", "accuracy", "emd_r2")
+PRESETS = {"demo": {"layers": 5, "init_channels": 16}, "default": {"layers": 20, "init_channels": 36}}
+RUNTIMES = ("onnxruntime", "litert")
+# The recipe every row shares (recorded in the JSON); the rows differ only in their model options.
+SHARED = (
+    "data",
+    "input_norm",
+    "image_size",
+    "max_side",
+    "train_crop",
+    "epochs",
+    "batch_size",
+    "lr",
+    "rank_weight",
+    "photos_per_batch",
+    "val_fraction",
+    "max_train_items",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    variant: str
+    kind: str  # "baseline", "network", "searched" or "ablation"
+    options: dict = field(default_factory=dict)
+    genotype_arg: str = ""  # the command-line option that gives this row's genotype
+
+
+ROWS = (
+    Row("nima_mobilenet_v2_050", BASELINE, "baseline", {"width": 0.5}),
+    Row("nima_mobilenet_v2_075", BASELINE, "baseline", {"width": 0.75}),
+    Row(BASELINE, BASELINE, "baseline", {"width": 1.0}),
+    Row("aestheticnet", "aestheticnet", "network"),
+    Row("aestheticnet_star", "aestheticnet_star", "network"),
+    Row("star_searched", "aestheticnet_star", "searched", genotype_arg="searched_genotype"),
+    Row("star_latency_searched", "aestheticnet_star", "searched", genotype_arg="latency_genotype"),
+    Row("star_emd", "aestheticnet_star", "ablation", {"loss": "emd"}),
+    Row("star_no_cbam", "aestheticnet_star", "ablation", {"cbam": False}),
+    Row("star_no_dilation", "aestheticnet_star", "ablation", {"dilation": 1}),
+    Row("star_square", "aestheticnet_star", "ablation", {"policy": "fixed"}),
+)
+
+
+def recipe(args, row: Row, seed: int) -> TrainConfig:
+    options = dict(row.options)
+    if row.genotype_arg:
+        options["genotype"] = getattr(args, row.genotype_arg)
+    architecture = PRESETS[args.preset] if row.variant != BASELINE else {}
+    return TrainConfig(
+        data=str(args.data),
+        variant=row.variant,
+        input_norm="mscn",
+        image_size=192,
+        max_side=256,
+        train_crop=args.crop,
+        epochs=args.epochs,
+        batch_size=32,
+        lr=0.1,
+        rank_weight=3.0,
+        photos_per_batch=4,
+        group_by="challenge",
+        val_fraction=args.val_fraction,
+        max_train_items=args.max_train_items,
+        max_val_items=args.monitor_val_items,
+        seed=seed,
+        num_workers=0,
+        threads=args.threads,
+        **architecture,
+        **options,
+    )
+
+
+def run_seed(args, row: Row, seed: int) -> dict:
+    out = args.out / "runs" / row.name / f"seed{seed}"
+    done = out / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    cfg = recipe(args, row, seed)
+    t0 = time.perf_counter()
+    train(cfg, out, resume=(out / STATE_FILE).exists(), progress=not args.quiet)
+    seconds = time.perf_counter() - t0
+    last = out / "last.safetensors"
+    evaluation = evaluate_checkpoint(last, str(args.data), out / "eval")
+    ladders = ladder_check(last, str(args.data), out / "ladders", threads=args.threads)
+    result = {
+        "row": row.name,
+        "seed": seed,
+        "config": cfg.to_dict(),
+        "train_seconds": round(seconds),
+        "items": evaluation["items"],
+        "metrics": evaluation["metrics"],
+        "ladders": ladders,
+    }
+    atomic_write_json(done, result)
+    print(f"{row.name} seed {seed}: SROCC {result['metrics']['srocc']:.3f}, ladder {ladders['mean']:.2f}", flush=True)
+    return result
+
+
+def spread(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+
+
+def accuracy(results: list[dict]) -> dict:
+    summary = {k: spread([r["metrics"][k] for r in results]) for k in METRICS}
+    summary["ladder"] = spread([r["ladders"]["mean"] for r in results])
+    return summary
+
+
+def measure_latency(args, rows: list[Row]) -> dict:
+    """``phone_latency.py`` over the seed-0 checkpoints, 1 thread; returns its JSON."""
+    folder = args.out / "latency"
+    models = [f"--model={row.name}={args.out / 'runs' / row.name / 'seed0' / 'last.safetensors'}" for row in rows]
+    script = Path(__file__).with_name("phone_latency.py")
+    command = [sys.executable, str(script), "--models", "", *models, "--threads", "1", "--rounds", str(args.rounds)]
+    subprocess.run([*command, "--out", str(folder)], check=True)
+    return json.loads((folder / "phone_latency.json").read_text())
+
+
+def latency_cells(report: dict) -> dict[str, dict]:
+    """``{row: {"onnxruntime fp32": {"ms": .., "ratio": ..}, ...}}`` at 1 thread; params and MACs."""
+    cells: dict[str, dict] = {}
+    for cell in report["summary"]:
+        if cell["threads"] == 1:
+            key = f"{cell['runtime']} {cell['precision']}"
+            cells.setdefault(cell["network"], {})[key] = {"ms": cell["p50_ms"], "ratio": cell["ratio_to_baseline"]}
+    for name, net in report["networks"].items():
+        cells.setdefault(name, {})["size"] = {"params": net["params"], "macs": net["macs"]}
+    return cells
+
+
+def points(rows: list[dict], runtime: str, metric: str) -> list[TradeoffPoint]:
+    return [
+        TradeoffPoint(
+            r["name"],
+            r["latency"][f"{runtime} fp32"]["ms"],
+            r["accuracy"][metric]["mean"],
+            r["accuracy"][metric]["std"],
+            baseline=r["kind"] == "baseline",
+        )
+        for r in rows
+        if r.get("latency", {}).get(f"{runtime} fp32", {}).get("ms")
+    ]
+
+
+def against_curve(rows: list[dict]) -> None:
+    """Each other row's SROCC and ladder rho against the baseline curve at its own fp32 latency, per runtime."""
+    for runtime in RUNTIMES:
+        for metric in ("srocc", "ladder"):
+            found = points(rows, runtime, metric)
+            for point in found:
+                row = next(r for r in rows if r["name"] == point.name)
+                if point.baseline:
+                    continue
+                at = baseline_at(found, point.latency_ms)
+                verdict = {"curve": at, "own": point.accuracy, "above": None if at is None else point.accuracy >= at}
+                row.setdefault("curve", {}).setdefault(runtime, {})[metric] = verdict
+
+
+def row_options(row: Row) -> list[str]:
+    return [*row.options, "genotype"] if row.genotype_arg else list(row.options)
+
+
+def build_report(args, rows: list[Row], results: dict[str, list[dict]], latency: dict | None) -> dict:
+    cells = latency_cells(latency) if latency else {}
+    table = [
+        {
+            "name": row.name,
+            "variant": row.variant,
+            "kind": row.kind,
+            "options": {k: results[row.name][0]["config"][k] for k in row_options(row)},
+            "seeds": [r["seed"] for r in results[row.name]],
+            "train_seconds": [r["train_seconds"] for r in results[row.name]],
+            "items": results[row.name][0]["items"],
+            "ladder_photos": results[row.name][0]["ladders"]["photos"],
+            "accuracy": accuracy(results[row.name]),
+            "per_seed": [
+                {"seed": r["seed"], "metrics": r["metrics"], "ladders": r["ladders"]["per_ladder"]}
+                for r in results[row.name]
+            ],
+            **({"latency": cells[row.name]} if row.name in cells else {}),
+        }
+        for row in rows
+    ]
+    against_curve(table)
+    recipe_fields = recipe(args, rows[0], 0).to_dict()
+    shared = {k: recipe_fields[k] for k in SHARED}
+    return {
+        "schema": "aestheticnet.accuracy_latency/1",
+        "preset": args.preset,
+        "recipe": shared,
+        "rows": table,
+        "left_out": [
+            f"{r.name}: no --{r.genotype_arg.replace('_', '-')}" for r in ROWS if r.genotype_arg and r not in rows
+        ],
+        "latency_settings": latency["settings"] if latency else None,
+        "latency_load_average": latency.get("load_average") if latency else None,
+    }
+
+
+def markdown(result: dict) -> str:
+    """The comparison table of ``accuracy_latency.json``: accuracy over seeds, size, latency ratios, the curve."""
+    recipe_text = ", ".join(f"{k} {v}" for k, v in result["recipe"].items() if k != "data")
+    first = result["rows"][0]
+    lines = [
+        (
+            f"Every row trained from scratch with one recipe ({recipe_text}; network size `{result['preset']}`), "
+            f"{len(first['seeds'])} seeds, last epoch; {first['items']} validation images, ladders on "
+            f"{first['ladder_photos']} crops. Latency: 224x224, batch 1, 1 thread, as a multiple of "
+            "NIMA-MobileNetV2 1.0 in the same run."
+        ),
+        "",
+        (
+            "| row | SROCC | PLCC | accuracy | EMD r=2 | ladder rho | params M | MMACs | ORT fp32 | ORT int8 "
+            "| LiteRT fp32 | LiteRT int8 |"
+        ),
+        "|---|" + "---:|" * 11,
+    ]
+    for row in result["rows"]:
+        acc, lat = row["accuracy"], row.get("latency", {})
+        cells = [f"{acc[k]['mean']:.3f} ± {acc[k]['std']:.3f}" for k in (*METRICS, "ladder")]
+        size = lat.get("size")
+        cells += [f"{size['params'] / 1e6:.2f}", f"{size['macs'] / 1e6:.0f}"] if size else ["", ""]
+        for key in ("onnxruntime fp32", "onnxruntime int8", "litert fp32", "litert int8"):
+            cell = lat.get(key) or {}
+            cells.append(f"{cell['ms']:.2f} ms ({cell['ratio']:.2f}x)" if cell.get("ms") and cell.get("ratio") else "")
+        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    lines += ["", *curve_lines(result)]
+    if result["left_out"]:
+        lines += ["", "Left out: " + "; ".join(result["left_out"]) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def curve_lines(result: dict) -> list[str]:
+    lines = [
+        "Against the NIMA-MobileNetV2 curve (widths 0.5, 0.75, 1.0) at each row's own fp32 latency:",
+        "",
+        "| row | runtime | SROCC | curve | ladder | curve |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        for runtime, verdict in row.get("curve", {}).items():
+            cells = []
+            for metric in ("srocc", "ladder"):
+                v = verdict[metric]
+                mark = "" if v["above"] is None else (" (above)" if v["above"] else " (below)")
+                cells += [f"{v['own']:.3f}{mark}", "outside" if v["curve"] is None else f"{v['curve']:.3f}"]
+            lines.append(f"| {row['name']} | {runtime} | " + " | ".join(cells) + " |")
+    for runtime in RUNTIMES:
+        found = points(result["rows"], runtime, "srocc")
+        if found:
+            lines += ["", f"{runtime}: {tradeoff_sentence(found)}"]
+    return lines
+
+
+def write_plot(result: dict, folder: Path) -> Path | None:
+    found = points(result["rows"], "onnxruntime", "srocc")
+    if not found:
+        return None
+    return plot_tradeoff(found, folder / "accuracy_latency.png", "ONNX Runtime fp32 latency, 1 thread, 224x224 (ms)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="the photo pool (benchmarks/photo_pool.py)")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="demo", help="AestheticNet's cells and width")
+    ap.add_argument("--rows", default="", help="comma-separated rows (default: all whose genotype is given)")
+    ap.add_argument("--train-only", action="store_true", help="train and score, no latency and no report")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--crop", type=int, default=192, help="training crop side (a multiple of 32) at evaluation scale")
+    ap.add_argument("--max-train-items", type=int, default=None, help="train on the first N training images")
+    ap.add_argument(
+        "--monitor-val-items",
+        type=int,
+        default=256,
+        help="validate on this many images after each epoch (progress only; the reported metrics use them all)",
+    )
+    ap.add_argument("--val-fraction", type=float, default=0.4)
+    ap.add_argument("--searched-genotype", default="", help="genotype found by a search on the pool")
+    ap.add_argument("--latency-genotype", default="", help="genotype of a latency-aware search on this machine")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds")
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--out", type=Path, default=Path("runs/accuracy_latency"))
+    args = ap.parse_args()
+    chosen = [n for n in args.rows.split(",") if n]
+    unknown = sorted(set(chosen) - {r.name for r in ROWS})
+    if unknown:
+        raise SystemExit(f"--rows: unknown {unknown}; rows: {', '.join(r.name for r in ROWS)}")
+    rows = [r for r in ROWS if (not r.genotype_arg or getattr(args, r.genotype_arg)) and r.name in (chosen or [r.name])]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results = {r.name: [run_seed(args, r, s) for s in seeds] for r in rows}
+    if args.train_only:
+        return
+    latency = None if args.skip_latency else measure_latency(args, rows)
+    result = build_report(args, rows, results, latency)
+    text = save_result(result, args.out, "accuracy_latency", markdown)
+    plot = write_plot(result, args.out)
+    print(text + (f"\nplot: {plot}" if plot else ""))
+
+
+if __name__ == "__main__":
+    main()
