@@ -233,7 +233,9 @@ def build_report(args, rows: list[Row], results: dict[str, list[dict]], latency:
         "recipe": shared,
         "rows": table,
         "left_out": [
-            f"{r.name}: no --{r.genotype_arg.replace('_', '-')}" for r in ROWS if r.genotype_arg and r not in rows
+            f"{r.name}: no --{r.genotype_arg.replace('_', '-')}"
+            for r in ROWS
+            if r.genotype_arg and not getattr(args, r.genotype_arg)
         ],
         "latency_settings": latency["settings"] if latency else None,
         "latency_load_average": latency.get("load_average") if latency else None,
@@ -247,7 +249,7 @@ def markdown(result: dict) -> str:
     lines = [
         (
             f"Every row trained from scratch with one recipe ({recipe_text}; network size `{result['preset']}`), "
-            f"{len(first['seeds'])} seeds, last epoch; {first['items']} validation images, ladders on "
+            f"seeds {', '.join(map(str, first['seeds']))}, last epoch; {first['items']} validation images, ladders on "
             f"{first['ladder_photos']} crops. Latency: 224x224, batch 1, 1 thread, as a multiple of "
             "NIMA-MobileNetV2 1.0 in the same run."
         ),

@@ -1,5 +1,6 @@
 """Pipeline: config validated before work; killed during training, it resumes and skips finished steps."""
 
+import dataclasses
 import json
 import os
 import platform
@@ -271,3 +272,64 @@ def test_variants_train_side_by_side_and_resume_with_another_thread_count(tiny_s
     saved = json.loads((tmp_path / "out" / "train" / "aestheticnet" / "train_config.json").read_text())
     assert not resume_differences(saved, TrainConfig(**{**saved, "threads": None}))
     assert resume_differences(saved, TrainConfig(**{**saved, "lr": 1.0})) == ["lr"]
+
+
+@pytest.mark.slow
+def test_baseline_in_variants_puts_accuracy_against_latency_in_the_report(tiny_synth, tmp_path):
+    from aestheticnet.pipeline.run import run_pipeline
+    from aestheticnet.pipeline.tradeoff import wants_tradeoff
+
+    cfg = load_pipeline_config(
+        write(
+            tmp_path,
+            f"""
+        [data]
+        path = "{tiny_synth}"
+        [search]
+        enabled = false
+        [train]
+        variants = ["aestheticnet_star", "nima_mobilenet_v2"]
+        parallel = false
+        layers = 3
+        init_channels = 4
+        image_size = 32
+        max_side = 64
+        train_crop = 0
+        epochs = 1
+        batch_size = 8
+        max_train_items = 16
+        max_val_items = 8
+        [train.per_variant.nima_mobilenet_v2]
+        width = 0.35
+        [export]
+        formats = ["onnx"]
+        precisions = ["fp32"]
+        [verify]
+        shapes = ["64x64"]
+        samples = 8
+        [bench]
+        formats = ["onnx"]
+        precisions = ["fp32"]
+        threads = [1]
+        shapes = ["64x64"]
+        runs = 3
+        warmup = 1
+    """,
+        )
+    )
+    star_only = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, variants=("aestheticnet_star",)))
+    assert wants_tradeoff(cfg) and not wants_tradeoff(star_only)
+    summary = run_pipeline(cfg, tmp_path / "out", log=lambda _m: None, cpus=1)
+    tradeoff = summary["steps"]["tradeoff"]["result"]
+    assert {p["name"]: p["baseline"] for p in tradeoff["points"]} == {
+        "aestheticnet_star": False,
+        "nima_mobilenet_v2": True,
+    }
+    assert all(p["latency_ms"] > 0 for p in tradeoff["points"])
+    report = Path(summary["report"]["markdown"])
+    section = report.read_text().split("## Accuracy against latency")[1]
+    assert "![accuracy_latency](../tradeoff/accuracy_latency.png)" in section
+    assert (report.parent / "../tradeoff/accuracy_latency.png").resolve().stat().st_size > 5000
+    assert tradeoff["sentence"].startswith("At equal latency: aestheticnet_star (") and tradeoff["sentence"] in section
+    nima = json.loads((tmp_path / "out" / "train" / "nima_mobilenet_v2" / "train_config.json").read_text())
+    assert nima["width"] == 0.35

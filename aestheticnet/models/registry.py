@@ -28,6 +28,9 @@ class ModelEntry:
     description: str
     # (config, variant, preprocessing, metadata) -> the network; config is a config_cls value
     network: Callable[..., ScoringModel] = AestheticNet
+    # A hand-designed network the searched ones are compared with: the pipeline plots every trained variant's
+    # accuracy against its latency when one of its variants is a baseline.
+    baseline: bool = False
 
 
 MODELS: Registry[ModelEntry] = Registry("model variant", ValueError)
@@ -99,7 +102,9 @@ register_model(
         "nima_mobilenet_v2",
         MobileNetV2Config,
         _imagenet_preprocess("fixed", 224),
-        "baseline: MobileNetV2 1.0 with NIMA's head (dropout 0.75, 10 buckets, softmax); trained at a fixed 224x224",
+        "baseline: MobileNetV2 (width 1.0; `width` sets the multiplier) with NIMA's head (dropout 0.75, 10 "
+        "buckets, softmax); trained at a fixed 224x224",
         MobileNetV2,
+        baseline=True,
     )
 )

@@ -61,6 +61,8 @@ def _sections(cfg, summary: dict[str, Any], report_dir: Path) -> list[Section]:
         sections.append(_parity_section(steps["verify"]["result"]))
     if "bench" in steps:
         sections.append(_latency_section(steps["bench"]["result"], report_dir))
+    if "tradeoff" in steps:
+        sections.append(_tradeoff_section(steps["tradeoff"]["result"], report_dir))
     return sections
 
 
@@ -216,6 +218,21 @@ def _latency_section(bench: dict[str, Any], report_dir: Path) -> Section:
     images = [(_rel(p, report_dir), 48) for p in bench.get("plots", [])]
     headers = ["model", "backend", "threads", "shape", "p50 ms", "p90 ms", "images/s", "peak RSS MB"]
     return "Latency on this machine", _table(headers, rows), images
+
+
+def _tradeoff_section(tradeoff: dict[str, Any], report_dir: Path) -> Section:
+    rows = [
+        [p["name"], "baseline" if p["baseline"] else "", p["latency_ms"], p["srocc"]]
+        for p in sorted(tradeoff["points"], key=lambda p: p["latency_ms"])
+    ]
+    lines = _table(["model", "", "latency ms (median of rounds)", "validation SROCC"], rows)
+    lines += [
+        "",
+        f"Timed {tradeoff['timed']}, {tradeoff['rounds']} interleaved rounds of fresh processes.",
+        "",
+        tradeoff["sentence"],
+    ]
+    return "Accuracy against latency", lines, [(_rel(tradeoff["plot"], report_dir), 60)]
 
 
 def write_report(cfg, out_dir: Path, summary: dict[str, Any]) -> dict[str, str]:

@@ -1,5 +1,8 @@
 """`aestheticnet pipeline`: data -> search -> train -> evaluate -> export -> verify -> bench -> report.
 
+With a baseline among the trained variants, a tradeoff step after bench times every variant and plots its accuracy
+against its latency (tradeoff.py).
+
 Every step is cached (see steps.py); an interrupted pipeline resumes: finished steps are skipped, and the
 search and training steps continue from their own last checkpoints.
 """
@@ -130,6 +133,11 @@ def run_pipeline(
         steps["export"] = export_step(cfg, ctx, checkpoint, data, upstream)
         steps["verify"] = verify_step(cfg, ctx, checkpoint, data, steps["export"])
         steps["bench"] = bench_step(cfg, ctx, steps["export"])
+        from aestheticnet.pipeline.tradeoff import tradeoff_step, wants_tradeoff
+
+        if wants_tradeoff(cfg):
+            evaluated = {v: steps[f"evaluate_{v}"] for v in cfg.train.variants}
+            steps["tradeoff"] = tradeoff_step(cfg, ctx, SHIPPED, evaluated)
 
     summary = {
         "out": str(out),
