@@ -197,6 +197,14 @@ PAGES = (
         "benchmarks/phone_latency.py --threads 1,2 --rounds 4",
     ),
     Page(
+        "accuracy_latency.json",
+        "benchmarks/accuracy_latency.py",
+        "accuracy-latency.md",
+        "Accuracy against latency: AestheticNet beside NIMA-MobileNetV2 at three widths",
+        "benchmarks/accuracy_latency.py --data runs/pool/data --preset demo --seeds 0,1,2 --epochs 4 --crop 128 "
+        "--latency-genotype LATENCY_EPYC_W2",
+    ),
+    Page(
         "latency_matrix.json",
         "benchmarks/latency_matrix.py",
         "latency-matrix.md",
@@ -207,12 +215,37 @@ PAGES = (
 
 
 @functools.cache  # a script renders several JSON files: load it once
-def _script_markdown(script: str):
+def _script(script: str):
     spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # a script's dataclasses look their module up there
     spec.loader.exec_module(module)
-    return module.markdown
+    return module
+
+
+def _script_markdown(script: str):
+    return _script(script).markdown
+
+
+def _drawing_pages() -> list[Page]:
+    return [page for page in PAGES if hasattr(_script(page.script), "write_plot")]
+
+
+def figure_paths() -> list[Path]:
+    """Where each drawing page's figure goes: ``docs/results/<json name>.png``."""
+    return [ROOT / "docs" / "results" / f"{Path(page.json).stem}.png" for page in _drawing_pages()]
+
+
+def plots() -> list[Path]:
+    """The figures of the pages whose script draws one (``write_plot(result, folder)``), drawn from the JSON. PNG
+    bytes vary with the plotting library, so ``--check`` asks only that each exists."""
+    drawn = []
+    for page, path in zip(_drawing_pages(), figure_paths()):
+        result = json.loads((ROOT / "results" / page.json).read_text())
+        drawn.append(_script(page.script).write_plot(result, path.parent))
+        if drawn[-1] != path:
+            raise SystemExit(f"{page.script}: write_plot wrote {drawn[-1]}, expected {path}")
+    return drawn
 
 
 def _machine(result: dict, cores: bool = True) -> str:
@@ -265,12 +298,36 @@ def _ranking_lines() -> list[str]:
     ]
 
 
+def _tradeoff_lines() -> list[str]:
+    """Accuracy and latency of every row of the comparison, as multiples of NIMA-MobileNetV2 1.0, and the plot."""
+    result = json.loads((ROOT / "results" / "accuracy_latency.json").read_text())
+    lines = [
+        (
+            f"| trained alike on the photo pool ({result['preset']} size), {len(result['rows'][0]['seeds'])} seeds "
+            "| SROCC | ladder rho | ONNX Runtime fp32, 1 thread | LiteRT fp32 |"
+        ),
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        acc, lat = row["accuracy"], row.get("latency", {})
+        ratios = [
+            f"{lat[k]['ratio']:.2f}x" if lat.get(k, {}).get("ratio") else "-"
+            for k in ("onnxruntime fp32", "litert fp32")
+        ]
+        lines.append(
+            f"| {row['name']} | {acc['srocc']['mean']:.3f} ± {acc['srocc']['std']:.3f} | "
+            f"{acc['ladder']['mean']:.2f} ± {acc['ladder']['std']:.2f} | " + " | ".join(ratios) + " |"
+        )
+    return [*lines, "", "![accuracy against latency](docs/results/accuracy_latency.png)", ""]
+
+
 def readme_table() -> str:
     runtimes = json.loads((ROOT / "results" / "phone_runtimes.json").read_text())
     parity = json.loads((ROOT / "results" / "parity_by_isa.json").read_text())
     lines = [
         BEGIN,
         *_ranking_lines(),
+        *_tradeoff_lines(),
         "| model | int8 / fp32, 1 thread: ONNX Runtime | LiteRT | ExecuTorch | files passing verify |",
         "|---|---:|---:|---:|---|",
     ]
@@ -285,6 +342,7 @@ def readme_table() -> str:
     sources = {
         "train_pool_default.json": "benchmarks/train_pool.py",
         "ladders_default.json": "benchmarks/ladders.py",
+        "accuracy_latency.json": "benchmarks/accuracy_latency.py",
         "phone_runtimes.json": "benchmarks/phone_runtimes.py",
         "parity_by_isa.json": "benchmarks/parity_by_isa.py",
     }
@@ -319,6 +377,11 @@ def main() -> int:
             stale.append(path)
             if not args.check:
                 path.write_text(text)
+    if args.check:
+        stale += [p for p in figure_paths() if not p.exists()]
+    else:
+        for path in plots():
+            print(f"drew {path.relative_to(ROOT)}")
     if args.check and stale:
         names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
         print(f"stale, not rendered from results/*.json: {names}; run scripts/render_results.py", file=sys.stderr)

@@ -81,3 +81,25 @@ def test_malformed_json_file_names_the_file(tmp_path):
         Genotype.load(wrong)
     with pytest.raises(GenotypeError, match="cannot read genotype file"):
         Genotype.load(tmp_path / "absent.json")
+
+
+def test_every_registered_genotype_says_how_it_was_found():
+    from aestheticnet.nas import genotype_origin
+
+    for name in list_genotypes():
+        origin = genotype_origin(name)
+        assert origin is not None and origin.method in ("published", "search") and origin.reference, name
+        if origin.method == "search":  # enough to run the search again
+            assert origin.preset and origin.data and origin.seed is not None, name
+    searched = genotype_origin("LATENCY_EPYC_W2")
+    assert searched.latency_weight == 2.0 and "bench ops" in searched.latency_table
+    with pytest.raises(GenotypeError, match="unknown genotype 'NOPE'"):
+        genotype_origin("NOPE")
+
+
+def test_latency_searched_genotype_rebuilds_by_name():
+    from aestheticnet.models import create_model
+
+    net = create_model("aestheticnet_star", genotype="LATENCY_EPYC_W2", layers=5, init_channels=8)
+    assert net.genotype == get_genotype("LATENCY_EPYC_W2")
+    assert ("dil_conv_3x3", 0) in net.genotype.normal and ("sep_conv_5x5", 0) in net.genotype.reduce
