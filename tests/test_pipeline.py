@@ -63,6 +63,10 @@ def test_per_variant_settings_apply_to_their_variant_only(tmp_path):
     assert (plain.rank_weight, plain.epochs) == (0.5, 2)
     star = cfg.train_config("aestheticnet_star", "d", "PDARTS")
     assert (star.rank_weight, star.epochs) == (3.0, 8)  # a table adds to the defaults
+    # ... and a variant's table to that variant's defaults: the baseline keeps the rate it can train at
+    cfg = load_pipeline_config(write(tmp_path, "[train.per_variant.nima_mobilenet_v2]\nwidth = 0.5\n"))
+    nima = cfg.train_config("nima_mobilenet_v2", "d", "PDARTS")
+    assert (nima.width, nima.lr) == (0.5, 0.02) and cfg.train_config("aestheticnet_star", "d", "PDARTS").lr == 0.1
 
 
 def test_search_preset_settings_and_overrides_meet(tmp_path):

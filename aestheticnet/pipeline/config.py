@@ -81,8 +81,13 @@ class TrainSection:
     # over seeds 0-2 against 0.66 / 0.67 / 0.76 with random batches (2 or 8 photos per batch: seed 1 at 0.56 and
     # 0.55); through the pipeline (docs/results/ranking.md) 0.70 / 0.68 / 0.82 against 0.77 / 0.73 / 0.67, and the
     # validation photos' ladders 0.79 against 0.69 on average.
+    # The baseline, when a run adds it to the variants, at lr 0.02: at the demo's 0.1 NIMA-MobileNetV2 from scratch
+    # collapses to one output within an epoch (benchmarks/accuracy_latency.py's --lr says what was measured).
     per_variant: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {"aestheticnet_star": {"rank_weight": 3.0, "photos_per_batch": 4}}
+        default_factory=lambda: {
+            "aestheticnet_star": {"rank_weight": 3.0, "photos_per_batch": 4},
+            "nima_mobilenet_v2": {"lr": 0.02},
+        }
     )
 
 
@@ -204,10 +209,14 @@ def _coerce(section: str, name: str, value: Any, default: Any) -> Any:
             raise ValueError(f"pipeline config: {where} must be a number, got {value!r}")
         return type(default)(value) if isinstance(default, float) else value
     if isinstance(default, dict):
-        # A table adds to the defaults (one variant's settings), it does not replace them.
+        # A table adds to the defaults (one variant's settings), it does not replace them; nor does a variant's
+        # table replace that variant's default settings.
         if not isinstance(value, dict):
             raise ValueError(f"pipeline config: {where} must be a table, got {value!r}")
-        return {**default, **value}
+        nested = {
+            k: {**default[k], **v} for k, v in value.items() if isinstance(default.get(k), dict) and isinstance(v, dict)
+        }
+        return {**default, **value, **nested}
     if isinstance(default, str) and not isinstance(value, str):
         raise ValueError(f"pipeline config: {where} must be a string, got {value!r}")
     return value
