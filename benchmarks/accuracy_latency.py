@@ -113,11 +113,14 @@ def recipe(args, row: Row, seed: int) -> TrainConfig:
     )
 
 
-def run_seed(args, row: Row, seed: int) -> dict:
+def run_seed(args, row: Row, seed: int) -> dict | None:
+    """The results of ``row`` trained with ``seed``; None when they are not there and ``--no-train`` forbids it."""
     out = args.out / "runs" / row.name / f"seed{seed}"
     done = out / "result.json"
     if done.exists():
         return json.loads(done.read_text())
+    if args.no_train:
+        return None
     cfg = recipe(args, row, seed)
     t0 = time.perf_counter()
     train(cfg, out, resume=(out / STATE_FILE).exists(), progress=not args.quiet)
@@ -150,13 +153,20 @@ def accuracy(results: list[dict]) -> dict:
 
 
 def measure_latency(args, rows: list[Row]) -> dict:
-    """``phone_latency.py`` over the seed-0 checkpoints, 1 thread; returns its JSON."""
+    """``phone_latency.py`` over the seed-0 checkpoints, 1 thread; returns its JSON. A measurement of the same
+    checkpoints already in ``OUT/latency`` is reused unless ``--fresh-latency``."""
     folder = args.out / "latency"
-    models = [f"--model={row.name}={args.out / 'runs' / row.name / 'seed0' / 'last.safetensors'}" for row in rows]
+    checkpoints = {row.name: args.out / "runs" / row.name / "seed0" / "last.safetensors" for row in rows}
+    saved = folder / "phone_latency.json"
+    if saved.exists() and not args.fresh_latency:
+        report = json.loads(saved.read_text())
+        if {n: v["checkpoint"] for n, v in report["networks"].items()} == {n: str(p) for n, p in checkpoints.items()}:
+            return report
+    models = [f"--model={name}={path}" for name, path in checkpoints.items()]
     script = Path(__file__).with_name("phone_latency.py")
     command = [sys.executable, str(script), "--models", "", *models, "--threads", "1", "--rounds", str(args.rounds)]
     subprocess.run([*command, "--out", str(folder)], check=True)
-    return json.loads((folder / "phone_latency.json").read_text())
+    return json.loads(saved.read_text())
 
 
 def latency_cells(report: dict) -> dict[str, dict]:
@@ -249,16 +259,16 @@ def markdown(result: dict) -> str:
     lines = [
         (
             f"Every row trained from scratch with one recipe ({recipe_text}; network size `{result['preset']}`), "
-            f"seeds {', '.join(map(str, first['seeds']))}, last epoch; {first['items']} validation images, ladders on "
+            f"the seeds of each row, last epoch; {first['items']} validation images, ladders on "
             f"{first['ladder_photos']} crops. Latency: 224x224, batch 1, 1 thread, as a multiple of "
             "NIMA-MobileNetV2 1.0 in the same run."
         ),
         "",
         (
-            "| row | SROCC | PLCC | accuracy | EMD r=2 | ladder rho | params M | MMACs | ORT fp32 | ORT int8 "
+            "| row | seeds | SROCC | PLCC | accuracy | EMD r=2 | ladder rho | params M | MMACs | ORT fp32 | ORT int8 "
             "| LiteRT fp32 | LiteRT int8 |"
         ),
-        "|---|" + "---:|" * 11,
+        "|---|---|" + "---:|" * 11,
     ]
     for row in result["rows"]:
         acc, lat = row["accuracy"], row.get("latency", {})
@@ -268,7 +278,8 @@ def markdown(result: dict) -> str:
         for key in ("onnxruntime fp32", "onnxruntime int8", "litert fp32", "litert int8"):
             cell = lat.get(key) or {}
             cells.append(f"{cell['ms']:.2f} ms ({cell['ratio']:.2f}x)" if cell.get("ms") and cell.get("ratio") else "")
-        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+        seeds = ",".join(map(str, row["seeds"]))
+        lines.append(f"| {row['name']} | {seeds} | " + " | ".join(cells) + " |")
     lines += ["", *curve_lines(result)]
     if result["left_out"]:
         lines += ["", "Left out: " + "; ".join(result["left_out"]) + "."]
@@ -330,6 +341,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--fresh-latency", action="store_true", help="measure again even when OUT/latency has it")
+    ap.add_argument("--no-train", action="store_true", help="report the trained (row, seed) pairs, train no more")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("runs/accuracy_latency"))
     args = ap.parse_args()
@@ -341,13 +354,18 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     # Seed by seed: every row's seed-0 checkpoint, which the latency phase exports and times, comes first.
     results: dict[str, list[dict]] = {r.name: [] for r in rows}
+    missing = []
     for seed in seeds:
         for row in rows:
-            results[row.name].append(run_seed(args, row, seed))
+            found = run_seed(args, row, seed)
+            results[row.name] += [found] if found else []
+            missing += [] if found else [f"{row.name} seed {seed}: not trained (--no-train)"]
     if args.train_only:
         return
+    rows = [r for r in rows if results[r.name]]
     latency = None if args.skip_latency else measure_latency(args, rows)
     result = build_report(args, rows, results, latency)
+    result["left_out"] += missing
     text = save_result(result, args.out, "accuracy_latency", markdown)
     plot = write_plot(result, args.out)
     print(text + (f"\nplot: {plot}" if plot else ""))
