@@ -11,7 +11,9 @@ The metrics are the last epoch's, nothing is selected on validation: SROCC, PLCC
 validation photos' images, and the ladder rho on their pristine crops (``aestheticnet.pipeline.ladder_check``);
 mean and std over seeds. A row's change to the recipe is the model option that names it (``width`` of the baseline,
 ``genotype``, ``loss``, ``cbam``, ``dilation``, ``policy``). A row whose genotype is not given
-(``--searched-genotype``, ``--latency-genotype``) is left out and listed.
+(``--searched-genotype``, ``--latency-genotype``) is left out and listed. Each training seed splits the photos its
+own way, so a genotype searched on the pool should be searched per seed, on that seed's training photos:
+``--searched-genotype POOL_DEMO_SEED{seed}`` trains seed S with ``POOL_DEMO_SEED<S>``.
 
 Latency: ``benchmarks/phone_latency.py`` on the seed-0 checkpoint of every row (fresh processes, interleaved
 rounds, medians; ONNX Runtime and LiteRT at 1 thread, 224x224, fp32 and int8), so every ratio is to
@@ -86,8 +88,8 @@ ROWS = (
 
 def recipe(args, row: Row, seed: int) -> TrainConfig:
     options = dict(row.options)
-    if row.genotype_arg:
-        options["genotype"] = getattr(args, row.genotype_arg)
+    if row.genotype_arg:  # "{seed}" in it: each seed's own genotype, searched on that seed's training photos
+        options["genotype"] = getattr(args, row.genotype_arg).format(seed=seed)
     architecture = PRESETS[args.preset] if row.variant != BASELINE else {}
     return TrainConfig(
         data=str(args.data),
@@ -336,7 +338,11 @@ def main() -> None:
         help="validate on this many images after each epoch (progress only; the reported metrics use them all)",
     )
     ap.add_argument("--val-fraction", type=float, default=0.4)
-    ap.add_argument("--searched-genotype", default="", help="genotype found by a search on the pool")
+    ap.add_argument(
+        "--searched-genotype",
+        default="",
+        help="genotype found by a search on the pool; '{seed}' in it is replaced by each training seed",
+    )
     ap.add_argument("--latency-genotype", default="", help="genotype of a latency-aware search on this machine")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds")
