@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,8 @@ from aestheticnet.nas.genotypes import (
     register_genotype,
     resolve_genotype,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name", ["DARTS_V1", "DARTS_V2", "PDARTS"])
@@ -93,6 +96,7 @@ def test_every_registered_genotype_says_how_it_was_found():
             assert origin.preset and origin.data and origin.seed is not None, name
     searched = genotype_origin("LATENCY_EPYC_W2")
     assert searched.latency_weight == 2.0 and "bench ops" in searched.latency_table
+    assert (ROOT / searched.latency_table.split(" ")[0]).is_file()
     with pytest.raises(GenotypeError, match="unknown genotype 'NOPE'"):
         genotype_origin("NOPE")
 

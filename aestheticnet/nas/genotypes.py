@@ -312,8 +312,8 @@ _SEARCHED: dict[str, tuple[list[Edge], list[Edge], GenotypeOrigin]] = {
             preset="pdarts_paper",
             data="the built-in synthetic dataset (aestheticnet.data.ensure_synthetic, seed 0)",
             seed=0,
-            latency_table="`aestheticnet bench ops --runtime onnxruntime --threads 1` on a 2-core AMD EPYC VM (the "
-            "table is not shipped; run the command on your target for its own)",
+            latency_table="benchmarks/latency_tables/amd-epyc-2core.onnxruntime.1thread.json (`aestheticnet bench "
+            "ops --runtime onnxruntime --threads 1` on a 2-core AMD EPYC VM; run it on your target for its own)",
             latency_weight=2.0,
         ),
     ),
