@@ -305,7 +305,7 @@ def _tradeoff_lines() -> list[str]:
     lines = [
         (
             f"| trained alike on the photo pool ({result['preset']} size), {len(result['rows'][0]['seeds'])} seeds "
-            "| SROCC | ladder rho | ONNX Runtime fp32, 1 thread | LiteRT fp32 |"
+            "| SROCC | ladder rho | latency / NIMA-MobileNetV2 1.0: ONNX Runtime fp32, 1 thread | LiteRT fp32 |"
         ),
         "|---|---:|---:|---:|---:|",
     ]
