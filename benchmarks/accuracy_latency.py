@@ -30,16 +30,14 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from aestheticnet.bench import TradeoffPoint, baseline_at, plot_tradeoff, save_result, tradeoff_sentence
-from aestheticnet.io import atomic_write_json
-from aestheticnet.pipeline import ladder_check
-from aestheticnet.train import STATE_FILE, TrainConfig, evaluate_checkpoint, train
+from aestheticnet.pipeline import RESULT_FILE, train_and_score
+from aestheticnet.train import TrainConfig
 
 BASELINE = "nima_mobilenet_v2"
 METRICS = ("srocc", "plcc", "accuracy", "emd_r2")
@@ -118,29 +116,10 @@ def recipe(args, row: Row, seed: int) -> TrainConfig:
 def run_seed(args, row: Row, seed: int) -> dict | None:
     """The results of ``row`` trained with ``seed``; None when they are not there and ``--no-train`` forbids it."""
     out = args.out / "runs" / row.name / f"seed{seed}"
-    done = out / "result.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    if args.no_train:
+    if args.no_train and not (out / RESULT_FILE).exists():
         return None
-    cfg = recipe(args, row, seed)
-    t0 = time.perf_counter()
-    train(cfg, out, resume=(out / STATE_FILE).exists(), progress=not args.quiet)
-    seconds = time.perf_counter() - t0
-    last = out / "last.safetensors"
-    evaluation = evaluate_checkpoint(last, str(args.data), out / "eval")
-    ladders = ladder_check(last, str(args.data), out / "ladders", threads=args.threads)
-    result = {
-        "row": row.name,
-        "seed": seed,
-        "config": cfg.to_dict(),
-        "train_seconds": round(seconds),
-        "items": evaluation["items"],
-        "metrics": evaluation["metrics"],
-        "ladders": ladders,
-    }
-    atomic_write_json(done, result)
-    print(f"{row.name} seed {seed}: SROCC {result['metrics']['srocc']:.3f}, ladder {ladders['mean']:.2f}", flush=True)
+    result = {"row": row.name, "seed": seed, **train_and_score(recipe(args, row, seed), out, progress=not args.quiet)}
+    print(f"{row.name} seed {seed}: SROCC {result['metrics']['srocc']:.3f}, ladder {result['ladders']['mean']:.2f}")
     return result
 
 

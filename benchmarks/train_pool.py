@@ -13,8 +13,8 @@ the validation split, and ladder rho on the validation photos (``aestheticnet.pi
 with ``--int8`` also the ONNX and TFLite int8 files' SROCC against
 the fp32 model on validation images (``verify_artifact``). Then mean and std over seeds.
 
-Each seed trains in ``OUT/seed<S>``; an interrupted run resumes there (``train(..., resume=True)``), and a seed whose
-results are in ``OUT/seed<S>/result.json`` is not run again. Writes ``OUT/train_pool.json`` and
+Each seed trains in ``OUT/seed<S>`` (``aestheticnet.pipeline.train_and_score``); an interrupted run resumes there,
+and a seed whose results are in ``OUT/seed<S>/result.json`` is not run again. Writes ``OUT/train_pool.json`` and
 ``OUT/train_pool.md``.
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +30,8 @@ from aestheticnet.artifacts import Format, Precision
 from aestheticnet.bench import save_result
 from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json
-from aestheticnet.pipeline import ladder_check
-from aestheticnet.train import STATE_FILE, TrainConfig, evaluate_checkpoint, train
+from aestheticnet.pipeline import train_and_score
+from aestheticnet.train import TrainConfig
 
 PRESETS = {
     "demo": {"layers": 5, "init_channels": 16},
@@ -79,27 +78,13 @@ def int8_parity(checkpoint: Path, data: Path, out: Path, samples: int) -> dict[s
 
 def run_seed(args, seed: int) -> dict:
     out = args.out / f"seed{seed}"
-    done = out / "result.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    cfg = config(args, seed)
-    t0 = time.perf_counter()
-    train(cfg, out, resume=(out / STATE_FILE).exists(), progress=not args.quiet)
-    seconds = time.perf_counter() - t0
-    last = out / "last.safetensors"
-    evaluation = evaluate_checkpoint(last, str(args.data), out / "eval")
-    ladders = ladder_check(last, str(args.data), out / "ladders", threads=args.threads)
-    result = {
-        "seed": seed,
-        "config": cfg.to_dict(),
-        "train_seconds": round(seconds),
-        "items": evaluation["items"],
-        "metrics": evaluation["metrics"],
-        "ladders": ladders,
-    }
+    result = {"seed": seed, **train_and_score(config(args, seed), out, progress=not args.quiet)}
     if args.int8:
-        result["int8_srocc_vs_fp32"] = int8_parity(last, args.data, out / "export", args.int8_samples)
-    atomic_write_json(done, result)
+        parity = out / "int8_parity.json"
+        if not parity.exists():
+            found = int8_parity(out / "last.safetensors", args.data, out / "export", args.int8_samples)
+            atomic_write_json(parity, found)
+        result["int8_srocc_vs_fp32"] = json.loads(parity.read_text())
     return result
 
 
