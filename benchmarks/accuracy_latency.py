@@ -261,7 +261,12 @@ def markdown(result: dict) -> str:
             cells.append(f"{cell['ms']:.2f} ms ({cell['ratio']:.2f}x)" if cell.get("ms") and cell.get("ratio") else "")
         seeds = ",".join(map(str, row["seeds"]))
         lines.append(f"| {row['name']} | {seeds} | " + " | ".join(cells) + " |")
-    lines += ["", *curve_lines(result)]
+    options = [
+        f"{row['name']}: " + ", ".join(f"{k} {v}" for k, v in row["options"].items())
+        for row in result["rows"]
+        if row["options"]
+    ]
+    lines += ["", "What each row changes: " + "; ".join(options) + ".", "", *curve_lines(result)]
     if result["left_out"]:
         lines += ["", "Left out: " + "; ".join(result["left_out"]) + "."]
     return "\n".join(lines) + "\n"
@@ -269,7 +274,10 @@ def markdown(result: dict) -> str:
 
 def curve_lines(result: dict) -> list[str]:
     lines = [
-        "Against the NIMA-MobileNetV2 curve (widths 0.5, 0.75, 1.0) at each row's own fp32 latency:",
+        (
+            "Against the NIMA-MobileNetV2 curve (widths 0.5, 0.75, 1.0) at each row's own fp32 latency ("
+            "outside: the row's latency is outside the curve's range, where it is not extrapolated):"
+        ),
         "",
         "| row | runtime | SROCC | curve | ladder | curve |",
         "|---|---|---:|---:|---:|---:|",
