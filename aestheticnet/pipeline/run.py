@@ -137,7 +137,7 @@ def run_pipeline(
 
         if wants_tradeoff(cfg):
             evaluated = {v: steps[f"evaluate_{v}"] for v in cfg.train.variants}
-            steps["tradeoff"] = tradeoff_step(cfg, ctx, SHIPPED, evaluated)
+            steps["tradeoff"] = tradeoff_step(cfg, ctx, SHIPPED, evaluated, steps["export"])
 
     summary = {
         "out": str(out),

@@ -8,7 +8,6 @@ accuracy is its evaluate step's SROCC; the plot and the sentence come from ``aes
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 from aestheticnet.artifacts import Format, Precision
@@ -32,19 +31,26 @@ def _timed_format(cfg: PipelineConfig) -> Format:
     return timed[0] if timed else Format.ONNX
 
 
-def _export_all(cfg: PipelineConfig, ctx: StepContext, shipped: str, fmt: Format, out: Path) -> dict[str, Path]:
+def _export_all(
+    cfg: PipelineConfig, ctx: StepContext, shipped: str, fmt: Format, exported: list[dict]
+) -> dict[str, Path]:
+    """The fp32 ``fmt`` file of every variant: the export step's for the variant it exported, made here for the
+    others."""
     from aestheticnet.export import export_checkpoint
 
-    files = {}
+    fp32 = [Path(a["path"]) for a in exported if (a["format"], a["precision"]) == (fmt.value, Precision.FP32.value)]
+    files = {cfg.export.variant: fp32[0]} if fp32 else {}
     for variant in cfg.train.variants:
-        checkpoint = ctx.out_dir / "train" / variant / shipped
-        report = export_checkpoint(checkpoint, [fmt], [Precision.FP32], out, name=variant, log=None)
-        files[variant] = Path(report.artifacts[0].path)
+        if variant not in files:
+            checkpoint = ctx.out_dir / "train" / variant / shipped
+            out = ctx.out_dir / "tradeoff" / "models"
+            report = export_checkpoint(checkpoint, [fmt], [Precision.FP32], out, name=variant, log=None)
+            files[variant] = Path(report.artifacts[0].path)
     return files
 
 
 def _median_latency(cfg: PipelineConfig, files: dict[str, Path], log) -> dict[str, float]:
-    from aestheticnet.bench import BenchSettings, interleaved_rounds, run_benchmark
+    from aestheticnet.bench import BenchSettings, interleaved_rounds, run_benchmark, summarize_rounds
 
     settings = BenchSettings(
         threads=(cfg.bench.threads[0],), shapes=(cfg.bench.shapes[0],), warmup=cfg.bench.warmup, runs=cfg.bench.runs
@@ -60,21 +66,23 @@ def _median_latency(cfg: PipelineConfig, files: dict[str, Path], log) -> dict[st
         times = [r["p50_ms"] for r in measured[path] if r.get("ok")]
         if not times:
             raise RuntimeError(f"tradeoff: {path} did not run: {measured[path][0].get('error')}")
-        latency[variant] = statistics.median(times)
+        latency[variant] = summarize_rounds(times)["median"]
     return latency
 
 
 def tradeoff_step(
-    cfg: PipelineConfig, ctx: StepContext, shipped: str, evaluated: dict[str, StepOutcome]
+    cfg: PipelineConfig, ctx: StepContext, shipped: str, evaluated: dict[str, StepOutcome], export: StepOutcome
 ) -> StepOutcome:
-    """``evaluated``: the evaluate step of every variant, whose SROCC is the point's accuracy."""
+    """``evaluated``: the evaluate step of every variant, whose SROCC is the point's accuracy; ``export``: the
+    export step, whose file of the exported variant is reused."""
     out = ctx.out_dir / "tradeoff"
 
     def work():
         from aestheticnet.bench import TradeoffPoint, plot_tradeoff, tradeoff_sentence
 
         fmt = _timed_format(cfg)
-        latency = _median_latency(cfg, _export_all(cfg, ctx, shipped, fmt, out / "models"), ctx.log)
+        files = _export_all(cfg, ctx, shipped, fmt, export.result["artifacts"])
+        latency = _median_latency(cfg, files, ctx.log)
         points = [
             TradeoffPoint(v, latency[v], evaluated[v].result["metrics"]["srocc"], baseline=get_entry(v).baseline)
             for v in cfg.train.variants
@@ -94,6 +102,6 @@ def tradeoff_step(
         }
         return [plot], result
 
-    upstream = {k: v for outcome in evaluated.values() for k, v in outcome.outputs.items()}
+    upstream = {k: v for outcome in (*evaluated.values(), export) for k, v in outcome.outputs.items()}
     config = {"bench": cfg.to_dict()["bench"], "variants": list(cfg.train.variants), "rounds": ROUNDS}
     return run_step(ctx, "tradeoff", config, upstream, work)
