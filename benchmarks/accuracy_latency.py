@@ -1,27 +1,26 @@
 """Accuracy against latency: AestheticNet and its ablations beside NIMA-MobileNetV2's own width curve.
 
-    .venv/bin/python benchmarks/accuracy_latency.py --data runs/pool/data --seeds 0,1,2 --epochs 3 \\
-        --out runs/accuracy_latency [--rows ROW,ROW] [--skip-latency]
+    .venv/bin/python benchmarks/accuracy_latency.py --data runs/pool/data --preset demo --seeds 0,1,2 --epochs 3 \\
+        --crop 128 --monitor-val-items 128 --latency-genotype LATENCY_EPYC_W2 --out runs/accuracy_latency \\
+        [--rows ROW,ROW] [--train-only] [--no-train] [--fresh-latency] [--skip-latency]
 
 Every row of ``ROWS`` is trained with one recipe (``recipe()``: the photo pool of ``benchmarks/photo_pool.py``
-split by photo, MSCN input, images at 192 (256 at most on the longer side) with ``--crop`` square training crops
-at that scale, SGD ``--lr`` cosine for ``--epochs``, SW-EMD plus the within-photo
-ranking loss on batches of 4 photos; the network size of ``--preset``) for every seed of ``--seeds``, from scratch.
-The metrics are the last epoch's, nothing is selected on validation: SROCC, PLCC, accuracy and EMD on the
-validation photos' images, and the ladder rho on their pristine crops (``aestheticnet.pipeline.ladder_check``);
-mean and std over seeds. A row's change to the recipe is the model option that names it (``width`` of the baseline,
-``genotype``, ``loss``, ``cbam``, ``dilation``, ``policy``). A row whose genotype is not given
-(``--searched-genotype``, ``--latency-genotype``) is left out and listed. Each training seed splits the photos its
-own way, so a genotype searched on the pool should be searched per seed, on that seed's training photos:
-``--searched-genotype POOL_DEMO_SEED{seed}`` trains seed S with ``POOL_DEMO_SEED<S>``.
+split by photo, MSCN input, images at 192 (256 at most on the longer side) with ``--crop`` square training crops,
+SGD ``--lr`` cosine for ``--epochs``, SW-EMD plus the within-photo ranking loss on batches of 4 photos; the network
+size of ``--preset``) for every seed of ``--seeds``, from scratch. The metrics are the last epoch's (nothing is
+selected on validation): SROCC, PLCC, accuracy and EMD on the validation photos' images, and the ladder rho on their
+pristine crops (``aestheticnet.pipeline.ladder_check``); mean and std over seeds. A row changes the recipe by the
+model options it names (``width``, ``genotype``, ``loss``, ``cbam``, ``dilation``, ``policy``, ``layers``,
+``init_channels``). Each seed splits the photos its own way, so the row searched on the pool searches per seed, on
+that seed's training photos only (``pool_genotype``, in ``OUT/search/seed<S>``), unless ``--searched-genotype NAME``
+names one ("{seed}" in it is replaced). The latency-aware rows need ``--latency-genotype``, or are left out.
 
 Latency: ``benchmarks/phone_latency.py`` on the seed-0 checkpoint of every row (fresh processes, interleaved
 rounds, medians; ONNX Runtime and LiteRT at 1 thread, 224x224, fp32 and int8), so every ratio is to
 NIMA-MobileNetV2 1.0 measured in the same run. Parameters and MACs are at 224x224.
 
-Each (row, seed) trains in ``OUT/runs/<row>/seed<S>`` and resumes there; its results are kept in ``result.json``
-and not computed again, so several processes with disjoint ``--rows`` can train at once, each with
-``--train-only``, and a last run measures the latency and writes ``accuracy_latency.json``, ``.md`` and ``.png``.
+Each (row, seed) trains and resumes in ``OUT/runs/<row>/seed<S>``, keeping its results (``result.json``): processes
+with disjoint ``--rows`` train at once (``--train-only``); a last run measures latency and writes JSON, MD, PNG.
 """
 
 from __future__ import annotations
@@ -34,15 +33,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from aestheticnet.bench import TradeoffPoint, baseline_at, plot_tradeoff, save_result, tradeoff_sentence
-from aestheticnet.pipeline import RESULT_FILE, train_and_score
-from aestheticnet.train import TrainConfig
+from aestheticnet.nas import SearchConfig
+from aestheticnet.pipeline import RESULT_FILE, PipelineConfig, train_and_score
+from aestheticnet.train import SEARCH_STATE_FILE, TrainConfig, run_search
 
 BASELINE = "nima_mobilenet_v2"
 METRICS = ("srocc", "plcc", "accuracy", "emd_r2")
 PRESETS = {"demo": {"layers": 5, "init_channels": 16}, "default": {"layers": 20, "init_channels": 36}}
 RUNTIMES = ("onnxruntime", "litert")
+# The latency-searched cells at a size whose latency lies inside the baseline curve's range, where it is interpolated.
+IN_CURVE_SIZE = {"layers": 14, "init_channels": 32}
 # The recipe every row shares (recorded in the JSON); the rows differ only in their model options.
 SHARED = (
     "data",
@@ -77,6 +80,7 @@ ROWS = (
     Row("aestheticnet_star", "aestheticnet_star", "network"),
     Row("star_searched", "aestheticnet_star", "searched", genotype_arg="searched_genotype"),
     Row("star_latency_searched", "aestheticnet_star", "searched", genotype_arg="latency_genotype"),
+    Row("star_latency_searched_14c32", "aestheticnet_star", "searched", IN_CURVE_SIZE, "latency_genotype"),
     Row("star_emd", "aestheticnet_star", "ablation", {"loss": "emd"}),
     Row("star_no_cbam", "aestheticnet_star", "ablation", {"cbam": False}),
     Row("star_no_dilation", "aestheticnet_star", "ablation", {"dilation": 1}),
@@ -85,10 +89,12 @@ ROWS = (
 
 
 def recipe(args, row: Row, seed: int) -> TrainConfig:
-    options = dict(row.options)
-    if row.genotype_arg:  # "{seed}" in it: each seed's own genotype, searched on that seed's training photos
-        options["genotype"] = getattr(args, row.genotype_arg).format(seed=seed)
     architecture = PRESETS[args.preset] if row.variant != BASELINE else {}
+    options = {**architecture, **row.options}
+    if row.genotype_arg == "searched_genotype" and not args.searched_genotype:
+        options["genotype"] = str(pool_genotype(args, seed))
+    elif row.genotype_arg:  # "{seed}" in it: each seed's own genotype, searched on that seed's training photos
+        options["genotype"] = getattr(args, row.genotype_arg).format(seed=seed)
     return TrainConfig(
         data=str(args.data),
         variant=row.variant,
@@ -108,9 +114,25 @@ def recipe(args, row: Row, seed: int) -> TrainConfig:
         seed=seed,
         num_workers=0,
         threads=args.threads,
-        **architecture,
         **options,
     )
+
+
+def pool_genotype(args, seed: int) -> Path:
+    """The genotype.json a P-DARTS search finds on the training photos of ``seed``'s split (the recipe's
+    ``val_fraction``, grouped by photo), searched once in ``OUT/search/seed<S>`` and resumed there if interrupted."""
+    out = args.out / "search" / f"seed{seed}"
+    found = out / "genotype.json"
+    if found.exists():
+        return found
+    demo = PipelineConfig().search
+    settings = {**demo.overrides, "proxy_fraction": args.search_proxy_fraction, "seed": seed}
+    config = SearchConfig.from_preset(demo.preset, epochs_scale=args.search_epochs_scale, **settings)
+    split = {"val_fraction": args.val_fraction, "group_by": "challenge"}
+    resume = (out / SEARCH_STATE_FILE).exists()
+    torch.set_num_threads(args.threads)  # as the trainings: one process per core, no oversubscribed threads
+    run_search(config, args.data, out, resume=resume, progress=not args.quiet, dataset_kwargs=split)
+    return found
 
 
 def run_seed(args, row: Row, seed: int) -> dict | None:
@@ -190,8 +212,15 @@ def against_curve(rows: list[dict]) -> None:
                 row.setdefault("curve", {}).setdefault(runtime, {})[metric] = verdict
 
 
-def row_options(row: Row) -> list[str]:
-    return [*row.options, "genotype"] if row.genotype_arg else list(row.options)
+def options_of(args, row: Row, results: list[dict]) -> dict:
+    """The row's change to the recipe; a genotype searched per seed is named by where it came from, and the
+    genotypes themselves are kept under ``genotypes``."""
+    first = results[0]["config"]
+    options = {k: first[k] for k in [*row.options, *(["genotype"] if row.genotype_arg else [])]}
+    if row.genotype_arg == "searched_genotype" and not args.searched_genotype:
+        options["genotype"] = "searched on each seed's training photos (OUT/search/seed<S>)"
+        options["genotypes"] = {r["seed"]: json.loads(Path(r["config"]["genotype"]).read_text()) for r in results}
+    return options
 
 
 def build_report(args, rows: list[Row], results: dict[str, list[dict]], latency: dict | None) -> dict:
@@ -201,7 +230,7 @@ def build_report(args, rows: list[Row], results: dict[str, list[dict]], latency:
             "name": row.name,
             "variant": row.variant,
             "kind": row.kind,
-            "options": {k: results[row.name][0]["config"][k] for k in row_options(row)},
+            "options": options_of(args, row, results[row.name]),
             "seeds": [r["seed"] for r in results[row.name]],
             "train_seconds": [r["train_seconds"] for r in results[row.name]],
             "items": results[row.name][0]["items"],
@@ -226,7 +255,7 @@ def build_report(args, rows: list[Row], results: dict[str, list[dict]], latency:
         "left_out": [
             f"{r.name}: no --{r.genotype_arg.replace('_', '-')}"
             for r in ROWS
-            if r.genotype_arg and not getattr(args, r.genotype_arg)
+            if r.genotype_arg == "latency_genotype" and not args.latency_genotype
         ],
         "latency_settings": latency["settings"] if latency else None,
         "latency_load_average": latency.get("load_average") if latency else None,
@@ -262,7 +291,7 @@ def markdown(result: dict) -> str:
         seeds = ",".join(map(str, row["seeds"]))
         lines.append(f"| {row['name']} | {seeds} | " + " | ".join(cells) + " |")
     options = [
-        f"{row['name']}: " + ", ".join(f"{k} {v}" for k, v in row["options"].items())
+        f"{row['name']}: " + ", ".join(f"{k} {v}" for k, v in row["options"].items() if k != "genotypes")
         for row in result["rows"]
         if row["options"]
     ]
@@ -328,8 +357,10 @@ def main() -> None:
     ap.add_argument(
         "--searched-genotype",
         default="",
-        help="genotype found by a search on the pool; '{seed}' in it is replaced by each training seed",
+        help="a registered genotype for the pool-searched row instead of searching ('{seed}': each training seed)",
     )
+    ap.add_argument("--search-epochs-scale", type=float, default=0.2, help="of the paper's epochs per stage")
+    ap.add_argument("--search-proxy-fraction", type=float, default=0.5, help="of the training images")
     ap.add_argument("--latency-genotype", default="", help="genotype of a latency-aware search on this machine")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds")
@@ -343,7 +374,8 @@ def main() -> None:
     unknown = sorted(set(chosen) - {r.name for r in ROWS})
     if unknown:
         raise SystemExit(f"--rows: unknown {unknown}; rows: {', '.join(r.name for r in ROWS)}")
-    rows = [r for r in ROWS if (not r.genotype_arg or getattr(args, r.genotype_arg)) and r.name in (chosen or [r.name])]
+    given = [r for r in ROWS if r.genotype_arg != "latency_genotype" or args.latency_genotype]
+    rows = [r for r in given if r.name in (chosen or [r.name])]
     seeds = [int(s) for s in args.seeds.split(",")]
     # Seed by seed: every row's seed-0 checkpoint, which the latency phase exports and times, comes first.
     results: dict[str, list[dict]] = {r.name: [] for r in rows}

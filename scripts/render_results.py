@@ -203,7 +203,8 @@ PAGES = (
         "Accuracy against latency: AestheticNet beside NIMA-MobileNetV2 at three widths",
         "benchmarks/accuracy_latency.py --data runs/pool/data --preset demo --seeds 0,1,2 --epochs 3 --crop 128 "
         "--monitor-val-items 128 --latency-genotype LATENCY_EPYC_W2 (trained by two --train-only processes with "
-        "disjoint --rows, one per core; then the same command measured the latency on the idle machine)",
+        "disjoint --rows or seeds, one per core; then the same command with --fresh-latency measured the latency on "
+        "the idle machine)",
     ),
     Page(
         "latency_matrix.json",
