@@ -333,7 +333,7 @@ def write_plot(result: dict, folder: Path) -> Path | None:
     return plot_tradeoff(found, folder / "accuracy_latency.png", "ONNX Runtime fp32 latency, 1 thread, 224x224 (ms)")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="the photo pool (benchmarks/photo_pool.py)")
     ap.add_argument("--preset", choices=sorted(PRESETS), default="demo", help="AestheticNet's cells and width")
@@ -347,18 +347,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.02, help="SGD learning rate of every row (cosine to 0)")
     ap.add_argument("--crop", type=int, default=192, help="training crop side (a multiple of 32) at evaluation scale")
     ap.add_argument("--max-train-items", type=int, default=None, help="train on the first N training images")
-    ap.add_argument(
-        "--monitor-val-items",
-        type=int,
-        default=256,
-        help="validate on this many images after each epoch (progress only; the reported metrics use them all)",
-    )
+    ap.add_argument("--monitor-val-items", type=int, default=256, help="validated after each epoch (progress only)")
     ap.add_argument("--val-fraction", type=float, default=0.4)
-    ap.add_argument(
-        "--searched-genotype",
-        default="",
-        help="a registered genotype for the pool-searched row instead of searching ('{seed}': each training seed)",
-    )
+    ap.add_argument("--searched-genotype", default="", help="a genotype for star_searched instead of searching")
     ap.add_argument("--search-epochs-scale", type=float, default=0.2, help="of the paper's epochs per stage")
     ap.add_argument("--search-proxy-fraction", type=float, default=0.5, help="of the training images")
     ap.add_argument("--latency-genotype", default="", help="genotype of a latency-aware search on this machine")
@@ -369,7 +360,11 @@ def main() -> None:
     ap.add_argument("--no-train", action="store_true", help="report the trained (row, seed) pairs, train no more")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("runs/accuracy_latency"))
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     chosen = [n for n in args.rows.split(",") if n]
     unknown = sorted(set(chosen) - {r.name for r in ROWS})
     if unknown:

@@ -107,3 +107,14 @@ def test_latency_searched_genotype_rebuilds_by_name():
     net = create_model("aestheticnet_star", genotype="LATENCY_EPYC_W2", layers=5, init_channels=8)
     assert net.genotype == get_genotype("LATENCY_EPYC_W2")
     assert ("dil_conv_3x3", 0) in net.genotype.normal and ("sep_conv_5x5", 0) in net.genotype.reduce
+
+
+def test_pool_searched_genotypes_are_the_ones_the_comparison_trained():
+    from aestheticnet.nas import genotype_origin
+
+    result = json.loads((ROOT / "results" / "accuracy_latency.json").read_text())
+    row = next(r for r in result["rows"] if r["name"] == "star_searched")
+    assert sorted(row["options"]["genotypes"]) == ["0", "1", "2"]
+    for seed, found in row["options"]["genotypes"].items():
+        assert get_genotype(f"POOL_SEED{seed}") == Genotype.from_dict(found), seed
+        assert genotype_origin(f"POOL_SEED{seed}").seed == int(seed)

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from aestheticnet.io import atomic_write_text
 from aestheticnet.nas.operations import PRIMITIVES
+from aestheticnet.nas.searched_cells import SEARCHED_CELLS
 from aestheticnet.registry import Registry
 
 __all__ = [
@@ -282,42 +283,8 @@ for _name, (_normal, _reduce) in _PUBLISHED.items():
     _genotype = Genotype.create(_normal, _CONCAT, _reduce, _CONCAT, source=_name)
     register_genotype(_name, _genotype, GenotypeOrigin("published", _PAPERS[_name]))
 
-# Found by this project's searches; each is quoted in the docs with the result it came from.
-_SEARCHED: dict[str, tuple[list[Edge], list[Edge], GenotypeOrigin]] = {
-    "LATENCY_EPYC_W2": (
-        [
-            ("dil_conv_3x3", 0),
-            ("skip_connect", 1),
-            ("skip_connect", 0),
-            ("max_pool_3x3", 1),
-            ("max_pool_3x3", 2),
-            ("max_pool_3x3", 3),
-            ("dil_conv_3x3", 0),
-            ("dil_conv_3x3", 3),
-        ],
-        [
-            ("sep_conv_5x5", 0),
-            ("max_pool_3x3", 1),
-            ("max_pool_3x3", 1),
-            ("skip_connect", 2),
-            ("dil_conv_3x3", 1),
-            ("skip_connect", 3),
-            ("avg_pool_3x3", 1),
-            ("skip_connect", 3),
-        ],
-        GenotypeOrigin(
-            "search",
-            "benchmarks/latency_search.py --weights 2 --seeds 0,1,2 (results/latency_search.json): P-DARTS at 0.12 "
-            "of the paper's epochs on 0.25 of the training photos, ONNX Runtime fp32 1 thread",
-            preset="pdarts_paper",
-            data="the built-in synthetic dataset (aestheticnet.data.ensure_synthetic, seed 0)",
-            seed=0,
-            latency_table="benchmarks/latency_tables/amd-epyc-2core.onnxruntime.1thread.json (`aestheticnet bench "
-            "ops --runtime onnxruntime --threads 1` on a 2-core AMD EPYC VM; run it on your target for its own)",
-            latency_weight=2.0,
-        ),
-    ),
-}
-for _name, (_normal, _reduce, _origin) in _SEARCHED.items():
-    register_genotype(_name, Genotype.create(_normal, _CONCAT, _reduce, _CONCAT, source=_name), _origin)
+# Found by this project's searches (``searched_cells.py``); each is quoted in the docs with the result it came from.
+for _name, _cells in SEARCHED_CELLS.items():
+    _genotype = Genotype.create(_cells["normal"], _CONCAT, _cells["reduce"], _CONCAT, source=_name)
+    register_genotype(_name, _genotype, GenotypeOrigin(**_cells["origin"]))
 DARTS_V1, DARTS_V2, PDARTS = (GENOTYPES.get(n) for n in ("DARTS_V1", "DARTS_V2", "PDARTS"))
