@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aestheticnet.bench import TradeoffPoint, baseline_at, plot_tradeoff, save_result, tradeoff_sentence
+from aestheticnet.bench import TradeoffPoint, against_curve, plot_tradeoff, save_result, tradeoff_sentence
 from aestheticnet.nas import SearchConfig
 from aestheticnet.pipeline import RESULT_FILE, PipelineConfig, train_and_score
 from aestheticnet.train import SEARCH_STATE_FILE, TrainConfig, run_search
@@ -198,18 +198,16 @@ def points(rows: list[dict], runtime: str, metric: str) -> list[TradeoffPoint]:
     ]
 
 
-def against_curve(rows: list[dict]) -> None:
+def curve_verdicts(rows: list[dict]) -> None:
     """Each other row's SROCC and ladder rho against the baseline curve at its own fp32 latency, per runtime."""
     for runtime in RUNTIMES:
         for metric in ("srocc", "ladder"):
             found = points(rows, runtime, metric)
-            for point in found:
+            for point in (p for p in found if not p.baseline):
+                v = against_curve(point, found)
+                verdict = {"curve": v.curve, "own": point.accuracy, "above": v.above, "word": v.word}
                 row = next(r for r in rows if r["name"] == point.name)
-                if point.baseline:
-                    continue
-                at = baseline_at(found, point.latency_ms)
-                verdict = {"curve": at, "own": point.accuracy, "above": None if at is None else point.accuracy >= at}
-                row.setdefault("curve", {}).setdefault(runtime, {})[metric] = verdict
+                row.setdefault("curve", {}).setdefault(runtime, {})[metric] = verdict | {"nearest": v.nearest.name}
 
 
 def options_of(args, row: Row, results: list[dict]) -> dict:
@@ -244,7 +242,7 @@ def build_report(args, rows: list[Row], results: dict[str, list[dict]], latency:
         }
         for row in rows
     ]
-    against_curve(table)
+    curve_verdicts(table)
     recipe_fields = recipe(args, rows[0], 0).to_dict()
     shared = {k: recipe_fields[k] for k in SHARED}
     return {
@@ -305,7 +303,8 @@ def curve_lines(result: dict) -> list[str]:
     lines = [
         (
             "Against the NIMA-MobileNetV2 curve (widths 0.5, 0.75, 1.0) at each row's own fp32 latency ("
-            "outside: the row's latency is outside the curve's range, where it is not extrapolated):"
+            "outside: the row's latency is outside the curve's range, where it is not extrapolated; the row is "
+            "then better than, worse than, or a trade against the nearest width, by latency and accuracy together):"
         ),
         "",
         "| row | runtime | SROCC | curve | ladder | curve |",
@@ -317,7 +316,8 @@ def curve_lines(result: dict) -> list[str]:
             for metric in ("srocc", "ladder"):
                 v = verdict[metric]
                 mark = "" if v["above"] is None else (" (above)" if v["above"] else " (below)")
-                cells += [f"{v['own']:.3f}{mark}", "outside" if v["curve"] is None else f"{v['curve']:.3f}"]
+                outside = f"outside: {v['word']} {v['nearest']}" if "word" in v else "outside"
+                cells += [f"{v['own']:.3f}{mark}", outside if v["curve"] is None else f"{v['curve']:.3f}"]
             lines.append(f"| {row['name']} | {runtime} | " + " | ".join(cells) + " |")
     for runtime in RUNTIMES:
         found = points(result["rows"], runtime, "srocc")

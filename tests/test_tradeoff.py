@@ -2,7 +2,7 @@
 
 import pytest
 
-from aestheticnet.bench import TradeoffPoint, baseline_at, plot_tradeoff, tradeoff_sentence
+from aestheticnet.bench import TradeoffPoint, against_curve, baseline_at, plot_tradeoff, tradeoff_sentence
 
 CURVE = [
     TradeoffPoint("nima_050", 8.0, 0.40, 0.02, baseline=True),
@@ -35,6 +35,17 @@ def test_outside_the_curve_only_a_model_that_wins_or_loses_on_both_axes_is_decid
     sentence = tradeoff_sentence([*CURVE, TradeoffPoint("m", latency, srocc)])
     near = "nima_050" if latency < 8 else "nima_100"
     assert f"is {word}" in sentence and near in sentence
+
+
+def test_verdict_as_data_carries_the_curve_value_and_the_nearest_width():
+    inside = against_curve(TradeoffPoint("m", 10.0, 0.44), CURVE)
+    assert inside.curve == pytest.approx(0.45) and inside.word == "below" and inside.above is False
+    assert inside.nearest.name == "nima_050"
+    edge = against_curve(TradeoffPoint("m", 16.0, 0.60), CURVE)
+    assert edge.above is True and edge.nearest.name == "nima_100"
+    outside = against_curve(TradeoffPoint("m", 2.0, 0.41), CURVE)
+    assert outside.curve is None and outside.above is None and outside.word == "better than"
+    assert outside.nearest.name == "nima_050"
 
 
 def test_nothing_to_compare_without_a_baseline():

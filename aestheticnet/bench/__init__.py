@@ -17,7 +17,14 @@ from aestheticnet.bench.interleave import interleaved_rounds, round_order, run_f
 from aestheticnet.bench.report import markdown_report, save_result, write_json, write_markdown, write_plots
 from aestheticnet.bench.runner import machine_info
 from aestheticnet.bench.ssh import SshDevice, parse_device
-from aestheticnet.bench.tradeoff import TradeoffPoint, baseline_at, plot_tradeoff, tradeoff_sentence
+from aestheticnet.bench.tradeoff import (
+    CurveVerdict,
+    TradeoffPoint,
+    against_curve,
+    baseline_at,
+    plot_tradeoff,
+    tradeoff_sentence,
+)
 from aestheticnet.lazy import lazy_attributes
 
 __all__ = [
@@ -25,10 +32,12 @@ __all__ = [
     "BenchError",
     "BenchSettings",
     "CopyRule",
+    "CurveVerdict",
     "LocalDevice",
     "OpsBenchSettings",
     "SshDevice",
     "TradeoffPoint",
+    "against_curve",
     "baseline_at",
     "build_latency_table",
     "executorch_profile",

@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TradeoffPoint", "baseline_at", "plot_tradeoff", "tradeoff_sentence"]
+__all__ = ["CurveVerdict", "TradeoffPoint", "against_curve", "baseline_at", "plot_tradeoff", "tradeoff_sentence"]
 
 
 @dataclass(frozen=True)
@@ -36,25 +36,45 @@ def baseline_at(points: list[TradeoffPoint], latency_ms: float) -> float | None:
     return curve[0][1]
 
 
-def _verdict(point: TradeoffPoint, baselines: list[TradeoffPoint], metric: str) -> str:
+@dataclass(frozen=True)
+class CurveVerdict:
+    """A model against the baseline curve at the model's own latency."""
+
+    point: TradeoffPoint
+    curve: float | None  # the curve's accuracy at the point's latency; None outside its latency range
+    word: str  # inside: "above" or "below"; outside: "better than", "worse than" or "a trade against" ``nearest``
+    nearest: TradeoffPoint  # the baseline point nearest in latency
+
+    @property
+    def above(self) -> bool | None:
+        """Whether the point is at least the curve's accuracy; None outside the curve's range."""
+        return None if self.curve is None else self.word == "above"
+
+
+def against_curve(point: TradeoffPoint, points: list[TradeoffPoint]) -> CurveVerdict:
+    """``point`` against the baseline points of ``points`` (at least one) at ``point``'s latency."""
+    baselines = [p for p in points if p.baseline]
+    near = min(baselines, key=lambda b: abs(b.latency_ms - point.latency_ms))
     at = baseline_at(baselines, point.latency_ms)
     if at is not None:
-        word = "above" if point.accuracy >= at else "below"
-        return (
-            f"{point.name} ({point.latency_ms:.2f} ms, {metric} {point.accuracy:.3f}) lies {word} the baseline, "
-            f"which reaches {at:.3f} at that latency"
-        )
+        return CurveVerdict(point, at, "above" if point.accuracy >= at else "below", near)
     # Outside the curve's range: compare with the nearest baseline point; a model that is both faster and more
     # accurate (or both slower and less accurate) is still decided, anything else is a trade.
-    near = min(baselines, key=lambda b: abs(b.latency_ms - point.latency_ms))
     faster, better = point.latency_ms <= near.latency_ms, point.accuracy >= near.accuracy
-    if faster == better:
-        word = "better than" if better else "worse than"
-    else:
-        word = "a trade against"
-    ratio = point.latency_ms / near.latency_ms
+    word = ("better than" if better else "worse than") if faster == better else "a trade against"
+    return CurveVerdict(point, None, word, near)
+
+
+def _verdict(point: TradeoffPoint, baselines: list[TradeoffPoint], metric: str) -> str:
+    v = against_curve(point, baselines)
+    if v.curve is not None:
+        return (
+            f"{point.name} ({point.latency_ms:.2f} ms, {metric} {point.accuracy:.3f}) lies {v.word} the baseline, "
+            f"which reaches {v.curve:.3f} at that latency"
+        )
+    near, ratio = v.nearest, point.latency_ms / v.nearest.latency_ms
     return (
-        f"{point.name} ({point.latency_ms:.2f} ms = {ratio:.2f}x, {metric} {point.accuracy:.3f}) is {word} "
+        f"{point.name} ({point.latency_ms:.2f} ms = {ratio:.2f}x, {metric} {point.accuracy:.3f}) is {v.word} "
         f"{near.name} ({near.latency_ms:.2f} ms, {metric} {near.accuracy:.3f})"
     )
 
