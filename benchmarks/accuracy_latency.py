@@ -15,9 +15,8 @@ model options it names (``width``, ``genotype``, ``loss``, ``cbam``, ``dilation`
 that seed's training photos only (``pool_genotype``, in ``OUT/search/seed<S>``), unless ``--searched-genotype NAME``
 names one ("{seed}" in it is replaced). The latency-aware rows need ``--latency-genotype``, or are left out.
 
-Latency: ``benchmarks/phone_latency.py`` on the seed-0 checkpoint of every row (fresh processes, interleaved
-rounds, medians; ONNX Runtime and LiteRT at 1 thread, 224x224, fp32 and int8), so every ratio is to
-NIMA-MobileNetV2 1.0 measured in the same run. Parameters and MACs are at 224x224.
+Latency: ``benchmarks/phone_latency.py`` on every row's seed-0 checkpoint (interleaved rounds of fresh processes,
+medians; ONNX Runtime and LiteRT, 1 thread, 224x224, fp32 and int8): ratios to NIMA-MobileNetV2 1.0 in the same run.
 
 Each (row, seed) trains and resumes in ``OUT/runs/<row>/seed<S>``, keeping its results (``result.json``): processes
 with disjoint ``--rows`` train at once (``--train-only``); a last run measures latency and writes JSON, MD, PNG.
@@ -123,11 +122,14 @@ def pool_genotype(args, seed: int) -> Path:
     ``val_fraction``, grouped by photo), searched once in ``OUT/search/seed<S>`` and resumed there if interrupted."""
     out = args.out / "search" / f"seed{seed}"
     found = out / "genotype.json"
-    if found.exists():
-        return found
     demo = PipelineConfig().search
     settings = {**demo.overrides, "proxy_fraction": args.search_proxy_fraction, "seed": seed}
     config = SearchConfig.from_preset(demo.preset, epochs_scale=args.search_epochs_scale, **settings)
+    if found.exists():
+        differ = SearchConfig.from_dict(json.loads((out / "search_config.json").read_text())).differences(config)
+        if differ:
+            raise SystemExit(f"{out} holds a search with other {differ}: remove it or pass the settings it used")
+        return found
     split = {"val_fraction": args.val_fraction, "group_by": "challenge"}
     resume = (out / SEARCH_STATE_FILE).exists()
     torch.set_num_threads(args.threads)  # as the trainings: one process per core, no oversubscribed threads
@@ -217,6 +219,8 @@ def options_of(args, row: Row, results: list[dict]) -> dict:
     options = {k: first[k] for k in [*row.options, *(["genotype"] if row.genotype_arg else [])]}
     if row.genotype_arg == "searched_genotype" and not args.searched_genotype:
         options["genotype"] = "searched on each seed's training photos (OUT/search/seed<S>)"
+        search = {"search_epochs_scale": args.search_epochs_scale, "search_proxy_fraction": args.search_proxy_fraction}
+        options |= search
         options["genotypes"] = {r["seed"]: json.loads(Path(r["config"]["genotype"]).read_text()) for r in results}
     return options
 
