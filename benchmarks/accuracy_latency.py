@@ -119,20 +119,16 @@ def recipe(args, row: Row, seed: int) -> TrainConfig:
 
 def pool_genotype(args, seed: int) -> Path:
     """The genotype.json a P-DARTS search finds on the training photos of ``seed``'s split (the recipe's
-    ``val_fraction``, grouped by photo), searched once in ``OUT/search/seed<S>`` and resumed there if interrupted."""
+    ``val_fraction``, grouped by photo), in ``OUT/search/seed<S>``; resumed there, and not run again once finished."""
     out = args.out / "search" / f"seed{seed}"
     found = out / "genotype.json"
     demo = PipelineConfig().search
     settings = {**demo.overrides, "proxy_fraction": args.search_proxy_fraction, "seed": seed}
     config = SearchConfig.from_preset(demo.preset, epochs_scale=args.search_epochs_scale, **settings)
-    if found.exists():
-        differ = SearchConfig.from_dict(json.loads((out / "search_config.json").read_text())).differences(config)
-        if differ:
-            raise SystemExit(f"{out} holds a search with other {differ}: remove it or pass the settings it used")
-        return found
     split = {"val_fraction": args.val_fraction, "group_by": "challenge"}
     resume = (out / SEARCH_STATE_FILE).exists()
     torch.set_num_threads(args.threads)  # as the trainings: one process per core, no oversubscribed threads
+    # A finished search returns its genotype at once; one with other settings is refused, naming them.
     run_search(config, args.data, out, resume=resume, progress=not args.quiet, dataset_kwargs=split)
     return found
 
@@ -381,7 +377,10 @@ def main() -> None:
     missing = []
     for seed in seeds:
         for row in rows:
-            found = run_seed(args, row, seed)
+            try:  # a search or a training kept in OUT with other settings than these
+                found = run_seed(args, row, seed)
+            except ValueError as exc:
+                raise SystemExit(f"{row.name} seed {seed}: {exc}") from None
             results[row.name] += [found] if found else []
             missing += [] if found else [f"{row.name} seed {seed}: not trained (--no-train)"]
     if args.train_only:

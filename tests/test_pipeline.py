@@ -340,22 +340,11 @@ def test_baseline_in_variants_puts_accuracy_against_latency_in_the_report(tiny_s
 
 
 def test_train_and_score_reports_the_last_epoch_and_does_not_train_again(tiny_synth, tmp_path, monkeypatch):
-    from aestheticnet.pipeline import scored_training, train_and_score
-    from aestheticnet.train.config import TrainConfig
+    from test_trainer import tiny_config
 
-    cfg = TrainConfig(
-        data=str(tiny_synth),
-        group_by="challenge",
-        layers=3,
-        init_channels=4,
-        epochs=1,
-        batch_size=8,
-        image_size=32,
-        max_side=64,
-        max_train_items=16,
-        num_workers=0,
-        threads=1,
-    )
+    from aestheticnet.pipeline import scored_training, train_and_score
+
+    cfg = tiny_config(tiny_synth, epochs=1, max_train_items=16)
     first = train_and_score(cfg, tmp_path / "run", progress=False)
     assert first["config"] == cfg.to_dict() and first["items"] > 0 and -1 <= first["metrics"]["srocc"] <= 1
     assert set(first["ladders"]["per_ladder"]) == {"blur", "jpeg", "noise", "resample"}
@@ -366,3 +355,5 @@ def test_train_and_score_reports_the_last_epoch_and_does_not_train_again(tiny_sy
     monkeypatch.setattr(scored_training, "train", refuse)
     again = train_and_score(cfg, tmp_path / "run", progress=False)
     assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)  # as saved (NaN, lists)
+    with pytest.raises(ValueError, match="trained with other epochs"):
+        train_and_score(tiny_config(tiny_synth, epochs=2, max_train_items=16), tmp_path / "run", progress=False)

@@ -11,6 +11,7 @@ from typing import Any
 from aestheticnet.io import atomic_write_json
 from aestheticnet.pipeline.ladders import ladder_check
 from aestheticnet.train import STATE_FILE, TrainConfig, evaluate_checkpoint, train
+from aestheticnet.train.trainer import resume_differences
 
 __all__ = ["RESULT_FILE", "train_and_score"]
 
@@ -20,11 +21,15 @@ RESULT_FILE = "result.json"
 def train_and_score(cfg: TrainConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
     """Train ``cfg`` in ``out`` (resuming an interrupted run there), then score ``last.safetensors``: nothing is
     selected on validation. Returns ``{"config", "train_seconds", "items", "metrics", "ladders"}``; when ``out``
-    already holds that result it is returned without training."""
+    already holds that result it is returned without training, if it was trained with the same settings."""
     out = Path(out)
     done = out / RESULT_FILE
     if done.exists():
-        return json.loads(done.read_text())
+        saved = json.loads(done.read_text())
+        differ = resume_differences(saved["config"], cfg)
+        if differ:
+            raise ValueError(f"{done} was trained with other {', '.join(differ)}: remove {out} or use another folder")
+        return saved
     t0 = time.perf_counter()
     train(cfg, out, resume=(out / STATE_FILE).exists(), progress=progress)
     seconds = time.perf_counter() - t0
