@@ -7,7 +7,8 @@
 by photo with ``--val-fraction`` 0.4, 22 validation photos). For every seed of ``--seeds`` one training of the
 preset (``demo``: the demo's 5-cell C=16 AestheticNet*; ``default``: the default 20-cell C=36 AestheticNet*), both
 with MSCN input, 192x192 training crops at native resolution, SGD (``--lr``, 0.1) cosine, SW-EMD plus the
-within-photo ranking loss (``rank_weight``) on batches of ``--photos-per-batch`` photos (4, as the pipeline).
+within-photo ranking loss (``rank_weight``) on batches of ``--photos-per-batch`` photos (4, as the pipeline), drawn
+with rare scores up to ``--balance-scores`` times as often (8, as the pipeline).
 Nothing is selected on validation: the figures are the last epoch's. Per seed: SROCC, PLCC, accuracy and EMD on
 the validation split, and ladder rho on the validation photos (``aestheticnet.pipeline.ladders.ladder_check``);
 with ``--int8`` also the ONNX and TFLite int8 files' SROCC against
@@ -54,6 +55,7 @@ def config(args, seed: int) -> TrainConfig:
         lr=args.lr,
         rank_weight=args.rank_weight,
         photos_per_batch=args.photos_per_batch,
+        balance_scores=args.balance_scores,
         group_by="challenge",
         val_fraction=args.val_fraction,
         seed=seed,
@@ -148,6 +150,12 @@ def main() -> None:
         type=int,
         default=4,
         help="batches of this many photos' images, as the pipeline trains AestheticNet* (0: random batches)",
+    )
+    ap.add_argument(
+        "--balance-scores",
+        type=float,
+        default=8.0,
+        help="draw rare scores (the pristine references) up to this many times as often, as the pipeline (0: off)",
     )
     ap.add_argument("--val-fraction", type=float, default=0.4)
     ap.add_argument("--threads", type=int, default=2)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from aestheticnet.data.sampler import BatchGrouping, ShapeBucketBatchSampler
+from aestheticnet.data.sampler import BatchGrouping, EpochDraw, ShapeBucketBatchSampler
 from aestheticnet.train.config import TrainConfig
 
 # 10 photos of uneven sizes (13..22 images), two input shapes
@@ -11,7 +11,7 @@ SHAPES = [(192, 192) if i % 3 else (192, 256) for i in range(len(GROUPS))]
 
 
 def batches(seed=0, epoch=0, per_batch=4, **kw):
-    sampler = ShapeBucketBatchSampler(SHAPES, 32, seed=seed, grouping=BatchGrouping(GROUPS, per_batch), **kw)
+    sampler = ShapeBucketBatchSampler(SHAPES, 32, seed=seed, draw=EpochDraw(BatchGrouping(GROUPS, per_batch)), **kw)
     sampler.set_epoch(epoch)
     return list(sampler), sampler
 
@@ -28,7 +28,7 @@ def test_every_item_once_and_at_most_p_photos_of_k_images_per_batch():
 
 def test_full_batches_when_photos_have_whole_runs():
     groups = tuple(g for g in range(10) for _ in range(96))  # the demo's ~97 images per photo
-    sampler = ShapeBucketBatchSampler([(192, 192)] * len(groups), 32, grouping=BatchGrouping(groups, 4))
+    sampler = ShapeBucketBatchSampler([(192, 192)] * len(groups), 32, draw=EpochDraw(BatchGrouping(groups, 4)))
     assert [len(b) for b in sampler] == [32] * 30
 
 
@@ -50,9 +50,9 @@ def test_bad_grouping_is_refused_by_name():
     with pytest.raises(ValueError, match="per_batch"):
         BatchGrouping(GROUPS, 0)
     with pytest.raises(ValueError, match="divides"):
-        ShapeBucketBatchSampler(SHAPES, 30, grouping=BatchGrouping(GROUPS, 4))
+        ShapeBucketBatchSampler(SHAPES, 30, draw=EpochDraw(BatchGrouping(GROUPS, 4)))
     with pytest.raises(ValueError, match="one group per item"):
-        ShapeBucketBatchSampler(SHAPES, 32, grouping=BatchGrouping(GROUPS[:-1], 4))
+        ShapeBucketBatchSampler(SHAPES, 32, draw=EpochDraw(BatchGrouping(GROUPS[:-1], 4)))
     with pytest.raises(ValueError, match="photos_per_batch=5"):
         TrainConfig(batch_size=32, photos_per_batch=5)
 
@@ -60,6 +60,6 @@ def test_bad_grouping_is_refused_by_name():
 def test_never_a_batch_of_one_image():
     groups = (0, 0, 0, 1, 1, 1, 2)  # runs of 2 leave runs of one image behind
     for seed in range(50):
-        sampler = ShapeBucketBatchSampler([(64, 64)] * 7, 4, seed=seed, grouping=BatchGrouping(groups, 2))
+        sampler = ShapeBucketBatchSampler([(64, 64)] * 7, 4, seed=seed, draw=EpochDraw(BatchGrouping(groups, 2)))
         got = list(sampler)
         assert min(len(b) for b in got) >= 2 and sorted(i for b in got for i in b) == list(range(7)), got

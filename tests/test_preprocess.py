@@ -188,3 +188,29 @@ def test_train_crop_gives_patches_at_evaluation_scale():
     assert found
     with pytest.raises(ValueError, match="train_crop"):
         Preprocess(train_crop=100)
+
+
+def test_train_patches_start_on_the_jpeg_grid():
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from aestheticnet.data.preprocess import PATCH_GRID, Preprocess
+
+    pre = Preprocess(policy="aspect", size=192, max_side=256, train_crop=96)
+    img = Image.fromarray((np.random.default_rng(1).random((192, 256, 3)) * 255).astype(np.uint8))
+    full = pre.apply(img)
+    offsets = set()
+    for seed in range(24):
+        patch = pre.augment(img, torch.Generator().manual_seed(seed))
+        hits = [
+            (t, l)
+            for cand in (full, full.flip(-1))
+            for t in range(0, 97)
+            for l in range(0, 161)
+            if torch.equal(cand[:, t : t + 96, l : l + 96], patch)
+        ]
+        assert len(hits) == 1
+        offsets.add(hits[0])
+    assert all(t % PATCH_GRID == 0 and l % PATCH_GRID == 0 for t, l in offsets)
+    assert len(offsets) > 4  # still random: several grid positions

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
-__all__ = ["BatchGrouping", "ShapeBucketBatchSampler"]
+__all__ = ["BatchGrouping", "EpochDraw", "ShapeBucketBatchSampler", "score_balance_weights"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,33 @@ class BatchGrouping:
             raise ValueError(f"BatchGrouping: per_batch must be >= 1, got {self.per_batch}")
 
 
+@dataclass(frozen=True, eq=False)  # weights is an array: compare by identity
+class EpochDraw:
+    """Which items an epoch's batches hold, beyond shuffling: P x K batches (``grouping``) and drawing weights
+    (``weights``: one positive value per item, e.g. :func:`score_balance_weights`). With weights each epoch draws
+    as many items of each shape as it holds, with replacement and in proportion to the weights (as
+    ``WeightedRandomSampler``), so an epoch costs the same and rare items recur."""
+
+    grouping: BatchGrouping | None = None
+    weights: np.ndarray | None = None
+
+
+def score_balance_weights(mean_scores: Sequence[float], cap: float, bin_width: float = 0.5) -> np.ndarray:
+    """Drawing weights that even out how often each score is seen: the count of the fullest ``bin_width`` score bin
+    over the count of the item's own bin, at most ``cap`` (the inverse label density of imbalanced regression,
+    Yang et al., ICML 2021).
+
+    Why: on the synthetic datasets the pristine references are 2% of the images and the only ones near the top of
+    the scale, so a network seldom sees a pristine image next to its mildly distorted versions and learns to score
+    a little noise or softening above the original.
+    """
+    if not cap >= 1:
+        raise ValueError(f"score_balance_weights: cap must be >= 1, got {cap}")
+    bins = np.floor(np.asarray(mean_scores, dtype=np.float64) / bin_width).astype(np.int64)
+    _, inverse, counts = np.unique(bins, return_inverse=True, return_counts=True)
+    return np.minimum(cap, counts.max() / counts[inverse])
+
+
 class ShapeBucketBatchSampler(Sampler[list[int]]):
     """Yield lists of dataset indices whose ``shapes`` are equal.
 
@@ -47,6 +74,8 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
             list is padded by repeating its first batches (as ``DistributedSampler`` repeats items), then
             rank ``r`` takes batches ``r, r + num_replicas, ...``.
 
+        draw: P x K batches and drawing weights (:class:`EpochDraw`); weights need ``shuffle``.
+
     Call :meth:`set_epoch` before each epoch, as with ``DistributedSampler``.
     """
 
@@ -59,8 +88,9 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
         drop_last: bool = False,
         num_replicas: int = 1,
         rank: int = 0,
-        grouping: BatchGrouping | None = None,
+        draw: EpochDraw = EpochDraw(),
     ) -> None:
+        grouping = draw.grouping
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"ShapeBucketBatchSampler: batch_size must be a positive integer, got {batch_size!r}")
         if grouping is not None and (len(grouping.groups) != len(shapes) or batch_size % grouping.per_batch):
@@ -70,6 +100,14 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
                 "divides"
             )
         self.grouping = grouping
+        self.weights = None if draw.weights is None else np.asarray(draw.weights, dtype=np.float64)
+        if self.weights is not None and (
+            self.weights.shape != (len(shapes),) or not shuffle or not bool(np.all(self.weights > 0))
+        ):
+            raise ValueError(
+                f"ShapeBucketBatchSampler: weights need one positive value per item ({len(shapes)}, got "
+                f"{self.weights.size}) and shuffle=True (weighted draws are random)"
+            )
         if num_replicas <= 0 or not 0 <= rank < num_replicas:
             raise ValueError(
                 f"ShapeBucketBatchSampler: need num_replicas >= 1 and 0 <= rank < num_replicas, "
@@ -97,7 +135,10 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
         rng = np.random.default_rng([self.seed, self.epoch])
         batches: list[list[int]] = []
         for _, indices in self.buckets:
-            if self.shuffle:
+            if self.weights is not None:
+                chance = self.weights[indices] / self.weights[indices].sum()
+                indices = rng.choice(indices, size=len(indices), replace=True, p=chance)
+            elif self.shuffle:
                 indices = rng.permutation(indices)
             if self.grouping is not None:
                 batches += self._grouped(indices, rng)

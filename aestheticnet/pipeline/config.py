@@ -85,7 +85,7 @@ class TrainSection:
     # collapses to one output within an epoch (benchmarks/accuracy_latency.py's --lr says what was measured).
     per_variant: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {
-            "aestheticnet_star": {"rank_weight": 3.0, "photos_per_batch": 4},
+            "aestheticnet_star": {"rank_weight": 3.0, "photos_per_batch": 4, "balance_scores": 8.0},
             "nima_mobilenet_v2": {"lr": 0.02},
         }
     )

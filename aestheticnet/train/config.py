@@ -59,6 +59,10 @@ class TrainConfig:
     # ranking loss has many pairs within a photo in every batch (at 4 of 32 the demo's ladder rho rose:
     # docs/results/ranking.md). 0 = random batches.
     photos_per_batch: int = 0
+    # >= 1: draw training images in inverse proportion to how common their score is, rare scores at most this many
+    # times as often (data/sampler.py's score_balance_weights says why); an epoch still draws as many images as the
+    # training set holds. 0 = every image once per epoch.
+    balance_scores: float = 0.0
     seed: int = 0
     num_workers: int = 2
     max_train_items: int | None = None  # cap for quick runs (first items of the split, in order)
@@ -85,6 +89,7 @@ class TrainConfig:
             "rank_weight": self.rank_weight >= 0,
             "photos_per_batch": self.photos_per_batch == 0
             or (self.photos_per_batch >= 1 and self.batch_size % self.photos_per_batch == 0),
+            "balance_scores": self.balance_scores == 0 or self.balance_scores >= 1,
             "val_fraction": 0 < self.val_fraction < 1,
             "num_workers": self.num_workers >= 0,
             "init_channels": self.init_channels >= 2 and self.init_channels % 2 == 0,

@@ -14,7 +14,7 @@ from aestheticnet.configs import problems_of, raise_problems
 from aestheticnet.data.base import AestheticDataset
 from aestheticnet.data.detect import FORMATS, detect_format, open_dataset
 from aestheticnet.data.preprocess import Preprocess
-from aestheticnet.data.sampler import BatchGrouping, ShapeBucketBatchSampler
+from aestheticnet.data.sampler import EpochDraw, ShapeBucketBatchSampler
 from aestheticnet.models.registry import get_entry
 
 __all__ = ["SplitOptions", "make_loader", "open_split", "predict", "preprocess_for", "split_ids", "split_options"]
@@ -135,7 +135,7 @@ def make_loader(
     num_workers: int,
     num_replicas: int = 1,
     rank: int = 0,
-    grouping: BatchGrouping | None = None,
+    draw: EpochDraw = EpochDraw(),
 ) -> tuple[DataLoader, ShapeBucketBatchSampler]:
     sampler = ShapeBucketBatchSampler(
         ds.shapes(),
@@ -145,7 +145,7 @@ def make_loader(
         drop_last=False,
         num_replicas=num_replicas,
         rank=rank,
-        grouping=grouping,
+        draw=draw,
     )
     loader = DataLoader(ds, batch_sampler=sampler, num_workers=num_workers, persistent_workers=False)
     return loader, sampler

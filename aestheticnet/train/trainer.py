@@ -35,7 +35,7 @@ from aestheticnet.models.registry import create_model, get_entry
 from aestheticnet.train.config import RESUME_FREE, TrainConfig
 from aestheticnet.data.base import AestheticDataset
 from aestheticnet.data.preprocess import Preprocess
-from aestheticnet.data.sampler import BatchGrouping
+from aestheticnet.data.sampler import BatchGrouping, EpochDraw, score_balance_weights
 from aestheticnet.train.ema import WeightAverage
 from aestheticnet.train.data import make_loader, open_split, predict, preprocess_for, split_options
 from aestheticnet.distributed import DistContext, init_distributed
@@ -243,6 +243,12 @@ class _TrainingRun:
         groups = tuple(self.group_of[record.id] for record in self.train_ds.records)
         return BatchGrouping(groups, self.cfg.photos_per_batch)
 
+    def _balance_weights(self) -> np.ndarray | None:
+        """Drawing weights that even out the training scores, or None to draw every image once per epoch."""
+        if not self.cfg.balance_scores:
+            return None
+        return score_balance_weights(self.train_ds.mean_scores(), self.cfg.balance_scores)
+
     def run(self, last_epoch: int) -> dict[str, Any]:
         cfg, ctx = self.cfg, self.ctx
         loader, sampler = make_loader(
@@ -253,7 +259,7 @@ class _TrainingRun:
             num_workers=cfg.num_workers,
             num_replicas=ctx.world_size,
             rank=ctx.rank,
-            grouping=self._grouping(),
+            draw=EpochDraw(self._grouping(), self._balance_weights()),
         )
         record: dict[str, Any] = {}
         for epoch in range(self.start_epoch, last_epoch):
