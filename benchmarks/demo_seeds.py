@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/demo_seeds.py --seeds 0,1,2 --pool runs/pool/data --out runs/demo_seeds
 
 Runs ``aestheticnet pipeline --seed S --out OUT/seed<S>`` for every seed (a fresh process each, timed; a finished
-pipeline is skipped by its own step cache, an interrupted one resumes), then reads each run's ``pipeline.json``:
+pipeline is skipped by its own step cache and keeps the time it took, an interrupted one resumes), then reads each run's ``pipeline.json``:
 validation SROCC, PLCC, accuracy and EMD of every trained variant (the last epoch, which the pipeline ships) and its
 ladder rho on its validation photos. With ``--pool`` (``benchmarks/photo_pool.py``'s dataset) it also scores the
 ladders of the pool's photos that are not built in, which no demo model has seen, through ``benchmarks/ladders.py``
@@ -25,15 +25,24 @@ from pathlib import Path
 import numpy as np
 
 from aestheticnet.bench import save_result
+from aestheticnet.io import atomic_write_json
 
 METRICS = ("srocc", "plcc", "accuracy", "emd_r2")
 
 
 def run_pipeline(seed: int, out: Path) -> float:
+    """Seconds the seed's pipeline took. A rerun whose every step was up to date (to add ``--brisque``, say) took
+    no time of its own, so it reports the time of the run that did the work, kept in ``OUT/seed<S>/seconds.json``."""
     cli = Path(sys.executable).with_name("aestheticnet")
     t0 = time.perf_counter()
     subprocess.run([str(cli), "pipeline", "--seed", str(seed), "--out", str(out)], check=True)
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    steps = json.loads((out / "pipeline.json").read_text())["steps"].values()
+    kept = out / "seconds.json"
+    if all(step.get("skipped") for step in steps) and kept.is_file():
+        return json.loads(kept.read_text())["seconds"]
+    atomic_write_json(kept, {"seconds": seconds})
+    return seconds
 
 
 def collect(seed: int, out: Path, seconds: float) -> dict:

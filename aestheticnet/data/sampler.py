@@ -73,7 +73,6 @@ class ShapeBucketBatchSampler(Sampler[list[int]]):
         num_replicas, rank: distributed training. Every rank gets the same number of batches: the global
             list is padded by repeating its first batches (as ``DistributedSampler`` repeats items), then
             rank ``r`` takes batches ``r, r + num_replicas, ...``.
-
         draw: P x K batches and drawing weights (:class:`EpochDraw`); weights need ``shuffle``.
 
     Call :meth:`set_epoch` before each epoch, as with ``DistributedSampler``.

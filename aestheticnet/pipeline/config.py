@@ -80,7 +80,10 @@ class TrainSection:
     # loss ~4x the pairs within a photo: trained alone (2 threads), ladder rho on 86 unseen crops 0.83 / 0.77 / 0.78
     # over seeds 0-2 against 0.66 / 0.67 / 0.76 with random batches (2 or 8 photos per batch: seed 1 at 0.56 and
     # 0.55); through the pipeline (docs/results/ranking.md) 0.70 / 0.68 / 0.82 against 0.77 / 0.73 / 0.67, and the
-    # validation photos' ladders 0.79 against 0.69 on average.
+    # validation photos' ladders 0.79 against 0.69 on average. Drawing rare scores up to 8x as often (the pristine
+    # crops: balance_scores), with patches on the JPEG grid: ladder rho on the unseen crops 0.82 / 0.83 / 0.87, every
+    # ladder >= 0.72, against 0.68 / 0.68 / 0.84 with JPEG at 0.20 and noise at 0.45 in the worst seeds
+    # (benchmarks/demo_seeds.py); validation SROCC 0.59 +- 0.08 against 0.42 +- 0.11.
     # The baseline, when a run adds it to the variants, at lr 0.02: at the demo's 0.1 NIMA-MobileNetV2 from scratch
     # collapses to one output within an epoch (benchmarks/accuracy_latency.py's --lr says what was measured).
     per_variant: dict[str, dict[str, Any]] = field(
