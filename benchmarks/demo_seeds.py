@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/demo_seeds.py --seeds 0,1,2 --pool runs/pool/data --out runs/demo_seeds
 
 Runs ``aestheticnet pipeline --seed S --out OUT/seed<S>`` for every seed (a fresh process each, timed; a finished
-pipeline is skipped by its own step cache and keeps the time it took, an interrupted one resumes), then reads each run's ``pipeline.json``:
-validation SROCC, PLCC, accuracy and EMD of every trained variant (the last epoch, which the pipeline ships) and its
-ladder rho on its validation photos. With ``--pool`` (``benchmarks/photo_pool.py``'s dataset) it also scores the
+pipeline is skipped by its own step cache and keeps the time it took, an interrupted one resumes), then reads each
+run's ``pipeline.json``: validation SROCC, PLCC, accuracy and EMD of every trained variant (the last epoch, which the
+pipeline ships) and its ladder rho on its validation photos. With ``--pool`` (``benchmarks/photo_pool.py``'s dataset) it also scores the
 ladders of the pool's photos that are not built in, which no demo model has seen, through ``benchmarks/ladders.py``
 (``--brisque`` adds BRISQUE there). The seed also sets the split by photo, so the spread includes the choice of the
 3 validation photos.
