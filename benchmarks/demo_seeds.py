@@ -4,11 +4,11 @@
 
 Runs ``aestheticnet pipeline --seed S --out OUT/seed<S>`` for every seed (a fresh process each, timed; a finished
 pipeline is skipped by its own step cache and keeps the time it took, an interrupted one resumes), then reads each
-run's ``pipeline.json``: validation SROCC, PLCC, accuracy and EMD of every trained variant (the last epoch, which the
-pipeline ships) and its ladder rho on its validation photos. With ``--pool`` (``benchmarks/photo_pool.py``'s dataset) it also scores the
-ladders of the pool's photos that are not built in, which no demo model has seen, through ``benchmarks/ladders.py``
-(``--brisque`` adds BRISQUE there). The seed also sets the split by photo, so the spread includes the choice of the
-3 validation photos.
+run's ``pipeline.json``: validation SROCC, PLCC, accuracy and EMD of every trained variant (the last epoch, which
+the pipeline ships) and its ladder rho on its validation photos. With ``--pool`` (``benchmarks/photo_pool.py``'s
+dataset) it also scores the ladders of the pool's photos that are not built in, which no demo model has seen,
+through ``benchmarks/ladders.py`` (``--brisque`` adds BRISQUE there). The seed also sets the split by photo, so the
+spread includes the choice of the 3 validation photos.
 
 Writes ``OUT/demo_seeds.json`` and ``OUT/demo_seeds.md`` and prints both.
 """
@@ -31,22 +31,21 @@ METRICS = ("srocc", "plcc", "accuracy", "emd_r2")
 
 
 def run_pipeline(seed: int, out: Path) -> float:
-    """Seconds the seed's pipeline took. A rerun whose every step was up to date (to add ``--brisque``, say) took
-    no time of its own, so it reports the time of the run that did the work, kept in ``OUT/seed<S>/seconds.json``."""
     cli = Path(sys.executable).with_name("aestheticnet")
     t0 = time.perf_counter()
     subprocess.run([str(cli), "pipeline", "--seed", str(seed), "--out", str(out)], check=True)
-    seconds = time.perf_counter() - t0
-    steps = json.loads((out / "pipeline.json").read_text())["steps"].values()
-    kept = out / "seconds.json"
-    if all(step.get("skipped") for step in steps) and kept.is_file():
-        return json.loads(kept.read_text())["seconds"]
-    atomic_write_json(kept, {"seconds": seconds})
-    return seconds
+    return time.perf_counter() - t0
 
 
 def collect(seed: int, out: Path, seconds: float) -> dict:
     summary = json.loads((out / "pipeline.json").read_text())
+    # A rerun whose every step was up to date (to add --brisque, say) took no time of its own: report the time of
+    # the run that did the work, kept beside it.
+    kept = out / "seconds.json"
+    if all(step["skipped"] for step in summary["steps"].values()) and kept.is_file():
+        seconds = json.loads(kept.read_text())["seconds"]
+    else:
+        atomic_write_json(kept, {"seconds": seconds})
     variants = {}
     for name, step in summary["steps"].items():
         if name.startswith("evaluate_"):

@@ -31,7 +31,7 @@ from aestheticnet.artifacts import Format, Precision
 from aestheticnet.bench import save_result
 from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json
-from aestheticnet.pipeline import train_and_score
+from aestheticnet.pipeline import PipelineConfig, train_and_score
 from aestheticnet.train import TrainConfig
 
 PRESETS = {
@@ -39,6 +39,8 @@ PRESETS = {
     "default": {"layers": 20, "init_channels": 36},
 }
 METRICS = ("srocc", "plcc", "accuracy", "emd_r2")
+# AestheticNet*'s ranking loss, photo batches and score balancing default to the pipeline's, so the two train alike.
+PIPELINE_STAR = PipelineConfig().train.per_variant["aestheticnet_star"]
 
 
 def config(args, seed: int) -> TrainConfig:
@@ -144,17 +146,17 @@ def main() -> None:
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--rank-weight", type=float, default=3.0)
+    ap.add_argument("--rank-weight", type=float, default=PIPELINE_STAR["rank_weight"])
     ap.add_argument(
         "--photos-per-batch",
         type=int,
-        default=4,
+        default=PIPELINE_STAR["photos_per_batch"],
         help="batches of this many photos' images, as the pipeline trains AestheticNet* (0: random batches)",
     )
     ap.add_argument(
         "--balance-scores",
         type=float,
-        default=8.0,
+        default=PIPELINE_STAR["balance_scores"],
         help="draw rare scores (the pristine references) up to this many times as often, as the pipeline (0: off)",
     )
     ap.add_argument("--val-fraction", type=float, default=0.4)
