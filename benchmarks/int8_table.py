@@ -12,8 +12,8 @@ and PLCC of its mean scores against PyTorch's, and the largest mean-score differ
 Recipes (:class:`aestheticnet.export.Int8Recipe`):
 ``default``; ``before``: without the kernel rewrites (signed int8 ONNX activations with their ReLUs as Relu, int8
 TFLite RELUs);
-``no-outliers``: no calibration image left out; ``no-equalisation``: neither outliers left out nor ranges
-equalised (the bracketed columns of docs/int8.md).
+``no-outliers``: no calibration image left out; ``equalisation``: the default with activation ranges equalised
+(``Int8Recipe.equalize``, off by default).
 
 Writes ``int8_table.json`` and ``int8_table.md`` in ``--out`` (one row per model x data x recipe).
 """
@@ -41,7 +41,7 @@ RECIPES = {
         tflite_relu_as_requantize=False,
     ),
     "no-outliers": Int8Recipe(outlier_max_fraction=0.0),
-    "no-equalisation": Int8Recipe(outlier_max_fraction=0.0, equalize=False),
+    "equalisation": Int8Recipe(equalize=True),
 }
 
 

@@ -15,13 +15,16 @@ with ``--int8`` also the ONNX and TFLite int8 files' SROCC against
 the fp32 model on validation images (``verify_artifact``). Then mean and std over seeds.
 
 Each seed trains in ``OUT/seed<S>`` (``aestheticnet.pipeline.train_and_score``); an interrupted run resumes there,
-and a seed whose results are in ``OUT/seed<S>/result.json`` is not run again. Writes ``OUT/train_pool.json`` and
+and a seed whose results are in ``OUT/seed<S>/result.json`` is not run again; its int8 files are exported and
+verified again when the int8 recipe (:class:`aestheticnet.export.Int8Recipe`) differs from the one in
+``OUT/seed<S>/int8_parity.json``. Writes ``OUT/train_pool.json`` and
 ``OUT/train_pool.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -29,7 +32,7 @@ import numpy as np
 
 from aestheticnet.artifacts import Format, Precision
 from aestheticnet.bench import save_result
-from aestheticnet.export import ExportOptions, VerifyOptions, export_checkpoint, verify_artifact
+from aestheticnet.export import ExportOptions, Int8Recipe, VerifyOptions, export_checkpoint, verify_artifact
 from aestheticnet.io import atomic_write_json
 from aestheticnet.pipeline import PipelineConfig, train_and_score
 from aestheticnet.train import TrainConfig
@@ -84,11 +87,13 @@ def run_seed(args, seed: int) -> dict:
     out = args.out / f"seed{seed}"
     result = {"seed": seed, **train_and_score(config(args, seed), out, progress=not args.quiet)}
     if args.int8:
-        parity = out / "int8_parity.json"
-        if not parity.exists():
+        parity, recipe = out / "int8_parity.json", dataclasses.asdict(Int8Recipe())
+        saved = json.loads(parity.read_text()) if parity.exists() else {}
+        if saved.get("recipe") != recipe:
             found = int8_parity(out / "last.safetensors", args.data, out / "export", args.int8_samples)
-            atomic_write_json(parity, found)
-        result["int8_srocc_vs_fp32"] = json.loads(parity.read_text())
+            saved = {"recipe": recipe, "srocc": found}
+            atomic_write_json(parity, saved)
+        result["int8_srocc_vs_fp32"], result["int8_recipe"] = saved["srocc"], recipe
     return result
 
 

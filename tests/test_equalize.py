@@ -83,3 +83,23 @@ def test_equalisation_leaves_shared_weights_and_graph_outputs_alone():
     model = conv_graph()
     model.graph.output.append(helper.make_tensor_value_info("a", TensorProto.FLOAT, None))  # A's output is seen
     assert [(a.output[0], b.output[0]) for a, b, _ in _conv_pairs(model)] == [("b", "out")]
+
+
+def test_the_recipe_decides_whether_the_tflite_copy_is_equalised(tmp_path):
+    from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
+    from aestheticnet.export.tflite.convert import _onnx_for_onnx2tf
+
+    images = [np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(np.float32) for _ in range(2)]
+    src = tmp_path / "model.onnx"
+    onnx.save(conv_graph(), str(src))
+
+    def weights(path):
+        return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+    kept, _ = _onnx_for_onnx2tf(src, tmp_path / "kept.onnx", images, DEFAULT_RECIPE, None)
+    assert not any(r.startswith("activation_range_equalisation") for r in kept)
+    assert all(np.array_equal(weights(tmp_path / "kept.onnx")[k], v) for k, v in weights(src).items())
+
+    equalised, _ = _onnx_for_onnx2tf(src, tmp_path / "eq.onnx", images, Int8Recipe(equalize=True), None)
+    assert "activation_range_equalisation x2" in equalised
+    assert not np.array_equal(weights(tmp_path / "eq.onnx")["w_a"], weights(src)["w_a"])

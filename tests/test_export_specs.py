@@ -85,7 +85,8 @@ def test_int8_recipe_describes_itself_in_the_manifest():
     from aestheticnet.export.int8.recipe import DEFAULT_RECIPE, Int8Recipe
 
     text = DEFAULT_RECIPE.onnx_conversion()
-    assert "gain <= 64" in text and "reduce_range (7-bit" in text and text.endswith("classifier bias corrected")
+    assert "equalisation" not in text and "reduce_range (7-bit" in text and text.endswith("classifier bias corrected")
+    assert "gain <= 64" in Int8Recipe(equalize=True).onnx_conversion()
     rule = DEFAULT_RECIPE.outlier_rule()
     assert "exceeds 8x the median" in rule and "10% of the images" in rule
     bare = Int8Recipe(equalize=False, bias_correction=False, float_tail=False, onnx_weight_bits=8)
