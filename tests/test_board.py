@@ -86,7 +86,8 @@ def test_a_corrupted_artifact_fails_on_the_board_as_here(exported, small_checkpo
 def test_verify_cli_on_the_board_writes_the_device(exported, small_checkpoint, tiny_synth, tmp_path):
     out = tmp_path / "verify.json"
     args = ["verify", str(exported[("tflite", "int8")]), "--reference", str(small_checkpoint)]
-    args += ["--data", str(tiny_synth), "--samples", "8", "--shapes", "96x128", "--json", str(out), "--device", BOARD]
+    # 12 images, as above: on 8, one swapped neighbouring pair alone takes SROCC to 0.976, under int8's 0.98
+    args += ["--data", str(tiny_synth), "--samples", "12", "--shapes", "96x128", "--json", str(out), "--device", BOARD]
     if OPTS:
         args += ["--ssh-option", OPTS]
     result = CliRunner().invoke(main, args)
