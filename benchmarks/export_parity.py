@@ -212,8 +212,9 @@ def markdown(result: dict) -> str:
             "tolerances."
         ),
         "",
-        "| format | precision | run by | passed | max abs diff | mean-score diff | real images | SROCC | PLCC |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
+        "| format | precision | run by | passed | max abs diff | mean-score diff | real images | SROCC | PLCC "
+        "| real images' largest mean-score diff |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in sorted(result["verify"], key=lambda r: (r["format"], r["precision"])):
         real = row.get("real") or {}
@@ -221,15 +222,22 @@ def markdown(result: dict) -> str:
             f"| {row['format']} | {row['precision']} | {row.get('evaluated_by') or '–'} | "
             f"{'yes' if row['passed'] else '**no**'} | {_figure(_worst(row['shapes'], 'max_abs'), '.2e')} | "
             f"{_figure(_worst(row['shapes'], 'mean_score_diff'), '.2e')} | {real.get('n', '–')} | "
-            f"{_figure(real.get('srocc'), '.4f')} | {_figure(real.get('plcc'), '.4f')} |"
+            f"{_figure(real.get('srocc'), '.4f')} | {_figure(real.get('plcc'), '.4f')} | "
+            f"{_figure(real.get('mean_score_diff'), '.3f')} |"
         )
     notes: dict[str, list[str]] = {}
     for row in result["verify"]:
         for note in row.get("notes") or []:
             notes.setdefault(note, []).append(f"{row['format']} {row['precision']}")
     skipped = result["export"].get("skipped") or []
-    if notes or skipped:
+    failed = [
+        f"- {row['format']} {row['precision']} failed: {m['check']} on {m['where']}, {m['got']} (expected {m['expected']})"
+        for row in result["verify"]
+        for m in row.get("mismatches") or []
+    ]
+    if notes or skipped or failed:
         lines.append("")
+    lines += failed
     lines += [f"- {', '.join(files)}: {note}" for note, files in notes.items()]
     lines += [f"- not exported: {item}" for item in skipped]
     return "\n".join(lines) + "\n"
