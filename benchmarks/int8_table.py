@@ -12,7 +12,8 @@ and PLCC of its mean scores against PyTorch's, and the largest mean-score differ
 Recipes (:class:`aestheticnet.export.Int8Recipe`):
 ``default``; ``before``: without the kernel rewrites (signed int8 ONNX activations with their ReLUs as Relu, int8
 TFLite RELUs);
-``no-outliers``: no calibration image left out; ``equalisation``: the default with activation ranges equalised
+``no-outliers``: no calibration image left out; ``tail-cut``: the worst tenth left out even when more images
+exceed the outlier factor (``Int8Recipe.keep_heavy_tails`` off); ``equalisation``: the default with activation ranges equalised
 (``Int8Recipe.equalize``, off by default).
 
 Writes ``int8_table.json`` and ``int8_table.md`` in ``--out`` (one row per model x data x recipe).
@@ -41,6 +42,7 @@ RECIPES = {
         tflite_relu_as_requantize=False,
     ),
     "no-outliers": Int8Recipe(outlier_max_fraction=0.0),
+    "tail-cut": Int8Recipe(keep_heavy_tails=False),
     "equalisation": Int8Recipe(equalize=True),
 }
 
@@ -92,12 +94,16 @@ def measure(name: str, ckpt: Path, data: Path, recipe: str, args) -> dict:
 def markdown(result: dict) -> str:
     rows = result["rows"]
     keys = sorted({k for r in rows for k in r["artifacts"]})
-    lines = ["| model | data | recipe | " + " | ".join(keys) + " |", "|---|---|---|" + "---:|" * len(keys)]
+    columns = [(k, "srocc", "SROCC", ".4f") for k in keys] + [
+        (k, "mean_score_diff", "largest score diff", ".3f") for k in keys
+    ]
+    header = " | ".join(f"{k} {label}" for k, _, label, _ in columns)
+    lines = [f"| model | data | recipe | {header} |", "|---|---|---|" + "---:|" * len(columns)]
     for r in rows:
         cells = []
-        for k in keys:
-            s = r["artifacts"].get(k, {}).get("srocc")
-            cells.append("-" if s is None else f"{s:.4f}")
+        for k, field, _, form in columns:
+            value = r["artifacts"].get(k, {}).get(field)
+            cells.append("-" if value is None else format(value, form))
         lines.append(f"| {r['model']} | {Path(r['data']).name} | {r['recipe']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

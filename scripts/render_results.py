@@ -136,7 +136,7 @@ PAGES = (
         "int8-table.md",
         "int8 against PyTorch by recipe: the demo's model and three seeds of the default network",
         "benchmarks/int8_table.py --model demo=CKPT --model default_seed0=CKPT --model default_seed1=CKPT "
-        "--model default_seed2=CKPT --data runs/pool/data --recipes default,equalisation,no-outliers --precisions int8",
+        "--model default_seed2=CKPT --data runs/pool/data --recipes default,tail-cut,equalisation --precisions int8",
     ),
     Page(
         "int8_speed.json",

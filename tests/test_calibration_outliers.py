@@ -57,9 +57,16 @@ def test_an_image_with_far_larger_activations_is_found_and_only_it():
 
 
 def test_at_most_a_tenth_of_the_images_is_left_out_worst_first():
-    calib = images(20, {2: 30.0, 5: 90.0, 9: 60.0, 11: 40.0})
-    assert [o.index for o in find_outliers(graph(), calib)] == [5, 9]  # 10% of 20; the two largest
+    calib = images(20, {5: 90.0, 9: 60.0})
+    assert [o.index for o in find_outliers(graph(), calib)] == [5, 9]  # 10% of 20, the larger first
     assert find_outliers(graph(), images(9, {4: 90.0})) == []  # fewer than 10 images: nothing is left out
+
+
+def test_a_heavy_tail_keeps_every_image_unless_the_recipe_cuts_it():
+    calib = images(20, {2: 30.0, 5: 90.0, 9: 60.0, 11: 40.0})  # 4 of 20 beyond the factor: a tail, not outliers
+    assert find_outliers(graph(), calib) == []
+    cut = Int8Recipe(keep_heavy_tails=False)
+    assert [o.index for o in find_outliers(graph(), calib, recipe=cut)] == [5, 9]  # the two largest
     with pytest.raises(ValueError, match="factor"):
         find_outliers(graph(), calib, recipe=Int8Recipe(outlier_factor=1.0))
 
@@ -85,5 +92,9 @@ def test_dropping_returns_the_other_images_and_records_why(tmp_path):
     assert len(kept) == 19 and not any(k is calib[7] for k in kept)
     assert info["samples"] == 20 and info["used"] == 19 and info["source"] == "x"
     assert [o["image"] for o in info["outliers"]] == ["img7"] and "8x the median" in info["outlier_rule"]
+    assert info["beyond_factor"] == 1
     same, info = drop_calibration_outliers(path, images(20, {}), names, None)
-    assert len(same) == 20 and info["used"] == 20 and info["outliers"] == []
+    assert len(same) == 20 and info["used"] == 20 and info["outliers"] == [] and info["beyond_factor"] == 0
+    tail, info = drop_calibration_outliers(path, images(20, {2: 30.0, 5: 90.0, 9: 60.0}), names, None)
+    assert len(tail) == 20 and info["outliers"] == [] and info["beyond_factor"] == 3
+    assert "a heavy tail, not outliers" in info["outlier_rule"]
