@@ -231,7 +231,8 @@ def markdown(result: dict) -> str:
             notes.setdefault(note, []).append(f"{row['format']} {row['precision']}")
     skipped = result["export"].get("skipped") or []
     failed = [
-        f"- {row['format']} {row['precision']} failed: {m['check']} on {m['where']}, {m['got']} (expected {m['expected']})"
+        f"- {row['format']} {row['precision']} failed: {m['check']} on {m['where']}, {m['got']} "
+        f"(expected {m['expected']})"
         for row in result["verify"]
         for m in row.get("mismatches") or []
     ]

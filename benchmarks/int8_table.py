@@ -13,8 +13,8 @@ Recipes (:class:`aestheticnet.export.Int8Recipe`):
 ``default``; ``before``: without the kernel rewrites (signed int8 ONNX activations with their ReLUs as Relu, int8
 TFLite RELUs);
 ``no-outliers``: no calibration image left out; ``tail-cut``: the worst tenth left out even when more images
-exceed the outlier factor (``Int8Recipe.keep_heavy_tails`` off); ``equalisation``: the default with activation ranges equalised
-(``Int8Recipe.equalize``, off by default).
+exceed the outlier factor (``Int8Recipe.keep_heavy_tails`` off); ``equalisation``: the default with activation
+ranges equalised (``Int8Recipe.equalize``, off by default).
 
 Writes ``int8_table.json`` and ``int8_table.md`` in ``--out`` (one row per model x data x recipe).
 """
