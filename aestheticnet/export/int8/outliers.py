@@ -73,13 +73,18 @@ def _beyond_factor(model, images: list[np.ndarray], names: list[str] | None, rec
     return [Outlier(i, names[i], round(float(worst[i]), 2), tensors[int(ratio[i].argmax())]) for i in order]
 
 
-def _left_out(beyond: list[Outlier], count: int, recipe: Int8Recipe) -> list[Outlier]:
-    limit = int(count * recipe.outlier_max_fraction)
+def _classify(
+    model, images: list[np.ndarray], names: list[str] | None, recipe: Int8Recipe
+) -> tuple[list[Outlier], list[Outlier]]:
+    """(every image beyond the factor, the ones to leave out), both worst first."""
+    limit = int(len(images) * recipe.outlier_max_fraction)
+    if limit < 1:
+        return [], []
+    beyond = _beyond_factor(model, images, names, recipe)
     if len(beyond) > limit and recipe.keep_heavy_tails:
-        # So many images are a tail of the data, not outliers: the worst 10% of the default network's calibration
-        # images were its most distorted ones, and leaving them out lifted their int8 scores by up to 1.4.
-        return []
-    return beyond[:limit]
+        # Cutting a tail this wide would clip exactly the images that make it (Int8Recipe.keep_heavy_tails).
+        return beyond, []
+    return beyond, beyond[:limit]
 
 
 def find_outliers(
@@ -89,9 +94,7 @@ def find_outliers(
     recipe: Int8Recipe = DEFAULT_RECIPE,
 ) -> list[Outlier]:
     """The calibration images to leave out of int8 calibration of ``model`` (ONNX ModelProto), worst first."""
-    if int(len(images) * recipe.outlier_max_fraction) < 1:
-        return []
-    return _left_out(_beyond_factor(model, images, names, recipe), len(images), recipe)
+    return _classify(model, images, names, recipe)[1]
 
 
 def drop_calibration_outliers(
@@ -105,9 +108,7 @@ def drop_calibration_outliers(
     calibration entry) extended by what was left out and why."""
     import onnx
 
-    few = int(len(images) * recipe.outlier_max_fraction) >= 1
-    beyond = _beyond_factor(onnx.load(str(onnx_path)), images, names, recipe) if few else []
-    outliers = _left_out(beyond, len(images), recipe)
+    beyond, outliers = _classify(onnx.load(str(onnx_path)), images, names, recipe)
     left_out = {o.index for o in outliers}
     info = dict(info or {})
     info["used"] = len(images) - len(left_out)
