@@ -16,8 +16,8 @@ the fp32 model on validation images (``verify_artifact``). Then mean and std ove
 
 Each seed trains in ``OUT/seed<S>`` (``aestheticnet.pipeline.train_and_score``); an interrupted run resumes there,
 and a seed whose results are in ``OUT/seed<S>/result.json`` is not run again; its int8 files are exported and
-verified again when the int8 recipe (:class:`aestheticnet.export.Int8Recipe`) differs from the one in
-``OUT/seed<S>/int8_parity.json``. Writes ``OUT/train_pool.json`` and
+verified again when the int8 recipe (:class:`aestheticnet.export.Int8Recipe`) or ``--int8-samples`` differs from
+the ones in ``OUT/seed<S>/int8_parity.json``. Writes ``OUT/train_pool.json`` and
 ``OUT/train_pool.md``.
 """
 
@@ -71,8 +71,8 @@ def config(args, seed: int) -> TrainConfig:
     )
 
 
-def int8_parity(checkpoint: Path, data: Path, out: Path, samples: int) -> dict[str, float]:
-    formats, options = [Format.ONNX, Format.TFLITE], ExportOptions(data=data)
+def int8_parity(checkpoint: Path, data: Path, out: Path, samples: int, recipe: Int8Recipe) -> dict[str, float]:
+    formats, options = [Format.ONNX, Format.TFLITE], ExportOptions(data=data, recipe=recipe)
     report = export_checkpoint(checkpoint, formats, [Precision.INT8], out, options, log=None)
     parity, cache = {}, {}
     for artifact in report.artifacts:
@@ -87,13 +87,14 @@ def run_seed(args, seed: int) -> dict:
     out = args.out / f"seed{seed}"
     result = {"seed": seed, **train_and_score(config(args, seed), out, progress=not args.quiet)}
     if args.int8:
-        parity, recipe = out / "int8_parity.json", dataclasses.asdict(Int8Recipe())
+        parity, recipe = out / "int8_parity.json", Int8Recipe()
+        wanted = {"recipe": dataclasses.asdict(recipe), "samples": args.int8_samples}
         saved = json.loads(parity.read_text()) if parity.exists() else {}
-        if saved.get("recipe") != recipe:
-            found = int8_parity(out / "last.safetensors", args.data, out / "export", args.int8_samples)
-            saved = {"recipe": recipe, "srocc": found}
+        if {k: saved.get(k) for k in wanted} != wanted:
+            found = int8_parity(out / "last.safetensors", args.data, out / "export", args.int8_samples, recipe)
+            saved = {**wanted, "srocc": found}
             atomic_write_json(parity, saved)
-        result["int8_srocc_vs_fp32"], result["int8_recipe"] = saved["srocc"], recipe
+        result["int8_srocc_vs_fp32"], result["int8_recipe"] = saved["srocc"], wanted["recipe"]
     return result
 
 

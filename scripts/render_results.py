@@ -243,11 +243,16 @@ def plots() -> list[Path]:
     bytes vary with the plotting library, so ``--check`` asks only that each exists."""
     drawn = []
     for page, path in zip(_drawing_pages(), figure_paths()):
-        result = json.loads((ROOT / "results" / page.json).read_text())
+        result = _result(page.json)
         drawn.append(_script(page.script).write_plot(result, path.parent))
         if drawn[-1] != path:
             raise SystemExit(f"{page.script}: write_plot wrote {drawn[-1]}, expected {path}")
     return drawn
+
+
+def _result(name: str) -> dict:
+    """A benchmark's JSON output, as copied into results/."""
+    return json.loads((ROOT / "results" / name).read_text())
 
 
 def _machine(result: dict, cores: bool = True) -> str:
@@ -260,7 +265,7 @@ def _machine(result: dict, cores: bool = True) -> str:
 
 
 def render_page(page: Page) -> str:
-    result = json.loads((ROOT / "results" / page.json).read_text())
+    result = _result(page.json)
     header = [
         f"# {page.title}",
         "",
@@ -283,15 +288,15 @@ def _int8_ratio(rows: list[dict], artifact: str) -> str:
 
 def _ranking_lines() -> list[str]:
     """The default network's accuracy over seeds, and its ladders next to BRISQUE's on the same photos."""
-    pool = json.loads((ROOT / "results" / "train_pool_default.json").read_text())["summary"]
-    rows = json.loads((ROOT / "results" / "ladders_default.json").read_text())["rows"]
+    pool = _result("train_pool_default.json")["summary"]
+    rows = _result("ladders_default.json")["rows"]
 
     def spread(values: list[float]) -> str:
         return f"{statistics.mean(values):.2f} ± {statistics.pstdev(values):.2f}"
 
     ours = [r["report"]["mean"] for r in rows if not r["name"].startswith("BRISQUE")]
     brisque = [r["report"]["mean"] for r in rows if r["name"].startswith("BRISQUE")]
-    demo = json.loads((ROOT / "results" / "demo_seeds.json").read_text())
+    demo = _result("demo_seeds.json")
     shipped = [r["variants"]["aestheticnet_star"]["metrics"]["srocc"] for r in demo["runs"]]
     unseen = {r["name"]: r["report"] for r in demo["pool_ladders"]["rows"]}
     demo_ladders = [unseen[f"aestheticnet_star_seed{r['seed']}"] for r in demo["runs"]]
@@ -313,7 +318,7 @@ def _ranking_lines() -> list[str]:
 
 def _tradeoff_lines() -> list[str]:
     """Accuracy and latency of every row of the comparison, as multiples of NIMA-MobileNetV2 1.0, and the plot."""
-    result = json.loads((ROOT / "results" / "accuracy_latency.json").read_text())
+    result = _result("accuracy_latency.json")
     lines = [
         (
             f"| trained alike on the photo pool ({result['preset']} size), {len(result['rows'][0]['seeds'])} seeds "
@@ -335,8 +340,8 @@ def _tradeoff_lines() -> list[str]:
 
 
 def readme_table() -> str:
-    runtimes = json.loads((ROOT / "results" / "phone_runtimes.json").read_text())
-    parity = json.loads((ROOT / "results" / "parity_by_isa.json").read_text())
+    runtimes = _result("phone_runtimes.json")
+    parity = _result("parity_by_isa.json")
     lines = [
         BEGIN,
         *_ranking_lines(),
@@ -360,7 +365,7 @@ def readme_table() -> str:
         "parity_by_isa.json": "benchmarks/parity_by_isa.py",
     }
     # Some JSON record the core count and some do not: the README names each machine once.
-    machines = sorted({_machine(json.loads((ROOT / "results" / name).read_text()), cores=False) for name in sources})
+    machines = sorted({_machine(_result(name), cores=False) for name in sources})
     lines += [
         "",
         f"From `{'`, `'.join(sources.values())}`; machine: {'; '.join(machines)}. "
